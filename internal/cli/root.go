@@ -1,0 +1,61 @@
+// Package cli is oktafed's command-line layer: one file per command, each
+// parsing input, calling library packages and printing. It holds no logic
+// that a Go program could not reach through the library packages.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// NewRootCmd builds the oktafed command tree over ios.
+func NewRootCmd(ios *IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "oktafed",
+		Short: "Make an Okta login the only credential a team needs",
+		Long: `oktafed turns an Okta login into short-lived AWS credentials, database
+connections authenticated with federated IAM tokens, and verified tokens for
+your services. Try it offline with 'oktafed demo'.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	root.AddCommand(
+		newVersionCmd(ios),
+		newSandboxCmd(ios),
+	)
+	return root
+}
+
+// Main runs oktafed with args and returns the process exit code.
+func Main(ctx context.Context, ios *IOStreams, args []string) int {
+	root := NewRootCmd(ios)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(ios.ErrOut, "oktafed: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}

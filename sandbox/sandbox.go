@@ -1,0 +1,252 @@
+// Package sandbox runs a local Okta-compatible org and local AWS endpoints
+// from one base URL on the loopback interface. It is meant for development
+// and tests: users point their own integration tests at it, and oktafed's
+// own tests use it.
+//
+// The parts live in sub-packages, each a noun for what it holds:
+// okta (users, factors, authn, sessions, the AWS SAML app), authserver
+// (OIDC authorization servers) and iam (accounts, roles, providers, issued
+// credentials and STS). This package wires them together and dispatches
+// requests to them.
+package sandbox
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/sandbox/authserver"
+	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox/okta"
+)
+
+// Config is the whole of sandbox.yaml.
+type Config struct {
+	// Addr is where to listen. Default 127.0.0.1:0 (a free port).
+	Addr  string            `yaml:"addr"`
+	Org   okta.Config       `yaml:"org"`
+	OAuth authserver.Config `yaml:"oauth"`
+	AWS   iam.Config        `yaml:"aws"`
+}
+
+// Options are runtime dependencies that do not belong in a config file.
+type Options struct {
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// AllowNonLoopback permits Addr to name a non-loopback interface.
+	AllowNonLoopback bool
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultConfig returns the built-in demo org: a demo user with TOTP and
+// push factors, an AWS SAML app with roles in two accounts, and the org and
+// "default" authorization servers.
+func DefaultConfig() Config {
+	cfg, err := ParseConfig(defaultYAML)
+	if err != nil {
+		panic("sandbox: built-in default.yaml is invalid: " + err.Error())
+	}
+	return cfg
+}
+
+// ParseConfig reads a sandbox.yaml document. Unknown fields are errors, so a
+// typo does not silently fall back to a default.
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("sandbox config: %w", err)
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads sandbox.yaml from path.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read sandbox config: %w (pass --config with a readable file, or omit it for the built-in demo org)", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Server is a running sandbox.
+type Server struct {
+	URL string // base URL, e.g. http://127.0.0.1:41234
+
+	Org   *okta.Org
+	OAuth *authserver.Servers
+	AWS   *iam.Service
+
+	clock clock.Clock
+	ln    net.Listener
+	srv   *http.Server
+	done  chan error
+}
+
+// New starts a sandbox listening on cfg.Addr.
+func New(cfg Config, opts Options) (*Server, error) {
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if !opts.AllowNonLoopback {
+		if err := requireLoopback(addr); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen on %s: %w (choose a free port with --addr 127.0.0.1:PORT)", addr, err)
+	}
+	s, err := NewWithListener(cfg, ln, opts)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewWithListener starts a sandbox on an existing listener.
+func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	clk := clock.Or(opts.Clock)
+	base := "http://" + ln.Addr().String()
+
+	org, err := okta.New(cfg.Org, okta.Options{Clock: clk, BaseURL: base, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox org: %w", err)
+	}
+	oauth, err := authserver.New(cfg.OAuth, authserver.Options{Clock: clk, BaseURL: base, Directory: directory{org}, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox authorization servers: %w", err)
+	}
+	aws, err := iam.New(cfg.AWS, iam.Options{Clock: clk, BaseURL: base, HTTPClient: &http.Client{Timeout: 10 * time.Second}, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox aws: %w", err)
+	}
+	if err := wireSAMLTrust(cfg, org, aws); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	org.Register(mux)
+	oauth.Register(mux)
+	mux.Handle("/", awsDispatch(aws))
+
+	s := &Server{
+		URL: base, Org: org, OAuth: oauth, AWS: aws,
+		clock: clk, ln: ln, done: make(chan error, 1),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+	}
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the sandbox at once.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	<-s.done
+	return err
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+// Addr returns the host:port the sandbox listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Banner is what the CLI prints when the sandbox starts.
+func (s *Server) Banner() string {
+	return fmt.Sprintf(`oktafed sandbox: a local Okta org and AWS endpoints FOR DEVELOPMENT AND TESTS ONLY.
+Nothing here is secure: keys are generated at start-up and every secret is in the config.
+  Okta org:          %[1]s
+  AWS endpoint:      %[1]s   (AWS_ENDPOINT_URL=%[1]s, or aws --endpoint-url %[1]s)
+  Org authz server:  %[1]s/.well-known/openid-configuration
+`, s.URL)
+}
+
+// TB is the part of testing.TB that Start needs.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Start starts a sandbox for a test and stops it when the test ends.
+func Start(t TB, cfg Config) *Server {
+	t.Helper()
+	return StartWithOptions(t, cfg, Options{})
+}
+
+// StartWithOptions is Start with runtime options, such as a fake clock.
+func StartWithOptions(t TB, cfg Config, opts Options) *Server {
+	t.Helper()
+	s, err := New(cfg, opts)
+	if err != nil {
+		t.Fatalf("start sandbox: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("sandbox: address %q: %w (use 127.0.0.1:PORT)", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("sandbox: refusing to listen on %q: the sandbox is for development and tests and binds loopback addresses only (use 127.0.0.1:PORT)", addr)
+	}
+	return nil
+}
+
+// directory adapts the org to the authorization servers' view of users.
+type directory struct{ org *okta.Org }
+
+func (d directory) CheckPassword(ctx context.Context, login, password string) (*authserver.Identity, error) {
+	u, err := d.org.CheckPassword(ctx, login, password)
+	if err != nil {
+		return nil, err
+	}
+	return &authserver.Identity{ID: u.ID, Login: u.Login, Email: u.Email, Name: strings.TrimSpace(u.FirstName + " " + u.LastName), Groups: u.Groups}, nil
+}
+
+// awsDispatch routes requests that no Okta path claimed to the AWS services.
+func awsDispatch(aws *iam.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && (r.Method == http.MethodPost || r.URL.Query().Get("Action") != "") {
+			aws.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}
