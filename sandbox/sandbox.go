@@ -28,14 +28,14 @@ import (
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/sandbox/authserver"
 	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/okta"
+	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 // Config is the whole of sandbox.yaml.
 type Config struct {
 	// Addr is where to listen. Default 127.0.0.1:0 (a free port).
 	Addr  string            `yaml:"addr"`
-	Org   okta.Config       `yaml:"org"`
+	Org   org.Config        `yaml:"org"`
 	OAuth authserver.Config `yaml:"oauth"`
 	AWS   iam.Config        `yaml:"aws"`
 }
@@ -91,7 +91,7 @@ func LoadConfig(path string) (Config, error) {
 type Server struct {
 	URL string // base URL, e.g. http://127.0.0.1:41234
 
-	Org   *okta.Org
+	Org   *org.Org
 	OAuth *authserver.Servers
 	AWS   *iam.Service
 
@@ -133,11 +133,11 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	clk := clock.Or(opts.Clock)
 	base := "http://" + ln.Addr().String()
 
-	org, err := okta.New(cfg.Org, okta.Options{Clock: clk, BaseURL: base, Logger: logger})
+	oktaOrg, err := org.New(cfg.Org, org.Options{Clock: clk, BaseURL: base, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox org: %w", err)
 	}
-	oauth, err := authserver.New(cfg.OAuth, authserver.Options{Clock: clk, BaseURL: base, Directory: directory{org}, Logger: logger})
+	oauth, err := authserver.New(cfg.OAuth, authserver.Options{Clock: clk, BaseURL: base, Directory: directory{oktaOrg}, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox authorization servers: %w", err)
 	}
@@ -145,17 +145,17 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox aws: %w", err)
 	}
-	if err := wireSAMLTrust(cfg, org, aws); err != nil {
+	if err := wireSAMLTrust(cfg, oktaOrg, aws); err != nil {
 		return nil, err
 	}
 
 	mux := http.NewServeMux()
-	org.Register(mux)
+	oktaOrg.Register(mux)
 	oauth.Register(mux)
 	mux.Handle("/", awsDispatch(aws))
 
 	s := &Server{
-		URL: base, Org: org, OAuth: oauth, AWS: aws,
+		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws,
 		clock: clk, ln: ln, done: make(chan error, 1),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
@@ -230,7 +230,7 @@ func requireLoopback(addr string) error {
 }
 
 // directory adapts the org to the authorization servers' view of users.
-type directory struct{ org *okta.Org }
+type directory struct{ org *org.Org }
 
 func (d directory) CheckPassword(ctx context.Context, login, password string) (*authserver.Identity, error) {
 	u, err := d.org.CheckPassword(ctx, login, password)

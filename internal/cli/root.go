@@ -23,6 +23,13 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// commands lists every top-level command's constructor; each lives in a
+// file named for the command.
+var commands = []func(*IOStreams) *cobra.Command{
+	newVersionCmd,
+	newSandboxCmd,
+}
+
 // NewRootCmd builds the oktafed command tree over ios.
 func NewRootCmd(ios *IOStreams) *cobra.Command {
 	root := &cobra.Command{
@@ -37,10 +44,9 @@ your services. Try it offline with 'oktafed demo'.`,
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
-	root.AddCommand(
-		newVersionCmd(ios),
-		newSandboxCmd(ios),
-	)
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd(ios))
+	}
 	return root
 }
 

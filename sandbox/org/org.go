@@ -1,6 +1,6 @@
-// Package okta holds the sandbox's Okta org: users, groups, factors, the
+// Package org holds the sandbox's Okta org: users, groups, factors, the
 // Classic authentication API, sessions and the AWS SAML app.
-package okta
+package org
 
 import (
 	"context"
