@@ -1,0 +1,197 @@
+package awsfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// CredentialsPath returns the shared credentials file the AWS CLI uses:
+// $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials.
+func CredentialsPath() (string, error) {
+	return sharedPath("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+}
+
+// ConfigPath returns the shared config file the AWS CLI uses:
+// $AWS_CONFIG_FILE, else ~/.aws/config.
+func ConfigPath() (string, error) {
+	return sharedPath("AWS_CONFIG_FILE", "config")
+}
+
+func sharedPath(env, base string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		// The AWS CLI expands a leading ~ in these variables, so a value
+		// copied from its docs works here too.
+		if p == "~" || strings.HasPrefix(p, "~/") || strings.HasPrefix(p, "~"+string(filepath.Separator)) {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("expand %s: %w", env, err)
+			}
+			p = filepath.Join(home, p[1:])
+		}
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the AWS %s file: %w (set %s to its path)", base, err, env)
+	}
+	return filepath.Join(home, ".aws", base), nil
+}
+
+// LockTimeout bounds how long Update waits for another process's edit.
+// Edits take milliseconds, so a lock held this long is a stuck process.
+var LockTimeout = 30 * time.Second
+
+// Update edits the file at path under a lock: it takes path+".lock", reads
+// and parses the file afresh (a missing file is empty), calls fn, and when
+// fn succeeded and changed something replaces the file atomically with mode
+// 0600. If path is a symbolic link the link stays and its target is edited.
+// When fn fails, or the file does not parse, nothing is written and the
+// error is returned.
+func Update(path string, fn func(*File) error) error {
+	return UpdateContext(context.Background(), path, fn)
+}
+
+// UpdateContext is Update with a context that bounds the wait for the lock.
+func UpdateContext(ctx context.Context, path string, fn func(*File) error) error {
+	target, err := resolve(path)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(target)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+
+	lock := flock.New(target+".lock", flock.SetPermissions(0o600))
+	lctx, cancel := context.WithTimeout(ctx, LockTimeout)
+	defer cancel()
+	ok, err := lock.TryLockContext(lctx, 5*time.Millisecond)
+	if err != nil || !ok {
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("lock %s: another process has held %s.lock for over %s; if no oktafed or AWS tool is running, delete the lock file", path, filepath.Base(target), LockTimeout)
+		}
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer lock.Unlock()
+
+	data, err := readCapped(target)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := Parse(path, data)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		return err
+	}
+	out := f.Bytes()
+	if string(out) == string(data) {
+		return nil
+	}
+	// Re-read what would be written and make sure the AWS CLI will see what
+	// the edits meant; a mismatch is a bug here, and the old file is safer.
+	back, err := Parse(path, out)
+	if err != nil {
+		return fmt.Errorf("awsfile: refusing to write %s: the edited file would not parse (%v)", path, err)
+	}
+	if !sameModel(f, back) {
+		return fmt.Errorf("awsfile: refusing to write %s: the edited file would read back differently", path)
+	}
+	return writeAtomic(target, out)
+}
+
+// resolve follows symbolic links so the edit replaces the real file and
+// the link keeps pointing at it.
+func resolve(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("awsfile: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Lstat(abs)
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		return abs, nil
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s is a symbolic link to a missing file: create the file it points to, or remove the link", path)
+		}
+		return "", fmt.Errorf("follow symbolic link %s: %w", path, err)
+	}
+	return real, nil
+}
+
+// writeAtomic replaces target with data so that readers see the old file or
+// the new one, never a mix, and a crash leaves one of the two on disk.
+func writeAtomic(target string, data []byte) (err error) {
+	dir := filepath.Dir(target)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err = os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	// The rename is durable only once the directory entry is on disk.
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// sameModel reports whether two files have the same sections, keys and
+// values in the same order.
+func sameModel(a, b *File) bool {
+	if len(a.sections) != len(b.sections) {
+		return false
+	}
+	for i, sa := range a.sections {
+		sb := b.sections[i]
+		if sa.name != sb.name {
+			return false
+		}
+		ka, kb := sa.Keys(), sb.Keys()
+		if len(ka) != len(kb) {
+			return false
+		}
+		for j := range ka {
+			va, _ := sa.Get(ka[j])
+			vb, _ := sb.Get(kb[j])
+			if ka[j] != kb[j] || va != vb {
+				return false
+			}
+		}
+	}
+	return true
+}
