@@ -1,0 +1,325 @@
+package verify
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+)
+
+// claims are the parts of a token (or introspection answer) the verifier
+// acts on. raw keeps the whole JSON for Principal.Claims.
+type claims struct {
+	iss, sub, user, cid string
+	aud                 []string
+	exp, nbf, iat       int64
+	hasExp, hasNbf      bool
+	hasIat              bool
+	scopes, groups      []string
+	hasActive, active   bool
+	raw                 string
+}
+
+// claimNames are the configurable claim names.
+type claimNames struct {
+	user, groups string
+}
+
+// parseClaims reads a JWT claims set (or an RFC 7662 introspection answer,
+// whose members are a superset of the same names) strictly.
+func parseClaims(payload string, names claimNames) (*claims, error) {
+	c := &claims{raw: payload}
+	var username string
+	err := parseObject(payload, func(key string, v jsonValue) error {
+		var err error
+		switch key {
+		case "iss":
+			c.iss, err = stringValue(key, v)
+		case "sub":
+			c.sub, err = stringValue(key, v)
+		case "aud":
+			c.aud, err = stringList(key, v, false)
+		case "exp":
+			c.exp, err = numericDate(key, v)
+			c.hasExp = true
+		case "nbf":
+			c.nbf, err = numericDate(key, v)
+			c.hasNbf = true
+		case "iat":
+			c.iat, err = numericDate(key, v)
+			c.hasIat = true
+		case "cid", "client_id", "azp", "appid":
+			// Okta, RFC 9068, OIDC/Auth0/Azure v2 and Azure v1 name the
+			// client differently; the first one present wins.
+			var s string
+			s, err = stringValue(key, v)
+			if c.cid == "" {
+				c.cid = s
+			}
+		case "scp", "scope":
+			// Okta sends scp as an array, Azure as a space-separated
+			// string, RFC 9068 and Auth0 send scope as a string.
+			var s []string
+			s, err = stringList(key, v, true)
+			c.scopes = append(c.scopes, s...)
+		case "active":
+			if v.kind != jsonBool {
+				return errors.New("active must be a boolean")
+			}
+			c.hasActive, c.active = true, v.raw == "true"
+		case "username":
+			if v.kind == jsonString {
+				username = unquote(v.raw)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if key == names.user && names.user != "sub" {
+			if v.kind != jsonString {
+				return errors.New(key + " must be a string")
+			}
+			c.user = unquote(v.raw)
+		}
+		if key == names.groups {
+			c.groups, err = stringList(key, v, false)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if names.user == "sub" || names.user == "" {
+		c.user = c.sub
+	}
+	if c.user == "" {
+		c.user = username
+	}
+	if c.user == "" {
+		c.user = c.sub
+	}
+	return c, nil
+}
+
+// Role names, from most to least privileged. A principal with a role also
+// holds every lesser one.
+const (
+	RoleAdmin = "admin"
+	RoleWrite = "write"
+	RoleRead  = "read"
+)
+
+// Principal is the verified identity behind a token.
+type Principal struct {
+	// Subject is the sub claim.
+	Subject string
+	// User is the claim chosen by Policy.UserClaim (sub when unset),
+	// falling back to sub.
+	User string
+	// Issuer is the iss claim; Provider is the configured provider name.
+	Issuer, Provider string
+	// ClientID is the OAuth client the token was issued to (cid,
+	// client_id, azp or appid).
+	ClientID string
+	Audience []string
+	Scopes   []string
+	Groups   []string
+	// Roles holds the roles granted by group membership, most privileged
+	// first; Role is the first of them, or "".
+	Roles []string
+	Role  string
+	// Expiry and IssuedAt come from exp and iat (IssuedAt may be zero).
+	Expiry, IssuedAt time.Time
+	// Introspected is true when the token was checked by RFC 7662
+	// introspection rather than by signature.
+	Introspected bool
+
+	raw string
+}
+
+// HasScope reports whether the token carries scope.
+func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// HasRole reports whether the principal holds role (directly or through a
+// more privileged one).
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// Claims decodes every claim of the token. It is computed on demand so
+// that verification does not pay for claims nobody reads.
+func (p *Principal) Claims() (map[string]any, error) {
+	m := map[string]any{}
+	d := json.NewDecoder(strings.NewReader(p.raw))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// RawClaims returns a copy of the token's claims JSON.
+func (p *Principal) RawClaims() []byte { return []byte(p.raw) }
+
+func (p *Principal) clone() *Principal {
+	c := *p
+	return &c
+}
+
+// Policy is the authorization policy applied to every token, after the
+// signature (or introspection) has established who issued it.
+type Policy struct {
+	// Audiences lists accepted aud values; a token must carry at least
+	// one. Required unless AllowAnyAudience is set, because a token
+	// minted for another API of the same issuer would otherwise pass.
+	Audiences        []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+	AllowAnyAudience bool     `json:"allow_any_audience,omitempty" yaml:"allow_any_audience,omitempty"`
+	// RequiredScopes must all be present; AcceptedScopes, if set, need at
+	// least one present.
+	RequiredScopes []string `json:"required_scopes,omitempty" yaml:"required_scopes,omitempty"`
+	AcceptedScopes []string `json:"accepted_scopes,omitempty" yaml:"accepted_scopes,omitempty"`
+	// ClientIDs, if set, is the allow-list of clients (Okta cid).
+	ClientIDs []string `json:"client_ids,omitempty" yaml:"client_ids,omitempty"`
+	// UserClaim names the claim that becomes Principal.User (default sub).
+	UserClaim string `json:"user_claim,omitempty" yaml:"user_claim,omitempty"`
+	// GroupsClaim names the claim holding groups (default "groups").
+	GroupsClaim string `json:"groups_claim,omitempty" yaml:"groups_claim,omitempty"`
+	// AdminGroups, WriteGroups and ReadOnlyGroups map groups to roles
+	// (ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS).
+	AdminGroups    []string `json:"admin_groups,omitempty" yaml:"admin_groups,omitempty"`
+	WriteGroups    []string `json:"write_groups,omitempty" yaml:"write_groups,omitempty"`
+	ReadOnlyGroups []string `json:"read_only_groups,omitempty" yaml:"read_only_groups,omitempty"`
+	// RequireRole refuses principals that map to no role (403).
+	RequireRole bool `json:"require_role,omitempty" yaml:"require_role,omitempty"`
+	// Leeway is the one clock-skew allowance applied to exp, nbf and iat
+	// (default 30s; negative means none).
+	Leeway time.Duration `json:"leeway,omitempty" yaml:"leeway,omitempty"`
+	// MaxTokenAge, if set, refuses tokens whose iat is older; such tokens
+	// must carry iat.
+	MaxTokenAge time.Duration `json:"max_token_age,omitempty" yaml:"max_token_age,omitempty"`
+	// Types, if set, lists accepted typ header values, compared without
+	// case and without an "application/" prefix (e.g. "at+jwt").
+	Types []string `json:"types,omitempty" yaml:"types,omitempty"`
+}
+
+// DefaultLeeway is the clock-skew allowance when Policy.Leeway is zero.
+const DefaultLeeway = 30 * time.Second
+
+func (p *Policy) leeway() int64 {
+	switch {
+	case p.Leeway < 0:
+		return 0
+	case p.Leeway == 0:
+		return int64(DefaultLeeway / time.Second)
+	}
+	return int64((p.Leeway + time.Second - 1) / time.Second)
+}
+
+// checkTime applies exp, nbf, iat and the maximum age at now.
+func (p *Policy) checkTime(c *claims, now int64) error {
+	lw := p.leeway()
+	if !c.hasExp {
+		return newError(ErrClaims, "token has no exp")
+	}
+	if now-lw >= c.exp {
+		return newError(ErrExpired, "")
+	}
+	if c.hasNbf && now+lw < c.nbf {
+		return newError(ErrNotYetValid, "")
+	}
+	if c.hasIat && now+lw < c.iat {
+		return newError(ErrIssuedInFuture, "")
+	}
+	if p.MaxTokenAge > 0 {
+		if !c.hasIat {
+			return newError(ErrClaims, "token has no iat and a maximum age is set")
+		}
+		if now-lw-c.iat > int64(p.MaxTokenAge/time.Second) {
+			return newError(ErrTooOld, "")
+		}
+	}
+	return nil
+}
+
+// normType lowers typ and strips "application/", per RFC 7515 4.1.9.
+func normType(t string) string {
+	t = strings.ToLower(t)
+	return strings.TrimPrefix(t, "application/")
+}
+
+// check applies the whole policy; audiences is the provider's list (or the
+// policy's). It returns the roles granted.
+func (p *Policy) check(c *claims, typ string, audiences []string, now int64) ([]string, error) {
+	if err := p.checkTime(c, now); err != nil {
+		return nil, err
+	}
+	if c.sub == "" {
+		return nil, newError(ErrClaims, "token has no sub")
+	}
+	if len(p.Types) > 0 {
+		ok := false
+		for _, t := range p.Types {
+			if normType(t) == normType(typ) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return nil, newError(ErrType, "")
+		}
+	}
+	if !p.AllowAnyAudience || len(audiences) > 0 {
+		if !anyIn(c.aud, audiences) {
+			return nil, newError(ErrAudience, "")
+		}
+	}
+	if len(p.ClientIDs) > 0 && !slices.Contains(p.ClientIDs, c.cid) {
+		return nil, newError(ErrClientID, "")
+	}
+	var missing []string
+	for _, s := range p.RequiredScopes {
+		if !slices.Contains(c.scopes, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(p.AcceptedScopes) > 0 && !anyIn(c.scopes, p.AcceptedScopes) {
+		missing = append(missing, p.AcceptedScopes...)
+	}
+	if len(missing) > 0 {
+		e := newError(ErrInsufficientScope, "")
+		e.Scopes = append(slices.Clone(p.RequiredScopes), p.AcceptedScopes...)
+		return nil, e
+	}
+	roles := p.roles(c.groups)
+	if p.RequireRole && len(roles) == 0 {
+		return nil, newError(ErrForbidden, "")
+	}
+	return roles, nil
+}
+
+// Shared role lists so that granting roles allocates nothing.
+var (
+	rolesAdmin = []string{RoleAdmin, RoleWrite, RoleRead}
+	rolesWrite = []string{RoleWrite, RoleRead}
+	rolesRead  = []string{RoleRead}
+)
+
+func (p *Policy) roles(groups []string) []string {
+	switch {
+	case anyIn(groups, p.AdminGroups):
+		return rolesAdmin
+	case anyIn(groups, p.WriteGroups):
+		return rolesWrite
+	case anyIn(groups, p.ReadOnlyGroups):
+		return rolesRead
+	}
+	return nil
+}
+
+func anyIn(have, want []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}

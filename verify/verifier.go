@@ -1,0 +1,652 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/oktafed/oktafed/internal/clock"
+)
+
+// Provider types for ProviderConfig.Type.
+const (
+	ProviderOkta          = "okta"
+	ProviderAuth0         = "auth0"
+	ProviderAzure         = "azure"
+	ProviderOIDC          = "oidc"
+	ProviderStatic        = "static"
+	ProviderIntrospection = "introspection"
+)
+
+// ProviderConfig describes one trusted token issuer. Which fields apply
+// depends on Type; the helper constructors (Okta, Auth0, ...) fill them.
+type ProviderConfig struct {
+	// Name labels the provider in Principal.Provider and logs; it
+	// defaults to Type.
+	Name string `json:"name,omitempty" yaml:"name,omitempty"`
+	Type string `json:"type" yaml:"type"`
+
+	// Domain is the Okta org domain (example.okta.com) or Auth0 tenant
+	// domain.
+	Domain string `json:"domain,omitempty" yaml:"domain,omitempty"`
+	// AuthServerID is the Okta custom authorization server id
+	// ("default", "aus..."); empty or "org" means the org server, which
+	// is refused unless AllowOrgServer is set (OKTA_ALLOW_ORG_SERVER):
+	// Okta does not support validating org-server access tokens outside
+	// Okta.
+	AuthServerID   string `json:"auth_server_id,omitempty" yaml:"auth_server_id,omitempty"`
+	AllowOrgServer bool   `json:"allow_org_server,omitempty" yaml:"allow_org_server,omitempty"`
+	// Tenant is the Azure AD tenant id. Multi-tenant aliases (common,
+	// organizations, consumers) are refused: they have no fixed issuer.
+	Tenant string `json:"tenant,omitempty" yaml:"tenant,omitempty"`
+	// BaseURL replaces the scheme and host derived from Domain (Okta,
+	// Auth0) or login.microsoftonline.com (Azure), e.g.
+	// "http://127.0.0.1:8080" for a local server. Plain http is accepted
+	// only for loopback hosts.
+	BaseURL string `json:"base_url,omitempty" yaml:"base_url,omitempty"`
+
+	// Issuer is the exact iss value (generic OIDC, static, and optionally
+	// introspection).
+	Issuer string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
+	// DiscoveryURL overrides the metadata location (default
+	// Issuer + "/.well-known/openid-configuration"). For introspection it
+	// wins over IntrospectURL.
+	DiscoveryURL string `json:"discovery_url,omitempty" yaml:"discovery_url,omitempty"`
+	// JWKSURL skips discovery for generic OIDC.
+	JWKSURL string `json:"jwks_url,omitempty" yaml:"jwks_url,omitempty"`
+
+	// KeyFiles are PEM, JWK or JWKS files for a static provider; they are
+	// reloaded when they change. Keys holds the same formats inline.
+	KeyFiles       []string      `json:"key_files,omitempty" yaml:"key_files,omitempty"`
+	Keys           string        `json:"keys,omitempty" yaml:"keys,omitempty"`
+	ReloadInterval time.Duration `json:"reload_interval,omitempty" yaml:"reload_interval,omitempty"`
+
+	// IntrospectURL is the RFC 7662 endpoint. ClientID authenticates with
+	// ClientSecret (client_secret_basic) or, when a private key is given,
+	// with private_key_jwt.
+	IntrospectURL  string `json:"introspect_url,omitempty" yaml:"introspect_url,omitempty"`
+	ClientID       string `json:"client_id,omitempty" yaml:"client_id,omitempty"`
+	ClientSecret   string `json:"client_secret,omitempty" yaml:"client_secret,omitempty"`
+	PrivateKeyFile string `json:"private_key_file,omitempty" yaml:"private_key_file,omitempty"`
+	PrivateKeyPEM  string `json:"private_key_pem,omitempty" yaml:"private_key_pem,omitempty"`
+	PrivateKeyID   string `json:"private_key_id,omitempty" yaml:"private_key_id,omitempty"`
+	// AcceptOpaque routes tokens that are not JWTs to this introspection
+	// provider. At most one provider may set it.
+	AcceptOpaque bool `json:"accept_opaque,omitempty" yaml:"accept_opaque,omitempty"`
+	// IntrospectTTL and NegativeTTL bound the introspection caches.
+	IntrospectTTL time.Duration `json:"introspect_ttl,omitempty" yaml:"introspect_ttl,omitempty"`
+	NegativeTTL   time.Duration `json:"negative_ttl,omitempty" yaml:"negative_ttl,omitempty"`
+
+	// Audiences, when set, replaces Policy.Audiences for this provider.
+	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+}
+
+// Okta returns the configuration for an Okta authorization server.
+func Okta(domain, authServerID string) ProviderConfig {
+	return ProviderConfig{Type: ProviderOkta, Domain: domain, AuthServerID: authServerID}
+}
+
+// Auth0 returns the configuration for an Auth0 tenant domain.
+func Auth0(domain string) ProviderConfig {
+	return ProviderConfig{Type: ProviderAuth0, Domain: domain}
+}
+
+// AzureAD returns the configuration for an Azure AD (Entra ID) tenant, v2
+// endpoints.
+func AzureAD(tenant string) ProviderConfig {
+	return ProviderConfig{Type: ProviderAzure, Tenant: tenant}
+}
+
+// OIDC returns the configuration for any issuer with OpenID discovery.
+func OIDC(issuer string) ProviderConfig {
+	return ProviderConfig{Type: ProviderOIDC, Issuer: issuer}
+}
+
+// StaticKeys returns the configuration for keys read from files.
+func StaticKeys(issuer string, files ...string) ProviderConfig {
+	return ProviderConfig{Type: ProviderStatic, Issuer: issuer, KeyFiles: files}
+}
+
+// Introspection returns the configuration for an RFC 7662 endpoint with
+// client_secret_basic authentication.
+func Introspection(introspectURL, clientID, clientSecret string) ProviderConfig {
+	return ProviderConfig{Type: ProviderIntrospection, IntrospectURL: introspectURL, ClientID: clientID, ClientSecret: clientSecret}
+}
+
+// Limits bound what the verifier will process. Zero fields take defaults.
+type Limits struct {
+	// MaxTokenBytes refuses longer tokens before any parsing.
+	MaxTokenBytes int `json:"max_token_bytes,omitempty" yaml:"max_token_bytes,omitempty"`
+	// MaxRSABits is the largest RSA modulus accepted (at most 8192).
+	MaxRSABits int `json:"max_rsa_bits,omitempty" yaml:"max_rsa_bits,omitempty"`
+	// MaxKeySetBytes caps a fetched JWKS, discovery document, key file or
+	// introspection response.
+	MaxKeySetBytes int64 `json:"max_key_set_bytes,omitempty" yaml:"max_key_set_bytes,omitempty"`
+	// MaxKeys caps the keys in one set.
+	MaxKeys int `json:"max_keys,omitempty" yaml:"max_keys,omitempty"`
+}
+
+// TokenCache configures the cache of verified tokens.
+type TokenCache struct {
+	Disabled bool `json:"disabled,omitempty" yaml:"disabled,omitempty"`
+	// Size bounds the number of entries (default 10000).
+	Size int `json:"size,omitempty" yaml:"size,omitempty"`
+	// MaxTTL bounds how long one verification is reused (default 5m);
+	// it never exceeds the token's exp.
+	MaxTTL time.Duration `json:"max_ttl,omitempty" yaml:"max_ttl,omitempty"`
+}
+
+// Config is everything needed to build a Verifier; it marshals to and
+// from YAML and JSON so a CLI can load it from a file.
+type Config struct {
+	Providers []ProviderConfig `json:"providers" yaml:"providers"`
+	Policy    Policy           `json:"policy" yaml:"policy"`
+	// Algorithms lists the accepted JWS algorithms (default RS256, ES256,
+	// EdDSA; PS256 must be listed to be accepted).
+	Algorithms []string   `json:"algorithms,omitempty" yaml:"algorithms,omitempty"`
+	Limits     Limits     `json:"limits,omitempty" yaml:"limits,omitempty"`
+	KeyCache   KeyCache   `json:"key_cache,omitempty" yaml:"key_cache,omitempty"`
+	TokenCache TokenCache `json:"token_cache,omitempty" yaml:"token_cache,omitempty"`
+
+	HTTPClient *http.Client `json:"-" yaml:"-"`
+	Clock      clock.Clock  `json:"-" yaml:"-"`
+	Logger     *slog.Logger `json:"-" yaml:"-"`
+}
+
+// provider is a built ProviderConfig.
+type provider struct {
+	name      string
+	issuer    string
+	audiences []string
+	keys      keySource
+	intro     *introspector
+}
+
+// cachedToken is one cached verification.
+type cachedToken struct {
+	p    *Principal
+	prov *provider
+	gen  uint64
+	c    claims // time claims, re-checked on every hit
+}
+
+// Verifier verifies bearer tokens against a fixed set of providers. It is
+// safe for concurrent use.
+type Verifier struct {
+	providers []*provider
+	byIssuer  map[string]*provider
+	opaque    *provider
+	policy    Policy
+	names     claimNames
+	algs      algSet
+	maxToken  int
+	clk       clock.Clock
+	cache     *ttlCache[*cachedToken]
+	cacheTTL  int64
+}
+
+// New builds a Verifier. It does no network I/O: keys are fetched on first
+// use, or by Warm.
+func New(cfg Config) (*Verifier, error) {
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("verify: no providers configured")
+	}
+	algs, err := parseAlgs(cfg.Algorithms)
+	if err != nil {
+		return nil, err
+	}
+	lim := cfg.Limits
+	if lim.MaxTokenBytes <= 0 {
+		lim.MaxTokenBytes = DefaultMaxTokenBytes
+	}
+	if lim.MaxRSABits <= 0 {
+		lim.MaxRSABits = DefaultMaxRSABits
+	}
+	if lim.MaxRSABits > 8192 {
+		return nil, errors.New("verify: MaxRSABits above 8192 is not supported")
+	}
+	if lim.MaxKeySetBytes <= 0 {
+		lim.MaxKeySetBytes = DefaultMaxJWKSBytes
+	}
+	if lim.MaxKeys <= 0 {
+		lim.MaxKeys = DefaultMaxKeys
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	kc := cfg.KeyCache.withDefaults()
+	f := &fetcher{client: client, clk: clock.Or(cfg.Clock), log: log, maxBytes: lim.MaxKeySetBytes, timeout: kc.FetchTimeout}
+	pol := cfg.Policy
+	if pol.GroupsClaim == "" {
+		pol.GroupsClaim = "groups"
+	}
+	if pol.UserClaim == "" {
+		pol.UserClaim = "sub"
+	}
+	v := &Verifier{
+		byIssuer: map[string]*provider{},
+		policy:   pol,
+		names:    claimNames{user: pol.UserClaim, groups: pol.GroupsClaim},
+		algs:     algs,
+		maxToken: lim.MaxTokenBytes,
+		clk:      f.clk,
+	}
+	for i, pc := range cfg.Providers {
+		p, err := buildProvider(pc, f, kc, lim, v.names)
+		if err != nil {
+			return nil, fmt.Errorf("verify: provider %d (%s): %w", i, pc.Type, err)
+		}
+		if len(p.audiences) == 0 && len(pol.Audiences) == 0 && !pol.AllowAnyAudience {
+			return nil, fmt.Errorf("verify: provider %s: no audiences configured (set Policy.Audiences or AllowAnyAudience)", p.name)
+		}
+		if len(p.audiences) == 0 {
+			p.audiences = pol.Audiences
+		}
+		if p.issuer != "" {
+			if _, dup := v.byIssuer[p.issuer]; dup {
+				return nil, fmt.Errorf("verify: issuer %s is configured twice", p.issuer)
+			}
+			v.byIssuer[p.issuer] = p
+		}
+		if pc.Type == ProviderIntrospection && (pc.AcceptOpaque || p.issuer == "") {
+			if v.opaque != nil {
+				return nil, errors.New("verify: more than one introspection provider accepts opaque tokens")
+			}
+			v.opaque = p
+		}
+		v.providers = append(v.providers, p)
+	}
+	if !cfg.TokenCache.Disabled {
+		size := cfg.TokenCache.Size
+		if size <= 0 {
+			size = 10000
+		}
+		ttl := cfg.TokenCache.MaxTTL
+		if ttl <= 0 {
+			ttl = 5 * time.Minute
+		}
+		v.cache = newTTLCache[*cachedToken](size)
+		v.cacheTTL = int64(ttl / time.Second)
+	}
+	return v, nil
+}
+
+func trimSlash(s string) string { return strings.TrimRight(s, "/") }
+
+func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names claimNames) (*provider, error) {
+	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences)}
+	if p.name == "" {
+		p.name = pc.Type
+	}
+	kl := keyLimits{maxRSABits: lim.MaxRSABits}
+	remote := func(resolve func(context.Context) (string, error)) *remoteKeys {
+		return &remoteKeys{name: p.name, resolve: resolve, f: f, cfg: kc, lim: kl, maxKeys: lim.MaxKeys}
+	}
+	fixed := func(u string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { return u, nil }
+	}
+	base := trimSlash(pc.BaseURL)
+	switch pc.Type {
+	case ProviderOkta:
+		if base == "" {
+			if pc.Domain == "" {
+				return nil, errors.New("okta: domain is required")
+			}
+			base = "https://" + strings.TrimPrefix(trimSlash(pc.Domain), "https://")
+		}
+		if pc.AuthServerID == "" || pc.AuthServerID == "org" {
+			if !pc.AllowOrgServer {
+				return nil, errors.New("okta: the org authorization server is refused unless allowed (OKTA_ALLOW_ORG_SERVER); set AuthServerID to a custom server such as \"default\"")
+			}
+			p.issuer = base
+			p.keys = remote(fixed(base + "/oauth2/v1/keys"))
+		} else {
+			p.issuer = base + "/oauth2/" + pc.AuthServerID
+			p.keys = remote(fixed(p.issuer + "/v1/keys"))
+		}
+	case ProviderAuth0:
+		if base == "" {
+			if pc.Domain == "" {
+				return nil, errors.New("auth0: domain is required")
+			}
+			base = "https://" + strings.TrimPrefix(trimSlash(pc.Domain), "https://")
+		}
+		p.issuer = base + "/"
+		p.keys = remote(fixed(base + "/.well-known/jwks.json"))
+	case ProviderAzure:
+		switch strings.ToLower(pc.Tenant) {
+		case "":
+			return nil, errors.New("azure: tenant is required")
+		case "common", "organizations", "consumers":
+			return nil, errors.New("azure: a tenant id is required; multi-tenant aliases have no fixed issuer")
+		}
+		if base == "" {
+			base = "https://login.microsoftonline.com"
+		}
+		p.issuer = base + "/" + pc.Tenant + "/v2.0"
+		p.keys = remote(fixed(base + "/" + pc.Tenant + "/discovery/v2.0/keys"))
+	case ProviderOIDC:
+		if pc.Issuer == "" {
+			return nil, errors.New("oidc: issuer is required")
+		}
+		if err := checkURL(pc.Issuer); err != nil {
+			return nil, err
+		}
+		p.issuer = pc.Issuer
+		if pc.JWKSURL != "" {
+			p.keys = remote(fixed(pc.JWKSURL))
+			break
+		}
+		du := pc.DiscoveryURL
+		if du == "" {
+			du = trimSlash(pc.Issuer) + "/.well-known/openid-configuration"
+		}
+		d := &discovery{url: du, issuer: pc.Issuer, f: f}
+		p.keys = remote(func(ctx context.Context) (string, error) {
+			u, err := d.jwksURI(ctx)
+			if err != nil {
+				d.forget()
+			}
+			return u, err
+		})
+	case ProviderStatic:
+		if pc.Issuer == "" {
+			return nil, errors.New("static: issuer is required")
+		}
+		if len(pc.KeyFiles) == 0 && pc.Keys == "" {
+			return nil, errors.New("static: key_files or keys is required")
+		}
+		p.issuer = pc.Issuer
+		iv := pc.ReloadInterval
+		if iv <= 0 {
+			iv = DefaultReloadInterval
+		}
+		fk := &fileKeys{name: p.name, paths: pc.KeyFiles, inline: []byte(pc.Keys), interval: iv, f: f, lim: kl, maxKeys: lim.MaxKeys}
+		if err := fk.reload(); err != nil {
+			return nil, err
+		}
+		p.keys = fk
+	case ProviderIntrospection:
+		if pc.ClientID == "" {
+			return nil, errors.New("introspection: client_id is required")
+		}
+		p.issuer = pc.Issuer
+		in := &introspector{name: p.name, clientID: pc.ClientID, secret: pc.ClientSecret, keyID: pc.PrivateKeyID, f: f, names: names,
+			posTTL: pc.IntrospectTTL, negTTL: pc.NegativeTTL}
+		if in.posTTL <= 0 {
+			in.posTTL = DefaultIntrospectTTL
+		}
+		if in.negTTL <= 0 {
+			in.negTTL = DefaultIntrospectNegativeTTL
+		}
+		in.pos = newTTLCache[*claims](defaultIntrospectCacheSize)
+		in.neg = newTTLCache[struct{}](defaultIntrospectCacheSize)
+		keyPEM := []byte(pc.PrivateKeyPEM)
+		if pc.PrivateKeyFile != "" {
+			b, err := os.ReadFile(pc.PrivateKeyFile)
+			if err != nil {
+				return nil, err
+			}
+			keyPEM = b
+		}
+		if len(keyPEM) > 0 {
+			s, err := parsePrivateKey(keyPEM)
+			if err != nil {
+				return nil, err
+			}
+			in.signer = s
+		} else if pc.ClientSecret == "" {
+			return nil, errors.New("introspection: client_secret or a private key is required")
+		}
+		switch {
+		case pc.DiscoveryURL != "":
+			// The discovery document wins over a configured endpoint:
+			// it is the issuer's own statement of where to ask.
+			d := &discovery{url: pc.DiscoveryURL, issuer: pc.Issuer, f: f}
+			in.endpoint = func(ctx context.Context) (string, error) {
+				doc, err := d.get(ctx)
+				if err != nil {
+					return "", err
+				}
+				if doc.IntrospectionEndpoint == "" {
+					return "", errors.New("discovery document has no introspection_endpoint")
+				}
+				return doc.IntrospectionEndpoint, nil
+			}
+		case pc.IntrospectURL != "":
+			if err := checkURL(pc.IntrospectURL); err != nil {
+				return nil, err
+			}
+			in.endpoint = fixed(pc.IntrospectURL)
+		default:
+			return nil, errors.New("introspection: introspect_url or discovery_url is required")
+		}
+		p.intro = in
+	default:
+		return nil, fmt.Errorf("unknown provider type %q", pc.Type)
+	}
+	if pc.BaseURL != "" {
+		if err := checkURL(pc.BaseURL); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Warm fetches the keys of every remote provider now, so the first
+// requests do not wait. It returns the first failure.
+func (v *Verifier) Warm(ctx context.Context) error {
+	var first error
+	for _, p := range v.providers {
+		if rk, ok := p.keys.(*remoteKeys); ok {
+			if err := rk.fetch(ctx, true); err != nil && first == nil {
+				first = fmt.Errorf("%s: %w", p.name, err)
+			}
+		}
+	}
+	return first
+}
+
+// Issuers lists the configured issuers.
+func (v *Verifier) Issuers() []string {
+	var out []string
+	for _, p := range v.providers {
+		if p.issuer != "" {
+			out = append(out, p.issuer)
+		}
+	}
+	return out
+}
+
+// Verify checks token and returns the principal it names. Every failure is
+// an *Error; pass it to Challenge for the HTTP answer.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, newError(ErrMissingToken, "")
+	}
+	if len(token) > v.maxToken {
+		return nil, newError(ErrTokenTooLarge, "")
+	}
+	now := v.clk.Now().Unix()
+	var ck tokenKey
+	if v.cache != nil {
+		ck = keyOf(token)
+		if ct, ok := v.cache.get(ck, now); ok {
+			if ct.gen == ct.prov.keys.generation() && v.policy.checkTime(&ct.c, now) == nil {
+				return ct.p.clone(), nil
+			}
+			v.cache.remove(ck)
+		}
+	}
+	var t jws
+	if err := parseJWS(token, v.algs, &t); err != nil {
+		if v.opaque != nil && strings.Count(token, ".") != 2 && strings.Count(token, ".") != 4 {
+			return v.introspect(ctx, v.opaque, token, nil, now)
+		}
+		return nil, err
+	}
+	c, err := parseClaims(t.payload, v.names)
+	if err != nil {
+		return nil, wrapError(ErrMalformed, "token claims are not a valid JSON object", err)
+	}
+	p := v.byIssuer[c.iss]
+	if p == nil {
+		return nil, newError(ErrUnknownIssuer, "")
+	}
+	if p.intro != nil {
+		return v.introspect(ctx, p, token, &t, now)
+	}
+	k, gen, err := p.keys.lookup(ctx, t.kid, t.alg)
+	if err != nil {
+		return nil, err
+	}
+	if !verifySignature(t.alg, k, t.signingInput, t.sig) {
+		return nil, newError(ErrSignature, "")
+	}
+	roles, err := v.policy.check(c, t.typ, p.audiences, now)
+	if err != nil {
+		return nil, err
+	}
+	pr := v.principal(c, p, roles)
+	if v.cache != nil {
+		exp := min(c.exp, now+v.cacheTTL)
+		v.cache.put(ck, &cachedToken{p: pr, prov: p, gen: gen, c: *c}, exp, now)
+		return pr.clone(), nil
+	}
+	return pr, nil
+}
+
+func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal {
+	pr := &Principal{
+		Subject:  c.sub,
+		User:     c.user,
+		Issuer:   c.iss,
+		Provider: p.name,
+		ClientID: c.cid,
+		Audience: c.aud,
+		Scopes:   c.scopes,
+		Groups:   c.groups,
+		Roles:    roles,
+		Expiry:   time.Unix(c.exp, 0),
+		raw:      c.raw,
+	}
+	if len(roles) > 0 {
+		pr.Role = roles[0]
+	}
+	if c.hasIat {
+		pr.IssuedAt = time.Unix(c.iat, 0)
+	}
+	return pr
+}
+
+// introspect asks p's endpoint about token and applies the policy to the
+// answer, cached or not.
+func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t *jws, now int64) (*Principal, error) {
+	c, err := p.intro.check(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if p.issuer != "" && c.iss != "" && c.iss != p.issuer {
+		return nil, newError(ErrUnknownIssuer, "")
+	}
+	if c.iss == "" {
+		cc := *c
+		cc.iss = p.issuer
+		c = &cc
+	}
+	typ := ""
+	if t != nil {
+		typ = t.typ
+	}
+	pol := v.policy
+	if t == nil {
+		pol.Types = nil // opaque tokens have no header
+	}
+	roles, err := pol.check(c, typ, p.audiences, now)
+	if err != nil {
+		return nil, err
+	}
+	pr := v.principal(c, p, roles)
+	pr.Introspected = true
+	return pr, nil
+}
+
+// Decoded is a token decoded without any trust: nothing in it has been
+// verified. It exists for diagnostics such as a "token decode" command.
+type Decoded struct {
+	Header    map[string]any
+	Claims    map[string]any
+	Signature []byte
+	Alg       string
+	KeyID     string
+	Type      string
+}
+
+// Decode parses a compact JWS without verifying it. The header and claims
+// are checked for well-formedness with the same strict reader the verifier
+// uses (so duplicate keys are reported), but no key, signature, issuer or
+// time is checked.
+func Decode(token string) (*Decoded, error) {
+	hs, ps, ss, isJWE, ok := splitCompact(strings.TrimSpace(token))
+	if !ok {
+		if isJWE {
+			return nil, errors.New("token is a JWE (encrypted); it cannot be decoded without the key")
+		}
+		return nil, errors.New("token is not a compact JWS (header.payload.signature)")
+	}
+	header, ok := decodeSegment(hs)
+	if !ok {
+		return nil, errors.New("header is not base64url")
+	}
+	payload, ok := decodeSegment(ps)
+	if !ok {
+		return nil, errors.New("payload is not base64url")
+	}
+	sig, err := decodeB64(ss)
+	if err != nil {
+		return nil, fmt.Errorf("signature: %w", err)
+	}
+	d := &Decoded{Signature: sig}
+	var t jws
+	if err := parseObject(header, func(key string, v jsonValue) error {
+		switch key {
+		case "alg":
+			t.alg, _ = stringValue(key, v)
+		case "kid":
+			t.kid, _ = stringValue(key, v)
+		case "typ":
+			t.typ, _ = stringValue(key, v)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	d.Alg, d.KeyID, d.Type = t.alg, t.kid, t.typ
+	if d.Header, err = decodeMap(header); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if err := parseObject(payload, nil); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	if d.Claims, err = decodeMap(payload); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	return d, nil
+}
+
+func decodeMap(s string) (map[string]any, error) {
+	p := &Principal{raw: s}
+	return p.Claims()
+}
