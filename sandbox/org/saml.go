@@ -125,10 +125,14 @@ func (o *Org) buildRole(where string, rc RoleConfig) (role, error) {
 	return r, nil
 }
 
+// newSigningKey is a variable so the package's tests can reuse one key
+// instead of paying for an RSA key generation per org.
+var newSigningKey = func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) }
+
 // generateKey makes the app's signing key and self-signed certificate, as
 // Okta does per app; the key lives only in memory.
 func (o *Org) generateKey(a *app) error {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := newSigningKey()
 	if err != nil {
 		return fmt.Errorf("generate SAML signing key: %w", err)
 	}
