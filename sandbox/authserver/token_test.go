@@ -560,4 +560,3 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("next window: %d %v", r.status, r.header)
 	}
 }
-
