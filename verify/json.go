@@ -446,10 +446,13 @@ func stringValue(field string, v jsonValue) (string, error) {
 	return unquote(v.raw), nil
 }
 
-// stringList accepts a string or an array of strings. Space-separated
-// strings are split when split is set (OAuth scope strings).
+// stringList accepts a string, an array of strings, or null (none).
+// Space-separated strings are split when split is set (OAuth scope
+// strings).
 func stringList(field string, v jsonValue, split bool) ([]string, error) {
 	switch v.kind {
+	case jsonNull:
+		return nil, nil
 	case jsonString:
 		s := unquote(v.raw)
 		if split {
