@@ -88,15 +88,16 @@ func (kr *keyRing) advance(now time.Time) error {
 		if d := now.Sub(first) - kr.overlap; d >= 0 {
 			skip = int64(d / kr.interval)
 		}
-		if lo := due - maxPublishedKeys; skip < lo {
+		// Past the cap, the oldest rotations are skipped too.
+		if lo := due - maxPublishedKeys - 1; skip < lo {
 			skip = lo
 		}
 		if skip > due-1 {
 			skip = due - 1
 		}
 		if skip > 0 {
-			// The current key was replaced at the first boundary and its
-			// overlap ended before now.
+			// The current key was replaced at the first boundary, and its
+			// overlap has ended or it falls past the cap.
 			kr.current = nil
 		}
 		for i := skip; i < due; i++ {
