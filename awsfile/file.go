@@ -232,10 +232,30 @@ func (f *File) RemoveSection(name string) bool {
 				prev.items = append(prev.items, kept...)
 			}
 		}
+		if i == len(f.sections)-1 && len(kept) == 0 {
+			f.dropSeparatorBefore(i)
+		}
 		f.sections = append(f.sections[:i], f.sections[i+1:]...)
 		return true
 	}
 	return false
+}
+
+// dropSeparatorBefore removes one blank line that ends whatever precedes
+// section i, the last section. AddSection puts exactly that line before a
+// section it appends, so adding a section and removing it again gives back
+// the file as it was, byte for byte.
+func (f *File) dropSeparatorBefore(i int) {
+	if i > 0 {
+		prev := f.sections[i-1]
+		if n := len(prev.items); n > 0 && !prev.items[n-1].isSetting() && trim(prev.items[n-1].lines[0].text) == "" {
+			prev.items = prev.items[:n-1]
+		}
+		return
+	}
+	if n := len(f.head); n > 0 && trim(f.head[n-1].text) == "" {
+		f.head = f.head[:n-1]
+	}
 }
 
 // Name returns the text between the brackets of the section's header.

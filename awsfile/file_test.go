@@ -404,3 +404,32 @@ func TestSharedPaths(t *testing.T) {
 		t.Errorf("ConfigPath() = %q", p)
 	}
 }
+
+func TestAddThenRemoveRestoresFile(t *testing.T) {
+	for _, orig := range []string{
+		"",
+		"[default]\nregion = eu-west-1\n",
+		"# top\n",
+		"[a]\nx = 1\n\n[b]\ny = 2\r\n",
+	} {
+		f, err := Parse("credentials", []byte(orig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.AddSection("okta-x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Set("aws_access_key_id", "ASIA"); err != nil {
+			t.Fatal(err)
+		}
+		g, err := Parse("credentials", f.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.RemoveSection("okta-x")
+		if got := string(g.Bytes()); got != orig {
+			t.Errorf("add+remove of %q gave %q", orig, got)
+		}
+	}
+}

@@ -105,7 +105,7 @@ func TestWriteProfilesKeepsForeignSections(t *testing.T) {
 		t.Fatalf("removed %v, %v", removed, err)
 	}
 	data, _ = os.ReadFile(files.Credentials)
-	if strings.TrimRight(string(data), "\n") != strings.TrimRight(userCreds, "\n") {
+	if string(data) != userCreds {
 		t.Fatalf("after logout the file is not what the user had:\n%q\nwant\n%q", data, userCreds)
 	}
 	cfg, _ = os.ReadFile(files.Config)
