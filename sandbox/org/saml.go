@@ -302,9 +302,9 @@ func (o *Org) signInPlace(a *app, el, after *etree.Element) error {
 	if err != nil {
 		return err
 	}
-	// "xs" is listed because attribute values name xs:string in an
-	// attribute value, which exclusive c14n does not see as a use.
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("xs")
+	// No InclusiveNamespaces prefix list: goxmldsig does not write one into
+	// the Transform, so a verifier would canonicalise without it.
+	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
 	if err := ctx.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
 		return err
 	}
