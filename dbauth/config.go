@@ -1,0 +1,395 @@
+// Package dbauth holds database authentication for Amazon RDS and Aurora
+// with federated IAM tokens: driver.Connectors for pgx (database/sql) and
+// github.com/go-sql-driver/mysql, and a pgxpool BeforeConnect hook.
+//
+// Three plugins supply the password a connection sends:
+//
+//   - okta: an Okta login, exchanged for a SAML assertion and then STS
+//     credentials (AssumeRoleWithSAML), which sign an RDS IAM token;
+//   - iam: the default AWS credential chain signs an RDS IAM token;
+//   - secrets: a user name and password kept in AWS Secrets Manager.
+//
+// Parameters take the names and meanings of the AWS Advanced Wrappers
+// (db_user, idp_endpoint, app_id, iam_role_arn, …). They can be given as
+// Config fields or inside a DSN, where this package strips them before the
+// driver sees the DSN. Unlike the wrappers, STS credentials are reused for
+// their whole lifetime rather than renewed with a fresh Okta login for each
+// token, concurrent connects share one login and one token (singleflight),
+// and an authentication failure is retried once with fresh credentials.
+//
+// Connections use TLS unless the DSN asks for something stronger: RDS only
+// accepts IAM tokens over TLS, and a token or secret must never cross the
+// network in cleartext.
+package dbauth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Plugin names an authentication plugin, as in the wrappers' "plugins"
+// parameter.
+type Plugin string
+
+// The supported plugins.
+const (
+	// PluginOkta logs in to Okta, federates to AWS with SAML and signs RDS
+	// IAM tokens with the resulting role credentials.
+	PluginOkta Plugin = "okta"
+	// PluginIAM signs RDS IAM tokens with the default AWS credential chain
+	// (or Config.Credentials).
+	PluginIAM Plugin = "iam"
+	// PluginSecrets reads the database user name and password from an AWS
+	// Secrets Manager secret.
+	PluginSecrets Plugin = "secrets"
+)
+
+// Defaults for the parameters that have one, as the wrappers define them.
+const (
+	// DefaultTokenExpiration is how long an RDS IAM token is reused: tokens
+	// are valid for 15 minutes and the wrappers renew them after 870 s.
+	DefaultTokenExpiration = 870 * time.Second
+	// DefaultHTTPTimeout bounds each HTTP request to the identity provider.
+	DefaultHTTPTimeout = 60 * time.Second
+	// DefaultSecretExpiration is how long a Secrets Manager secret is
+	// reused before it is read again (it is also re-read at once after an
+	// authentication failure, e.g. after rotation).
+	DefaultSecretExpiration = 870 * time.Second
+	// maxTokenLifetime is the validity of an RDS IAM token.
+	maxTokenLifetime = 15 * time.Minute
+	// credentialExpiryWindow is how long before their expiry STS
+	// credentials are renewed, so that a token is never signed with
+	// credentials about to lapse.
+	credentialExpiryWindow = 5 * time.Minute
+)
+
+// Config holds one authentication setup. The fields tagged with a
+// parameter name can also be given in a DSN under that name; a DSN value
+// fills a field only when the field is empty.
+type Config struct {
+	// Plugin selects how the password is obtained. Param "plugins".
+	Plugin Plugin
+
+	// DBUser is the database user the IAM token is for; default: the
+	// connection's user. Param "db_user".
+	DBUser string
+
+	// IdPUsername and IdPPassword are the Okta credentials; default: the
+	// connection's user and password. Prefer setting IdPPassword here, or
+	// Federation with a password prompt, to putting it in a DSN.
+	// Params "idp_username", "idp_password".
+	IdPUsername string
+	IdPPassword string
+	// IdPEndpoint is the Okta org host, e.g. "example.okta.com", or a full
+	// URL such as "http://127.0.0.1:8080" for the sandbox. Param
+	// "idp_endpoint".
+	IdPEndpoint string
+	// IdPPort is the Okta org port when IdPEndpoint has none; default 443.
+	// Param "idp_port".
+	IdPPort int
+	// AppID is the Okta AWS app's id (the segment after /amazon_aws/ in
+	// its embed link). Param "app_id".
+	AppID string
+	// IAMRoleARN is the role to assume. Param "iam_role_arn".
+	IAMRoleARN string
+	// IAMIdPARN is the IAM SAML provider's ARN. Param "iam_idp_arn".
+	IAMIdPARN string
+
+	// IAMRegion is the region tokens are signed for; default: taken from
+	// an RDS host name (…​.REGION.rds.amazonaws.com), else the AWS
+	// configuration's region. Param "iam_region".
+	IAMRegion string
+	// IAMHost is the host name the token is signed for, when the
+	// connection goes to another name (a proxy, a tunnel, a DNS alias).
+	// Param "iam_host".
+	IAMHost string
+	// IAMDefaultPort is the port the token is signed for; default: the
+	// connection's port, else 5432 (PostgreSQL) or 3306 (MySQL). Param
+	// "iam_default_port".
+	IAMDefaultPort int
+	// IAMTokenExpiration is how long a token is reused; default 870 s,
+	// at most 15 minutes. Param "iam_token_expiration" (seconds).
+	IAMTokenExpiration time.Duration
+
+	// HTTPTimeout bounds each request to Okta; default 60 s. Param
+	// "http_request_connect_timeout" (seconds).
+	HTTPTimeout time.Duration
+	// SSLInsecure turns off verification of the identity provider's TLS
+	// certificate. Param "ssl_secure" (its negation; default true).
+	SSLInsecure bool
+
+	// SecretID names the Secrets Manager secret (name or ARN). Param
+	// "secrets_manager_secret_id".
+	SecretID string
+	// SecretsRegion is the secret's region; default: from an ARN SecretID,
+	// else the AWS configuration's region. Param "secrets_manager_region".
+	SecretsRegion string
+	// SecretsEndpoint overrides the Secrets Manager endpoint URL. Param
+	// "secrets_manager_endpoint".
+	SecretsEndpoint string
+	// SecretExpiration is how long a secret is reused; default 870 s.
+	// Param "secrets_manager_expiration" (seconds).
+	SecretExpiration time.Duration
+
+	// The fields below have no DSN parameter.
+
+	// Federation makes the Okta → SAML → STS credentials provider for the
+	// okta plugin. It is called once, lazily; the provider it returns is
+	// cached and renewed ahead of expiry. Package federation's SAML
+	// provider plugs in here (see OktaLogin). Required for the okta
+	// plugin until dbauth calls package federation itself.
+	Federation func(ctx context.Context, login OktaLogin) (aws.CredentialsProvider, error)
+	// Credentials signs tokens (iam) or Secrets Manager calls (secrets)
+	// instead of the default AWS credential chain.
+	Credentials aws.CredentialsProvider
+	// AWSConfig is the base AWS configuration for the iam and secrets
+	// plugins; default: config.LoadDefaultConfig.
+	AWSConfig *aws.Config
+	// HTTPClient talks to Okta; default: a client built from HTTPTimeout
+	// and SSLInsecure.
+	HTTPClient *http.Client
+	// Now is the clock for cache lifetimes and token signing; default
+	// time.Now.
+	Now func() time.Time
+	// Logger receives cache and retry events, never a secret; default
+	// discards.
+	Logger *slog.Logger
+}
+
+// Param names, as the AWS Advanced Wrappers spell them.
+const (
+	ParamPlugins            = "plugins"
+	ParamDBUser             = "db_user"
+	ParamIdPUsername        = "idp_username"
+	ParamIdPPassword        = "idp_password"
+	ParamIdPEndpoint        = "idp_endpoint"
+	ParamIdPPort            = "idp_port"
+	ParamAppID              = "app_id"
+	ParamIAMRoleARN         = "iam_role_arn"
+	ParamIAMIdPARN          = "iam_idp_arn"
+	ParamIAMRegion          = "iam_region"
+	ParamIAMHost            = "iam_host"
+	ParamIAMDefaultPort     = "iam_default_port"
+	ParamIAMTokenExpiration = "iam_token_expiration"
+	ParamHTTPTimeout        = "http_request_connect_timeout"
+	ParamSSLSecure          = "ssl_secure"
+	ParamSecretID           = "secrets_manager_secret_id"
+	ParamSecretsRegion      = "secrets_manager_region"
+	ParamSecretsEndpoint    = "secrets_manager_endpoint"
+	ParamSecretExpiration   = "secrets_manager_expiration"
+)
+
+// IsParam reports whether name is one of this package's DSN parameters,
+// which are removed before a DSN reaches the driver.
+func IsParam(name string) bool {
+	_, ok := paramSetters[name]
+	return ok
+}
+
+// paramSetters apply one DSN parameter to a Config, leaving fields that are
+// already set alone so that code wins over the DSN.
+var paramSetters = map[string]func(c *Config, v string) error{
+	ParamPlugins:     setPlugin,
+	ParamDBUser:      func(c *Config, v string) error { setString(&c.DBUser, v); return nil },
+	ParamIdPUsername: func(c *Config, v string) error { setString(&c.IdPUsername, v); return nil },
+	ParamIdPPassword: func(c *Config, v string) error { setString(&c.IdPPassword, v); return nil },
+	ParamIdPEndpoint: func(c *Config, v string) error { setString(&c.IdPEndpoint, v); return nil },
+	ParamIdPPort:     func(c *Config, v string) error { return setPort(&c.IdPPort, ParamIdPPort, v) },
+	ParamAppID:       func(c *Config, v string) error { setString(&c.AppID, v); return nil },
+	ParamIAMRoleARN:  func(c *Config, v string) error { setString(&c.IAMRoleARN, v); return nil },
+	ParamIAMIdPARN:   func(c *Config, v string) error { setString(&c.IAMIdPARN, v); return nil },
+	ParamIAMRegion:   func(c *Config, v string) error { setString(&c.IAMRegion, v); return nil },
+	ParamIAMHost:     func(c *Config, v string) error { setString(&c.IAMHost, v); return nil },
+	ParamIAMDefaultPort: func(c *Config, v string) error {
+		return setPort(&c.IAMDefaultPort, ParamIAMDefaultPort, v)
+	},
+	ParamIAMTokenExpiration: func(c *Config, v string) error {
+		return setSeconds(&c.IAMTokenExpiration, ParamIAMTokenExpiration, v)
+	},
+	ParamHTTPTimeout: func(c *Config, v string) error { return setSeconds(&c.HTTPTimeout, ParamHTTPTimeout, v) },
+	ParamSSLSecure: func(c *Config, v string) error {
+		switch v {
+		case "true", "1", "yes", "on", "":
+		case "false", "0", "no", "off":
+			c.SSLInsecure = true
+		default:
+			return fmt.Errorf("dbauth: %s=%q: use true or false", ParamSSLSecure, v)
+		}
+		return nil
+	},
+	ParamSecretID:        func(c *Config, v string) error { setString(&c.SecretID, v); return nil },
+	ParamSecretsRegion:   func(c *Config, v string) error { setString(&c.SecretsRegion, v); return nil },
+	ParamSecretsEndpoint: func(c *Config, v string) error { setString(&c.SecretsEndpoint, v); return nil },
+	ParamSecretExpiration: func(c *Config, v string) error {
+		return setSeconds(&c.SecretExpiration, ParamSecretExpiration, v)
+	},
+}
+
+func setString(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+func setPlugin(c *Config, v string) error {
+	// The wrappers take a comma-separated chain of plugins; only the
+	// authentication ones mean something here, and exactly one is needed.
+	var found Plugin
+	for _, name := range splitList(v) {
+		p := Plugin(name)
+		switch p {
+		case PluginOkta, PluginIAM, PluginSecrets:
+			if found != "" && found != p {
+				return fmt.Errorf("dbauth: %s=%q names two authentication plugins; keep one of okta, iam, secrets", ParamPlugins, v)
+			}
+			found = p
+		default:
+			return fmt.Errorf("dbauth: %s=%q: plugin %q is not supported; use one of okta, iam, secrets", ParamPlugins, v, name)
+		}
+	}
+	if c.Plugin == "" {
+		c.Plugin = found
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(v); i++ {
+		if i == len(v) || v[i] == ',' {
+			s := trimSpace(v[start:i])
+			if s != "" {
+				out = append(out, s)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func setPort(dst *int, name, v string) error {
+	n, ok := parseUint(v)
+	if !ok || n < 1 || n > 65535 {
+		return fmt.Errorf("dbauth: %s=%q: give a port number from 1 to 65535", name, v)
+	}
+	if *dst == 0 {
+		*dst = n
+	}
+	return nil
+}
+
+// setSeconds takes whole seconds, as the wrappers do, or a Go duration
+// such as "10m" for readability.
+func setSeconds(dst *time.Duration, name, v string) error {
+	var d time.Duration
+	if n, ok := parseUint(v); ok {
+		d = time.Duration(n) * time.Second
+	} else {
+		var err error
+		d, err = time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("dbauth: %s=%q: give whole seconds, e.g. %s=870", name, v, name)
+		}
+	}
+	if d <= 0 {
+		return fmt.Errorf("dbauth: %s=%q: give a positive number of seconds", name, v)
+	}
+	if *dst == 0 {
+		*dst = d
+	}
+	return nil
+}
+
+func parseUint(v string) (int, bool) {
+	if v == "" || len(v) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(v[i]-'0')
+	}
+	return n, true
+}
+
+// ApplyParam sets the field for one DSN parameter. Fields that are
+// already set keep their value.
+func (c *Config) ApplyParam(name, value string) error {
+	set, ok := paramSetters[name]
+	if !ok {
+		return fmt.Errorf("dbauth: unknown parameter %q", name)
+	}
+	return set(c, value)
+}
+
+// withDefaults returns a copy with defaults filled in and checks that the
+// plugin has what it needs; user and password are the connection's.
+func (c Config) withDefaults() Config {
+	if c.IAMTokenExpiration == 0 {
+		c.IAMTokenExpiration = DefaultTokenExpiration
+	}
+	if c.HTTPTimeout == 0 {
+		c.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if c.SecretExpiration == 0 {
+		c.SecretExpiration = DefaultSecretExpiration
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// validate reports what is missing for the plugin, saying how to fix it.
+func (c *Config) validate() error {
+	switch c.Plugin {
+	case PluginOkta:
+		var missing []string
+		if c.IdPEndpoint == "" {
+			missing = append(missing, ParamIdPEndpoint)
+		}
+		if c.AppID == "" {
+			missing = append(missing, ParamAppID)
+		}
+		if c.IAMRoleARN == "" {
+			missing = append(missing, ParamIAMRoleARN)
+		}
+		if c.IAMIdPARN == "" {
+			missing = append(missing, ParamIAMIdPARN)
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("dbauth: the okta plugin needs %v: set them as Config fields or DSN parameters", missing)
+		}
+	case PluginIAM:
+	case PluginSecrets:
+		if c.SecretID == "" {
+			return fmt.Errorf("dbauth: the secrets plugin needs %s: set Config.SecretID or the DSN parameter", ParamSecretID)
+		}
+	case "":
+		return fmt.Errorf("dbauth: no authentication plugin: set Config.Plugin or the DSN parameter %s=okta, iam or secrets", ParamPlugins)
+	default:
+		return fmt.Errorf("dbauth: plugin %q is not supported; use okta, iam or secrets", c.Plugin)
+	}
+	if c.IAMTokenExpiration > maxTokenLifetime {
+		return fmt.Errorf("dbauth: %s=%s exceeds the 15-minute validity of RDS IAM tokens; use at most 900 seconds", ParamIAMTokenExpiration, c.IAMTokenExpiration)
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package dbauth
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MySQLDriverName is the database/sql driver name under which this package
+// registers github.com/go-sql-driver/mysql with dbauth parameters in the
+// DSN: sql.Open("oktafed-mysql", "alice@tcp(db:3306)/app?plugins=iam").
+const MySQLDriverName = "oktafed-mysql"
+
+// MySQLConnector is a database/sql driver.Connector for MySQL and MariaDB
+// that authenticates each new connection through an Auth.
+type MySQLConnector struct {
+	auth  *Auth
+	inner driver.Connector
+}
+
+// NewMySQLConnector parses dsn (a go-sql-driver/mysql DSN with dbauth
+// parameters) and returns a connector; fields set in cfg win over DSN
+// parameters. Use it with sql.OpenDB.
+func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
+	rest, err := SplitMySQLDSN(dsn, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	myCfg, err := mysql.ParseDSN(rest)
+	if err != nil {
+		return nil, fmt.Errorf("dbauth: %w", err)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewMySQLConnectorFromConfig(myCfg, a)
+}
+
+// NewMySQLConnectorFromConfig returns a connector for myCfg authenticated
+// through a. It requires TLS (tls=true when unset) and, for IAM tokens,
+// enables the cleartext password plugin that RDS uses for them.
+func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector, error) {
+	myCfg = myCfg.Clone()
+	if err := requireMySQLTLS(myCfg); err != nil {
+		return nil, err
+	}
+	if a.cfg.Plugin != PluginSecrets {
+		// RDS takes IAM tokens through mysql_clear_password; TLS, now
+		// required, keeps them off the wire in the clear.
+		myCfg.AllowCleartextPasswords = true
+	}
+	host, port := splitMySQLAddr(myCfg.Addr)
+	hook := func(ctx context.Context, c *mysql.Config) error {
+		if c.TLS == nil {
+			return errors.New("dbauth: refusing to send a token without TLS: set tls=true or a registered TLS config")
+		}
+		l, err := a.Login(ctx, Endpoint{Host: host, Port: port, DefaultPort: 3306, User: c.User, Password: c.Passwd})
+		if err != nil {
+			return err
+		}
+		recordLogin(ctx, l)
+		c.User, c.Passwd = l.User, l.Password
+		return nil
+	}
+	if err := myCfg.Apply(mysql.BeforeConnect(hook)); err != nil {
+		return nil, fmt.Errorf("dbauth: %w", err)
+	}
+	inner, err := mysql.NewConnector(myCfg)
+	if err != nil {
+		return nil, fmt.Errorf("dbauth: %w", err)
+	}
+	return &MySQLConnector{auth: a, inner: inner}, nil
+}
+
+// requireMySQLTLS turns TLS on when the DSN left it unset (verifying the
+// server with the system roots) and refuses tls=false and fallbacks to
+// plaintext.
+func requireMySQLTLS(c *mysql.Config) error {
+	if c.TLS == nil {
+		if c.TLSConfig == "false" {
+			return errors.New("dbauth: tls=false would send the password in cleartext, and RDS accepts IAM tokens only over TLS: use tls=true, or register the RDS CA bundle with mysql.RegisterTLSConfig and set tls=NAME")
+		}
+		host, _ := splitMySQLAddr(c.Addr)
+		c.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	c.AllowFallbackToPlaintext = false
+	return nil
+}
+
+func splitMySQLAddr(addr string) (string, int) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(p)
+	return host, port
+}
+
+// Connect opens a connection, retrying once with fresh credentials when
+// the server refuses the login.
+func (c *MySQLConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	return connectWithRetry(ctx, c.auth, c.inner.Connect)
+}
+
+// Driver returns go-sql-driver/mysql's driver.
+func (c *MySQLConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// Auth returns the connector's credential and token caches.
+func (c *MySQLConnector) Auth() *Auth { return c.auth }
+
+func init() {
+	sql.Register(MySQLDriverName, mysqlDSNDriver{})
+}
+
+// mysqlDSNDriver opens connectors from DSNs with dbauth parameters.
+type mysqlDSNDriver struct{}
+
+func (mysqlDSNDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := NewMySQLConnector(dsn, Config{})
+	if err != nil {
+		return nil, err
+	}
+	return c.Connect(context.Background())
+}
+
+func (mysqlDSNDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	return NewMySQLConnector(dsn, Config{})
+}

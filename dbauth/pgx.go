@@ -1,0 +1,245 @@
+package dbauth
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// PostgresDriverName is the database/sql driver name under which this
+// package registers pgx with dbauth parameters in the DSN:
+// sql.Open("oktafed-pgx", "postgres://alice@db:5432/app?plugins=iam").
+const PostgresDriverName = "oktafed-pgx"
+
+// PgxConnector is a database/sql driver.Connector for PostgreSQL over pgx
+// that authenticates each new connection through an Auth.
+type PgxConnector struct {
+	auth  *Auth
+	inner driver.Connector
+}
+
+// NewPgxConnector parses dsn (a pgx URL or keyword/value string with
+// dbauth parameters) and returns a connector; fields set in cfg win over
+// DSN parameters. Use it with sql.OpenDB.
+func NewPgxConnector(dsn string, cfg Config) (*PgxConnector, error) {
+	connCfg, a, err := ParsePgxConfig(dsn, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewPgxConnectorFromConfig(connCfg, a), nil
+}
+
+// NewPgxConnectorFromConfig returns a connector for a pgx configuration
+// made with ParsePgxConfig and an Auth.
+func NewPgxConnectorFromConfig(connCfg *pgx.ConnConfig, a *Auth) *PgxConnector {
+	inner := stdlib.GetConnector(*connCfg, stdlib.OptionBeforeConnect(PgxBeforeConnect(a)))
+	return &PgxConnector{auth: a, inner: inner}
+}
+
+// Connect opens a connection, retrying once with fresh credentials when
+// the server refuses the login.
+func (c *PgxConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	return connectWithRetry(ctx, c.auth, c.inner.Connect)
+}
+
+// Driver returns pgx's database/sql driver.
+func (c *PgxConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// Auth returns the connector's credential and token caches.
+func (c *PgxConnector) Auth() *Auth { return c.auth }
+
+// ParsePgxConfig splits dbauth's parameters from dsn, parses the rest with
+// pgx.ParseConfig and makes the connection TLS-only. fields set in cfg win
+// over DSN parameters.
+func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
+	rest, err := SplitPostgresDSN(dsn, &cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !pgHasSSLMode(rest) {
+		// Verify the server unless told otherwise: a token sent to an
+		// impostor is a working credential for 15 minutes.
+		rest = pgAddParam(rest, "sslmode", "verify-full")
+	}
+	connCfg, err := pgx.ParseConfig(rest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dbauth: %w", err)
+	}
+	if err := requirePgTLS(connCfg); err != nil {
+		return nil, nil, err
+	}
+	a, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return connCfg, a, nil
+}
+
+// pgHasSSLMode reports whether the connection string or environment picks
+// an sslmode.
+func pgHasSSLMode(dsn string) bool {
+	if os.Getenv("PGSSLMODE") != "" {
+		return true
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		_, q, _ := strings.Cut(dsn, "?")
+		for part := range strings.SplitSeq(q, "&") {
+			if k, _, _ := strings.Cut(part, "="); k == "sslmode" {
+				return true
+			}
+		}
+		return false
+	}
+	pairs, err := parseKeywordValue(dsn)
+	if err != nil {
+		return false
+	}
+	for _, p := range pairs {
+		if p.key == "sslmode" {
+			return true
+		}
+	}
+	return false
+}
+
+func pgAddParam(dsn, k, v string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if strings.Contains(dsn, "?") {
+			return dsn + "&" + k + "=" + v
+		}
+		return dsn + "?" + k + "=" + v
+	}
+	if strings.TrimSpace(dsn) == "" {
+		return k + "=" + v
+	}
+	return dsn + " " + k + "=" + v
+}
+
+// requirePgTLS drops the cleartext attempts that sslmode=allow or prefer
+// would make, and refuses sslmode=disable: the password is a token.
+func requirePgTLS(c *pgx.ConnConfig) error {
+	if c.TLSConfig != nil {
+		fb := c.Fallbacks[:0]
+		for _, f := range c.Fallbacks {
+			if f.TLSConfig != nil {
+				fb = append(fb, f)
+			}
+		}
+		c.Fallbacks = fb
+		return nil
+	}
+	for i, f := range c.Fallbacks {
+		if f.TLSConfig != nil {
+			c.Host, c.Port, c.TLSConfig = f.Host, f.Port, f.TLSConfig
+			rest := c.Fallbacks[i+1:]
+			c.Fallbacks = nil
+			for _, g := range rest {
+				if g.TLSConfig != nil {
+					c.Fallbacks = append(c.Fallbacks, g)
+				}
+			}
+			return nil
+		}
+	}
+	return errors.New("dbauth: sslmode=disable would send the password in cleartext, and RDS accepts IAM tokens only over TLS: use sslmode=verify-full with sslrootcert set to the RDS CA bundle")
+}
+
+// PgxBeforeConnect returns a hook that sets the user and password of each
+// new pgx connection from a: use it as pgxpool.Config.BeforeConnect or
+// with stdlib.OptionBeforeConnect. The connection configuration must
+// require TLS (ParsePgxConfig and ConfigurePool see to it).
+func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
+	return func(ctx context.Context, c *pgx.ConnConfig) error {
+		if c.TLSConfig == nil {
+			return errors.New("dbauth: refusing to send a token without TLS: set sslmode=verify-full")
+		}
+		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
+		if err != nil {
+			return err
+		}
+		recordLogin(ctx, l)
+		c.User, c.Password = l.User, l.Password
+		return nil
+	}
+}
+
+// ParsePoolConfig is pgxpool.ParseConfig for a DSN with dbauth
+// parameters: the returned configuration requires TLS and authenticates
+// each new pool connection through the returned Auth.
+func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
+	rest, err := SplitPostgresDSN(dsn, &cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !pgHasSSLMode(rest) {
+		rest = pgAddParam(rest, "sslmode", "verify-full")
+	}
+	pc, err := pgxpool.ParseConfig(rest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dbauth: %w", err)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ConfigurePool(pc, a); err != nil {
+		return nil, nil, err
+	}
+	return pc, a, nil
+}
+
+// ConfigurePool makes pc authenticate new connections through a, keeping
+// any BeforeConnect already set (it runs first), and requires TLS. A pool
+// cannot retry inside one connect, so after a refused login the pool's
+// next connection attempt uses fresh credentials (the startup reply is
+// watched for the refusal).
+func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
+	if err := requirePgTLS(pc.ConnConfig); err != nil {
+		return err
+	}
+	prev := pc.BeforeConnect
+	pc.BeforeConnect = func(ctx context.Context, c *pgx.ConnConfig) error {
+		if prev != nil {
+			if err := prev(ctx, c); err != nil {
+				return err
+			}
+		}
+		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
+		if err != nil {
+			return err
+		}
+		c.User, c.Password = l.User, l.Password
+		watchLogin(c, a, l)
+		return nil
+	}
+	return nil
+}
+
+func init() {
+	sql.Register(PostgresDriverName, pgxDSNDriver{})
+}
+
+// pgxDSNDriver opens connectors from DSNs with dbauth parameters. Each
+// sql.Open makes one connector and so one Auth; open the *sql.DB once and
+// share it, as database/sql intends.
+type pgxDSNDriver struct{}
+
+func (pgxDSNDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := NewPgxConnector(dsn, Config{})
+	if err != nil {
+		return nil, err
+	}
+	return c.Connect(context.Background())
+}
+
+func (pgxDSNDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	return NewPgxConnector(dsn, Config{})
+}

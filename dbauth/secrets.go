@@ -1,0 +1,128 @@
+package dbauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// secretEntry is a cached database login read from Secrets Manager.
+type secretEntry struct {
+	user, password string
+	expires        time.Time
+}
+
+// secretFetcher reads one secret's string value.
+type secretFetcher func(ctx context.Context) (string, error)
+
+// secretLogin returns the cached secret, reading it on first use, after
+// SecretExpiration and after a Reject.
+func (a *Auth) secretLogin(ctx context.Context) (Login, error) {
+	a.mu.Lock()
+	e := a.secret
+	a.mu.Unlock()
+	if e == nil || !a.cfg.Now().Before(e.expires) {
+		v, err := a.do(ctx, "secret", func(ctx context.Context) (any, error) {
+			a.mu.Lock()
+			e := a.secret
+			a.mu.Unlock()
+			if e != nil && a.cfg.Now().Before(e.expires) {
+				return e, nil
+			}
+			return a.readSecret(ctx)
+		})
+		if err != nil {
+			return Login{}, err
+		}
+		e = v.(*secretEntry)
+	}
+	return Login{User: e.user, Password: e.password, secret: e}, nil
+}
+
+func (a *Auth) readSecret(ctx context.Context) (*secretEntry, error) {
+	fetch, err := a.secretFetcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dbauth: read secret %s from Secrets Manager: %w", a.cfg.SecretID, err)
+	}
+	// RDS-managed and rotation-template secrets are JSON objects with
+	// "username" and "password"; other keys (host, engine…) are ignored.
+	var v struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil || v.Username == "" || v.Password == "" {
+		// The error must not quote the secret.
+		return nil, fmt.Errorf("dbauth: secret %s is not a JSON object with \"username\" and \"password\": store the database login in that form", a.cfg.SecretID)
+	}
+	e := &secretEntry{user: v.Username, password: v.Password, expires: a.cfg.Now().Add(a.cfg.SecretExpiration)}
+	a.mu.Lock()
+	a.secret = e
+	a.mu.Unlock()
+	return e, nil
+}
+
+func (a *Auth) secretFetcher(ctx context.Context) (secretFetcher, error) {
+	a.mu.Lock()
+	f := a.fetcher
+	a.mu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+	base, err := a.loadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	region := a.cfg.SecretsRegion
+	if region == "" {
+		region = regionFromARN(a.cfg.SecretID)
+	}
+	if region == "" {
+		region = base.Region
+	}
+	if region == "" {
+		return nil, fmt.Errorf("dbauth: cannot tell the region of secret %s: set %s or AWS_REGION", a.cfg.SecretID, ParamSecretsRegion)
+	}
+	client := secretsmanager.NewFromConfig(base, func(o *secretsmanager.Options) {
+		o.Region = region
+		if a.cfg.SecretsEndpoint != "" {
+			o.BaseEndpoint = aws.String(a.cfg.SecretsEndpoint)
+		}
+		if a.cfg.Credentials != nil {
+			o.Credentials = a.cfg.Credentials
+		}
+	})
+	id := a.cfg.SecretID
+	f = func(ctx context.Context) (string, error) {
+		out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+		if err != nil {
+			return "", err
+		}
+		if out.SecretString == nil {
+			return "", errors.New("the secret has no string value; store the login as a JSON string")
+		}
+		return *out.SecretString, nil
+	}
+	a.mu.Lock()
+	a.fetcher = f
+	a.mu.Unlock()
+	return f, nil
+}
+
+// regionFromARN returns the region of arn:PARTITION:SERVICE:REGION:…, or "".
+func regionFromARN(s string) string {
+	parts := strings.SplitN(s, ":", 5)
+	if len(parts) == 5 && parts[0] == "arn" {
+		return parts[3]
+	}
+	return ""
+}
