@@ -1,0 +1,245 @@
+package federation_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/testenv"
+	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/sandbox"
+)
+
+const (
+	demoUser = "demo@example.com"
+	demoPass = "Sandbox-Demo-1"
+	demoSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	appPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
+)
+
+// memSessions is an in-memory SessionCache.
+type memSessions struct {
+	mu  sync.Mutex
+	sid map[string]string
+	exp map[string]time.Time
+}
+
+func newMemSessions() *memSessions {
+	return &memSessions{sid: map[string]string{}, exp: map[string]time.Time{}}
+}
+
+func (m *memSessions) LoadSession(_ context.Context, p string) (string, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sid[p], m.exp[p], nil
+}
+
+func (m *memSessions) SaveSession(_ context.Context, p, sid string, exp time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sid[p], m.exp[p] = sid, exp
+	return nil
+}
+
+func (m *memSessions) DeleteSession(_ context.Context, p string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sid, p)
+	delete(m.exp, p)
+	return nil
+}
+
+// countingTransport counts password sign-ins.
+type countingTransport struct{ authn atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/api/v1/authn" {
+		c.authn.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type rig struct {
+	srv      *sandbox.Server
+	login    *federation.Login
+	sessions *memSessions
+	counter  *countingTransport
+	files    federation.Files
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	dir := t.TempDir()
+	files := federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
+	ct := &countingTransport{}
+	hc := &http.Client{Transport: ct, Timeout: 30 * time.Second}
+	sessions := newMemSessions()
+	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1",
+		AccountAliases: map[string]string{"123456789012": "prod"}}
+	l := &federation.Login{
+		Profile:  p,
+		Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
+		Sessions: sessions,
+		Password: func(context.Context) (string, error) { return demoPass, nil },
+		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed},
+		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
+		Files:    files,
+	}
+	return &rig{srv: srv, login: l, sessions: sessions, counter: ct, files: files}
+}
+
+func TestLoginAllRolesThenAWSCLI(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	out, err := r.login.Run(ctx, "all", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Written) != 3 || len(out.Failed()) != 0 {
+		t.Fatalf("written %+v failed %+v", out.Written, out.Failed())
+	}
+	names := map[string]bool{}
+	for _, w := range out.Written {
+		names[w.AWSProfile] = true
+	}
+	for _, want := range []string{"okta-prod-Admin", "okta-prod-ReadOnly", "okta-210987654321-Developer"} {
+		if !names[want] {
+			t.Errorf("missing profile %s in %v", want, names)
+		}
+	}
+	if out.Duration != time.Hour {
+		t.Errorf("duration %v, want the app's SessionDuration 1h", out.Duration)
+	}
+
+	awsCLI := testenv.AWSCLI(t)
+	cmd := exec.Command(awsCLI, "--endpoint-url", r.srv.URL, "--output", "text", "--query", "Arn", "sts", "get-caller-identity", "--profile", "okta-prod-Admin")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_CONFIG_FILE=" + r.files.Config, "AWS_SHARED_CREDENTIALS_FILE=" + r.files.Credentials}
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("aws: %v\n%s", err, res)
+	}
+	if !strings.HasPrefix(string(res), "arn:aws:sts::123456789012:assumed-role/Admin/") {
+		t.Fatalf("aws printed %s", res)
+	}
+}
+
+func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.counter.authn.Load(); n != 1 {
+		t.Fatalf("%d sign-ins for a login", n)
+	}
+	cached, err := r.login.Credentials(ctx, "okta-prod-Admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Treat every cached credential as stale: the next call refreshes
+	// through the Okta session, with no password at hand.
+	r.login.Password = nil
+	r.login.RefreshWindow = 24 * time.Hour
+	var wg sync.WaitGroup
+	keys := make([]string, 20)
+	errs := make([]error, 20)
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := r.login.Credentials(ctx, "okta-prod-Admin")
+			keys[i], errs[i] = c.AccessKeyID, err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+		if keys[i] == cached.AccessKeyID {
+			t.Fatalf("caller %d got the stale key", i)
+		}
+	}
+	if n := r.counter.authn.Load(); n != 1 {
+		t.Fatalf("refresh signed in again (%d sign-ins)", n)
+	}
+	data, _ := os.ReadFile(r.files.Credentials)
+	if !strings.Contains(string(data), keys[0]) {
+		t.Fatal("refreshed credentials not stored back")
+	}
+}
+
+func TestLoginRequiredWhenSessionEnds(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	sid, _, _ := r.sessions.LoadSession(ctx, "default")
+	if err := r.login.Okta.CloseSession(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	r.login.Password = nil
+	r.login.RefreshWindow = 24 * time.Hour
+	_, err := r.login.Credentials(ctx, "okta-prod-Admin")
+	if !errors.Is(err, federation.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile default") {
+		t.Fatalf("err = %v", err)
+	}
+	if sid, _, _ := r.sessions.LoadSession(ctx, "default"); sid != "" {
+		t.Fatal("dead session kept")
+	}
+}
+
+func TestLogoutRemovesProfilesAndSession(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if err := os.WriteFile(r.files.Credentials, []byte("[mine]\naws_access_key_id = AKIAMINE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.login.Run(ctx, "all", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := r.login.Logout(ctx)
+	if err != nil || len(removed) != 3 {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	data, _ := os.ReadFile(r.files.Credentials)
+	if string(data) != "[mine]\naws_access_key_id = AKIAMINE\n" {
+		t.Fatalf("credentials after logout: %q", data)
+	}
+	if sid, _, _ := r.sessions.LoadSession(ctx, "default"); sid != "" {
+		t.Fatal("session kept after logout")
+	}
+}
+
+func TestSelectRoles(t *testing.T) {
+	r := newRig(t)
+	a, err := r.login.Assertion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := federation.SelectRoles(context.Background(), a.Roles, "", nil); err == nil || !strings.Contains(err.Error(), "--role") {
+		t.Fatalf("no selector, no chooser: %v", err)
+	}
+	if _, err := federation.SelectRoles(context.Background(), a.Roles, "/Nope/", nil); err == nil || !strings.Contains(err.Error(), "role/Admin") {
+		t.Fatalf("no match: %v", err)
+	}
+	got, err := federation.SelectRoles(context.Background(), a.Roles, "", func(_ context.Context, roles []federation.Role) ([]federation.Role, error) {
+		return roles[:1], nil
+	})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("chooser: %v %v", got, err)
+	}
+}
