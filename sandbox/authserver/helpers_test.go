@@ -224,7 +224,7 @@ func (e *env) assertionClaims(clientID, endpoint string) map[string]any {
 	}
 }
 
-func signAssertion(t *testing.T, key any, alg jose.SignatureAlgorithm, kid string, claims map[string]any) string {
+func signAssertion(t testing.TB, key any, alg jose.SignatureAlgorithm, kid string, claims map[string]any) string {
 	t.Helper()
 	var sk jose.SigningKey
 	if b, ok := key.([]byte); ok {
