@@ -44,7 +44,9 @@ type Login struct {
 }
 
 // String hides the password, so a Login printed by mistake leaks nothing.
-func (l Login) String() string { return "dbauth.Login{User: " + strconv.Quote(l.User) + ", Password: <hidden>}" }
+func (l Login) String() string {
+	return "dbauth.Login{User: " + strconv.Quote(l.User) + ", Password: <hidden>}"
+}
 
 // Auth holds everything that outlives one connection for one Config: the
 // AWS credentials (renewed ahead of expiry), the RDS tokens by region,

@@ -150,7 +150,7 @@ func TestRegionFromHost(t *testing.T) {
 		"db.cluster-abc.eu-west-1.rds.amazonaws.com":  "eu-west-1",
 		"db.abc.cn-north-1.rds.amazonaws.com.cn":      "cn-north-1",
 		"proxy.proxy-abc.us-east-2.rds.amazonaws.com": "us-east-2",
-		"127.0.0.1": "",
+		"127.0.0.1":      "",
 		"db.example.com": "",
 	} {
 		if got := RegionFromHost(host); got != want {

@@ -1,0 +1,345 @@
+package rds_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/testenv"
+	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox/rds"
+)
+
+const (
+	appRole   = "arn:aws:iam::123456789012:role/App"
+	otherRole = "arn:aws:iam::123456789012:role/Other"
+)
+
+// newIAM is a sandbox AWS side with two roles, on a fake clock.
+func newIAM(t *testing.T) (*iam.Service, *clock.Fake) {
+	t.Helper()
+	clk := clock.NewFake(time.Now())
+	svc, err := iam.New(iam.Config{
+		Region:   "us-east-1",
+		Accounts: []iam.AccountConfig{{ID: "123456789012"}},
+		Roles:    []iam.RoleConfig{{ARN: appRole}, {ARN: otherRole}},
+	}, iam.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, clk
+}
+
+func issue(t *testing.T, svc *iam.Service, role string) aws.CredentialsProvider {
+	t.Helper()
+	c, err := svc.IssueCredentials(role, "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return credentials.StaticCredentialsProvider{Value: c}
+}
+
+func token(t *testing.T, endpoint, user string, creds aws.CredentialsProvider) string {
+	t.Helper()
+	tok, err := rdsauth.BuildAuthToken(context.Background(), endpoint, "us-east-1", user, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type pgFixture struct {
+	front *rds.Server
+	svc   *iam.Service
+	clk   *clock.Fake
+	ca    string
+}
+
+func startPostgresFront(t *testing.T) *pgFixture {
+	t.Helper()
+	pg := testenv.Postgres(t)
+	pg.Exec(t,
+		"CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'",
+		"CREATE DATABASE app OWNER alice",
+	)
+	svc, clk := newIAM(t)
+	front := rds.Start(t, rds.Config{
+		Engine:    rds.EnginePostgres,
+		Allowed:   map[string][]string{"alice": {appRole}},
+		Passwords: map[string]string{"master": "master-password"},
+		Backend: rds.BackendConfig{
+			Addr: pg.Addr(), User: pg.User, Password: pg.Password,
+			Users: map[string]string{"alice": "alice-backend-password"},
+		},
+	}, rds.Options{Verifier: svc, Clock: clk})
+	ca := filepath.Join(t.TempDir(), "front-ca.pem")
+	if err := os.WriteFile(ca, front.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &pgFixture{front: front, svc: svc, clk: clk, ca: ca}
+}
+
+func (f *pgFixture) connect(user, password, sslmode string) (*pgx.Conn, error) {
+	host, port, _ := net.SplitHostPort(f.front.Addr())
+	cfg, err := pgx.ParseConfig("host=" + host + " port=" + port + " dbname=app sslmode=" + sslmode + " sslrootcert=" + f.ca)
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.Password = user, password
+	// Cancel queries with a CancelRequest, to check that it reaches the
+	// backend through the front.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+func wantPgCode(t *testing.T, err error, code, msg string) {
+	t.Helper()
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		t.Fatalf("err = %v, want SQLSTATE %s", err, code)
+	}
+	if pgErr.Code != code || !strings.Contains(pgErr.Message, msg) {
+		t.Fatalf("err = %s %q, want %s %q", pgErr.Code, pgErr.Message, code, msg)
+	}
+}
+
+func TestPostgresFront(t *testing.T) {
+	f := startPostgresFront(t)
+	app := issue(t, f.svc, appRole)
+	ctx := context.Background()
+
+	conn, err := f.connect("alice", token(t, f.front.Endpoint(), "alice", app), "verify-full")
+	if err != nil {
+		t.Fatalf("connect with a token from the SDK's BuildAuthToken: %v", err)
+	}
+	var user, db string
+	if err := conn.QueryRow(ctx, "SELECT current_user, current_database()").Scan(&user, &db); err != nil {
+		t.Fatal(err)
+	}
+	if user != "alice" || db != "app" {
+		t.Fatalf("session is %s in %s, want alice in app", user, db)
+	}
+	// A cancel request goes through the front to the backend.
+	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = conn.Exec(qctx, "SELECT pg_sleep(10)")
+	cancel()
+	wantPgCode(t, err, "57014", "cancel")
+	conn.Close(ctx)
+
+	// The master user logs in with its password.
+	conn, err = f.connect("master", "master-password", "verify-full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+
+	t.Run("refusals", func(t *testing.T) {
+		host, _, _ := net.SplitHostPort(f.front.Endpoint())
+		for name, tc := range map[string]struct {
+			user, password string
+		}{
+			"token for another user":  {"alice", token(t, f.front.Endpoint(), "bob", app)},
+			"token for another port":  {"alice", token(t, host+":1", "alice", app)},
+			"role not allowed":        {"alice", token(t, f.front.Endpoint(), "alice", issue(t, f.svc, otherRole))},
+			"credentials not issued":  {"alice", token(t, f.front.Endpoint(), "alice", credentials.NewStaticCredentialsProvider("ASIAFOREIGNFOREIGN00", "secret", "session"))},
+			"not a token":             {"alice", "alice-backend-password"},
+			"master's wrong password": {"master", "guess"},
+		} {
+			_, err := f.connect(tc.user, tc.password, "verify-full")
+			if err == nil {
+				t.Errorf("%s: accepted", name)
+				continue
+			}
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "28P01" || pgErr.Message != `PAM authentication failed for user "`+tc.user+`"` {
+				t.Errorf("%s: %v, want 28P01 PAM authentication failed", name, err)
+			}
+		}
+		_, err := f.connect("alice", token(t, f.front.Endpoint(), "alice", app), "disable")
+		wantPgCode(t, err, "28000", "no encryption")
+	})
+
+	t.Run("expired token", func(t *testing.T) {
+		tok := token(t, f.front.Endpoint(), "alice", app)
+		f.clk.Advance(15*time.Minute + time.Second)
+		_, err := f.connect("alice", tok, "verify-full")
+		wantPgCode(t, err, "28P01", "PAM authentication failed")
+		// Fresh credentials and a fresh token work at the new time… but
+		// BuildAuthToken signs with the wall clock, which is now 15
+		// minutes behind the front's, so move the front back.
+		f.clk.Advance(-15*time.Minute - time.Second)
+		conn, err := f.connect("alice", token(t, f.front.Endpoint(), "alice", app), "verify-full")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+	})
+	if s := f.front.Stats(); s.Accepted < 3 || s.Refused < 7 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+const mysqlTLSName = "oktafed-rds-front-test"
+
+type myFixture struct {
+	front *rds.Server
+	svc   *iam.Service
+	clk   *clock.Fake
+}
+
+func startMySQLFront(t *testing.T) *myFixture {
+	t.Helper()
+	my := testenv.MariaDB(t)
+	my.Exec(t,
+		"CREATE DATABASE app",
+		"CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'",
+		"GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'",
+	)
+	svc, clk := newIAM(t)
+	front := rds.Start(t, rds.Config{
+		Engine:    rds.EngineMySQL,
+		Allowed:   map[string][]string{"alice": {appRole}},
+		Passwords: map[string]string{"master": "master-password"},
+		Backend: rds.BackendConfig{
+			Addr: my.Addr(), User: my.User, Password: my.Password,
+			Users: map[string]string{"alice": "alice-backend-password"},
+		},
+	}, rds.Options{Verifier: svc, Clock: clk})
+	if err := mysql.RegisterTLSConfig(mysqlTLSName+strconv.Itoa(portOf(front.Addr())), front.ClientTLSConfig("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	return &myFixture{front: front, svc: svc, clk: clk}
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func (f *myFixture) open(user, password string, useTLS bool) (*sql.Conn, error) {
+	c := mysql.NewConfig()
+	c.Net, c.Addr, c.DBName = "tcp", f.front.Addr(), "app"
+	c.User, c.Passwd = user, password
+	c.AllowCleartextPasswords = true
+	if useTLS {
+		c.TLSConfig = mysqlTLSName + strconv.Itoa(portOf(f.front.Addr()))
+	}
+	connector, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func wantMySQLErr(t *testing.T, err error, num uint16, msg string) {
+	t.Helper()
+	var myErr *mysql.MySQLError
+	if !errors.As(err, &myErr) || myErr.Number != num || !strings.Contains(myErr.Message, msg) {
+		t.Fatalf("err = %v, want MySQL error %d %q", err, num, msg)
+	}
+}
+
+func TestMySQLFront(t *testing.T) {
+	f := startMySQLFront(t)
+	app := issue(t, f.svc, appRole)
+	ctx := context.Background()
+
+	conn, err := f.open("alice", token(t, f.front.Endpoint(), "alice", app), true)
+	if err != nil {
+		t.Fatalf("connect with a token from the SDK's BuildAuthToken: %v", err)
+	}
+	var user, db string
+	if err := conn.QueryRowContext(ctx, "SELECT CURRENT_USER(), DATABASE()").Scan(&user, &db); err != nil {
+		t.Fatal(err)
+	}
+	if user != "alice@%" || db != "app" {
+		t.Fatalf("session is %s in %s, want alice@%% in app", user, db)
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE t (id INT PRIMARY KEY, v MEDIUMTEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO t VALUES (1, ?)", strings.Repeat("x", 100000)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT LENGTH(v) FROM t WHERE id = 1").Scan(&n); err != nil || n != 100000 {
+		t.Fatalf("round trip of 100 kB: %d, %v", n, err)
+	}
+	conn.Close()
+
+	conn, err = f.open("master", "master-password", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	host, _, _ := net.SplitHostPort(f.front.Endpoint())
+	for name, tc := range map[string]struct{ user, password string }{
+		"token for another user": {"alice", token(t, f.front.Endpoint(), "bob", app)},
+		"token for another port": {"alice", token(t, host+":1", "alice", app)},
+		"role not allowed":       {"alice", token(t, f.front.Endpoint(), "alice", issue(t, f.svc, otherRole))},
+		"not a token":            {"alice", "alice-backend-password"},
+	} {
+		_, err := f.open(tc.user, tc.password, true)
+		var myErr *mysql.MySQLError
+		if !errors.As(err, &myErr) || myErr.Number != 1045 || !strings.Contains(myErr.Message, "Access denied for user '"+tc.user+"'") {
+			t.Errorf("%s: %v, want 1045 Access denied", name, err)
+		}
+	}
+	_, err = f.open("alice", token(t, f.front.Endpoint(), "alice", app), false)
+	wantMySQLErr(t, err, 3159, "insecure transport")
+
+	tok := token(t, f.front.Endpoint(), "alice", app)
+	f.clk.Advance(16 * time.Minute)
+	_, err = f.open("alice", tok, true)
+	wantMySQLErr(t, err, 1045, "Access denied")
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	svc, _ := newIAM(t)
+	for _, tc := range []struct {
+		cfg  rds.Config
+		want string
+	}{
+		{rds.Config{Engine: "oracle", Backend: rds.BackendConfig{Addr: "127.0.0.1:1"}}, "engine"},
+		{rds.Config{Engine: rds.EnginePostgres}, "backend.addr"},
+		{rds.Config{Engine: rds.EnginePostgres, Addr: "0.0.0.0:0", Backend: rds.BackendConfig{Addr: "127.0.0.1:1"}}, "loopback"},
+	} {
+		_, err := rds.New(tc.cfg, rds.Options{Verifier: svc})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := rds.New(rds.Config{Engine: rds.EngineMySQL, Backend: rds.BackendConfig{Addr: "127.0.0.1:1"}}, rds.Options{}); err == nil {
+		t.Error("a front without a verifier was accepted")
+	}
+}
