@@ -192,3 +192,11 @@ func staticVerifier(tb testing.TB, mutate func(*Config)) (*Verifier, *clock.Fake
 	}
 	return v, fc
 }
+
+func x509MarshalPKCS8(key any) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+}

@@ -241,7 +241,9 @@ func (rk *remoteKeys) fetch(ctx context.Context, wait bool) error {
 	ch := rk.inflight
 	if ch == nil {
 		now := rk.f.clk.Now()
-		if !rk.lastAttempt.IsZero() && now.Sub(rk.lastAttempt) < rk.cfg.RefetchFloor {
+		// A clock that went backwards (now before the last attempt) does
+		// not hold fetches off until it catches up.
+		if !rk.lastAttempt.IsZero() && now.Sub(rk.lastAttempt) < rk.cfg.RefetchFloor && !now.Before(rk.lastAttempt) {
 			err := rk.lastErr
 			rk.mu.Unlock()
 			if err != nil && rk.usable(now) == nil {
