@@ -28,6 +28,15 @@ func (e *exitError) Unwrap() error { return e.err }
 var commands = []func(*IOStreams) *cobra.Command{
 	newVersionCmd,
 	newSandboxCmd,
+	newDemoCmd,
+	newInitCmd,
+	newLoginCmd,
+	newLogoutCmd,
+	newRolesCmd,
+	newCredentialProcessCmd,
+	newExecCmd,
+	newEnvCmd,
+	newConsoleCmd,
 }
 
 // NewRootCmd builds the oktafed command tree over ios.
@@ -58,7 +67,9 @@ func Main(ctx context.Context, ios *IOStreams, args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(ios.ErrOut, "oktafed: %v\n", err)
+	if !errors.As(err, new(silentError)) {
+		fmt.Fprintf(ios.ErrOut, "oktafed: %v\n", err)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

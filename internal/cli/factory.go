@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/okta"
+)
+
+// Kinds of secrets the CLI keeps per profile in the keystore.
+const (
+	secretPassword = "okta-password"
+	secretTOTP     = "totp-seed"
+	secretSession  = "okta-session"
+)
+
+// secretStore is where the CLI keeps a profile's secrets.
+type secretStore interface {
+	// Get returns "" when the secret is absent.
+	Get(ctx context.Context, profile, kind string) (string, error)
+	Set(ctx context.Context, profile, kind, value string) error
+	Remove(ctx context.Context, profile, kind string) error
+}
+
+// storeSessions keeps Okta session cookies in a secretStore.
+type storeSessions struct{ s secretStore }
+
+func (c storeSessions) LoadSession(ctx context.Context, profile string) (string, time.Time, error) {
+	v, err := c.s.Get(ctx, profile, secretSession)
+	if err != nil || v == "" {
+		return "", time.Time{}, err
+	}
+	sid, expText, _ := strings.Cut(v, "|")
+	exp, _ := time.Parse(time.RFC3339, expText)
+	return sid, exp, nil
+}
+
+func (c storeSessions) SaveSession(ctx context.Context, profile, sid string, exp time.Time) error {
+	v := sid + "|"
+	if !exp.IsZero() {
+		v += exp.UTC().Format(time.RFC3339)
+	}
+	return c.s.Set(ctx, profile, secretSession, v)
+}
+
+func (c storeSessions) DeleteSession(ctx context.Context, profile string) error {
+	return c.s.Remove(ctx, profile, secretSession)
+}
+
+// profileFlags are the flags every profile-using command shares.
+type profileFlags struct {
+	profile        string
+	nonInteractive bool
+	output         string
+}
+
+func (f *profileFlags) register(cmd *cobra.Command, profileHelp string) {
+	cmd.Flags().StringVarP(&f.profile, "profile", "p", "", profileHelp)
+	cmd.Flags().BoolVar(&f.nonInteractive, "non-interactive", false, "never prompt; fail with a message naming the flag or variable to set (also OKTAFED_NON_INTERACTIVE=1)")
+	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles)
+}
+
+func (f *profileFlags) registerOutput(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func (f *profileFlags) checkOutput() error {
+	if f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output %q: choose text or json", f.output)
+	}
+	return nil
+}
+
+// oktafedProfileName resolves the oktafed profile: the flag, else
+// OKTAFED_PROFILE, else "default".
+func oktafedProfileName(ios *IOStreams, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := ios.getenv("OKTAFED_PROFILE"); v != "" {
+		return v
+	}
+	return config.DefaultProfile
+}
+
+func interactiveAllowed(ios *IOStreams, f *profileFlags) bool {
+	return !f.nonInteractive && ios.getenv("OKTAFED_NON_INTERACTIVE") == "" && ios.InTTY && ios.ErrTTY
+}
+
+// loadConfig reads the oktafed config file.
+func loadConfig(ios *IOStreams) (*config.File, string, error) {
+	path, err := config.Path(ios.getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := config.Load(path)
+	return f, path, err
+}
+
+// httpClient is the client every network call of the CLI uses.
+func httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }
+
+// stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
+// profile's sts_endpoint.
+func stsEndpoint(ios *IOStreams, p *config.Profile) string {
+	if v := ios.getenv("AWS_ENDPOINT_URL_STS"); v != "" {
+		return v
+	}
+	if v := ios.getenv("AWS_ENDPOINT_URL"); v != "" {
+		return v
+	}
+	return p.STSEndpoint
+}
+
+func profileRegion(ios *IOStreams, p *config.Profile) string {
+	if p.Region != "" {
+		return p.Region
+	}
+	if v := ios.getenv("AWS_REGION"); v != "" {
+		return v
+	}
+	return ios.getenv("AWS_DEFAULT_REGION")
+}
+
+// loginDeps are what building a federation.Login needs beyond a profile.
+type loginDeps struct {
+	ios         *IOStreams
+	secrets     secretStore
+	interactive bool
+	// allowPassword permits a new Okta sign-in; without it only the saved
+	// session is used (credential-process, exec refresh).
+	allowPassword bool
+	mfa           string // preferred factor override
+	events        func(federation.Event)
+}
+
+// newLogin builds the federation pipeline for profile p.
+func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Login, error) {
+	if p.OrgURL == "" {
+		return nil, fmt.Errorf("profile %s has no org_url: run `oktafed init --profile %s`", p.Name, p.Name)
+	}
+	files, err := federation.DefaultFiles()
+	if err != nil {
+		return nil, err
+	}
+	hc := httpClient()
+	l := &federation.Login{
+		Profile:  p,
+		Okta:     &okta.Client{BaseURL: p.OrgURL, HTTPClient: hc, UserAgent: "oktafed/" + Version},
+		Sessions: storeSessions{d.secrets},
+		STS:      federation.NewSTSClient(profileRegion(d.ios, p), stsEndpoint(d.ios, p), hc),
+		Files:    files,
+		Events:   d.events,
+	}
+	if d.allowPassword {
+		l.Password = passwordSource(d, p)
+		mfa, err := mfaFor(ctx, d, p)
+		if err != nil {
+			return nil, err
+		}
+		l.MFA = mfa
+	}
+	return l, nil
+}
+
+// passwordSource finds the Okta password: OKTA_PASSWORD, the keyring, or a
+// prompt.
+func passwordSource(d loginDeps, p *config.Profile) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if v := d.ios.getenv("OKTA_PASSWORD"); v != "" {
+			return v, nil
+		}
+		if v, err := d.secrets.Get(ctx, p.Name, secretPassword); err == nil && v != "" {
+			return v, nil
+		}
+		if !d.interactive {
+			return "", needInteractive("the Okta password for "+p.Username, "OKTA_PASSWORD in the environment", "")
+		}
+		return newPrompter(d.ios).Password(fmt.Sprintf("Okta password for %s", p.Username))
+	}
+}
+
+// mfaFor answers Okta's MFA questions: a TOTP seed from the environment or
+// keyring, the preferred factor, and prompts on a terminal.
+func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, error) {
+	m := &okta.MFA{Preferred: p.MFA}
+	if d.mfa != "" {
+		m.Preferred = d.mfa
+	}
+	if v := d.ios.getenv("OKTAFED_TOTP_SECRET"); v != "" {
+		m.TOTPSeed = v
+	} else if v, err := d.secrets.Get(ctx, p.Name, secretTOTP); err == nil {
+		m.TOTPSeed = v
+	}
+	pr := newPrompter(d.ios)
+	var sp *spinner
+	m.PushNumber = func(n int) {
+		fmt.Fprintf(d.ios.ErrOut, "%s Okta Verify: tap %s on your phone\n", colorize(d.ios, cyan, "!"), colorize(d.ios, bold, fmt.Sprint(n)))
+	}
+	m.Waiting = func(f okta.Factor) {
+		if d.interactive {
+			sp = startSpinner(d.ios, "Waiting for you to approve the Okta Verify push…")
+			go func() { <-ctx.Done(); sp.Stop() }()
+		} else {
+			fmt.Fprintln(d.ios.ErrOut, "Waiting for the Okta Verify push to be approved…")
+		}
+	}
+	m.Code = func(ctx context.Context, cp okta.CodePrompt) (string, error) {
+		if sp != nil {
+			sp.Stop()
+		}
+		if !d.interactive {
+			return "", needInteractive("a code for "+cp.Factor.String(), "OKTAFED_TOTP_SECRET (for TOTP) or run in a terminal", "")
+		}
+		q := fmt.Sprintf("Code from %s", cp.Factor)
+		if cp.Attempt > 1 {
+			q = "That code was not accepted; " + q
+		}
+		return pr.Input(q, "")
+	}
+	if d.interactive {
+		m.Choose = func(ctx context.Context, fs []okta.Factor) (okta.Factor, error) {
+			names := make([]string, len(fs))
+			for i, f := range fs {
+				names[i] = f.String()
+			}
+			i, err := pr.Select("Which factor?", names)
+			if err != nil {
+				return okta.Factor{}, err
+			}
+			return fs[i], nil
+		}
+	}
+	return m, nil
+}
+
+// resolveAWSProfile finds the oktafed-owned AWS profile a command acts on:
+// name may be an AWS profile that oktafed wrote, or an oktafed profile whose
+// role selects exactly one written profile (role overrides it).
+func resolveAWSProfile(ios *IOStreams, name, role string) (federation.Owned, error) {
+	files, err := federation.DefaultFiles()
+	if err != nil {
+		return federation.Owned{}, err
+	}
+	owned, err := federation.OwnedProfiles(files)
+	if err != nil {
+		return federation.Owned{}, err
+	}
+	if name == "" {
+		name = ios.getenv("AWS_PROFILE")
+	}
+	if name == "" {
+		name = oktafedProfileName(ios, "")
+	}
+	for _, o := range owned {
+		if o.AWSProfile == name && role == "" {
+			return o, nil
+		}
+	}
+	if role == "" {
+		cfg, _, err := loadConfig(ios)
+		if err == nil {
+			if p, ok := cfg.Profiles[name]; ok && strings.HasPrefix(p.Role, "arn:") {
+				role = p.Role
+			}
+		}
+	}
+	var candidates []federation.Owned
+	for _, o := range owned {
+		if o.OktafedProfile == name && (role == "" || o.RoleARN == role) {
+			candidates = append(candidates, o)
+		}
+	}
+	switch len(candidates) {
+	case 1:
+		return candidates[0], nil
+	case 0:
+		return federation.Owned{}, fmt.Errorf("no AWS credentials from oktafed for %q: run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", name, name)
+	default:
+		names := make([]string, len(candidates))
+		for i, c := range candidates {
+			names[i] = c.AWSProfile
+		}
+		return federation.Owned{}, fmt.Errorf("profile %s has credentials for %d roles: name one with --profile (%s) or pass --role ARN", name, len(candidates), strings.Join(names, ", "))
+	}
+}
+
+// exitCodeLoginRequired is credential-process's and exec's exit code when a
+// person must log in; scripts can tell it from other failures.
+const exitCodeLoginRequired = 3
+
+func withExitCode(err error) error {
+	if errors.Is(err, federation.ErrLoginRequired) {
+		return &exitError{code: exitCodeLoginRequired, err: err}
+	}
+	return err
+}
+
+func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	var names []string
+	if cfg, _, err := loadConfig(System()); err == nil {
+		names = append(names, cfg.Names()...)
+	}
+	if files, err := federation.DefaultFiles(); err == nil {
+		if owned, err := federation.OwnedProfiles(files); err == nil {
+			for _, o := range owned {
+				names = append(names, o.AWSProfile)
+			}
+		}
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// executable is the path credential_process lines name.
+func executable() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "oktafed"
+}

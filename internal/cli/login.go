@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/federation"
+)
+
+type loginOptions struct {
+	profileFlags
+	role     string
+	duration string
+	mfa      string
+	force    bool
+	verbose  bool
+}
+
+func newLoginCmd(ios *IOStreams) *cobra.Command {
+	var opts loginOptions
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Sign in to Okta and write short-lived AWS credentials",
+		Long: `Sign in to Okta (password and MFA, or the saved Okta session), get the AWS
+app's SAML assertion, assume the chosen roles with STS in parallel and write
+them as profiles to the AWS credentials file (AWS_SHARED_CREDENTIALS_FILE or
+~/.aws/credentials), keeping every other section as it was.
+
+The password comes from OKTA_PASSWORD, the keyring (oktafed init
+--save-password) or a prompt; TOTP codes from OKTAFED_TOTP_SECRET, the keyring
+or a prompt. While the Okta session lives, later logins and refreshes need
+neither.`,
+		Example: `  oktafed login
+  oktafed login --profile work --role all
+  oktafed login --role '/ReadOnly$/' --duration 4h --mfa push
+  OKTA_PASSWORD=… OKTAFED_TOTP_SECRET=… oktafed login --non-interactive --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLogin(cmd.Context(), ios, &opts)
+		},
+	}
+	opts.register(cmd, "oktafed profile to log in with (default: $OKTAFED_PROFILE or default)")
+	opts.registerOutput(cmd)
+	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, /regex/ or all (default: the profile's role, else ask)")
+	cmd.Flags().StringVarP(&opts.duration, "duration", "d", "", "session length, e.g. 1h or 3600 (capped by the app's SessionDuration and the role's maximum)")
+	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
+	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives")
+	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show each step")
+	_ = cmd.RegisterFlagCompletionFunc("mfa", cobra.FixedCompletions(config.MFAMethods, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"all"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+type loginJSON struct {
+	Profile  string            `json:"profile"`
+	Written  []writtenJSON     `json:"written"`
+	Failed   map[string]string `json:"failed,omitempty"`
+	Duration int               `json:"durationSeconds"`
+}
+
+type writtenJSON struct {
+	AWSProfile string    `json:"awsProfile"`
+	RoleARN    string    `json:"roleArn"`
+	AccountID  string    `json:"accountId"`
+	Expiration time.Time `json:"expiration"`
+}
+
+func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
+	if err := opts.checkOutput(); err != nil {
+		return err
+	}
+	if opts.mfa != "" && !contains(config.MFAMethods, opts.mfa) {
+		return fmt.Errorf("--mfa %q: choose push, totp, sms or email", opts.mfa)
+	}
+	d, err := config.ParseDuration(opts.duration)
+	if err != nil {
+		return fmt.Errorf("--duration: %w", err)
+	}
+	if opts.role != "" {
+		if _, err := config.RoleMatcher(opts.role); err != nil {
+			return fmt.Errorf("--role: %w", err)
+		}
+	}
+	cfg, _, err := loadConfig(ios)
+	if err != nil {
+		return err
+	}
+	p, err := cfg.Profile(oktafedProfileName(ios, opts.profile))
+	if err != nil {
+		return err
+	}
+	secrets, err := openSecrets(ios)
+	if err != nil {
+		return err
+	}
+	interactive := interactiveAllowed(ios, &opts.profileFlags)
+	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa}
+	if opts.verbose {
+		deps.events = func(e federation.Event) { fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail) }
+	}
+	l, err := newLogin(ctx, p, deps)
+	if err != nil {
+		return err
+	}
+	if opts.force {
+		_ = l.Sessions.DeleteSession(ctx, p.Name)
+	}
+	var choose federation.Chooser
+	if interactive {
+		choose = func(ctx context.Context, roles []federation.Role) ([]federation.Role, error) {
+			names := make([]string, len(roles))
+			for i, r := range roles {
+				names[i] = r.RoleARN
+			}
+			idx, err := newPrompter(ios).MultiSelect("Which roles?", names)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]federation.Role, len(idx))
+			for i, j := range idx {
+				out[i] = roles[j]
+			}
+			return out, nil
+		}
+	}
+	out, err := l.Run(ctx, opts.role, choose, d)
+	if err != nil {
+		return err
+	}
+	if opts.output == "json" {
+		doc := loginJSON{Profile: p.Name, Duration: int(out.Duration / time.Second), Failed: map[string]string{}}
+		for _, w := range out.Written {
+			doc.Written = append(doc.Written, writtenJSON{AWSProfile: w.AWSProfile, RoleARN: w.Role.RoleARN, AccountID: w.Role.AccountID, Expiration: w.Expires.UTC()})
+		}
+		for _, f := range out.Failed() {
+			doc.Failed[f.Role.RoleARN] = f.Err.Error()
+		}
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	for _, w := range out.Written {
+		fmt.Fprintf(ios.Out, "%s %-40s %s (until %s)\n", colorize(ios, green, "✓"), w.AWSProfile, w.Role.RoleARN, w.Expires.Local().Format("15:04 MST"))
+	}
+	for _, f := range out.Failed() {
+		fmt.Fprintf(ios.ErrOut, "%s %s: %v\n", colorize(ios, red, "✗"), f.Role.RoleARN, f.Err)
+	}
+	if len(out.Written) > 0 {
+		fmt.Fprintf(ios.ErrOut, "Use them with: aws --profile %s sts get-caller-identity\n", out.Written[0].AWSProfile)
+	}
+	if n := len(out.Failed()); n > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d roles could not be assumed", n, len(out.Assumed))}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

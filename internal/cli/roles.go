@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newRolesCmd(ios *IOStreams) *cobra.Command {
+	var opts profileFlags
+	cmd := &cobra.Command{
+		Use:   "roles",
+		Short: "List the AWS roles the Okta app grants you, and the profiles oktafed wrote",
+		Args:  cobra.NoArgs,
+		Example: `  oktafed roles
+  oktafed roles --profile work --output json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRoles(cmd.Context(), ios, &opts)
+		},
+	}
+	opts.register(cmd, "oktafed profile (default: $OKTAFED_PROFILE or default)")
+	opts.registerOutput(cmd)
+	return cmd
+}
+
+type roleJSON struct {
+	RoleARN      string `json:"roleArn"`
+	PrincipalARN string `json:"principalArn"`
+	AccountID    string `json:"accountId"`
+	AWSProfile   string `json:"awsProfile"`
+}
+
+func runRoles(ctx context.Context, ios *IOStreams, opts *profileFlags) error {
+	if err := opts.checkOutput(); err != nil {
+		return err
+	}
+	cfg, _, err := loadConfig(ios)
+	if err != nil {
+		return err
+	}
+	p, err := cfg.Profile(oktafedProfileName(ios, opts.profile))
+	if err != nil {
+		return err
+	}
+	secrets, err := openSecrets(ios)
+	if err != nil {
+		return err
+	}
+	l, err := newLogin(ctx, p, loginDeps{ios: ios, secrets: secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true})
+	if err != nil {
+		return err
+	}
+	a, err := l.Assertion(ctx)
+	if err != nil {
+		return err
+	}
+	var out []roleJSON
+	for _, r := range a.Roles {
+		name, _ := p.AWSProfileName(r.AccountID, r.RoleName)
+		out = append(out, roleJSON{RoleARN: r.RoleARN, PrincipalARN: r.PrincipalARN, AccountID: r.AccountID, AWSProfile: name})
+	}
+	if opts.output == "json" {
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, r := range out {
+		fmt.Fprintf(ios.Out, "%-40s %s\n", r.AWSProfile, r.RoleARN)
+	}
+	return nil
+}
