@@ -101,7 +101,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa}
 	if opts.verbose {
-		deps.events = func(e federation.Event) { fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail) }
+		deps.events = func(e federation.Event) {
+			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail)
+		}
 	}
 	l, err := newLogin(ctx, p, deps)
 	if err != nil {
