@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -343,13 +345,9 @@ func (s *Servers) Issuer(serverID string) string {
 	return srv.issuer
 }
 
-// ServerIDs lists the custom servers' IDs.
+// ServerIDs lists the custom servers' IDs, sorted.
 func (s *Servers) ServerIDs() []string {
-	ids := make([]string, 0, len(s.custom))
-	for id := range s.custom {
-		ids = append(ids, id)
-	}
-	return ids
+	return slices.Sorted(maps.Keys(s.custom))
 }
 
 // RotateKeys replaces a server's signing key now ("" is the org server).

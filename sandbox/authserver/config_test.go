@@ -190,3 +190,13 @@ func TestConfigStrictYAML(t *testing.T) {
 		}
 	}
 }
+
+func TestServerIDs(t *testing.T) {
+	s, err := New(Config{Servers: []ServerConfig{{ID: "b"}, {ID: "a"}}}, Options{BaseURL: "http://x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ServerIDs(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("ServerIDs = %v", got)
+	}
+}
