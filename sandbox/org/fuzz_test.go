@@ -99,8 +99,8 @@ func FuzzFactorVerifyBody(f *testing.F) {
 		for _, suffix := range []string{"/verify", "/verify/resend"} {
 			target := "/api/v1/authn/factors/" + url.PathEscape(factorID) + suffix
 			rec := serve(h, http.MethodPost, target, body)
-			if rec.Code == http.StatusNotFound && rec.Header().Get("X-Rate-Limit-Remaining") == "" {
-				continue // the path did not reach a handler at all
+			if rec.Header().Get("X-Rate-Limit-Remaining") == "" && (rec.Code == http.StatusNotFound || rec.Code == http.StatusTemporaryRedirect || rec.Code == http.StatusMovedPermanently) {
+				continue // the mux cleaned or refused the path before any handler ran
 			}
 			checkAPIAnswer(t, rec)
 			if strings.Contains(rec.Body.String(), `"SUCCESS"`) {
