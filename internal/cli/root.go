@@ -37,6 +37,7 @@ var commands = []func(*IOStreams) *cobra.Command{
 	newExecCmd,
 	newEnvCmd,
 	newConsoleCmd,
+	newDoctorCmd,
 }
 
 // NewRootCmd builds the oktafed command tree over ios.
