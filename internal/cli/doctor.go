@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -87,12 +86,11 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 			add("keyring", "fail", "cannot read: %v", err)
 		} else {
 			add("keyring", "ok", "readable")
-			if sid, exp, _ := (storeSessions{secrets}).LoadSession(ctx, name); sid == "" {
+			if sid, _, _ := (storeSessions{secrets}).LoadSession(ctx, name); sid == "" {
 				add("okta session", "warn", "none saved: the next login asks for your password and MFA")
 			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClient()}).Session(ctx, sid); err != nil {
 				add("okta session", "warn", "saved session is not valid any more (%v): run `oktafed login --profile %s`", err, name)
 			} else {
-				_ = exp
 				add("okta session", "ok", "active until %s", s.ExpiresAt.Local().Format(time.RFC1123))
 			}
 		}
@@ -171,6 +169,5 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	if p.Username == "" || p.AppURL == "" {
 		add("profile", "fail", "missing username or app_url: run `oktafed init --profile %s`", name)
 	}
-	_ = config.DefaultProfile
 	return out
 }
