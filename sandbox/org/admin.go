@@ -47,10 +47,15 @@ type SessionInfo struct {
 	MFA          bool      `json:"mfaActive"`
 }
 
-// livePush returns u's push if it is still waiting for an answer.
+// livePush returns u's push if it is still waiting for an answer and its
+// transaction is still alive.
 func (o *Org) livePush(u *user, now time.Time) *pushChallenge {
 	p := u.pendingPush
 	if p == nil || p.decision != "" || o.pushOutcome(p, now) != resultWaiting {
+		return nil
+	}
+	if t := o.liveTxn(p.txnToken, now); t == nil || t.push != p {
+		u.pendingPush = nil
 		return nil
 	}
 	return p

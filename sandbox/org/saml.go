@@ -279,6 +279,7 @@ func (o *Org) samlResponse(a *app, s *session, roles []string, now time.Time) ([
 		return nil, err
 	}
 	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	doc.SetRoot(resp)
 	return doc.WriteToBytes()
 }

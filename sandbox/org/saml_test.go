@@ -358,3 +358,21 @@ func TestAppLinksAndMetadata(t *testing.T) {
 		t.Fatalf("Apps() = %+v", apps)
 	}
 }
+
+func TestSSOPageMarkup(t *testing.T) {
+	h := newHarness(t, testConfig())
+	r := h.do(http.MethodGet, "/app/amazon_aws/exktestapp/sso/saml?onetimetoken="+h.loginNoMFA("nofactor@example.com"), nil)
+	page := string(r.raw)
+	for _, want := range []string{`<form id="appForm" method="POST" action="https://signin.aws.amazon.com/saml">`, `onload="document.forms[0].submit()"`, `name="RelayState" type="hidden" value="https://console.aws.amazon.com/"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("page lacks %s:\n%s", want, page)
+		}
+	}
+	if r.header.Get("Cache-Control") == "" || h.sidCookie() == "" {
+		t.Fatalf("headers %v, sid %q", r.header, h.sidCookie())
+	}
+	raw, _ := base64.StdEncoding.DecodeString(parseForm(t, r.raw).samlResponse)
+	if !strings.HasPrefix(string(raw), `<?xml version="1.0" encoding="UTF-8"?>`) {
+		t.Fatalf("response lacks the XML declaration: %.80s", raw)
+	}
+}
