@@ -2,6 +2,17 @@
 // oktafed's tests talk to. A test that needs a program it cannot find fails
 // when CI=true (the test script installs everything) and skips otherwise,
 // with a message that says how to get it.
+//
+// Servers (Postgres, MariaDB, Redis, OIDCProvider) run from Debian's
+// packages and testdata/oidc-provider, each in its own temporary
+// directory, listening on 127.0.0.1 on a free port, and stop when the test
+// ends. SharedPostgres and SharedMariaDB keep one server per test binary;
+// see Main. Database servers present a certificate from a CA made per test
+// process, so clients can verify them fully; their superusers need a
+// password over TCP.
+//
+// Every server gets a parent-death signal, so none outlives its test
+// binary even when it is killed.
 package testenv
 
 import (
