@@ -1,12 +1,17 @@
 package org
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/clock"
 )
 
 func newJar() (http.CookieJar, error) { return cookiejar.New(nil) }
@@ -215,5 +220,73 @@ func TestAdminCodeAndUnlockErrors(t *testing.T) {
 	}
 	if r := h.post("/sandbox/admin/org/users/00utotp/unlock", nil); r.code != 200 || r.str("id") != "00utotp" {
 		t.Fatalf("unlock by id: %d %s", r.code, r.raw)
+	}
+}
+
+// lockedBuffer collects log output from server goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// dropTime keeps wall-clock digits out of the log so a six-digit code
+// cannot match them by chance.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	var logs lockedBuffer
+	clk := clock.NewFake(t0)
+	srv := httptest.NewUnstartedServer(nil)
+	o, err := New(testConfig(), Options{Clock: clk, BaseURL: "http://" + srv.Listener.Addr().String(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	o.Register(mux)
+	srv.Config.Handler = mux
+	srv.Start()
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	h := &harness{t: t, org: o, clk: clk, srv: srv, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+
+	secrets := []string{testPassword, "Wrong-Password-9"}
+	h.primary("totp@example.com", "Wrong-Password-9")
+	r := h.primary("totp@example.com", testPassword)
+	secrets = append(secrets, r.str("stateToken"))
+	code := h.totp(clk.Now())
+	v := h.post(verifyHref(t, r, "osttotp"), map[string]any{"stateToken": r.str("stateToken"), "passCode": code})
+	secrets = append(secrets, code, v.str("sessionToken"))
+	ssoPage(t, h, v.str("sessionToken"))
+	secrets = append(secrets, h.sidCookie())
+	s := h.primary("sms@example.com", testPassword)
+	h.post(verifyHref(t, s, "smssms"), map[string]any{"stateToken": s.str("stateToken")})
+	sent, _ := o.LastCode("sms@example.com")
+	secrets = append(secrets, sent.Code, s.str("stateToken"))
+
+	out := logs.String()
+	if !strings.Contains(out, "totp@example.com") {
+		t.Fatalf("expected activity logs, got %q", out)
+	}
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(out, sec) {
+			t.Fatalf("log output contains a secret %q:\n%s", sec, out)
+		}
 	}
 }
