@@ -394,6 +394,11 @@ func TestPushAdminErrors(t *testing.T) {
 	if r := h.post("/sandbox/admin/org/users/ghost@example.com/push/approve", nil); r.code != 404 {
 		t.Fatalf("unknown user: %d %s", r.code, r.raw)
 	}
+	// Once the transaction has expired its push cannot be answered.
+	h.clk.Advance(5 * time.Minute)
+	if _, err := h.org.DecidePush("wait@example.com", true, 11); !errors.Is(err, ErrNoPendingPush) {
+		t.Fatalf("push of an expired transaction: %v", err)
+	}
 }
 
 func TestPushResendAndCancel(t *testing.T) {
