@@ -139,6 +139,14 @@ func (s *Server) pgLogin(raw, conn net.Conn, be *pgproto3.Backend, st pgStartup,
 		sendPgFatal(be, "08006", "the sandbox could not reach the backend database; check that it is running")
 		return
 	}
+	// pgconn may still have a background read pending from its login
+	// (it starts one when a write is slow); SyncConn ends it so no backend
+	// byte is lost to it once the connection is relayed.
+	if err := back.SyncConn(ctx); err != nil {
+		back.Close(ctx)
+		sendPgFatal(be, "08006", "the sandbox lost the backend connection during login")
+		return
+	}
 	hj, err := back.Hijack()
 	if err != nil {
 		back.Close(ctx)
