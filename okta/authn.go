@@ -159,12 +159,16 @@ type stateRequest struct {
 
 // post sends a step of the transaction and decodes the answer.
 func (c *Client) post(ctx context.Context, ref string, body any) (*transaction, error) {
+	return c.postReq(ctx, ref, body, false)
+}
+
+func (c *Client) postReq(ctx context.Context, ref string, body any, noRetry bool) (*transaction, error) {
 	u, err := c.resolve(ref)
 	if err != nil {
 		return nil, err
 	}
 	var raw json.RawMessage
-	if _, err := c.doJSON(ctx, request{method: http.MethodPost, url: u, body: body}, &raw); err != nil {
+	if _, err := c.doJSON(ctx, request{method: http.MethodPost, url: u, body: body, noRetry: noRetry}, &raw); err != nil {
 		return nil, err
 	}
 	return decodeTransaction(raw)
@@ -394,10 +398,14 @@ func (a *authn) verifySent(ctx context.Context, f Factor, started *transaction) 
 			if resend == "" {
 				resend = a.verifyURL(f) + "/resend"
 			}
-			if _, err := a.c.post(ctx, resend, stateRequest{StateToken: a.stateToken}); err != nil {
+			// Okta refuses resends that come too soon (E0000109); tell
+			// the user at the next prompt rather than wait in silence.
+			_, err := a.c.postReq(ctx, resend, stateRequest{StateToken: a.stateToken}, true)
+			var oe *Error
+			if err != nil && !(errors.As(err, &oe) && oe.Status == http.StatusTooManyRequests) {
 				return nil, err
 			}
-			last = nil
+			last = err
 			continue
 		}
 		if err != nil {

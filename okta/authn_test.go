@@ -494,3 +494,38 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+func TestResendTooSoonIsReportedNotWaited(t *testing.T) {
+	sms := factorJSON("sms1", "sms", "OKTA")
+	f := newFakeOrg(t)
+	f.reply("POST /api/v1/authn", 200, mfaRequired(sms))
+	f.handle("POST /api/v1/authn/factors/sms1/verify", func(w http.ResponseWriter, _ *http.Request, body map[string]any) {
+		if body["passCode"] == nil {
+			writeJSON(w, 200, challenge(sms, "CHALLENGE", "/api/v1/authn/factors/sms1/verify"))
+			return
+		}
+		writeJSON(w, 200, success())
+	})
+	f.handle("POST /api/v1/authn/factors/sms1/verify/resend", func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+		w.Header().Set("X-Rate-Limit-Reset", "1")
+		writeJSON(w, 429, oktaError("E0000109", "An SMS message was recently sent. Please wait 30 seconds before trying again."))
+	})
+	c, s := newClient(t, f)
+	var prompts []CodePrompt
+	mfa := &MFA{Code: func(_ context.Context, p CodePrompt) (string, error) {
+		prompts = append(prompts, p)
+		if len(prompts) == 1 {
+			return "", ErrResend
+		}
+		return "123456", nil
+	}}
+	if _, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, mfa); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.waits) != 0 {
+		t.Errorf("waited %v for a resend", s.waits)
+	}
+	if len(prompts) != 2 || prompts[1].Problem == nil || !strings.Contains(prompts[1].Problem.Error(), "wait 30 seconds") {
+		t.Fatalf("prompts = %+v", prompts)
+	}
+}

@@ -153,6 +153,9 @@ type request struct {
 	body   any    // marshalled as JSON when not nil
 	sid    string // sent as the sid cookie when not empty
 	accept string // default application/json
+	// noRetry returns 429s at once instead of waiting them out, for
+	// requests where the user is better told than kept waiting.
+	noRetry bool
 }
 
 // send performs req, waiting out 429s. The caller closes the body.
@@ -197,7 +200,7 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 			return resp, nil
 		}
 		wait, resetAt := c.rateLimitWait(resp.Header, attempt)
-		if attempt >= maxRetries || wait > c.maxRateLimitWait() {
+		if req.noRetry || attempt >= maxRetries || wait > c.maxRateLimitWait() {
 			err := errorFrom(resp)
 			resp.Body.Close()
 			var oe *Error
