@@ -28,6 +28,7 @@ func (e *exitError) Unwrap() error { return e.err }
 var commands = []func(*IOStreams) *cobra.Command{
 	newVersionCmd,
 	newSandboxCmd,
+	newDBCmd,
 	newDemoCmd,
 	newInitCmd,
 	newLoginCmd,
