@@ -86,15 +86,6 @@ func (c *ttlCache[V]) remove(k tokenKey) {
 	s.mu.Unlock()
 }
 
-func (c *ttlCache[V]) clear() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		clear(s.m)
-		s.mu.Unlock()
-	}
-}
-
 func (c *ttlCache[V]) len() int {
 	n := 0
 	for i := range c.shards {

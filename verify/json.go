@@ -492,7 +492,7 @@ func numericDate(field string, v jsonValue) (int64, error) {
 	if raw[0] == '-' {
 		return 0, errors.New(field + " must not be negative")
 	}
-	if len(raw) <= 12 && strings.IndexAny(raw, ".eE") < 0 {
+	if len(raw) <= 12 && !strings.ContainsAny(raw, ".eE") {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err == nil && n <= maxNumericDate {
 			return n, nil

@@ -44,15 +44,15 @@ type publicKey struct {
 	rsa      *rsa.PublicKey
 	ec       *ecdsa.PublicKey
 	ed       ed25519.PublicKey
-	// usable is nil when the key may verify signatures; otherwise it says why
-	// it may not (wrong "use", "key_ops" without "verify", ...).
+	// unusable is nil when the key may verify signatures; otherwise it says
+	// why it may not (wrong "use", "key_ops" without "verify", ...).
 	unusable error
 	// fp identifies the key material, to tell whether a refreshed set
 	// changed.
 	fp [32]byte
 }
 
-// algs reports whether the key may verify a signature made with alg.
+// allows reports whether the key may verify a signature made with alg.
 func (k *publicKey) allows(alg string) bool {
 	if k.unusable != nil {
 		return false
@@ -73,7 +73,7 @@ func (k *publicKey) allows(alg string) bool {
 
 func isEdDSA(alg string) bool { return alg == EdDSA || alg == Ed25519 }
 
-// publicKeyOf returns the key as a crypto.PublicKey for export.
+// public returns the key as a crypto.PublicKey for export.
 func (k *publicKey) public() any {
 	switch {
 	case k.rsa != nil:

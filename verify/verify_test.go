@@ -427,3 +427,30 @@ func hmacSHA256(key []byte, input string) []byte {
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"OKTA_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default, api://other",
+		"ADMIN_GROUPS": "Admins", "WRITE_GROUPS": "Writers,Editors", "READ_ONLY_GROUPS": "Everyone",
+		"OKTA_AUTH_SERVER_ID": "org", "OKTA_ALLOW_ORG_SERVER": "true",
+	}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Issuers(); len(got) != 1 || got[0] != "https://example.okta.com" {
+		t.Fatalf("issuers = %v", got)
+	}
+	if !slices.Equal(cfg.Policy.WriteGroups, []string{"Writers", "Editors"}) || len(cfg.Policy.Audiences) != 2 {
+		t.Fatalf("policy = %+v", cfg.Policy)
+	}
+	env["OKTA_ALLOW_ORG_SERVER"] = "false"
+	cfg, _ = ConfigFromEnv(func(k string) string { return env[k] })
+	if _, err := New(cfg); err == nil {
+		t.Fatal("org server accepted without OKTA_ALLOW_ORG_SERVER")
+	}
+}
