@@ -10,6 +10,7 @@ import (
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/saml"
 	"github.com/oktafed/oktafed/sandbox"
+	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 // The demo org's published credentials (sandbox/default.yaml).
@@ -177,5 +178,25 @@ func TestSandboxFailures(t *testing.T) {
 	}
 	if _, err := c.SAMLResponse(ctx, srv.URL+"/app/amazon_aws/0oanoapp/sso/saml", okta.AppAuth{SID: "x"}); err == nil {
 		t.Errorf("unknown app: no error")
+	}
+}
+
+func TestSandboxUserWithoutRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sandbox integration test")
+	}
+	cfg := sandbox.DefaultConfig()
+	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{Login: "norole@example.com", Password: "Sandbox-NoRole-1"})
+	srv := sandbox.Start(t, cfg)
+	c := &okta.Client{BaseURL: srv.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Authenticate(ctx, "norole@example.com", "Sandbox-NoRole-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SAMLResponse(ctx, appURL(srv), okta.AppAuth{SessionToken: res.SessionToken})
+	if err == nil || !strings.Contains(err.Error(), "no AWS role is assigned") {
+		t.Fatalf("err = %v, want the org's explanation", err)
 	}
 }

@@ -149,8 +149,16 @@ func ParseForm(page []byte) (*Form, error) {
 	if len(errorTexts) > 0 {
 		return nil, &PageError{Message: shorten(errorTexts[0])}
 	}
-	if t := strings.ToLower(title); strings.Contains(t, "error") || strings.Contains(t, "forbidden") || strings.Contains(t, "not found") {
-		return nil, &PageError{Message: shorten(title)}
+	if t := strings.ToLower(title); strings.Contains(t, "error") || strings.Contains(t, "forbidden") || strings.Contains(t, "not found") || strings.Contains(t, "denied") {
+		// Error pages put the explanation in the body; the title alone
+		// ("403 - Forbidden") rarely says what to do.
+		msg := title
+		if body := findElement(doc, atom.Body); body != nil {
+			if text := collapse(textOf(body)); text != "" {
+				msg = text
+			}
+		}
+		return nil, &PageError{Message: shorten(msg)}
 	}
 	if form != nil {
 		return nil, errors.New("the Okta app page's SAMLResponse field is empty: the app did not produce an assertion; try again, and if it persists ask your Okta admin to check the AWS app")
@@ -176,6 +184,18 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+func findElement(n *html.Node, a atom.Atom) *html.Node {
+	if n.Type == html.ElementNode && n.DataAtom == a {
+		return n
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if f := findElement(c, a); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 func ancestor(n *html.Node, a atom.Atom) *html.Node {

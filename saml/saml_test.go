@@ -137,6 +137,7 @@ func TestParseFormFailures(t *testing.T) {
 		{"sign-in page", readFile(t, "signin.html"), ErrSignInPage, "sign in again"},
 		{"not assigned", readFile(t, "notassigned.html"), nil, "not assigned this app"},
 		{"unrelated page", readFile(t, "plain.html"), ErrNoForm, "embed link"},
+		{"titled error page", []byte(`<html><head><title>403 - Forbidden - Org</title></head><body><h1>403 - Forbidden</h1><p>You do not have permission to access this application.</p></body></html>`), nil, "403 - Forbidden You do not have permission to access this application."},
 		{"empty value", []byte(`<form><input name="SAMLResponse" value=""></form>`), nil, "empty"},
 		{"two values", []byte(`<form><input name="SAMLResponse" value="QUFB"><input name="SAMLResponse" value="QkJC"></form>`), nil, "two different"},
 		{"too big", make([]byte, MaxPageSize+1), nil, "more than"},
