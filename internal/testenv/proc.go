@@ -190,11 +190,12 @@ type proc struct {
 	stopOnce sync.Once
 }
 
-// startProc starts cmd with stdout and stderr appended to logPath. stopSig
+// startProc starts cmd with stdout and stderr written to logPath, which it
+// truncates so a retry's log holds only that attempt. stopSig
 // is the signal that shuts the program down cleanly; the process also gets
 // it when the test process dies, so no server outlives its tests.
 func startProc(name string, cmd *exec.Cmd, logPath string, stopSig syscall.Signal) (*proc, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
