@@ -53,7 +53,7 @@ func MariaDB(t testing.TB) *MySQLServer {
 	t.Helper()
 	s, err := startMariaDB()
 	check(t, "MariaDB", err)
-	t.Cleanup(s.Stop)
+	cleanupServer(t, s.proc, s.Stop)
 	return s
 }
 

@@ -100,7 +100,7 @@ func OIDCProvider(t testing.TB, opts *OIDCProviderOptions) *OIDCProviderServer {
 	t.Helper()
 	s, err := startOIDCProvider(opts)
 	check(t, "oidc-provider", err)
-	t.Cleanup(s.Stop)
+	cleanupServer(t, s.proc, s.Stop)
 	return s
 }
 

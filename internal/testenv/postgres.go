@@ -47,7 +47,7 @@ func Postgres(t testing.TB) *PostgresServer {
 	t.Helper()
 	s, err := startPostgres()
 	check(t, "PostgreSQL", err)
-	t.Cleanup(s.Stop)
+	cleanupServer(t, s.proc, s.Stop)
 	return s
 }
 

@@ -411,3 +411,14 @@ func template(key string, build func(dir string) error) (string, error) {
 	})
 	return r.dir, r.err
 }
+
+// cleanupServer stops a server when t ends, first logging the end of its
+// log if t failed: once the server's directory is gone, so is the log.
+func cleanupServer(t testing.TB, p *proc, stop func()) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log:\n%s", p.name, p.logTail())
+		}
+		stop()
+	})
+}

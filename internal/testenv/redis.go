@@ -27,7 +27,7 @@ func Redis(t testing.TB) *RedisServer {
 	t.Helper()
 	s, err := startRedis()
 	check(t, "Redis", err)
-	t.Cleanup(s.Stop)
+	cleanupServer(t, s.proc, s.Stop)
 	return s
 }
 
