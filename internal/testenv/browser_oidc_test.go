@@ -144,3 +144,13 @@ func TestChromiumDumpDOM(t *testing.T) {
 		t.Errorf("DOM lacks the script's text:\n%s", dom)
 	}
 }
+
+func TestPrograms(t *testing.T) {
+	for name, f := range map[string]func(testing.TB) string{
+		"aws": testenv.AWSCLI, "wrk": testenv.Wrk, "chromedriver": testenv.ChromeDriver, "chromium": testenv.Chromium,
+	} {
+		if p := f(t); !strings.HasSuffix(p, "/"+name) {
+			t.Errorf("%s: got %q", name, p)
+		}
+	}
+}

@@ -51,3 +51,17 @@ func AWSCLI(t testing.TB) string {
 	t.Helper()
 	return LookPath(t, "/usr/bin/aws", "Debian package awscli")
 }
+
+// Wrk returns Debian's wrk HTTP load generator. Point it only at servers
+// on 127.0.0.1, with a bounded duration.
+func Wrk(t testing.TB) string {
+	t.Helper()
+	return LookPath(t, "/usr/bin/wrk", "Debian package wrk")
+}
+
+// ChromeDriver returns Debian's chromedriver, for WebDriver-driven
+// browser tests.
+func ChromeDriver(t testing.TB) string {
+	t.Helper()
+	return LookPath(t, "/usr/bin/chromedriver", "Debian package chromium-driver")
+}
