@@ -167,7 +167,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		}
 		cert, s.certPEM = c, certPEM
 	}
-	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	s.tlsCfg = tlsServerConfig(cert)
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -434,6 +434,12 @@ func withDeadline(c net.Conn) func() {
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	return func() { c.SetDeadline(time.Time{}) }
 }
+
+func tlsServerConfig(cert *tls.Certificate) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // timeNowPlus is a deadline d from now; zero clears the deadline.
 func timeNowPlus(d time.Duration) time.Time {
