@@ -13,14 +13,15 @@ import (
 
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
 
 // Kinds of secrets the CLI keeps per profile in the keystore.
 const (
-	secretPassword = "okta-password"
-	secretTOTP     = "totp-seed"
-	secretSession  = "okta-session"
+	secretPassword = string(keystore.KindPassword)
+	secretTOTP     = string(keystore.KindTOTPSeed)
+	secretSession  = string(keystore.KindOktaSession)
 )
 
 // secretStore is where the CLI keeps a profile's secrets.
