@@ -152,7 +152,9 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	mux := http.NewServeMux()
 	oktaOrg.Register(mux)
 	oauth.Register(mux)
-	mux.Handle("/", awsDispatch(aws))
+	// JSON-protocol AWS services register here by X-Amz-Target prefix.
+	targets := map[string]http.Handler{}
+	mux.Handle("/", awsDispatch(aws, targets))
 
 	s := &Server{
 		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws,
@@ -240,9 +242,23 @@ func (d directory) CheckPassword(ctx context.Context, login, password string) (*
 	return &authserver.Identity{ID: u.ID, Login: u.Login, Email: u.Email, Name: strings.TrimSpace(u.FirstName + " " + u.LastName), Groups: u.Groups}, nil
 }
 
-// awsDispatch routes requests that no Okta path claimed to the AWS services.
-func awsDispatch(aws *iam.Service) http.Handler {
+// awsDispatch routes requests that no Okta path claimed to the AWS
+// services: JSON-protocol calls by their X-Amz-Target prefix (e.g.
+// "secretsmanager" for "secretsmanager.GetSecretValue"), query-protocol
+// calls (an Action parameter, as STS takes) to IAM/STS.
+func awsDispatch(aws *iam.Service, targets map[string]http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if t := r.Header.Get("X-Amz-Target"); t != "" && r.URL.Path == "/" {
+			prefix, _, _ := strings.Cut(t, ".")
+			if h, ok := targets[strings.ToLower(prefix)]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":"The sandbox does not serve %s"}`, strings.ReplaceAll(prefix, `"`, ""))
+			return
+		}
 		if r.URL.Path == "/" && (r.Method == http.MethodPost || r.URL.Query().Get("Action") != "") {
 			aws.ServeHTTP(w, r)
 			return
