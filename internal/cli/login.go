@@ -100,8 +100,11 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	}
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa}
-	if opts.verbose {
-		deps.events = func(e federation.Event) {
+	deps.events = func(e federation.Event) {
+		switch {
+		case e.Step == "warning":
+			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, cyan, "!"), e.Detail)
+		case opts.verbose:
 			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail)
 		}
 	}
