@@ -12,6 +12,7 @@ import (
 // acts on. raw keeps the whole JSON for Principal.Claims.
 type claims struct {
 	iss, sub, user, cid string
+	jti                 string
 	aud                 []string
 	exp, nbf, iat       int64
 	hasExp, hasNbf      bool
@@ -38,6 +39,8 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			c.iss, err = stringValue(key, v)
 		case "sub":
 			c.sub, err = stringValue(key, v)
+		case "jti":
+			c.jti, err = stringValue(key, v)
 		case "aud":
 			c.aud, err = stringList(key, v, false)
 		case "exp":
@@ -122,6 +125,8 @@ type Principal struct {
 	// ClientID is the OAuth client the token was issued to (cid,
 	// client_id, azp or appid).
 	ClientID string
+	// TokenID is the jti claim, "" when absent; revocation lists key on it.
+	TokenID  string
 	Audience []string
 	Scopes   []string
 	Groups   []string

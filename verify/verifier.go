@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/oktafed/oktafed/internal/clock"
@@ -190,6 +191,8 @@ type Verifier struct {
 	clk       clock.Clock
 	cache     *ttlCache[*cachedToken]
 	cacheTTL  int64
+	// hits and misses count token cache lookups for Stats.
+	hits, misses atomic.Uint64
 }
 
 // New builds a Verifier. It does no network I/O: keys are fetched on first
@@ -485,10 +488,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		ck = keyOf(token)
 		if ct, ok := v.cache.get(ck, now); ok {
 			if ct.gen == ct.prov.keys.generation() && v.policy.checkTime(&ct.c, now) == nil {
+				v.hits.Add(1)
 				return ct.p.clone(), nil
 			}
 			v.cache.remove(ck)
 		}
+		v.misses.Add(1)
 	}
 	var t jws
 	if err := parseJWS(token, v.algs, &t); err != nil {
@@ -535,6 +540,7 @@ func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal 
 		Issuer:   c.iss,
 		Provider: p.name,
 		ClientID: c.cid,
+		TokenID:  c.jti,
 		Audience: c.aud,
 		Scopes:   c.scopes,
 		Groups:   c.groups,
