@@ -249,7 +249,6 @@ func parseResponse(b []byte) (*myResponse, error) {
 	if r.caps&capPluginAuth != 0 && len(b) > 0 {
 		end := bytes.IndexByte(b, 0)
 		if end < 0 {
-			end = len(b)
 			r.authPlugin = string(b)
 			b = nil
 		} else {
