@@ -63,7 +63,8 @@ type Login struct {
 	STS   STSAPI
 	Files Files
 	Clock clock.Clock
-	// Parallel bounds concurrent AssumeRoleWithSAML calls; default 8.
+	// Parallel bounds concurrent AssumeRoleWithSAML calls; default 20, so
+	// the usual role lists are assumed in one round trip.
 	Parallel int
 	// RefreshWindow is how long before expiry cached credentials count as
 	// stale; default 5 minutes.
@@ -268,7 +269,7 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	l.emit("assume", "assuming %d role(s) for %s", len(roles), d)
 	parallel := l.Parallel
 	if parallel == 0 {
-		parallel = 8
+		parallel = 20
 	}
 	assumed := AssumeRoles(ctx, l.STS, a.Raw, roles, d, parallel)
 	out := &Outcome{Assertion: a, Assumed: assumed, Duration: d}
