@@ -39,6 +39,7 @@ var commands = []func(*IOStreams) *cobra.Command{
 	newEnvCmd,
 	newConsoleCmd,
 	newDoctorCmd,
+	newTokenCmd, newJWK2PEMCmd,
 }
 
 // NewRootCmd builds the oktafed command tree over ios.

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/verify"
+)
+
+// maxJWKSInput bounds a key set read from a URL, file or standard input;
+// it matches the verifier's own cap on fetched key sets.
+const maxJWKSInput = verify.DefaultMaxJWKSBytes
+
+// pemKeyJSON is one key of jwk2pem's --output json.
+type pemKeyJSON struct {
+	KeyID string `json:"kid"`
+	Alg   string `json:"alg,omitempty"`
+	PEM   string `json:"pem"`
+}
+
+func newJWK2PEMCmd(ios *IOStreams) *cobra.Command {
+	var (
+		kid, output string
+		plain       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "jwk2pem [URL|FILE|-]",
+		Short: "Convert a JWK Set (URL or file) to PEM public keys",
+		Long: `Convert a JWK Set, or a single JWK, to PEM "PUBLIC KEY" blocks, one per key,
+for databases and proxies that take PEM rather than a JWKS address. The
+source is an https URL (plain http only to loopback hosts), a file, or
+standard input with '-' (or no argument when standard input is not a
+terminal).
+
+Each block carries its kid and alg as PEM headers, which 'oktafed token
+verify --pem' reads back; --plain leaves them out for programs that refuse
+headers. Every key must convert, so nothing is dropped silently: use --kid
+to pick one key from a set that holds others.`,
+		Example: `  oktafed jwk2pem https://example.okta.com/oauth2/default/v1/keys
+  oktafed jwk2pem --kid 'abc123' --plain keys.json > okta.pem
+  curl -s https://idp.example.com/jwks | oktafed jwk2pem -`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputFlag(output); err != nil {
+				return err
+			}
+			src := "-"
+			if len(args) == 1 {
+				src = args[0]
+			} else if ios.InTTY {
+				return errors.New("no key set: pass a JWKS URL or file, or pipe it in with '-'")
+			}
+			data, err := readJWKSSource(cmd.Context(), ios, src)
+			if err != nil {
+				return err
+			}
+			if kid != "" {
+				if data, err = selectKID(data, kid); err != nil {
+					return err
+				}
+			}
+			out, err := verify.JWKSToPEM(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", src, err)
+			}
+			var keys []pemKeyJSON
+			var text []byte
+			for rest := out; ; {
+				var blk *pem.Block
+				blk, rest = pem.Decode(rest)
+				if blk == nil {
+					break
+				}
+				k := pemKeyJSON{KeyID: blk.Headers["kid"], Alg: blk.Headers["alg"]}
+				if plain || output == "json" {
+					blk.Headers = nil
+				}
+				k.PEM = string(pem.EncodeToMemory(blk))
+				text = append(text, k.PEM...)
+				keys = append(keys, k)
+			}
+			if output == "json" {
+				return writeJSON(ios.Out, keys)
+			}
+			_, err = ios.Out.Write(text)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kid, "kid", "", "convert only the key with this key id")
+	f.BoolVar(&plain, "plain", false, "bare PEM blocks, without kid and alg headers")
+	f.StringVarP(&output, "output", "o", "text", "output format: text (PEM) or json (kid, alg and PEM per key)")
+	return cmd
+}
+
+// readJWKSSource reads a key set from a URL, a file or standard input.
+func readJWKSSource(ctx context.Context, ios *IOStreams, src string) ([]byte, error) {
+	var r io.Reader
+	switch {
+	case src == "-":
+		r = ios.In
+	case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
+		u, err := url.Parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src, err)
+		}
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("%s: use https (plain http is accepted only for loopback hosts)", u.Redacted())
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := httpClient().Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("fetch key set: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: HTTP %d; check the address (Okta: https://DOMAIN/oauth2/default/v1/keys)", u.Redacted(), resp.StatusCode)
+		}
+		r = resp.Body
+	default:
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxJWKSInput+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", src, err)
+	}
+	if len(b) > maxJWKSInput {
+		return nil, fmt.Errorf("%s is larger than %d bytes; it is not a key set", src, maxJWKSInput)
+	}
+	return b, nil
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// selectKID returns a JWK Set holding only the keys whose kid is kid,
+// keeping each key's JSON exactly as given so the strict converter sees
+// the original text.
+func selectKID(data []byte, kid string) ([]byte, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("--kid needs a JWK Set: %w", err)
+	}
+	var kept []json.RawMessage
+	var seen []string
+	for _, k := range set.Keys {
+		var id struct {
+			Kid string `json:"kid"`
+		}
+		if err := json.Unmarshal(k, &id); err != nil {
+			return nil, fmt.Errorf("key set entry: %w", err)
+		}
+		if id.Kid == kid {
+			kept = append(kept, k)
+		}
+		seen = append(seen, id.Kid)
+	}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("no key with kid %q; the set holds %s", kid, strings.Join(quoteAll(seen), ", "))
+	}
+	return json.Marshal(struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{kept})
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = fmt.Sprintf("%q", v)
+	}
+	if len(out) == 0 {
+		return []string{"no keys"}
+	}
+	return out
+}

@@ -1,0 +1,343 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oktafed/oktafed/internal/testenv"
+	"github.com/oktafed/oktafed/sandbox"
+)
+
+// runWith runs the CLI in-process with its own environment and standard
+// input, leaving the process environment alone.
+func runWith(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ios, in, out, errOut := Test()
+	in.WriteString(stdin)
+	ios.Getenv = func(k string) string { return env[k] }
+	code := Main(context.Background(), ios, args)
+	return code, out.String(), errOut.String()
+}
+
+// fakeJWT builds a token whose signature is junk: decode must not care.
+func fakeJWT(header, claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(header)) + "." + enc([]byte(claims)) + "." + enc([]byte("not-a-signature"))
+}
+
+func TestTokenDecode(t *testing.T) {
+	exp := time.Now().Add(59*time.Minute + 30*time.Second).Unix()
+	tok := fakeJWT(`{"alg":"RS256","kid":"k1"}`, `{"sub":"alice","exp":`+itoa(exp)+`,"iat":1700000000,"scp":["a","b"]}`)
+
+	code, out, errOut := runWith(t, nil, tok+"\n", "token", "decode", "-")
+	if code != 0 {
+		t.Fatalf("decode: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "UNVERIFIED") || !strings.Contains(out, "Claims (unverified)") || !strings.Contains(out, `"sub": "alice"`) {
+		t.Errorf("decode text output lacks the unverified labels or claims:\n%s\n%s", out, errOut)
+	}
+	if !strings.Contains(out, "(in 59m") || strings.Contains(out, tok) {
+		t.Errorf("decode text output: want relative expiry and no token:\n%s", out)
+	}
+
+	// JSON keeps numbers exact and says verified=false.
+	code, out, _ = runWith(t, nil, "", "token", "decode", "--output", "json", "Bearer "+tok)
+	var doc struct {
+		Verified bool           `json:"verified"`
+		Header   map[string]any `json:"header"`
+		Claims   map[string]any `json:"claims"`
+		Expired  bool           `json:"expired"`
+		In       string         `json:"expiresIn"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil {
+		t.Fatalf("decode json: exit %d, %q", code, out)
+	}
+	if doc.Verified || doc.Expired || doc.Header["kid"] != "k1" || doc.Claims["exp"] != float64(exp) || !strings.HasPrefix(doc.In, "in ") {
+		t.Errorf("decode json = %+v", doc)
+	}
+
+	old := fakeJWT(`{"alg":"ES256"}`, `{"sub":"bob","exp":1700000000}`)
+	if code, out, _ := runWith(t, nil, "", "token", "decode", old); code != 0 || !strings.Contains(out, "expired ") {
+		t.Errorf("expired token: exit %d\n%s", code, out)
+	}
+
+	for _, bad := range []string{"", "not-a-token", "a.b.c.d.e", fakeJWT(`{"alg":"RS256","alg":"none"}`, `{}`)} {
+		code, _, errOut := runWith(t, nil, bad, "token", "decode", "-")
+		if code == 0 || errOut == "" {
+			t.Errorf("decode %q: exit %d, stderr %q", bad, code, errOut)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// sandboxToken gets an access token from the sandbox's "default" server.
+// With user set it uses the password grant of the public CLI client, else
+// client credentials as the service client.
+func sandboxToken(t *testing.T, srv *sandbox.Server, user bool, scope string) string {
+	t.Helper()
+	form := url.Values{"scope": {scope}}
+	if user {
+		form.Set("grant_type", "password")
+		form.Set("client_id", "0oa1democli000000001")
+		form.Set("username", "demo@example.com")
+		form.Set("password", "Sandbox-Demo-1")
+	} else {
+		form.Set("grant_type", "client_credentials")
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/oauth2/default/v1/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if !user {
+		req.SetBasicAuth("0oa1demoservice00001", "demo-service-secret-not-secret")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tr) != nil || tr.AccessToken == "" {
+		t.Fatalf("sandbox token: HTTP %d: %s", resp.StatusCode, body)
+	}
+	return tr.AccessToken
+}
+
+type verifyDoc struct {
+	Valid     bool `json:"valid"`
+	Principal *struct {
+		Subject  string         `json:"subject"`
+		ClientID string         `json:"clientId"`
+		Issuer   string         `json:"issuer"`
+		Scopes   []string       `json:"scopes"`
+		Groups   []string       `json:"groups"`
+		Roles    []string       `json:"roles"`
+		Claims   map[string]any `json:"claims"`
+	} `json:"principal"`
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	WWW    string `json:"wwwAuthenticate"`
+}
+
+func verifyJSON(t *testing.T, env map[string]string, stdin string, args ...string) (int, verifyDoc) {
+	t.Helper()
+	code, out, errOut := runWith(t, env, stdin, append([]string{"token", "verify", "--output", "json"}, args...)...)
+	var doc verifyDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("token verify %v: exit %d, output %q, stderr %q", args, code, out, errOut)
+	}
+	return code, doc
+}
+
+func TestTokenVerifySandbox(t *testing.T) {
+	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	svc := sandboxToken(t, srv, false, "orders.read orders.write")
+	usr := sandboxToken(t, srv, true, "openid orders.read")
+	okta := []string{"--okta-domain", srv.URL, "--audience", "api://default"}
+
+	// Client credentials, from standard input, Okta provider.
+	code, doc := verifyJSON(t, nil, svc+"\n", append(okta, "-")...)
+	if code != 0 || !doc.Valid || doc.Principal.ClientID != "0oa1demoservice00001" || doc.Principal.Issuer != srv.URL+"/oauth2/default" ||
+		strings.Join(doc.Principal.Scopes, " ") != "orders.read orders.write" {
+		t.Fatalf("service token: exit %d, %+v", code, doc.Principal)
+	}
+
+	// A user's token carries groups; the environment maps them to roles.
+	env := map[string]string{"OKTA_BASE_URL": srv.URL, "OKTA_AUDIENCE": "api://default", "ADMIN_GROUPS": "aws-admins"}
+	code, doc = verifyJSON(t, env, usr)
+	if code != 0 || doc.Principal.Subject != "demo@example.com" || !contains(doc.Principal.Groups, "developers") || doc.Principal.Roles[0] != "admin" {
+		t.Fatalf("user token from env config: exit %d, %+v", code, doc.Principal)
+	}
+	code, out, _ := runWith(t, env, usr, "token", "verify")
+	if code != 0 || !strings.Contains(out, "valid token") || !strings.Contains(out, "aws-admins developers") || strings.Contains(out, usr) {
+		t.Fatalf("text output: exit %d\n%s", code, out)
+	}
+
+	// Refusals exit 1 with the RFC 6750 answer.
+	expired, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "cid": "c"}, -time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		tok    string
+		args   []string
+		status int
+		code   string
+	}{
+		"wrong audience": {svc, []string{"--okta-domain", srv.URL, "--audience", "api://other"}, 401, "invalid_token"},
+		"expired":        {expired, okta, 401, "invalid_token"},
+		"tampered":       {svc[:len(svc)-4] + "AAAA", okta, 401, "invalid_token"},
+		"missing scope":  {svc, append(okta, "--scope", "orders.admin"), 403, "insufficient_scope"},
+		"wrong client":   {svc, append(okta, "--client-id", "0oaother"), 401, "invalid_token"},
+		"other server":   {svc, []string{"--okta-domain", srv.URL, "--auth-server-id", "nope", "--audience", "api://default"}, 401, "invalid_token"},
+	} {
+		code, doc := verifyJSON(t, nil, tc.tok, append(tc.args, "-")...)
+		if code != 1 || doc.Valid || doc.Status != tc.status || doc.Error != tc.code || !strings.HasPrefix(doc.WWW, "Bearer error=\""+tc.code+"\"") {
+			t.Errorf("%s: exit %d, %+v", name, code, doc)
+		}
+	}
+	code, out, _ = runWith(t, nil, expired, append([]string{"token", "verify"}, append(okta, "-")...)...)
+	if code != 1 || !strings.Contains(out, "token is expired") || !strings.Contains(out, `WWW-Authenticate: Bearer error="invalid_token"`) {
+		t.Errorf("expired, text: exit %d\n%s", code, out)
+	}
+
+	// Unreachable keys: exit 2, "could not decide".
+	elsewhere, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "iss": "http://127.0.0.1:1/oauth2/default"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, doc := verifyJSON(t, nil, elsewhere, "--okta-domain", "http://127.0.0.1:1", "--audience", "api://default", "-"); code != 2 || doc.Status != 503 {
+		t.Errorf("unreachable issuer: exit %d, %+v", code, doc)
+	}
+
+	// jwk2pem turns the server's JWKS into PEM that --pem verifies with.
+	dir := t.TempDir()
+	code, pemOut, errOut := runWith(t, nil, "", "jwk2pem", srv.URL+"/oauth2/default/v1/keys")
+	if code != 0 || !strings.Contains(pemOut, "BEGIN PUBLIC KEY") {
+		t.Fatalf("jwk2pem: exit %d: %s", code, errOut)
+	}
+	pemFile := filepath.Join(dir, "keys.pem")
+	os.WriteFile(pemFile, []byte(pemOut), 0o600)
+	if code, doc := verifyJSON(t, nil, svc, "--issuer", srv.URL+"/oauth2/default", "--pem", pemFile, "--audience", "api://default", "-"); code != 0 || !doc.Valid {
+		t.Errorf("--pem from jwk2pem: exit %d, %+v", code, doc)
+	}
+	// Generic OIDC with discovery, and with --jwks-url.
+	if code, doc := verifyJSON(t, nil, svc, "--issuer", srv.URL+"/oauth2/default", "--audience", "api://default", "-"); code != 0 || !doc.Valid {
+		t.Errorf("--issuer with discovery: exit %d, %+v", code, doc)
+	}
+	if code, doc := verifyJSON(t, nil, svc, "--issuer", srv.URL+"/oauth2/default", "--jwks-url", srv.URL+"/oauth2/default/v1/keys", "--audience", "api://default", "-"); code != 0 || !doc.Valid {
+		t.Errorf("--jwks-url: exit %d, %+v", code, doc)
+	}
+
+	// A verify.Config YAML file, here with introspection for the same
+	// server: revocation shows up at once.
+	cfgFile := filepath.Join(dir, "verify.yaml")
+	os.WriteFile(cfgFile, []byte(`providers:
+  - type: introspection
+    issuer: `+srv.URL+`/oauth2/default
+    introspect_url: `+srv.URL+`/oauth2/default/v1/introspect
+    client_id: 0oa1demoservice00001
+    client_secret: demo-service-secret-not-secret
+policy:
+  audiences: [api://default]
+  required_scopes: [orders.read]
+  leeway: 10s
+`), 0o600)
+	if code, out, errOut := runWith(t, nil, svc, "token", "verify", "--config", cfgFile, "-"); code != 0 || !strings.Contains(out, "introspection") {
+		t.Fatalf("--config introspection: exit %d\n%s%s", code, out, errOut)
+	}
+	if ok, err := srv.OAuth.Revoke("default", svc); err != nil || !ok {
+		t.Fatalf("revoke: %v %v", ok, err)
+	}
+	if code, doc := verifyJSON(t, nil, svc, "--config", cfgFile, "-"); code != 1 || doc.Error != "invalid_token" {
+		t.Errorf("revoked token through introspection: exit %d, %+v", code, doc)
+	}
+	os.WriteFile(cfgFile, []byte("providers: []\npolicy:\n  audiencez: [x]\n"), 0o600)
+	if code, _, errOut := runWith(t, nil, svc, "token", "verify", "--config", cfgFile, "-"); code == 0 || !strings.Contains(errOut, "audiencez") {
+		t.Errorf("unknown config key: exit %d: %s", code, errOut)
+	}
+}
+
+func TestTokenVerifyUsageErrors(t *testing.T) {
+	tok := fakeJWT(`{"alg":"RS256"}`, `{"sub":"a"}`)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--okta-domain"},
+		{[]string{"--okta-domain", "example.okta.com"}, "--audience"},
+		{[]string{"--jwks-url", "https://idp.example.com/keys", "--audience", "a"}, "--issuer"},
+		{[]string{"--okta-domain", "example.okta.com", "--issuer", "https://x", "--audience", "a"}, "drop --issuer"},
+		{[]string{"--auth-server-id", "x", "--audience", "a"}, "--okta-domain"},
+		{[]string{"--issuer", "http://idp.example.com", "--audience", "a"}, "loopback"},
+		{[]string{"--okta-domain", "example.okta.com", "--audience", "a", "--output", "yaml"}, "text or json"},
+	} {
+		code, _, errOut := runWith(t, nil, tok, append([]string{"token", "verify"}, append(tc.args, "-")...)...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("token verify %v: exit %d, stderr %q; want it to mention %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestTokenVerifyOIDCProvider(t *testing.T) {
+	op := testenv.OIDCProvider(t, nil)
+	ctx := context.Background()
+	rs, err := op.ClientCredentialsToken(ctx, "read", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := op.ClientCredentialsToken(ctx, "read write", testenv.ES256OIDCAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud := "--audience=" + testenv.DefaultOIDCAudience + "," + testenv.ES256OIDCAudience
+	for name, tok := range map[string]string{"RS256": rs, "ES256": es} {
+		code, doc := verifyJSON(t, nil, tok, "--issuer", op.Issuer(), aud, "-")
+		if code != 0 || !doc.Valid || doc.Principal.ClientID != op.ClientID || !contains(doc.Principal.Scopes, "read") {
+			t.Errorf("%s: exit %d, %+v", name, code, doc)
+		}
+	}
+	if code, doc := verifyJSON(t, nil, rs, "--issuer", op.Issuer(), "--audience", testenv.ES256OIDCAudience, "-"); code != 1 || doc.Error != "invalid_token" {
+		t.Errorf("wrong audience: exit %d, %+v", code, doc)
+	}
+	// jwk2pem from the provider's JWKS, then one key by kid.
+	kid := op.SigningKeyIDs[0]
+	code, out, errOut := runWith(t, nil, "", "jwk2pem", "--output", "json", "--kid", kid, op.JWKSURL())
+	var keys []pemKeyJSON
+	if code != 0 || json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 1 || keys[0].KeyID != kid {
+		t.Fatalf("jwk2pem --kid: exit %d, %q %s", code, out, errOut)
+	}
+}
+
+func TestJWK2PEM(t *testing.T) {
+	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	resp, err := http.Get(srv.URL + "/oauth2/default/v1/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(file, jwks, 0o600)
+	kid, err := srv.OAuth.SigningKeyID("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, _ := runWith(t, nil, "", "jwk2pem", file)
+	if code != 0 || !strings.Contains(out, "kid: "+kid) {
+		t.Errorf("jwk2pem file: exit %d\n%s", code, out)
+	}
+	code, out, _ = runWith(t, nil, string(jwks), "jwk2pem", "--plain", "--kid", kid, "-")
+	if code != 0 || strings.Count(out, "BEGIN PUBLIC KEY") != 1 || strings.Contains(out, "kid:") {
+		t.Errorf("jwk2pem --plain --kid from stdin: exit %d\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{string(jwks), []string{"--kid", "nope", "-"}, kid},
+		{`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`, []string{"-"}, "cannot convert"},
+		{"", []string{"http://example.com/keys"}, "https"},
+		{"", []string{filepath.Join(t.TempDir(), "missing.json")}, "no such file"},
+		{"", []string{srv.URL + "/nothing-here"}, "HTTP 404"},
+	} {
+		code, _, errOut := runWith(t, nil, tc.stdin, append([]string{"jwk2pem"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("jwk2pem %v: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
