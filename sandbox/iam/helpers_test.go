@@ -2,19 +2,22 @@ package iam
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -64,22 +67,37 @@ var (
 	jwtECKey          *ecdsa.PrivateKey
 )
 
-// idps returns the trusted test IdP and an impostor with its own key,
-// generated once per test binary because RSA key generation is slow.
+// idps returns the trusted test IdP and an impostor with its own key.
 func idps(t testing.TB) (*testIdP, *testIdP) {
 	t.Helper()
 	idpOnce.Do(func() {
-		idpMain = newTestIdP()
-		idpEvil = newTestIdP()
+		idpMain = newTestIdP(loadKey("idp-rsa.pem").(*rsa.PrivateKey))
+		idpEvil = newTestIdP(loadKey("impostor-rsa.pem").(*rsa.PrivateKey))
 	})
 	return idpMain, idpEvil
 }
 
-func newTestIdP() *testIdP {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// loadKey reads a PKCS #8 key from testdata. The keys were generated for
+// these tests with openssl genpkey; loading them instead of generating keys
+// keeps the tests fast, and fuzz workers (whose coverage instrumentation
+// makes RSA key generation take many seconds) usable.
+func loadKey(name string) crypto.Signer {
+	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		panic(err)
 	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		panic("no PEM block in " + name)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		panic(err)
+	}
+	return key.(crypto.Signer)
+}
+
+func newTestIdP(key *rsa.PrivateKey) *testIdP {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "oktafed sandbox test IdP"},
@@ -291,16 +309,9 @@ type oidcIssuer struct {
 
 func jwtKeys() (*rsa.PrivateKey, *rsa.PrivateKey, *ecdsa.PrivateKey) {
 	rsaOnce.Do(func() {
-		var err error
-		if jwtKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if jwtKeyBad, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if jwtECKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			panic(err)
-		}
+		jwtKey = loadKey("jwt-rsa.pem").(*rsa.PrivateKey)
+		jwtKeyBad = loadKey("jwt-impostor-rsa.pem").(*rsa.PrivateKey)
+		jwtECKey = loadKey("jwt-ec.pem").(*ecdsa.PrivateKey)
 	})
 	return jwtKey, jwtKeyBad, jwtECKey
 }
