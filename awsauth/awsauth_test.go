@@ -1,0 +1,347 @@
+package awsauth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/oktafed/oktafed/awsauth"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/sandboxlogin"
+	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/sandbox"
+)
+
+// samlCounter counts visits to the AWS app, i.e. Okta round trips for a
+// SAML assertion, so tests can see how many refreshes happened.
+type samlCounter struct{ n atomic.Int32 }
+
+func (c *samlCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.URL.Path, "/home/amazon_aws/") {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// rig is a sandbox where the demo user has logged in with oktafed.
+type rig struct {
+	env     *sandboxlogin.Env
+	counter *samlCounter
+	hc      *http.Client
+}
+
+func newRig(t *testing.T, opts sandbox.Options, selector string) *rig {
+	t.Helper()
+	srv := sandbox.StartWithOptions(t, sandbox.DefaultConfig(), opts)
+	env, err := sandboxlogin.New(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	for k, v := range env.Environ() {
+		t.Setenv(k, v)
+	}
+	t.Setenv("OKTAFED_PROFILE", "")
+	if _, err := env.Login(context.Background(), selector); err != nil {
+		t.Fatal(err)
+	}
+	c := &samlCounter{}
+	return &rig{env: env, counter: c, hc: &http.Client{Transport: c, Timeout: 30 * time.Second}}
+}
+
+func (r *rig) load(t *testing.T, extra ...awsauth.Option) (aws.Config, error) {
+	t.Helper()
+	opts := append([]awsauth.Option{awsauth.WithSessions(r.env.Sessions), awsauth.WithHTTPClient(r.hc)}, extra...)
+	return awsauth.LoadConfig(context.Background(), opts...)
+}
+
+// callerARN makes a SigV4-signed call that the sandbox verifies.
+func callerARN(t *testing.T, cfg aws.Config) string {
+	t.Helper()
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("GetCallerIdentity: %v", err)
+	}
+	return aws.ToString(out.Arn)
+}
+
+func TestLoadConfigPicksTheProfile(t *testing.T) {
+	r := newRig(t, sandbox.Options{}, "all")
+	tests := []struct {
+		name       string
+		awsProfile string // AWS_PROFILE
+		opts       []awsauth.Option
+		wantRole   string
+	}{
+		{"option", "", []awsauth.Option{awsauth.WithProfile("okta-prod-Admin")}, "assumed-role/Admin/"},
+		{"AWS_PROFILE", "okta-prod-ReadOnly", nil, "assumed-role/ReadOnly/"},
+		{"option beats AWS_PROFILE", "okta-prod-ReadOnly", []awsauth.Option{awsauth.WithProfile("okta-210987654321-Developer")}, "assumed-role/Developer/"},
+		{"oktafed profile and role", "", []awsauth.Option{awsauth.WithProfile("default"), awsauth.WithRole("arn:aws:iam::123456789012:role/Admin")}, "assumed-role/Admin/"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_PROFILE", tc.awsProfile)
+			cfg, err := r.load(t, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Region != "us-east-1" {
+				t.Errorf("region %q", cfg.Region)
+			}
+			if arn := callerARN(t, cfg); !strings.Contains(arn, tc.wantRole) {
+				t.Errorf("caller %s, want %s", arn, tc.wantRole)
+			}
+		})
+	}
+	if n := r.counter.n.Load(); n != 0 {
+		t.Errorf("fresh cached credentials went to Okta %d times", n)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	r := newRig(t, sandbox.Options{}, "all")
+	tests := []struct {
+		name string
+		opts []awsauth.Option
+		want string
+	}{
+		{"ambiguous oktafed profile", []awsauth.Option{awsauth.WithProfile("default")}, "has credentials for 3 roles"},
+		{"no profile means default, which is ambiguous", nil, "--role ARN"},
+		{"unknown role", []awsauth.Option{awsauth.WithProfile("default"), awsauth.WithRole("arn:aws:iam::1:role/None")}, "failed to get shared config profile"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.load(t, tc.opts...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProfileNotWrittenByOktafedUsesTheSDKChain(t *testing.T) {
+	r := newRig(t, sandbox.Options{}, "/Admin$/")
+	creds, err := r.env.Server.AWS.IssueCredentials("arn:aws:iam::123456789012:role/ReadOnly", "static-user", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(r.env.Files.Credentials, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("\n[mine]\naws_access_key_id = " + creds.AccessKeyID + "\naws_secret_access_key = " + creds.SecretAccessKey + "\naws_session_token = " + creds.SessionToken + "\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_PROFILE", "mine")
+	cfg, err := r.load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arn := callerARN(t, cfg); !strings.HasSuffix(arn, "assumed-role/ReadOnly/static-user") {
+		t.Fatalf("caller %s", arn)
+	}
+}
+
+// expireOnDisk rewrites the stored expiry of an AWS profile, as if the
+// credentials had been issued long ago, keeping the keys.
+func expireOnDisk(t *testing.T, files federation.Files, awsProfile string, at time.Time) aws.Credentials {
+	t.Helper()
+	owned, err := federation.OwnedProfiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range owned {
+		if o.AWSProfile != awsProfile {
+			continue
+		}
+		creds, _, _, err := federation.CachedCredentials(files, awsProfile, time.Now(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds.Expires = at
+		if err := federation.StoreCredentials(files, o, creds); err != nil {
+			t.Fatal(err)
+		}
+		return creds
+	}
+	t.Fatalf("no profile %s", awsProfile)
+	return aws.Credentials{}
+}
+
+func TestRefreshThroughTheOktaSession(t *testing.T) {
+	t.Run("expired before start-up", func(t *testing.T) {
+		r := newRig(t, sandbox.Options{}, "/Admin$/")
+		old := expireOnDisk(t, r.env.Files, "okta-prod-Admin", time.Now().Add(-time.Minute))
+		cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cfg.Credentials.Retrieve(context.Background())
+		if err != nil || got.AccessKeyID == old.AccessKeyID {
+			t.Fatalf("not refreshed: %v", err)
+		}
+		callerARN(t, cfg)
+		data, _ := os.ReadFile(r.env.Files.Credentials)
+		if !strings.Contains(string(data), got.AccessKeyID) {
+			t.Fatal("refreshed credentials not stored for other processes")
+		}
+	})
+	t.Run("expires while running", func(t *testing.T) {
+		r := newRig(t, sandbox.Options{}, "/Admin$/")
+		// The window is a second, the stored keys have two seconds left:
+		// the in-process cache must fetch new keys within a second or so.
+		old := expireOnDisk(t, r.env.Files, "okta-prod-Admin", time.Now().Add(2*time.Second+500*time.Millisecond))
+		cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"), awsauth.WithRefreshWindow(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _ := cfg.Credentials.Retrieve(context.Background())
+		if first.AccessKeyID != old.AccessKeyID {
+			t.Fatal("fresh stored keys were not reused")
+		}
+		callerARN(t, cfg)
+		time.Sleep(1600 * time.Millisecond)
+		second, err := cfg.Credentials.Retrieve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.AccessKeyID == old.AccessKeyID {
+			t.Fatal("credentials were not refreshed ahead of expiry")
+		}
+		callerARN(t, cfg)
+		if n := r.counter.n.Load(); n != 1 {
+			t.Fatalf("%d SAML round trips, want 1", n)
+		}
+	})
+}
+
+func TestConcurrentCallersShareOneRefresh(t *testing.T) {
+	r := newRig(t, sandbox.Options{}, "/Admin$/")
+	cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expireOnDisk(t, r.env.Files, "okta-prod-Admin", time.Now().Add(-time.Minute))
+	cfg.Credentials.(*aws.CredentialsCache).Invalidate()
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+	}
+	if n := r.counter.n.Load(); n != 1 {
+		t.Fatalf("%d SAML round trips for 16 callers, want 1", n)
+	}
+}
+
+func checkLoginRequired(t *testing.T, err error) {
+	t.Helper()
+	var lre *awsauth.LoginRequiredError
+	switch {
+	case !errors.Is(err, awsauth.ErrLoginRequired) || !errors.Is(err, federation.ErrLoginRequired):
+		t.Fatalf("err = %v, want ErrLoginRequired", err)
+	case !errors.As(err, &lre) || lre.Profile != sandboxlogin.Profile:
+		t.Fatalf("err = %#v, want *LoginRequiredError for %s", err, sandboxlogin.Profile)
+	case !strings.Contains(err.Error(), "oktafed login --profile default"):
+		t.Fatalf("message %q does not name the command", err)
+	}
+}
+
+func TestLoginRequiredAfterTheOktaSessionEnds(t *testing.T) {
+	t.Run("session lifetime over", func(t *testing.T) {
+		clk := clock.NewFake(time.Now())
+		r := newRig(t, sandbox.Options{Clock: clk}, "/Admin$/")
+		if _, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"), awsauth.WithClock(clk)); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(3 * time.Hour) // past the org's 2 h session and the 1 h credentials
+		_, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"), awsauth.WithClock(clk))
+		checkLoginRequired(t, err)
+		if r.counter.n.Load() != 0 {
+			t.Fatal("asked Okta with a session the keyring knows has ended")
+		}
+	})
+	t.Run("session closed at Okta, during SDK calls", func(t *testing.T) {
+		r := newRig(t, sandbox.Options{}, "/Admin$/")
+		cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		sid, _, _ := r.env.Sessions.LoadSession(ctx, sandboxlogin.Profile)
+		if err := (&okta.Client{BaseURL: r.env.Server.URL, HTTPClient: r.hc}).CloseSession(ctx, sid); err != nil {
+			t.Fatal(err)
+		}
+		expireOnDisk(t, r.env.Files, "okta-prod-Admin", time.Now().Add(-time.Minute))
+		cfg.Credentials.(*aws.CredentialsCache).Invalidate()
+		_, err = sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		checkLoginRequired(t, err)
+	})
+}
+
+func TestSessionEncoding(t *testing.T) {
+	exp := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	tests := []struct {
+		name    string
+		sid     string
+		exp     time.Time
+		encoded string
+	}{
+		{"with expiry", "102abc", exp, "102abc|2026-05-06T07:08:09Z"},
+		{"no expiry", "102abc", time.Time{}, "102abc|"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := awsauth.EncodeSession(tc.sid, tc.exp); got != tc.encoded {
+				t.Fatalf("encode = %q", got)
+			}
+			sid, e := awsauth.DecodeSession(tc.encoded)
+			if sid != tc.sid || !e.Equal(tc.exp) {
+				t.Fatalf("decode = %q %v", sid, e)
+			}
+		})
+	}
+	if sid, e := awsauth.DecodeSession("legacy-no-bar"); sid != "legacy-no-bar" || !e.IsZero() {
+		t.Fatalf("decode without expiry = %q %v", sid, e)
+	}
+}
+
+func FuzzDecodeSession(f *testing.F) {
+	f.Add("102abc|2026-05-06T07:08:09Z")
+	f.Add("|")
+	f.Add("x|not a time")
+	f.Fuzz(func(t *testing.T, v string) {
+		sid, exp := awsauth.DecodeSession(v)
+		if strings.Contains(sid, "|") {
+			t.Fatalf("sid %q keeps the separator", sid)
+		}
+		if exp.IsZero() {
+			return
+		}
+		sid2, exp2 := awsauth.DecodeSession(awsauth.EncodeSession(sid, exp))
+		if sid2 != sid || !exp2.Equal(exp.Truncate(time.Second)) {
+			t.Fatalf("round trip of %q: %q %v", v, sid2, exp2)
+		}
+	})
+}

@@ -1,0 +1,285 @@
+package awsauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/okta"
+)
+
+// ErrLoginRequired matches every error that means a person must run
+// `oktafed login` again. It is federation.ErrLoginRequired, so either name
+// works with errors.Is.
+var ErrLoginRequired = federation.ErrLoginRequired
+
+// LoginRequiredError names the oktafed profile that needs a login; its
+// message is the command to run.
+type LoginRequiredError = federation.LoginRequiredError
+
+// ErrNoCredentials means no AWS profile written by oktafed matches the name
+// asked for. LoadConfig then falls back to the AWS SDK's own chain.
+var ErrNoCredentials = errors.New("no AWS credentials from oktafed")
+
+// DefaultRefreshWindow is how long before expiry credentials are refreshed.
+const DefaultRefreshWindow = 5 * time.Minute
+
+// Resolver finds AWS profiles written by oktafed and refreshes their
+// credentials through the Okta session. The zero value reads the process
+// environment, the AWS CLI's files and the OS keyring. It is safe for
+// concurrent use once its fields are set.
+type Resolver struct {
+	// Getenv reads the environment; os.Getenv when nil.
+	Getenv func(string) string
+	// Files are the AWS shared files; federation.DefaultFiles when nil.
+	Files *federation.Files
+	// Sessions holds the Okta session cookies. nil opens the OS keyring
+	// (or the encrypted-file keyring, with OKTAFED_KEYRING_PASSWORD) on
+	// first need, never asking for a passphrase.
+	Sessions federation.SessionCache
+	// HTTPClient makes the Okta and STS calls; a client with a 60 s
+	// timeout when nil.
+	HTTPClient *http.Client
+	// Clock decides freshness; the wall clock when nil.
+	Clock clock.Clock
+	// RefreshWindow is how long before expiry credentials count as stale;
+	// DefaultRefreshWindow when zero.
+	RefreshWindow time.Duration
+	// UserAgent is sent to Okta.
+	UserAgent string
+
+	mu       sync.Mutex
+	keyring  federation.SessionCache
+	keyErr   error
+	keyTried bool
+}
+
+func (r *Resolver) getenv(k string) string {
+	if r.Getenv != nil {
+		return r.Getenv(k)
+	}
+	return os.Getenv(k)
+}
+
+func (r *Resolver) window() time.Duration {
+	if r.RefreshWindow > 0 {
+		return r.RefreshWindow
+	}
+	return DefaultRefreshWindow
+}
+
+func (r *Resolver) now() time.Time { return clock.Or(r.Clock).Now() }
+
+// AWSFiles returns the AWS shared files the resolver reads and writes.
+func (r *Resolver) AWSFiles() (federation.Files, error) {
+	if r.Files != nil {
+		return *r.Files, nil
+	}
+	return federation.DefaultFiles()
+}
+
+// OktafedConfig reads oktafed's own configuration ($OKTAFED_CONFIG, else
+// the XDG path).
+func (r *Resolver) OktafedConfig() (*config.File, error) {
+	path, err := config.Path(r.getenv)
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(path)
+}
+
+// Resolve finds the oktafed-written AWS profile that name means: an AWS
+// profile oktafed wrote, or an oktafed profile whose role selects exactly
+// one written profile (role, an ARN, overrides the selection). An empty
+// name means $AWS_PROFILE, else $OKTAFED_PROFILE, else "default". When
+// nothing matches the error wraps ErrNoCredentials.
+func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
+	files, err := r.AWSFiles()
+	if err != nil {
+		return federation.Owned{}, err
+	}
+	owned, err := federation.OwnedProfiles(files)
+	if err != nil {
+		return federation.Owned{}, err
+	}
+	if name == "" {
+		name = r.getenv("AWS_PROFILE")
+	}
+	if name == "" {
+		name = r.getenv("OKTAFED_PROFILE")
+	}
+	if name == "" {
+		name = config.DefaultProfile
+	}
+	if role == "" {
+		for _, o := range owned {
+			if o.AWSProfile == name {
+				return o, nil
+			}
+		}
+		// An oktafed profile pinned to one role ARN picks that role even
+		// when it once wrote several.
+		if cfg, err := r.OktafedConfig(); err == nil {
+			if p, ok := cfg.Profiles[name]; ok && strings.HasPrefix(p.Role, "arn:") {
+				role = p.Role
+			}
+		}
+	}
+	var candidates []federation.Owned
+	for _, o := range owned {
+		if o.OktafedProfile == name && (role == "" || o.RoleARN == role) {
+			candidates = append(candidates, o)
+		}
+	}
+	switch len(candidates) {
+	case 1:
+		return candidates[0], nil
+	case 0:
+		return federation.Owned{}, fmt.Errorf("%w for %q: run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name)
+	default:
+		names := make([]string, len(candidates))
+		for i, c := range candidates {
+			names[i] = c.AWSProfile
+		}
+		return federation.Owned{}, fmt.Errorf("profile %s has credentials for %d roles: name one with --profile (%s) or pass --role ARN", name, len(candidates), strings.Join(names, ", "))
+	}
+}
+
+// Cached returns the credentials stored for owned while they are fresh. It
+// reads one file and touches neither the keyring nor the network, which
+// keeps credential_process and program start-up fast.
+func (r *Resolver) Cached(owned federation.Owned) (aws.Credentials, bool, error) {
+	files, err := r.AWSFiles()
+	if err != nil {
+		return aws.Credentials{}, false, err
+	}
+	creds, _, ok, err := federation.CachedCredentials(files, owned.AWSProfile, r.now(), r.window())
+	return creds, ok, err
+}
+
+// Credentials returns fresh credentials for owned: the cached ones, else
+// new ones through the Okta session (stored back for the next caller). It
+// never signs in with a password; when the session has ended the error
+// matches ErrLoginRequired.
+func (r *Resolver) Credentials(ctx context.Context, owned federation.Owned) (aws.Credentials, error) {
+	creds, ok, err := r.Cached(owned)
+	if err != nil || ok {
+		return creds, err
+	}
+	l, err := r.LoginFor(owned)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	return l.Credentials(ctx, owned.AWSProfile)
+}
+
+// Provider is an aws.CredentialsProvider for owned, cached in-process and
+// refreshed ahead of expiry by the refresh window.
+func (r *Resolver) Provider(owned federation.Owned) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		return r.Credentials(ctx, owned)
+	}), func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = r.window() })
+}
+
+// LoginFor builds the pipeline that refreshes owned, from the oktafed
+// profile that wrote it.
+func (r *Resolver) LoginFor(owned federation.Owned) (*federation.Login, error) {
+	cfg, err := r.OktafedConfig()
+	if err != nil {
+		return nil, err
+	}
+	p, err := cfg.Profile(owned.OktafedProfile)
+	if err != nil {
+		return nil, fmt.Errorf("AWS profile %s was written for oktafed profile %q, which is no longer configured: %w", owned.AWSProfile, owned.OktafedProfile, err)
+	}
+	return r.NewLogin(p)
+}
+
+// NewLogin builds the federation pipeline for oktafed profile p: Okta
+// client, session cache, STS client and files. It sets no Password, so it
+// only ever reuses the saved Okta session; the CLI adds a password source
+// and MFA answers for interactive logins.
+func (r *Resolver) NewLogin(p *config.Profile) (*federation.Login, error) {
+	if p.OrgURL == "" {
+		return nil, fmt.Errorf("profile %s has no org_url: run `oktafed init --profile %s`", p.Name, p.Name)
+	}
+	files, err := r.AWSFiles()
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := r.sessions()
+	if err != nil {
+		return nil, err
+	}
+	hc := r.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	ua := r.UserAgent
+	if ua == "" {
+		ua = "oktafed-awsauth"
+	}
+	return &federation.Login{
+		Profile:       p,
+		Okta:          &okta.Client{BaseURL: p.OrgURL, HTTPClient: hc, UserAgent: ua},
+		Sessions:      sessions,
+		STS:           federation.NewSTSClient(r.Region(p), r.STSEndpoint(p), hc),
+		Files:         files,
+		Clock:         r.Clock,
+		RefreshWindow: r.window(),
+	}, nil
+}
+
+// sessions returns the configured session cache, or opens the keyring once.
+func (r *Resolver) sessions() (federation.SessionCache, error) {
+	if r.Sessions != nil {
+		return r.Sessions, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.keyTried {
+		r.keyTried = true
+		kr, err := keystore.Open(keystore.Options{Getenv: r.getenv})
+		if err != nil {
+			r.keyErr = fmt.Errorf("open the keyring that holds the Okta session: %w", err)
+		} else {
+			r.keyring = KeyringSessions{Store: kr}
+		}
+	}
+	return r.keyring, r.keyErr
+}
+
+// STSEndpoint is where refreshes call STS: AWS_ENDPOINT_URL_STS, then
+// AWS_ENDPOINT_URL, then the profile's sts_endpoint ("" for AWS's own).
+func (r *Resolver) STSEndpoint(p *config.Profile) string {
+	if v := r.getenv("AWS_ENDPOINT_URL_STS"); v != "" {
+		return v
+	}
+	if v := r.getenv("AWS_ENDPOINT_URL"); v != "" {
+		return v
+	}
+	return p.STSEndpoint
+}
+
+// Region is the region of STS calls for p: its own region, then
+// AWS_REGION, then AWS_DEFAULT_REGION.
+func (r *Resolver) Region(p *config.Profile) string {
+	if p.Region != "" {
+		return p.Region
+	}
+	if v := r.getenv("AWS_REGION"); v != "" {
+		return v
+	}
+	return r.getenv("AWS_DEFAULT_REGION")
+}
