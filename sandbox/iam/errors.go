@@ -30,6 +30,7 @@ const (
 	CodeIDPCommunicationError = "IDPCommunicationError"
 	CodeIDPRejectedClaim      = "IDPRejectedClaim"
 	CodeInvalidIdentityToken  = "InvalidIdentityToken"
+	CodeMalformedPolicy       = "MalformedPolicyDocument"
 
 	// IAM's answer to metadata it cannot use (CreateSAMLProvider).
 	CodeInvalidInput = "InvalidInput"

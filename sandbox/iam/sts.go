@@ -132,6 +132,7 @@ type (
 			SubjectType      string             `xml:"SubjectType"`
 			NameQualifier    string             `xml:"NameQualifier"`
 			PackedPolicySize int                `xml:"PackedPolicySize"`
+			SessionTokenSize int                `xml:"SessionTokenSize"`
 		} `xml:"AssumeRoleWithSAMLResult"`
 		ResponseMetadata xmlResponseMetadata `xml:"ResponseMetadata"`
 	}
@@ -144,6 +145,7 @@ type (
 			Provider                    string             `xml:"Provider"`
 			Audience                    string             `xml:"Audience"`
 			PackedPolicySize            int                `xml:"PackedPolicySize"`
+			SessionTokenSize            int                `xml:"SessionTokenSize"`
 		} `xml:"AssumeRoleWithWebIdentityResult"`
 		ResponseMetadata xmlResponseMetadata `xml:"ResponseMetadata"`
 	}
@@ -233,11 +235,11 @@ func packedPolicySize(params url.Values) (int, error) {
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
-		return 0, newError("MalformedPolicyDocument", "The policy is not valid JSON.")
+		return 0, newError(CodeMalformedPolicy, "The policy is not valid JSON.")
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, []byte(policy)); err != nil {
-		return 0, newError("MalformedPolicyDocument", "The policy is not valid JSON.")
+		return 0, newError(CodeMalformedPolicy, "The policy is not valid JSON.")
 	}
 	return (compact.Len()*100 + 2047) / 2048, nil
 }
@@ -307,6 +309,7 @@ func (s *Service) assumeRoleWithSAML(params url.Values, reqID string) (any, erro
 	out.Result.SubjectType = subjectType(assertion.NameIDFormat)
 	out.Result.NameQualifier = nameQualifier(assertion.Issuer, provider.account, provider.name)
 	out.Result.PackedPolicySize = packed
+	out.Result.SessionTokenSize = len(c.sessionToken)
 	out.ResponseMetadata.RequestID = reqID
 	return out, nil
 }
@@ -360,6 +363,7 @@ func (s *Service) assumeRoleWithWebIdentity(r *http.Request, params url.Values, 
 	out.Result.Provider = wi.provider.arn
 	out.Result.Audience = wi.audience
 	out.Result.PackedPolicySize = packed
+	out.Result.SessionTokenSize = len(c.sessionToken)
 	out.ResponseMetadata.RequestID = reqID
 	return out, nil
 }

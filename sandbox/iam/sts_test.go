@@ -45,8 +45,11 @@ func TestSAMLThenGetCallerIdentity(t *testing.T) {
 	if *out.Issuer != entityID || *out.Audience != SAMLRecipient {
 		t.Errorf("Issuer %q Audience %q", *out.Issuer, *out.Audience)
 	}
-	if *out.NameQualifier != nameQualifier(entityID, acct, "Okta") || out.PackedPolicySize == nil {
-		t.Errorf("NameQualifier %q PackedPolicySize %v", *out.NameQualifier, out.PackedPolicySize)
+	if *out.NameQualifier != nameQualifier(entityID, acct, "Okta") {
+		t.Errorf("NameQualifier %q", *out.NameQualifier)
+	}
+	if out.SessionTokenSize == nil || int(*out.SessionTokenSize) != len(*c.SessionToken) {
+		t.Errorf("SessionTokenSize %v", out.SessionTokenSize)
 	}
 
 	creds := aws.Credentials{AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretAccessKey, SessionToken: *c.SessionToken}
@@ -401,7 +404,17 @@ func TestQueryProtocolShapes(t *testing.T) {
 		t.Fatalf("GET AssumeRoleWithSAML: %d %s", resp.StatusCode, raw)
 	}
 	mustContain(t, string(raw), `<AssumeRoleWithSAMLResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithSAMLResult><Credentials><AccessKeyId>ASIA`)
+	mustContain(t, string(raw), `<PackedPolicySize>0</PackedPolicySize>`)
 	mustContain(t, string(raw), `</AssumeRoleWithSAMLResult><ResponseMetadata><RequestId>`)
+
+	// A session policy is checked and counted.
+	q.Set("Policy", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`)
+	q.Set("SAMLAssertion", samlAssertion(t, e.clk.Now(), samlSpec{}))
+	_, body, _ = post(t, e, q, nil)
+	mustContain(t, body, "<PackedPolicySize>5</PackedPolicySize>")
+	q.Set("Policy", "{not json")
+	_, body, _ = post(t, e, q, nil)
+	mustContain(t, body, "<Code>MalformedPolicyDocument</Code>")
 }
 
 func TestIssueCredentialsBounds(t *testing.T) {
@@ -504,5 +517,38 @@ func TestMetadataRefusals(t *testing.T) {
 	a, err := ParseSAMLResponse(samlAssertion(t, e.clk.Now(), samlSpec{}), md, e.clk.Now())
 	if err != nil || a.NameID != "alice@example.com" || a.Attributes[SAMLAttrRoleSessionName][0] != "alice@example.com" {
 		t.Fatalf("ParseSAMLResponse: %+v %v", a, err)
+	}
+}
+
+// TestConcurrentCallers exercises issuance and verification from many
+// goroutines at once, for the race detector.
+func TestConcurrentCallers(t *testing.T) {
+	e := newEnv(t)
+	errs := make(chan error, 8)
+	assertion := samlAssertion(t, e.clk.Now(), samlSpec{}) // built here: t.Fatal belongs to the test goroutine
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			if i%2 == 0 {
+				out, err := e.assumeSAML(assertion, devRole, oktaIdP, 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c := aws.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+				_, err = e.client(static(c)).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+				errs <- err
+				return
+			}
+			c, err := e.svc.IssueCredentials(devRole, "worker", time.Hour)
+			if err == nil {
+				_, err = e.client(static(c)).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
