@@ -28,7 +28,23 @@ import (
 	"github.com/oktafed/oktafed/internal/clock"
 )
 
-// Config is the aws part of sandbox.yaml.
+// Config is the aws part of sandbox.yaml, for example:
+//
+//	region: us-east-1
+//	accounts:
+//	  - {id: "111111111111", alias: dev}
+//	roles:
+//	  - arn: arn:aws:iam::111111111111:role/Developer
+//	    max_session_duration: 4h
+//	    trust:
+//	      saml_providers: [arn:aws:iam::111111111111:saml-provider/Okta]
+//	      oidc_providers: [arn:aws:iam::111111111111:oidc-provider/127.0.0.1/oauth2/default]
+//	saml_providers:
+//	  - {arn: arn:aws:iam::111111111111:saml-provider/Okta, okta_app: 0oaawsapp}
+//	oidc_providers:
+//	  - {arn: arn:aws:iam::111111111111:oidc-provider/127.0.0.1/oauth2/default, url: /oauth2/default, client_ids: [ci]}
+//	users:
+//	  - {arn: arn:aws:iam::111111111111:user/ci, access_key_id: AKIAEXAMPLESANDBOX01, secret_access_key: not-a-secret-at-all}
 type Config struct {
 	// Region is the one region the sandbox's endpoints answer for; signed
 	// requests must be scoped to it. Default us-east-1.
