@@ -28,6 +28,7 @@ import (
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/sandbox/authserver"
 	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox/identitycenter"
 	"github.com/oktafed/oktafed/sandbox/org"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	Org   org.Config        `yaml:"org"`
 	OAuth authserver.Config `yaml:"oauth"`
 	AWS   iam.Config        `yaml:"aws"`
+	// SSO is IAM Identity Center (SSO OIDC and the access portal API).
+	SSO identitycenter.Config `yaml:"sso"`
 }
 
 // Options are runtime dependencies that do not belong in a config file.
@@ -94,6 +97,7 @@ type Server struct {
 	Org   *org.Org
 	OAuth *authserver.Servers
 	AWS   *iam.Service
+	SSO   *identitycenter.Service
 
 	clock clock.Clock
 	ln    net.Listener
@@ -148,16 +152,22 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	if err := wireSAMLTrust(cfg, oktaOrg, aws); err != nil {
 		return nil, err
 	}
+	sso, err := identitycenter.New(cfg.SSO, identitycenter.Options{Clock: clk, BaseURL: base, Issuer: aws, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox sso: %w", err)
+	}
+	wireDevices(oktaOrg, oauth, sso)
 
 	mux := http.NewServeMux()
 	oktaOrg.Register(mux)
 	oauth.Register(mux)
+	sso.Register(mux)
 	// JSON-protocol AWS services register here by X-Amz-Target prefix.
 	targets := map[string]http.Handler{}
 	mux.Handle("/", awsDispatch(aws, targets))
 
 	s := &Server{
-		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws,
+		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws, SSO: sso,
 		clock: clk, ln: ln, done: make(chan error, 1),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}

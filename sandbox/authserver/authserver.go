@@ -56,6 +56,7 @@ type Servers struct {
 	org    *server // nil when disabled
 	custom map[string]*server
 	limit  *rateLimiter
+	dev    deviceStore // device flow and token exchange state (device.go)
 }
 
 // ErrUnknownServer is returned for a server ID that is not configured.
@@ -163,6 +164,7 @@ type refreshRecord struct {
 
 func (s *Servers) newOrgServer(cfg OrgServerConfig) (*server, error) {
 	scopes := append(append([]ScopeConfig(nil), oidcScopes...), ScopeConfig{Name: "groups", Description: "Allows this application to read your groups."})
+	scopes = append(scopes, deviceScopes...)
 	srv := &server{
 		parent:      s,
 		issuer:      s.base,
@@ -170,7 +172,7 @@ func (s *Servers) newOrgServer(cfg OrgServerConfig) (*server, error) {
 		audiences:   []string{s.base},
 		scopes:      scopes,
 		groupsOrg:   true,
-		grants:      []string{GrantPassword, GrantRefreshToken},
+		grants:      []string{GrantPassword, GrantRefreshToken, GrantDeviceCode, GrantTokenExchange},
 		accessTTL:   defaultAccessTokenLifetime,
 		refreshIdle: defaultRefreshIdle,
 	}

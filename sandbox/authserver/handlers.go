@@ -58,6 +58,7 @@ func (s *Servers) endpointTable() []endpoint {
 		{"token", "/v1/token", post, (*server).serveToken},
 		{"introspect", "/v1/introspect", post, (*server).serveIntrospect},
 		{"revoke", "/v1/revoke", post, (*server).serveRevoke},
+		{"device-authorize", "/v1/device/authorize", post, (*server).serveDeviceAuthorize},
 		{"userinfo", "/v1/userinfo", []string{http.MethodGet, http.MethodPost}, (*server).serveUserinfo},
 	}
 }
@@ -257,8 +258,18 @@ func (srv *server) token(r *http.Request) (*tokenResponse, *oauthError) {
 		if oerr != nil {
 			return nil, oerr
 		}
+	case GrantDeviceCode:
+		var oerr *oauthError
+		if g, oerr = srv.deviceGrant(cl, form); oerr != nil {
+			return nil, oerr
+		}
+	case GrantTokenExchange:
+		return srv.tokenExchange(cl, form)
 	}
 	resp, err := srv.issue(g)
+	if err == nil && gt == GrantDeviceCode {
+		err = srv.addDeviceSecret(g, resp)
+	}
 	if err != nil {
 		srv.parent.log.Error("authserver: issuing tokens failed", "server", srv.label(), "err", err)
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "The tokens could not be issued."}

@@ -67,6 +67,10 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+	// DeviceSecret comes with the device_sso scope; IssuedTokenType with
+	// token exchange (device.go).
+	DeviceSecret    string `json:"device_secret,omitempty"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // issue mints the tokens for g: an access token, an ID token when openid

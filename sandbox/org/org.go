@@ -64,6 +64,9 @@ type Org struct {
 	sessionTokens map[string]*sessionToken
 	sessions      map[string]*session
 	lastPrune     time.Time
+
+	devices []DeviceApprover // set before serving, read-only after
+	webSSO  WebSSORedeemer
 }
 
 // User is what other sandbox parts learn about an authenticated user.
@@ -477,6 +480,9 @@ func (o *Org) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /app/{externalKey}/sso/saml/metadata", o.handleMetadata)
 
 	mux.HandleFunc("GET /.well-known/okta-organization", o.handleOrganization)
+
+	// Device activation and web SSO pages (device.go).
+	o.registerDevice(mux)
 
 	o.registerAdmin(mux)
 }
