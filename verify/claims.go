@@ -19,6 +19,7 @@ type claims struct {
 	hasIat              bool
 	scopes, groups      []string
 	hasActive, active   bool
+	tokenType           string // RFC 7662 token_type, introspection only
 	raw                 string
 }
 
@@ -71,6 +72,10 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 				return errors.New("active must be a boolean")
 			}
 			c.hasActive, c.active = true, v.raw == "true"
+		case "token_type":
+			if v.kind == jsonString {
+				c.tokenType = unquote(v.raw)
+			}
 		case "username":
 			if v.kind == jsonString {
 				username = unquote(v.raw)

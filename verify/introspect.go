@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,6 +45,18 @@ type introspector struct {
 	negTTL   time.Duration
 	pos      *ttlCache[*claims]
 	neg      *ttlCache[struct{}]
+
+	// inflight holds the calls under way, so that a burst of requests
+	// carrying one new token costs the endpoint one call, not one each.
+	mu       sync.Mutex
+	inflight map[tokenKey]*introCall
+}
+
+// introCall is one introspection call that several requests may wait on.
+type introCall struct {
+	done chan struct{}
+	c    *claims
+	err  error
 }
 
 // check returns the claims for token. Cached answers skip only the network
@@ -57,21 +70,53 @@ func (in *introspector) check(ctx context.Context, token string) (*claims, error
 	if _, ok := in.neg.get(k, now); ok {
 		return nil, newError(ErrInactive, "")
 	}
+	in.mu.Lock()
+	call := in.inflight[k]
+	if call == nil {
+		call = &introCall{done: make(chan struct{})}
+		if in.inflight == nil {
+			in.inflight = map[tokenKey]*introCall{}
+		}
+		in.inflight[k] = call
+		// The call runs detached from the request that started it: if
+		// that request is cancelled, the others waiting for the same
+		// answer still get it. The fetcher's timeout bounds it.
+		go in.run(context.WithoutCancel(ctx), k, token, call)
+	}
+	in.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.c, call.err
+	case <-ctx.Done():
+		return nil, wrapError(ErrKeysUnavailable, "", ctx.Err())
+	}
+}
+
+// run performs call and caches its answer before releasing the waiters,
+// so a request arriving just after finds the cache filled.
+func (in *introspector) run(ctx context.Context, k tokenKey, token string, call *introCall) {
 	c, err := in.call(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	now = in.f.clk.Now().Unix()
-	if !c.active {
+	now := in.f.clk.Now().Unix()
+	switch {
+	case err != nil:
+		call.err = err
+	case !c.active || strings.EqualFold(c.tokenType, "refresh_token"):
+		// An active refresh token is not an access token: presented as
+		// a bearer token it is refused like an inactive one.
 		in.neg.put(k, struct{}{}, now+int64(in.negTTL/time.Second), now)
-		return nil, newError(ErrInactive, "")
+		call.err = newError(ErrInactive, "")
+	default:
+		exp := now + int64(in.posTTL/time.Second)
+		if c.hasExp && c.exp < exp {
+			exp = c.exp
+		}
+		in.pos.put(k, c, exp, now)
+		call.c = c
 	}
-	exp := now + int64(in.posTTL/time.Second)
-	if c.hasExp && c.exp < exp {
-		exp = c.exp
-	}
-	in.pos.put(k, c, exp, now)
-	return c, nil
+	in.mu.Lock()
+	delete(in.inflight, k)
+	in.mu.Unlock()
+	close(call.done)
 }
 
 func (in *introspector) call(ctx context.Context, token string) (*claims, error) {

@@ -321,3 +321,47 @@ func (rk *remoteKeys) download(ctx context.Context) (*keySet, time.Duration, err
 	}
 	return set, age, nil
 }
+
+// refreshLoop keeps rk's keys fresh until ctx ends: it fetches when the
+// current set's lifetime (Cache-Control max-age bounded by MinRefresh and
+// MaxRefresh) runs out, so an idle service does not meet stale or expired
+// keys on its next request. Failed fetches are retried after the refetch
+// floor, doubling up to MinRefresh; the request path still falls back to
+// its own fetch if the loop falls behind.
+func (rk *remoteKeys) refreshLoop(ctx context.Context) {
+	retry := rk.cfg.RefetchFloor
+	for {
+		var wait time.Duration
+		if s := rk.cur.Load(); s != nil {
+			wait = s.refreshAt.Sub(rk.f.clk.Now())
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		prev := rk.cur.Load()
+		_ = rk.fetch(ctx, true)
+		if cur := rk.cur.Load(); cur != prev && cur != nil && cur.refreshAt.After(rk.f.clk.Now()) {
+			retry = rk.cfg.RefetchFloor
+			continue
+		}
+		// Nothing new: the fetch failed or the floor refused it. Wait
+		// before trying again rather than spinning.
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		retry = min(2*retry, max(rk.cfg.MinRefresh, rk.cfg.RefetchFloor))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -460,6 +461,27 @@ func (v *Verifier) Warm(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// RefreshInBackground keeps the keys of every remote provider fresh until
+// ctx ends, refetching each key set when its lifetime runs out (the
+// response's Cache-Control max-age, bounded by KeyCache.MinRefresh and
+// MaxRefresh) instead of on the first request after that. Without it keys
+// are still refreshed, but by the requests that find them due. The
+// returned channel is closed once every refresh goroutine has stopped.
+func (v *Verifier) RefreshInBackground(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, p := range v.providers {
+		if rk, ok := p.keys.(*remoteKeys); ok {
+			wg.Go(func() { rk.refreshLoop(ctx) })
+		}
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
 }
 
 // Issuers lists the configured issuers.
