@@ -1,0 +1,106 @@
+package guard
+
+import (
+	"context"
+	"net/http"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/oktafed/oktafed/verify"
+)
+
+// MethodPolicy picks the rule for a full gRPC method name
+// ("/package.Service/Method").
+type MethodPolicy func(fullMethod string) Rule
+
+// Methods returns a MethodPolicy from a table keyed by full method name or
+// by service prefix ("/package.Service/"), falling back to def.
+func Methods(table map[string]Rule, def Rule) MethodPolicy {
+	return func(full string) Rule {
+		if r, ok := table[full]; ok {
+			return r
+		}
+		for i := len(full) - 1; i > 0; i-- {
+			if full[i] == '/' {
+				if r, ok := table[full[:i+1]]; ok {
+					return r
+				}
+				break
+			}
+		}
+		return def
+	}
+}
+
+// UnaryServerInterceptor authenticates unary calls from the
+// "authorization: Bearer ..." metadata and applies the method's rule.
+func (g *Guard) UnaryServerInterceptor(policy MethodPolicy) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, err := g.grpcCheck(ctx, policy(info.FullMethod))
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// StreamServerInterceptor is UnaryServerInterceptor for streams; the
+// handler's stream context carries the principal.
+func (g *Guard) StreamServerInterceptor(policy MethodPolicy) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := g.grpcCheck(ss.Context(), policy(info.FullMethod))
+		if err != nil {
+			return err
+		}
+		return handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *principalStream) Context() context.Context { return s.ctx }
+
+func (g *Guard) grpcCheck(ctx context.Context, rule Rule) (context.Context, error) {
+	if rule.Public {
+		return ctx, nil
+	}
+	var auth string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			if len(v) > 1 {
+				return ctx, GRPCStatus(&verify.Error{Code: verify.CodeInvalidRequest, Reason: verify.ErrInvalidRequest, Description: "more than one authorization value"}).Err()
+			}
+			auth = v[0]
+		}
+	}
+	p, err := g.Check(ctx, auth, rule)
+	if err != nil {
+		return ctx, GRPCStatus(err).Err()
+	}
+	return WithPrincipal(ctx, p), nil
+}
+
+// GRPCCode maps a failure to its gRPC code: Unauthenticated for a missing,
+// malformed or invalid token, PermissionDenied for a missing scope or role,
+// Unavailable when the issuer's keys cannot be had.
+func GRPCCode(err error) codes.Code {
+	st, _ := verify.Challenge(err, "")
+	switch st {
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Unauthenticated
+}
+
+// GRPCStatus builds the status for a failure; its message is Message(err).
+func GRPCStatus(err error) *status.Status {
+	return status.New(GRPCCode(err), Message(err))
+}
