@@ -354,10 +354,11 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if err != nil {
 			return nil, err
 		}
-		if a.cfg.Federation == nil {
-			return nil, errNoFederation
+		fed := a.cfg.Federation
+		if fed == nil {
+			fed = DefaultFederation
 		}
-		p, err := a.cfg.Federation(ctx, login)
+		p, err := fed(ctx, login)
 		if err != nil {
 			return nil, fmt.Errorf("dbauth: okta plugin: %w", err)
 		}
@@ -379,8 +380,6 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		return c.Credentials, nil
 	}
 }
-
-var errNoFederation = errors.New("dbauth: the okta plugin needs Config.Federation, the Okta → SAML → STS credentials provider (package federation's SAML provider plugs in there)")
 
 func (a *Auth) loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	a.mu.Lock()

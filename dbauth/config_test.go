@@ -321,13 +321,13 @@ func TestCredentialsRenewedAheadOfExpiry(t *testing.T) {
 	}
 }
 
-func TestOktaWithoutFederationSaysWhatToDo(t *testing.T) {
-	a, err := New(Config{Plugin: PluginOkta, IdPEndpoint: "e", AppID: "a", IAMRoleARN: "r", IAMIdPARN: "p", IAMRegion: "us-east-1"})
+func TestOktaDefaultFederationFailsClearly(t *testing.T) {
+	a, err := New(Config{Plugin: PluginOkta, IdPEndpoint: "127.0.0.1", IdPPort: 1, AppID: "a", IAMRoleARN: "r", IAMIdPARN: "p", IAMRegion: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Login(context.Background(), Endpoint{Host: "h", Port: 1, User: "u", Password: "p"})
-	if err == nil || !strings.Contains(err.Error(), "Config.Federation") {
+	_, err = a.Login(context.Background(), Endpoint{Host: "h", Port: 1, User: "u", Password: "pw-never-shown"})
+	if err == nil || strings.Contains(err.Error(), "pw-never-shown") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -36,7 +36,7 @@ func benchLogin(b *testing.B, n int, reuseSession bool) {
 	srv := sandbox.Start(b, manyRolesConfig(n))
 	dir := b.TempDir()
 	hc := &http.Client{Timeout: 30 * time.Second}
-	sessions := newMemSessions()
+	sessions := federation.NewMemorySessions()
 	l := &federation.Login{
 		Profile:  &config.Profile{Name: "bench", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: "bench@example.com", Region: "us-east-1"},
 		Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},

@@ -27,38 +27,6 @@ const (
 	appPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
 )
 
-// memSessions is an in-memory SessionCache.
-type memSessions struct {
-	mu  sync.Mutex
-	sid map[string]string
-	exp map[string]time.Time
-}
-
-func newMemSessions() *memSessions {
-	return &memSessions{sid: map[string]string{}, exp: map[string]time.Time{}}
-}
-
-func (m *memSessions) LoadSession(_ context.Context, p string) (string, time.Time, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.sid[p], m.exp[p], nil
-}
-
-func (m *memSessions) SaveSession(_ context.Context, p, sid string, exp time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sid[p], m.exp[p] = sid, exp
-	return nil
-}
-
-func (m *memSessions) DeleteSession(_ context.Context, p string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.sid, p)
-	delete(m.exp, p)
-	return nil
-}
-
 // countingTransport counts password sign-ins.
 type countingTransport struct{ authn atomic.Int32 }
 
@@ -72,7 +40,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 type rig struct {
 	srv      *sandbox.Server
 	login    *federation.Login
-	sessions *memSessions
+	sessions *federation.MemorySessions
 	counter  *countingTransport
 	files    federation.Files
 }
@@ -84,7 +52,7 @@ func newRig(t *testing.T) *rig {
 	files := federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
 	ct := &countingTransport{}
 	hc := &http.Client{Transport: ct, Timeout: 30 * time.Second}
-	sessions := newMemSessions()
+	sessions := federation.NewMemorySessions()
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1",
 		AccountAliases: map[string]string{"123456789012": "prod"}}
 	l := &federation.Login{
@@ -241,5 +209,47 @@ func TestSelectRoles(t *testing.T) {
 	})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("chooser: %v %v", got, err)
+	}
+}
+
+func TestSAMLProviderReusesSession(t *testing.T) {
+	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	ct := &countingTransport{}
+	sessions := federation.NewMemorySessions()
+	p, err := federation.NewSAMLProvider(federation.SAMLConfig{
+		Sessions: sessions,
+		OrgURL:   srv.URL, AppID: "0oa1demoawsapp0000001", Username: demoUser,
+		Password: func(context.Context) (string, error) { return demoPass, nil },
+		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed},
+		RoleARN:  "arn:aws:iam::123456789012:role/ReadOnly", Region: "us-east-1", STSEndpoint: srv.URL,
+		HTTPClient: &http.Client{Transport: ct},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := p.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.AccessKeyID == b.AccessKeyID || !b.CanExpire {
+		t.Fatalf("second retrieve gave %+v", b)
+	}
+	if n := ct.authn.Load(); n != 1 {
+		t.Fatalf("%d Okta sign-ins for two retrieves, want 1", n)
+	}
+	if _, err := federation.NewSAMLProvider(federation.SAMLConfig{OrgURL: srv.URL}); err == nil {
+		t.Fatal("incomplete config accepted")
+	}
+	// Another provider sharing the session cache signs in no more.
+	bad, _ := federation.NewSAMLProvider(federation.SAMLConfig{Sessions: sessions, OrgURL: srv.URL, AppID: "0oa1demoawsapp0000001", Username: demoUser,
+		Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed},
+		RoleARN: "arn:aws:iam::123456789012:role/Automation", STSEndpoint: srv.URL})
+	if _, err := bad.Retrieve(ctx); err == nil || !strings.Contains(err.Error(), "does not grant") {
+		t.Fatalf("ungranted role: %v", err)
 	}
 }

@@ -1,0 +1,29 @@
+package dbauth
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/oktafed/oktafed/federation"
+)
+
+// DefaultFederation is the okta plugin's Okta → SAML → AssumeRoleWithSAML
+// provider when Config.Federation is nil: package federation's SAML
+// provider, which keeps the Okta session in memory so refreshes reuse it
+// rather than signing in again. STS is reached at AWS_ENDPOINT_URL_STS when
+// set, as the AWS SDKs do. It has no MFA hooks; set Config.Federation to a
+// function that builds federation.NewSAMLProvider with SAMLConfig.MFA (or
+// with the CLI's keyring session) where Okta asks for a second factor.
+func DefaultFederation(_ context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
+	password := l.Password
+	return federation.NewSAMLProvider(federation.SAMLConfig{
+		OrgURL: l.OrgURL, AppURL: l.AppURL, AppID: l.AppID,
+		Username: l.Username,
+		Password: func(context.Context) (string, error) { return password, nil },
+		RoleARN:  l.RoleARN, PrincipalARN: l.PrincipalARN,
+		Region: l.Region, STSEndpoint: os.Getenv("AWS_ENDPOINT_URL_STS"),
+		HTTPClient: l.HTTPClient,
+	})
+}
