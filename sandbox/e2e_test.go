@@ -20,8 +20,8 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/oktafed/oktafed/internal/testenv"
-	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/sandbox"
 )
 
 const (
@@ -161,7 +161,9 @@ func TestOktaToSTSWithSDKAndCLI(t *testing.T) {
 
 type credsProvider aws.Credentials
 
-func (c credsProvider) Retrieve(context.Context) (aws.Credentials, error) { return aws.Credentials(c), nil }
+func (c credsProvider) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials(c), nil
+}
 
 // TestClientsThatSkipStepsFail checks the cheats: no MFA, a reused
 // one-time token, a tampered or mismatched assertion.

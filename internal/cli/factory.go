@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -320,12 +319,4 @@ func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]s
 		}
 	}
 	return names, cobra.ShellCompDirectiveNoFileComp
-}
-
-// executable is the path credential_process lines name.
-func executable() string {
-	if p, err := os.Executable(); err == nil {
-		return p
-	}
-	return "oktafed"
 }
