@@ -30,6 +30,7 @@ import (
 	"github.com/oktafed/oktafed/sandbox/iam"
 	"github.com/oktafed/oktafed/sandbox/identitycenter"
 	"github.com/oktafed/oktafed/sandbox/org"
+	"github.com/oktafed/oktafed/sandbox/secretsmanager"
 )
 
 // Config is the whole of sandbox.yaml.
@@ -41,6 +42,8 @@ type Config struct {
 	AWS   iam.Config        `yaml:"aws"`
 	// SSO is IAM Identity Center (SSO OIDC and the access portal API).
 	SSO identitycenter.Config `yaml:"sso"`
+	// Secrets are Secrets Manager's secrets.
+	Secrets []secretsmanager.SecretConfig `yaml:"secrets"`
 }
 
 // Options are runtime dependencies that do not belong in a config file.
@@ -157,6 +160,10 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 		return nil, fmt.Errorf("sandbox sso: %w", err)
 	}
 	wireDevices(oktaOrg, oauth, sso)
+	secrets, err := secretsmanager.New(cfg.Secrets, secretsmanager.Options{Auth: aws, Region: aws.Region(), DefaultAccount: firstAccount(aws), Clock: clk, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox secrets: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	oktaOrg.Register(mux)
@@ -164,6 +171,7 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	sso.Register(mux)
 	// JSON-protocol AWS services register here by X-Amz-Target prefix.
 	targets := map[string]http.Handler{}
+	targets["secretsmanager"] = secrets
 	mux.Handle("/", awsDispatch(aws, targets))
 
 	s := &Server{
@@ -275,4 +283,12 @@ func awsDispatch(aws *iam.Service, targets map[string]http.Handler) http.Handler
 		}
 		http.NotFound(w, r)
 	})
+}
+
+// firstAccount owns secrets whose config names no account.
+func firstAccount(aws *iam.Service) string {
+	if ids := aws.AccountIDs(); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
 }

@@ -1,0 +1,7 @@
+package secretsmanager_test
+
+import "github.com/oktafed/oktafed/sandbox/secretsmanager"
+
+func sandboxSecret(name string) secretsmanager.SecretConfig {
+	return secretsmanager.SecretConfig{Name: name, String: "value of " + name}
+}
