@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // SAML 2.0 namespaces and the AWS attribute names Okta's AWS app sends.
@@ -317,8 +318,8 @@ func (a *Assertion) Role(arnOrName string) (Role, bool) {
 }
 
 var (
-	roleARN     = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::([0-9]{12}):role/([\x21-\x7e]+)$`)
-	providerARN = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::([0-9]{12}):saml-provider/([\x21-\x7e]+)$`)
+	roleARN     = lazyregexp.New(`^arn:(aws|aws-cn|aws-us-gov):iam::([0-9]{12}):role/([\x21-\x7e]+)$`)
+	providerARN = lazyregexp.New(`^arn:(aws|aws-cn|aws-us-gov):iam::([0-9]{12}):saml-provider/([\x21-\x7e]+)$`)
 )
 
 // ParseRole reads one value of the AWS Role attribute: a role ARN and a

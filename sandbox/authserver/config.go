@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // Config is the oauth part of sandbox.yaml. The zero value runs the org
@@ -189,8 +191,8 @@ var reservedClaims = map[string]bool{
 }
 
 var (
-	serverIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	scopeNameRegexp = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
+	serverIDPattern = lazyregexp.New(`^[A-Za-z0-9_-]{1,64}$`)
+	scopeNameRegexp = lazyregexp.New(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
 )
 
 const (

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // Config is the aws part of sandbox.yaml, for example:
@@ -163,14 +163,14 @@ type oidcProvider struct {
 }
 
 var (
-	accountIDRE    = regexp.MustCompile(`^[0-9]{12}$`)
-	roleARNRE      = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):role/((?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})$`)
-	userARNRE      = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):user/((?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})$`)
-	samlARNRE      = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):saml-provider/([\w.-]{1,128})$`)
-	oidcARNRE      = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):oidc-provider/([\x21-\x7e]{1,255})$`)
-	accessKeyIDRE  = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	sessionNameRE  = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	regionRE       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	accountIDRE    = lazyregexp.New(`^[0-9]{12}$`)
+	roleARNRE      = lazyregexp.New(`^arn:aws:iam::([0-9]{12}):role/((?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})$`)
+	userARNRE      = lazyregexp.New(`^arn:aws:iam::([0-9]{12}):user/((?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})$`)
+	samlARNRE      = lazyregexp.New(`^arn:aws:iam::([0-9]{12}):saml-provider/([\w.-]{1,128})$`)
+	oidcARNRE      = lazyregexp.New(`^arn:aws:iam::([0-9]{12}):oidc-provider/([\x21-\x7e]{1,255})$`)
+	accessKeyIDRE  = lazyregexp.New(`^[A-Z0-9]{16,128}$`)
+	sessionNameRE  = lazyregexp.New(`^[\w+=,.@-]{2,64}$`)
+	regionRE       = lazyregexp.New(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	minMaxSession  = time.Hour
 	maxMaxSession  = 12 * time.Hour
 	minSessionTime = 15 * time.Minute

@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // Caller is the identity behind a request whose SigV4 signature verified.
@@ -66,9 +67,9 @@ const (
 )
 
 var (
-	hexSigRE       = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	signedHeaderRE = regexp.MustCompile(`^[a-z0-9!#$%&'*+.^_|~-]+$`)
-	scopeDateRE    = regexp.MustCompile(`^[0-9]{8}$`)
+	hexSigRE       = lazyregexp.New(`^[0-9a-f]{64}$`)
+	signedHeaderRE = lazyregexp.New(`^[a-z0-9!#$%&'*+.^_|~-]+$`)
+	scopeDateRE    = lazyregexp.New(`^[0-9]{8}$`)
 )
 
 // authParams is the parsed authentication material of a signed request,

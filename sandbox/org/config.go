@@ -3,9 +3,10 @@ package org
 import (
 	"encoding/base32"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // Config is the org part of sandbox.yaml. Every field is optional except the
@@ -157,9 +158,9 @@ const (
 )
 
 var (
-	idPattern          = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	roleARNPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
-	providerARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:saml-provider/[\w.-]+$`)
+	idPattern          = lazyregexp.New(`^[A-Za-z0-9_-]{1,64}$`)
+	roleARNPattern     = lazyregexp.New(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
+	providerARNPattern = lazyregexp.New(`^arn:aws[a-z-]*:iam::[0-9]{12}:saml-provider/[\w.-]+$`)
 )
 
 // factorKinds maps the config's factor type to Okta's factorType, provider
