@@ -14,6 +14,8 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+
+	"filippo.io/edwards25519"
 )
 
 // Algorithm names accepted in the JWS "alg" header.
@@ -44,6 +46,11 @@ type publicKey struct {
 	rsa      *rsa.PublicKey
 	ec       *ecdsa.PublicKey
 	ed       ed25519.PublicKey
+	// rsaSize is the modulus length in bytes, and edNegA the negated
+	// Ed25519 point: per-key work done once when the key is loaded rather
+	// than on every signature check.
+	rsaSize int
+	edNegA  *edwards25519.Point
 	// unusable is nil when the key may verify signatures; otherwise it says
 	// why it may not (wrong "use", "key_ops" without "verify", ...).
 	unusable error
@@ -69,6 +76,20 @@ func (k *publicKey) allows(alg string) bool {
 		return k.ed != nil
 	}
 	return false
+}
+
+// setRSA stores an RSA key with its precomputed size.
+func (k *publicKey) setRSA(pub *rsa.PublicKey) {
+	k.rsa, k.rsaSize = pub, pub.Size()
+}
+
+// setEd stores an Ed25519 key with its negated point. A key whose bytes
+// are not a valid point keeps edNegA nil and verifies nothing.
+func (k *publicKey) setEd(pub ed25519.PublicKey) {
+	k.ed = pub
+	if A, err := new(edwards25519.Point).SetBytes(pub); err == nil {
+		k.edNegA = new(edwards25519.Point).Negate(A)
+	}
 }
 
 func isEdDSA(alg string) bool { return alg == EdDSA || alg == Ed25519 }
@@ -192,7 +213,7 @@ func parseJWK(v jsonValue, lim keyLimits) (*publicKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.rsa = pub
+		k.setRSA(pub)
 	case "EC":
 		if f.crv != "P-256" {
 			return nil, fmt.Errorf("EC curve %q is not supported (only P-256)", f.crv)
@@ -234,7 +255,7 @@ func parseJWK(v jsonValue, lim keyLimits) (*publicKey, error) {
 		if len(x) != ed25519.PublicKeySize {
 			return nil, errors.New("Ed25519 key must be 32 bytes")
 		}
-		k.ed = ed25519.PublicKey(x)
+		k.setEd(ed25519.PublicKey(x))
 	case "":
 		return nil, errors.New("JWK has no kty")
 	default:
@@ -579,14 +600,16 @@ func keyFromPublic(pub any, lim keyLimits) (*publicKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.rsa, k.kty = r, "RSA"
+		k.setRSA(r)
+		k.kty = "RSA"
 	case *ecdsa.PublicKey:
 		if p.Curve != elliptic.P256() {
 			return nil, errors.New("only P-256 EC keys are supported")
 		}
 		k.ec, k.kty = p, "EC"
 	case ed25519.PublicKey:
-		k.ed, k.kty = p, "OKP"
+		k.setEd(p)
+		k.kty = "OKP"
 	default:
 		return nil, fmt.Errorf("unsupported public key type %T", pub)
 	}

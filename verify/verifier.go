@@ -539,7 +539,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if err != nil {
 		return nil, err
 	}
-	if !verifySignature(t.alg, k, t.signingInput, t.sig) {
+	if !t.scratch.verify(t.alg, k, t.signingInput, t.sig) {
 		return nil, newError(ErrSignature, "")
 	}
 	roles, err := v.policy.check(c, t.typ, p.audiences, now)
