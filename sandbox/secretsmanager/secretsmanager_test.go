@@ -37,7 +37,9 @@ func clientAs(t *testing.T, srv *sandbox.Server, role string) *sm.Client {
 
 type staticProvider aws.Credentials
 
-func (p staticProvider) Retrieve(context.Context) (aws.Credentials, error) { return aws.Credentials(p), nil }
+func (p staticProvider) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials(p), nil
+}
 
 func code(err error) string {
 	var ae smithy.APIError
