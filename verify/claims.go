@@ -66,7 +66,11 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			// string, RFC 9068 and Auth0 send scope as a string.
 			var s []string
 			s, err = stringList(key, v, true)
-			c.scopes = append(c.scopes, s...)
+			if c.scopes == nil {
+				c.scopes = s // the usual case: one scope claim, no copy
+			} else {
+				c.scopes = append(slices.Clip(c.scopes), s...)
+			}
 		case "active":
 			if v.kind != jsonBool {
 				return errors.New("active must be a boolean")
