@@ -3,7 +3,6 @@ package federation_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,7 +34,7 @@ func manyRolesConfig(n int) sandbox.Config {
 func benchLogin(b *testing.B, n int, reuseSession bool) {
 	srv := sandbox.Start(b, manyRolesConfig(n))
 	dir := b.TempDir()
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := federation.NewHTTPClient(30 * time.Second)
 	sessions := federation.NewMemorySessions()
 	l := &federation.Login{
 		Profile:  &config.Profile{Name: "bench", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: "bench@example.com", Region: "us-east-1"},

@@ -78,7 +78,7 @@ func NewSAMLProvider(cfg SAMLConfig) (*SAMLProvider, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+		hc = NewHTTPClient(60 * time.Second)
 	}
 	sessions := cfg.Sessions
 	if sessions == nil {

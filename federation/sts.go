@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,16 @@ func NewSTSClient(region, endpoint string, hc aws.HTTPClient) *sts.Client {
 		opts.BaseEndpoint = aws.String(endpoint)
 	}
 	return sts.New(opts)
+}
+
+// NewHTTPClient returns the HTTP client federation uses when given none:
+// a timeout, and enough idle connections per host that assuming many roles
+// in parallel reuses connections to STS instead of opening (and, over TLS,
+// handshaking) one per call, as the default two idle connections would.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	return &http.Client{Timeout: timeout, Transport: tr}
 }
 
 // MinDuration and MaxDuration bound AssumeRoleWithSAML's DurationSeconds.

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/keystore"
@@ -39,17 +39,12 @@ func (c storeSessions) LoadSession(ctx context.Context, profile string) (string,
 	if err != nil || v == "" {
 		return "", time.Time{}, err
 	}
-	sid, expText, _ := strings.Cut(v, "|")
-	exp, _ := time.Parse(time.RFC3339, expText)
+	sid, exp := awsauth.DecodeSession(v)
 	return sid, exp, nil
 }
 
 func (c storeSessions) SaveSession(ctx context.Context, profile, sid string, exp time.Time) error {
-	v := sid + "|"
-	if !exp.IsZero() {
-		v += exp.UTC().Format(time.RFC3339)
-	}
-	return c.s.Set(ctx, profile, secretSession, v)
+	return c.s.Set(ctx, profile, secretSession, awsauth.EncodeSession(sid, exp))
 }
 
 func (c storeSessions) DeleteSession(ctx context.Context, profile string) error {
@@ -108,28 +103,23 @@ func loadConfig(ios *IOStreams) (*config.File, string, error) {
 }
 
 // httpClient is the client every network call of the CLI uses.
-func httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }
+func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Second) }
+
+// resolverFor is the library's resolver of oktafed-written AWS profiles,
+// reading the environment through ios, so the CLI and Go programs using
+// awsauth resolve and refresh profiles the same way.
+func resolverFor(ios *IOStreams) *awsauth.Resolver {
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version, RefreshWindow: refreshWindow}
+}
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
 // profile's sts_endpoint.
 func stsEndpoint(ios *IOStreams, p *config.Profile) string {
-	if v := ios.getenv("AWS_ENDPOINT_URL_STS"); v != "" {
-		return v
-	}
-	if v := ios.getenv("AWS_ENDPOINT_URL"); v != "" {
-		return v
-	}
-	return p.STSEndpoint
+	return resolverFor(ios).STSEndpoint(p)
 }
 
 func profileRegion(ios *IOStreams, p *config.Profile) string {
-	if p.Region != "" {
-		return p.Region
-	}
-	if v := ios.getenv("AWS_REGION"); v != "" {
-		return v
-	}
-	return ios.getenv("AWS_DEFAULT_REGION")
+	return resolverFor(ios).Region(p)
 }
 
 // loginDeps are what building a federation.Login needs beyond a profile.
@@ -146,22 +136,13 @@ type loginDeps struct {
 
 // newLogin builds the federation pipeline for profile p.
 func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Login, error) {
-	if p.OrgURL == "" {
-		return nil, fmt.Errorf("profile %s has no org_url: run `oktafed init --profile %s`", p.Name, p.Name)
-	}
-	files, err := federation.DefaultFiles()
+	r := resolverFor(d.ios)
+	r.Sessions = storeSessions{d.secrets}
+	l, err := r.NewLogin(p)
 	if err != nil {
 		return nil, err
 	}
-	hc := httpClient()
-	l := &federation.Login{
-		Profile:  p,
-		Okta:     &okta.Client{BaseURL: p.OrgURL, HTTPClient: hc, UserAgent: "oktafed/" + Version},
-		Sessions: storeSessions{d.secrets},
-		STS:      federation.NewSTSClient(profileRegion(d.ios, p), stsEndpoint(d.ios, p), hc),
-		Files:    files,
-		Events:   d.events,
-	}
+	l.Events = d.events
 	if d.allowPassword {
 		l.Password = passwordSource(d, p)
 		mfa, err := mfaFor(ctx, d, p)
@@ -248,51 +229,7 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, err
 // name may be an AWS profile that oktafed wrote, or an oktafed profile whose
 // role selects exactly one written profile (role overrides it).
 func resolveAWSProfile(ios *IOStreams, name, role string) (federation.Owned, error) {
-	files, err := federation.DefaultFiles()
-	if err != nil {
-		return federation.Owned{}, err
-	}
-	owned, err := federation.OwnedProfiles(files)
-	if err != nil {
-		return federation.Owned{}, err
-	}
-	if name == "" {
-		name = ios.getenv("AWS_PROFILE")
-	}
-	if name == "" {
-		name = oktafedProfileName(ios, "")
-	}
-	for _, o := range owned {
-		if o.AWSProfile == name && role == "" {
-			return o, nil
-		}
-	}
-	if role == "" {
-		cfg, _, err := loadConfig(ios)
-		if err == nil {
-			if p, ok := cfg.Profiles[name]; ok && strings.HasPrefix(p.Role, "arn:") {
-				role = p.Role
-			}
-		}
-	}
-	var candidates []federation.Owned
-	for _, o := range owned {
-		if o.OktafedProfile == name && (role == "" || o.RoleARN == role) {
-			candidates = append(candidates, o)
-		}
-	}
-	switch len(candidates) {
-	case 1:
-		return candidates[0], nil
-	case 0:
-		return federation.Owned{}, fmt.Errorf("no AWS credentials from oktafed for %q: run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", name, name)
-	default:
-		names := make([]string, len(candidates))
-		for i, c := range candidates {
-			names[i] = c.AWSProfile
-		}
-		return federation.Owned{}, fmt.Errorf("profile %s has credentials for %d roles: name one with --profile (%s) or pass --role ARN", name, len(candidates), strings.Join(names, ", "))
-	}
+	return resolverFor(ios).Resolve(name, role)
 }
 
 // exitCodeLoginRequired is credential-process's and exec's exit code when a

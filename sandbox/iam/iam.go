@@ -146,6 +146,8 @@ type Service struct {
 
 	jwksMu sync.Mutex
 	jwks   map[string]*jwksEntry // by issuer
+
+	verified samlCache
 }
 
 type role struct {

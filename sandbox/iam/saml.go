@@ -210,26 +210,33 @@ func invalidToken(format string, args ...any) *Error {
 // signature wrapping (a second Assertion, an Assertion moved under a forged
 // one, comments splitting NameID text).
 func verifySAMLResponse(b64 string, p *samlProvider, now time.Time) (*SAMLAssertion, error) {
+	_, a, err := verifySAMLElement(b64, p, now)
+	return a, err
+}
+
+// verifySAMLElement is verifySAMLResponse that also returns the verified
+// Assertion element, for the cache.
+func verifySAMLElement(b64 string, p *samlProvider, now time.Time) (*etree.Element, *SAMLAssertion, error) {
 	raw, err := base64.StdEncoding.DecodeString(stripSpace(b64))
 	if err != nil {
-		return nil, invalidToken("Invalid base64 SAMLResponse.")
+		return nil, nil, invalidToken("Invalid base64 SAMLResponse.")
 	}
 	doc, err := readXML(raw)
 	if err != nil {
-		return nil, invalidToken("The SAMLResponse is not well-formed XML.")
+		return nil, nil, invalidToken("The SAMLResponse is not well-formed XML.")
 	}
 	resp := doc.Root()
 	if resp == nil || !isEl(resp, nsProtocol, "Response") {
-		return nil, invalidToken("The SAMLResponse root must be samlp:Response.")
+		return nil, nil, invalidToken("The SAMLResponse root must be samlp:Response.")
 	}
 	if resp.SelectAttrValue("Version", "") != "2.0" {
-		return nil, invalidToken("The SAMLResponse must be SAML version 2.0.")
+		return nil, nil, invalidToken("The SAMLResponse must be SAML version 2.0.")
 	}
 	if dest := resp.SelectAttrValue("Destination", ""); dest != "" && !samlRecipientOK(dest) {
-		return nil, invalidToken("The SAMLResponse Destination %q is not %s.", truncate(dest, 100), SAMLRecipient)
+		return nil, nil, invalidToken("The SAMLResponse Destination %q is not %s.", truncate(dest, 100), SAMLRecipient)
 	}
 	if err := checkStatus(resp); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// Exactly one Assertion, directly under Response, and nothing encrypted.
@@ -244,13 +251,13 @@ func verifySAMLResponse(b64 string, p *samlProvider, now time.Time) (*SAMLAssert
 		}
 	})
 	if encrypted {
-		return nil, invalidToken("Encrypted SAML assertions are not supported by the sandbox; configure the IdP to send the assertion unencrypted.")
+		return nil, nil, invalidToken("Encrypted SAML assertions are not supported by the sandbox; configure the IdP to send the assertion unencrypted.")
 	}
 	if len(assertions) != 1 || assertions[0].Parent() != resp {
-		return nil, invalidToken("The SAMLResponse must contain exactly one Assertion, directly inside the Response.")
+		return nil, nil, invalidToken("The SAMLResponse must contain exactly one Assertion, directly inside the Response.")
 	}
 	if len(p.certs) == 0 {
-		return nil, invalidToken("The SAML provider %s has no metadata; upload the IdP metadata first.", p.arn)
+		return nil, nil, invalidToken("The SAML provider %s has no metadata; upload the IdP metadata first.", p.arn)
 	}
 	vctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: p.certs})
 	vctx.Clock = dsig.NewFakeClockAt(now)
@@ -260,7 +267,7 @@ func verifySAMLResponse(b64 string, p *samlProvider, now time.Time) (*SAMLAssert
 	case hasSignature(resp):
 		verified, err := vctx.Validate(resp)
 		if err != nil {
-			return nil, invalidToken("Response signature invalid")
+			return nil, nil, invalidToken("Response signature invalid")
 		}
 		var inner []*etree.Element
 		walk(verified, func(el *etree.Element) {
@@ -269,33 +276,37 @@ func verifySAMLResponse(b64 string, p *samlProvider, now time.Time) (*SAMLAssert
 			}
 		})
 		if len(inner) != 1 || inner[0].Parent() != verified {
-			return nil, invalidToken("The signed Response must contain exactly one Assertion.")
+			return nil, nil, invalidToken("The signed Response must contain exactly one Assertion.")
 		}
 		assertion = inner[0]
 		if hasSignature(assertion) {
 			if assertion, err = validateDetached(vctx, assertion); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		// The Response's own Issuer is covered by the signature here, so
 		// it must agree with the provider too.
 		iss, err := onlyChild(verified, nsAssertion, "Issuer")
 		if err != nil {
-			return nil, invalidToken("The Response must have at most one Issuer.")
+			return nil, nil, invalidToken("The Response must have at most one Issuer.")
 		}
 		if iss != nil {
 			if v, err := strictText(iss); err != nil || v != p.entityID {
-				return nil, invalidToken("Issuer not present in specified provider")
+				return nil, nil, invalidToken("Issuer not present in specified provider")
 			}
 		}
 	case hasSignature(assertions[0]):
 		if assertion, err = validateDetached(vctx, assertions[0]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	default:
-		return nil, invalidToken("Response signature invalid: neither the Response nor the Assertion is signed.")
+		return nil, nil, invalidToken("Response signature invalid: neither the Response nor the Assertion is signed.")
 	}
-	return readAssertion(assertion, p.entityID, now)
+	a, err := readAssertion(assertion, p.entityID, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return assertion, a, nil
 }
 
 // validateDetached verifies an Assertion's enveloped signature. The element

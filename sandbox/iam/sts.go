@@ -272,7 +272,7 @@ func (s *Service) assumeRoleWithSAML(params url.Values, reqID string) (any, erro
 		return nil, invalidToken("Specified provider doesn't exist")
 	}
 	now := s.clock.Now()
-	assertion, err := verifySAMLResponse(assertionB64, provider, now)
+	assertion, err := s.verified.verify(assertionB64, provider, now)
 	if err != nil {
 		return nil, err
 	}
