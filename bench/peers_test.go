@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -249,4 +250,53 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "bench: tests failed")
 	}
 	os.Exit(code)
+}
+
+// BenchmarkInterleaved times every verifier call by call, rotating through
+// the libraries inside one loop, so that all of them run under the same
+// machine load at the same moments; on a shared machine that is fairer
+// than running each library's benchmark after the other's. It reports
+// each library's median ns per verification, and the median divided by
+// oktafed's fresh median (above 1: oktafed is faster).
+func BenchmarkInterleaved(b *testing.B) {
+	f := setup(b)
+	ctx := context.Background()
+	ps := peers(b, f)
+	for _, alg := range algs {
+		tok := f.tokens[alg]
+		b.Run(alg, func(b *testing.B) {
+			for _, p := range ps {
+				if _, err := p.fn(ctx, tok); err != nil { // warm: fetch keys
+					b.Fatal(err)
+				}
+			}
+			samples := make([][]time.Duration, len(ps))
+			i := 0
+			for b.Loop() {
+				// Rotate the starting library so none always runs first
+				// (after the others have warmed caches) or last.
+				for j := range ps {
+					k := (i + j) % len(ps)
+					t0 := time.Now()
+					if _, err := ps[k].fn(ctx, tok); err != nil {
+						b.Fatal(err)
+					}
+					samples[k] = append(samples[k], time.Since(t0))
+				}
+				i++
+			}
+			med := make([]float64, len(ps))
+			for k := range ps {
+				s := samples[k]
+				slices.Sort(s)
+				med[k] = float64(s[len(s)/2])
+			}
+			for k, p := range ps {
+				b.ReportMetric(med[k], p.name+"-ns")
+				if p.name != "oktafed" && p.name != "oktafed-cached" {
+					b.ReportMetric(med[k]/med[0], p.name+"/oktafed")
+				}
+			}
+		})
+	}
 }
