@@ -1,0 +1,487 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oktafed/oktafed/guard"
+	"github.com/oktafed/oktafed/verify"
+)
+
+// Config is the gateway's whole configuration. It is read from a YAML file
+// (LoadFile, ParseConfig) and/or from environment variables (ApplyEnv);
+// variables win over the file.
+type Config struct {
+	// Listen is the address to serve on (default 127.0.0.1:8080).
+	Listen string `yaml:"listen,omitempty"`
+	// Upstream is the default backend: http://host:port (HTTP/1.1),
+	// h2c://host:port (HTTP/2 without TLS, for gRPC) or https://host:port.
+	Upstream string `yaml:"upstream,omitempty"`
+	// UpstreamCAFile, when set, is the CA bundle trusted for https
+	// upstreams instead of the system pool.
+	UpstreamCAFile string    `yaml:"upstream_ca_file,omitempty"`
+	TLS            TLSConfig `yaml:"tls,omitempty"`
+	// Realm goes into WWW-Authenticate challenges.
+	Realm string `yaml:"realm,omitempty"`
+
+	// Providers lists which of the named sections below are trusted
+	// (AUTH_PROVIDERS=okta,auth0). Empty means every section that has a
+	// domain.
+	Providers []string    `yaml:"providers,omitempty"`
+	Okta      OktaConfig  `yaml:"okta,omitempty"`
+	Auth0     Auth0Config `yaml:"auth0,omitempty"`
+	// Issuers are further trusted issuers in verify's own terms (generic
+	// OIDC, Azure AD, static keys, introspection).
+	Issuers []verify.ProviderConfig `yaml:"issuers,omitempty"`
+	// Authentication holds Vertica-style authentication records.
+	Authentication []AuthRecord `yaml:"authentication,omitempty"`
+	// Audiences apply to issuers that list none of their own.
+	Audiences []string     `yaml:"audiences,omitempty"`
+	Groups    GroupsConfig `yaml:"groups,omitempty"`
+	// UserClaim names the claim sent upstream as the user (default sub).
+	UserClaim string `yaml:"user_claim,omitempty"`
+
+	// Routes are tried in order; the first whose prefix and method match
+	// decides. A request no route matches is answered 404. With no routes
+	// at all, every path needs a valid token and nothing more.
+	Routes []Route `yaml:"routes,omitempty"`
+
+	// HeaderPrefix starts the identity headers sent upstream (default
+	// "X-Auth-"); client headers with the prefix are always removed.
+	HeaderPrefix string `yaml:"header_prefix,omitempty"`
+	// StripAuthorization removes the client's Authorization header before
+	// proxying, for upstreams that must trust only the identity headers.
+	StripAuthorization bool `yaml:"strip_authorization,omitempty"`
+	// AdminPath serves POST revocations (admin role required); default
+	// /_oktafed/revocations, "-" disables it.
+	AdminPath string `yaml:"admin_path,omitempty"`
+
+	Redis RedisConfig `yaml:"redis,omitempty"`
+	// RevocationTTL is how long a revoked jti is remembered when the
+	// revocation names no expiry (default 24h, Okta's longest access
+	// token lifetime).
+	RevocationTTL time.Duration `yaml:"revocation_ttl,omitempty"`
+	// ShutdownTimeout bounds the graceful shutdown (default 15s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+}
+
+// TLSConfig names the server certificate; both empty means plain HTTP
+// (with h2c for gRPC).
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+}
+
+// OktaConfig is one Okta authorization server.
+type OktaConfig struct {
+	OrgDomain      string   `yaml:"org_domain,omitempty"`
+	AuthServerID   string   `yaml:"auth_server_id,omitempty"`
+	Audience       []string `yaml:"audience,omitempty"`
+	ClientID       []string `yaml:"client_id,omitempty"`
+	AllowOrgServer bool     `yaml:"allow_org_server,omitempty"`
+	// BaseURL replaces https://OrgDomain, e.g. a local sandbox.
+	BaseURL string `yaml:"base_url,omitempty"`
+}
+
+// Auth0Config is one Auth0 tenant.
+type Auth0Config struct {
+	Domain   string   `yaml:"domain,omitempty"`
+	Audience []string `yaml:"audience,omitempty"`
+	ClientID []string `yaml:"client_id,omitempty"`
+	BaseURL  string   `yaml:"base_url,omitempty"`
+}
+
+// GroupsConfig maps group names to roles.
+type GroupsConfig struct {
+	Admin    []string `yaml:"admin,omitempty"`
+	Write    []string `yaml:"write,omitempty"`
+	ReadOnly []string `yaml:"read_only,omitempty"`
+	// Claim names the claim holding groups (default "groups").
+	Claim string `yaml:"claim,omitempty"`
+}
+
+// RedisConfig enables sharing between replicas.
+type RedisConfig struct {
+	// URL is redis://[user:password@]host:port/db or rediss://...; empty
+	// keeps revocations and introspection results in memory.
+	URL string `yaml:"url,omitempty"`
+	// Prefix starts every key and channel (default "oktafed:gateway:").
+	Prefix string `yaml:"prefix,omitempty"`
+}
+
+// Route is a path prefix and methods with the rule they require.
+type Route struct {
+	// Prefix matches the path itself and everything below it; one ending
+	// in "/" matches only below it.
+	Prefix string `yaml:"prefix"`
+	// Methods, empty for any.
+	Methods    []string `yaml:"methods,omitempty"`
+	guard.Rule `yaml:",inline"`
+	// Upstream overrides Config.Upstream for this route.
+	Upstream string `yaml:"upstream,omitempty"`
+}
+
+// AuthRecord is a Vertica-style OAuth authentication record.
+// validate_type IDP checks tokens by introspection at the identity
+// provider; JWT checks them locally with jwt_rsa_public_key.
+type AuthRecord struct {
+	Name                    string `yaml:"name,omitempty"`
+	ValidateType            string `yaml:"validate_type"`
+	ClientID                string `yaml:"client_id,omitempty"`
+	ClientSecret            string `yaml:"client_secret,omitempty"`
+	DiscoveryURL            string `yaml:"discovery_url,omitempty"`
+	IntrospectURL           string `yaml:"introspect_url,omitempty"`
+	JWTRSAPublicKey         string `yaml:"jwt_rsa_public_key,omitempty"`
+	JWTIssuer               string `yaml:"jwt_issuer,omitempty"`
+	JWTUserMapping          string `yaml:"jwt_user_mapping,omitempty"`
+	JWTAcceptedAudienceList string `yaml:"jwt_accepted_audience_list,omitempty"`
+	JWTAcceptedScopeList    string `yaml:"jwt_accepted_scope_list,omitempty"`
+}
+
+// maxConfigBytes bounds a configuration file; it is operator input, but a
+// wrong path (a log, a device) should fail fast.
+const maxConfigBytes = 1 << 20
+
+// ParseConfig reads a YAML configuration strictly: unknown keys are errors,
+// so a misspelt policy never silently opens a route.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	if len(data) > maxConfigBytes {
+		return c, errors.New("gateway config: larger than 1 MiB")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil
+		}
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	return c, nil
+}
+
+// LoadFile reads a YAML configuration file.
+func LoadFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w (pass --config with a readable YAML file)", err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ApplyEnv overlays environment variables on c. getenv is usually
+// os.Getenv. Recognised variables:
+//
+//	AUTH_PROVIDERS             okta,auth0
+//	OKTA_ORG_DOMAIN            Okta org domain (OKTA_DOMAIN also works)
+//	OKTA_AUTH_SERVER_ID        custom authorization server (default "default")
+//	OKTA_AUDIENCE              accepted audiences, comma-separated
+//	OKTA_CLIENT_ID             accepted client ids (cid), comma-separated
+//	OKTA_ALLOW_ORG_SERVER      true to accept the org authorization server
+//	OKTA_BASE_URL              scheme and host override (local sandbox)
+//	AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
+//	ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM
+//	GATEWAY_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
+//	GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, REDIS_URL
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	str := func(dst *string, name string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	lst := func(dst *[]string, name string) {
+		if v := splitList(getenv(name)); len(v) > 0 {
+			*dst = v
+		}
+	}
+	lst(&c.Providers, "AUTH_PROVIDERS")
+	str(&c.Okta.OrgDomain, "OKTA_DOMAIN")
+	str(&c.Okta.OrgDomain, "OKTA_ORG_DOMAIN")
+	str(&c.Okta.AuthServerID, "OKTA_AUTH_SERVER_ID")
+	lst(&c.Okta.Audience, "OKTA_AUDIENCE")
+	lst(&c.Okta.ClientID, "OKTA_CLIENT_ID")
+	str(&c.Okta.BaseURL, "OKTA_BASE_URL")
+	if v := strings.TrimSpace(getenv("OKTA_ALLOW_ORG_SERVER")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("OKTA_ALLOW_ORG_SERVER=%q: use true or false", v)
+		}
+		c.Okta.AllowOrgServer = b
+	}
+	str(&c.Auth0.Domain, "AUTH0_DOMAIN")
+	lst(&c.Auth0.Audience, "AUTH0_AUDIENCE")
+	lst(&c.Auth0.ClientID, "AUTH0_CLIENT_ID")
+	str(&c.Auth0.BaseURL, "AUTH0_BASE_URL")
+	lst(&c.Groups.Admin, "ADMIN_GROUPS")
+	lst(&c.Groups.Write, "WRITE_GROUPS")
+	lst(&c.Groups.ReadOnly, "READ_ONLY_GROUPS")
+	str(&c.Groups.Claim, "GROUPS_CLAIM")
+	str(&c.Listen, "GATEWAY_LISTEN")
+	str(&c.Upstream, "GATEWAY_UPSTREAM")
+	str(&c.Realm, "GATEWAY_REALM")
+	str(&c.TLS.CertFile, "GATEWAY_TLS_CERT")
+	str(&c.TLS.KeyFile, "GATEWAY_TLS_KEY")
+	str(&c.Redis.URL, "REDIS_URL")
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for v := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		out = append(out, v)
+	}
+	return out
+}
+
+// providerRule is what verify cannot express per provider: accepted
+// client ids and Vertica's accepted scope list.
+type providerRule struct {
+	clientIDs []string
+	anyScopes []string
+}
+
+// VerifyConfig maps the configuration onto verify.Config. It also returns
+// the per-provider client and scope lists the gateway applies after
+// verification.
+func (c *Config) VerifyConfig() (verify.Config, map[string]providerRule, error) {
+	var vc verify.Config
+	rules := map[string]providerRule{}
+	names := map[string]bool{}
+	add := func(pc verify.ProviderConfig, r providerRule) error {
+		if pc.Name == "" {
+			pc.Name = pc.Type
+		}
+		if names[pc.Name] {
+			return fmt.Errorf("provider name %q is used twice: give each issuer a distinct name", pc.Name)
+		}
+		names[pc.Name] = true
+		vc.Providers = append(vc.Providers, pc)
+		if len(r.clientIDs) > 0 || len(r.anyScopes) > 0 {
+			rules[pc.Name] = r
+		}
+		return nil
+	}
+	enabled := c.Providers
+	if len(enabled) == 0 {
+		if c.Okta.OrgDomain != "" || c.Okta.BaseURL != "" {
+			enabled = append(enabled, "okta")
+		}
+		if c.Auth0.Domain != "" || c.Auth0.BaseURL != "" {
+			enabled = append(enabled, "auth0")
+		}
+	}
+	for _, name := range enabled {
+		switch strings.ToLower(name) {
+		case "okta":
+			o := c.Okta
+			if o.OrgDomain == "" && o.BaseURL == "" {
+				return vc, nil, errors.New("okta is enabled but OKTA_ORG_DOMAIN (okta.org_domain) is not set")
+			}
+			if len(o.Audience) == 0 {
+				return vc, nil, errors.New("okta: set OKTA_AUDIENCE (okta.audience) to your API's audience, e.g. api://default")
+			}
+			as := o.AuthServerID
+			if as == "" {
+				as = "default"
+			}
+			pc := verify.Okta(o.OrgDomain, as)
+			pc.Name, pc.BaseURL, pc.AllowOrgServer, pc.Audiences = "okta", o.BaseURL, o.AllowOrgServer, o.Audience
+			if err := add(pc, providerRule{clientIDs: o.ClientID}); err != nil {
+				return vc, nil, err
+			}
+		case "auth0":
+			a := c.Auth0
+			if a.Domain == "" && a.BaseURL == "" {
+				return vc, nil, errors.New("auth0 is enabled but AUTH0_DOMAIN (auth0.domain) is not set")
+			}
+			if len(a.Audience) == 0 {
+				return vc, nil, errors.New("auth0: set AUTH0_AUDIENCE (auth0.audience) to your API's identifier")
+			}
+			pc := verify.Auth0(a.Domain)
+			pc.Name, pc.BaseURL, pc.Audiences = "auth0", a.BaseURL, a.Audience
+			if err := add(pc, providerRule{clientIDs: a.ClientID}); err != nil {
+				return vc, nil, err
+			}
+		default:
+			return vc, nil, fmt.Errorf("AUTH_PROVIDERS: unknown provider %q (use okta, auth0; others go under issuers: in the config file)", name)
+		}
+	}
+	for _, pc := range c.Issuers {
+		if err := add(pc, providerRule{}); err != nil {
+			return vc, nil, err
+		}
+	}
+	userClaim := c.UserClaim
+	for i, r := range c.Authentication {
+		pc, err := r.provider(i)
+		if err != nil {
+			return vc, nil, err
+		}
+		if m := r.JWTUserMapping; m != "" {
+			// verify applies one user claim to every issuer.
+			if userClaim != "" && userClaim != m {
+				return vc, nil, fmt.Errorf("authentication %s: jwt_user_mapping %q differs from %q; the gateway maps one claim to the user for all issuers", pc.Name, m, userClaim)
+			}
+			userClaim = m
+		}
+		if err := add(pc, providerRule{anyScopes: splitList(r.JWTAcceptedScopeList)}); err != nil {
+			return vc, nil, err
+		}
+	}
+	if len(vc.Providers) == 0 {
+		return vc, nil, errors.New("no token issuer configured: set AUTH_PROVIDERS with OKTA_ORG_DOMAIN and OKTA_AUDIENCE, or list issuers in the config file")
+	}
+	vc.Policy = verify.Policy{
+		Audiences:      c.Audiences,
+		UserClaim:      userClaim,
+		GroupsClaim:    c.Groups.Claim,
+		AdminGroups:    c.Groups.Admin,
+		WriteGroups:    c.Groups.Write,
+		ReadOnlyGroups: c.Groups.ReadOnly,
+	}
+	return vc, rules, nil
+}
+
+func (r AuthRecord) provider(i int) (verify.ProviderConfig, error) {
+	name := r.Name
+	if name == "" {
+		name = "auth" + strconv.Itoa(i+1)
+	}
+	aud := splitList(r.JWTAcceptedAudienceList)
+	var pc verify.ProviderConfig
+	switch strings.ToUpper(r.ValidateType) {
+	case "JWT":
+		if r.JWTIssuer == "" || r.JWTRSAPublicKey == "" {
+			return pc, fmt.Errorf("authentication %s: validate_type JWT needs jwt_issuer and jwt_rsa_public_key (a PEM public key)", name)
+		}
+		pc = verify.ProviderConfig{Type: verify.ProviderStatic, Issuer: r.JWTIssuer, Keys: r.JWTRSAPublicKey}
+	case "IDP":
+		if r.ClientID == "" || r.ClientSecret == "" || (r.IntrospectURL == "" && r.DiscoveryURL == "") {
+			return pc, fmt.Errorf("authentication %s: validate_type IDP needs client_id, client_secret and introspect_url or discovery_url", name)
+		}
+		pc = verify.Introspection(r.IntrospectURL, r.ClientID, r.ClientSecret)
+		pc.DiscoveryURL, pc.Issuer, pc.AcceptOpaque = r.DiscoveryURL, r.JWTIssuer, true
+	default:
+		return pc, fmt.Errorf("authentication %s: validate_type %q: use IDP (introspection) or JWT (local signature check)", name, r.ValidateType)
+	}
+	if len(aud) == 0 {
+		return pc, fmt.Errorf("authentication %s: set jwt_accepted_audience_list; tokens for other APIs of the same issuer would pass otherwise", name)
+	}
+	pc.Name, pc.Audiences = name, aud
+	return pc, nil
+}
+
+// routeTable is Routes checked and ready to match.
+type routeTable struct {
+	routes []compiledRoute
+}
+
+type compiledRoute struct {
+	Route
+	name    string
+	methods map[string]bool
+	proxy   *upstream
+}
+
+func (c *Config) compileRoutes(proxies func(string) (*upstream, error)) (*routeTable, error) {
+	routes := c.Routes
+	if len(routes) == 0 {
+		routes = []Route{{Prefix: "/"}}
+	}
+	t := &routeTable{}
+	for i, r := range routes {
+		if !strings.HasPrefix(r.Prefix, "/") {
+			return nil, fmt.Errorf("route %d: prefix %q must start with /", i+1, r.Prefix)
+		}
+		cr := compiledRoute{Route: r, name: r.Prefix}
+		if len(r.Methods) > 0 {
+			cr.methods = map[string]bool{}
+			for _, m := range r.Methods {
+				cr.methods[strings.ToUpper(m)] = true
+			}
+			cr.name += " " + strings.Join(slices.Sorted(mapKeys(cr.methods)), ",")
+		}
+		for _, role := range r.Roles {
+			if role != verify.RoleAdmin && role != verify.RoleWrite && role != verify.RoleRead {
+				return nil, fmt.Errorf("route %s: role %q: use admin, write or read", r.Prefix, role)
+			}
+		}
+		up := r.Upstream
+		if up == "" {
+			up = c.Upstream
+		}
+		if up == "" {
+			return nil, fmt.Errorf("route %s: no upstream: set GATEWAY_UPSTREAM (--upstream) or the route's upstream", r.Prefix)
+		}
+		p, err := proxies(up)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.Prefix, err)
+		}
+		cr.proxy = p
+		t.routes = append(t.routes, cr)
+	}
+	return t, nil
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// match returns the first route covering the path and method.
+func (t *routeTable) match(method, path string) *compiledRoute {
+	for i := range t.routes {
+		r := &t.routes[i]
+		if !prefixMatch(r.Prefix, path) {
+			continue
+		}
+		if r.methods != nil && !r.methods[method] {
+			continue
+		}
+		return r
+	}
+	return nil
+}
+
+func prefixMatch(prefix, path string) bool {
+	if prefix == "/" || strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(path, prefix)
+	}
+	return path == prefix || (strings.HasPrefix(path, prefix) && path[len(prefix)] == '/')
+}
+
+// parseUpstream checks an upstream URL and says which protocol to speak.
+func parseUpstream(raw string) (*url.URL, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, "", fmt.Errorf("upstream %q: use http://host:port, h2c://host:port or https://host:port", raw)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		return u, u.Scheme, nil
+	case "h2c":
+		u2 := *u
+		u2.Scheme = "http"
+		return &u2, "h2c", nil
+	}
+	return nil, "", fmt.Errorf("upstream %q: scheme %q: use http, h2c or https", raw, u.Scheme)
+}

@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"github.com/oktafed/oktafed/guard"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/oktafed/oktafed/verify"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestApplyEnv(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, vc verify.Config, rules map[string]providerRule)
+	}{
+		{
+			name: "okta and auth0 as the data-platform brief names them",
+			env: map[string]string{
+				"AUTH_PROVIDERS": "okta,auth0", "OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://data",
+				"OKTA_AUTH_SERVER_ID": "aus123", "OKTA_CLIENT_ID": "0oaA, 0oaB", "AUTH0_DOMAIN": "tenant.eu.auth0.com",
+				"AUTH0_AUDIENCE": "https://data.example.com", "ADMIN_GROUPS": "platform-admins", "WRITE_GROUPS": "eng,data-eng",
+				"READ_ONLY_GROUPS": "analysts",
+			},
+			check: func(t *testing.T, vc verify.Config, rules map[string]providerRule) {
+				if len(vc.Providers) != 2 || vc.Providers[0].Domain != "example.okta.com" || vc.Providers[0].AuthServerID != "aus123" || vc.Providers[1].Domain != "tenant.eu.auth0.com" {
+					t.Fatalf("providers = %+v", vc.Providers)
+				}
+				if !slices.Equal(vc.Providers[0].Audiences, []string{"api://data"}) || !slices.Equal(vc.Providers[1].Audiences, []string{"https://data.example.com"}) {
+					t.Errorf("audiences = %v / %v", vc.Providers[0].Audiences, vc.Providers[1].Audiences)
+				}
+				if !slices.Equal(rules["okta"].clientIDs, []string{"0oaA", "0oaB"}) {
+					t.Errorf("okta client ids = %v", rules["okta"].clientIDs)
+				}
+				if !slices.Equal(vc.Policy.WriteGroups, []string{"eng", "data-eng"}) || vc.Policy.AdminGroups[0] != "platform-admins" || vc.Policy.ReadOnlyGroups[0] != "analysts" {
+					t.Errorf("policy = %+v", vc.Policy)
+				}
+			},
+		},
+		{
+			name: "okta inferred, default auth server, org server allowed",
+			env:  map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org"},
+			check: func(t *testing.T, vc verify.Config, _ map[string]providerRule) {
+				if len(vc.Providers) != 1 || vc.Providers[0].AuthServerID != "org" || !vc.Providers[0].AllowOrgServer {
+					t.Fatalf("providers = %+v", vc.Providers)
+				}
+			},
+		},
+		{name: "audience missing", env: map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com"}, wantErr: "OKTA_AUDIENCE"},
+		{name: "nothing configured", env: map[string]string{}, wantErr: "no token issuer configured"},
+		{name: "unknown provider", env: map[string]string{"AUTH_PROVIDERS": "okta,keycloak", "OKTA_ORG_DOMAIN": "e.okta.com", "OKTA_AUDIENCE": "a"}, wantErr: `unknown provider "keycloak"`},
+		{name: "auth0 without domain", env: map[string]string{"AUTH_PROVIDERS": "auth0"}, wantErr: "AUTH0_DOMAIN"},
+		{name: "bad bool", env: map[string]string{"OKTA_ALLOW_ORG_SERVER": "yes please"}, wantErr: "OKTA_ALLOW_ORG_SERVER"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			err := c.ApplyEnv(envOf(tc.env))
+			var vc verify.Config
+			var rules map[string]providerRule
+			if err == nil {
+				vc, rules, err = c.VerifyConfig()
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, vc, rules)
+			if _, err := verify.New(vc); err != nil {
+				t.Fatalf("verify.New: %v", err)
+			}
+		})
+	}
+}
+
+// testPEM returns a fresh ECDSA P-256 public key in PEM, made per run.
+func testPEM(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+}
+
+func TestParseConfigVerticaRecords(t *testing.T) {
+	yml := `
+listen: 127.0.0.1:9443
+upstream: h2c://127.0.0.1:9000
+groups: {admin: [admins], write: [writers], read_only: [readers]}
+authentication:
+  - name: vertica_jwt
+    validate_type: JWT
+    jwt_issuer: https://idp.example.com/oauth2/aus1
+    jwt_rsa_public_key: |
+` + indent(testPEM(t), "      ") + `
+    jwt_user_mapping: preferred_username
+    jwt_accepted_audience_list: "vertica, api://v"
+    jwt_accepted_scope_list: "vertica.read,vertica.write"
+  - name: vertica_idp
+    validate_type: IDP
+    client_id: 0oaVertica
+    client_secret: s3cret
+    introspect_url: https://idp.example.com/oauth2/aus1/v1/introspect
+    jwt_accepted_audience_list: vertica
+routes:
+  - prefix: /admin/
+    roles: [admin]
+  - prefix: /data
+    methods: [get, head]
+    roles: [read]
+    scopes: [vertica.read]
+  - prefix: /healthcheck
+    public: true
+`
+	c, err := ParseConfig([]byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, rules, err := c.VerifyConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vc.Providers) != 2 {
+		t.Fatalf("providers = %+v", vc.Providers)
+	}
+	jwt, idp := vc.Providers[0], vc.Providers[1]
+	if jwt.Type != verify.ProviderStatic || jwt.Issuer != "https://idp.example.com/oauth2/aus1" || !strings.Contains(jwt.Keys, "BEGIN PUBLIC KEY") || !slices.Equal(jwt.Audiences, []string{"vertica", "api://v"}) {
+		t.Errorf("jwt record = %+v", jwt)
+	}
+	if idp.Type != verify.ProviderIntrospection || idp.ClientID != "0oaVertica" || idp.ClientSecret != "s3cret" || !idp.AcceptOpaque {
+		t.Errorf("idp record = %+v", idp)
+	}
+	if vc.Policy.UserClaim != "preferred_username" {
+		t.Errorf("user claim = %q", vc.Policy.UserClaim)
+	}
+	if !slices.Equal(rules["vertica_jwt"].anyScopes, []string{"vertica.read", "vertica.write"}) {
+		t.Errorf("rules = %+v", rules)
+	}
+	if _, err := verify.New(vc); err != nil {
+		t.Fatalf("verify.New: %v", err)
+	}
+	rt, err := c.compileRoutes(func(string) (*upstream, error) { return &upstream{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches := []struct {
+		method, path, want string
+	}{
+		{"GET", "/admin/users", "/admin/"},
+		{"GET", "/admin", ""},
+		{"GET", "/data", "/data GET,HEAD"},
+		{"HEAD", "/data/x", "/data GET,HEAD"},
+		{"POST", "/data", ""},
+		{"GET", "/database", ""},
+		{"GET", "/healthcheck", "/healthcheck"},
+	}
+	for _, m := range matches {
+		got := ""
+		if r := rt.match(m.method, m.path); r != nil {
+			got = r.name
+		}
+		if got != m.want {
+			t.Errorf("%s %s matched %q, want %q", m.method, m.path, got, m.want)
+		}
+	}
+}
+
+func indent(s, pad string) string {
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	cases := []struct{ name, yml, want string }{
+		{"unknown key", "listen: x\nupstrem: y\n", "upstrem"},
+		{"bad validate_type", "authentication: [{validate_type: SAML, jwt_accepted_audience_list: a}]", "use IDP"},
+		{"jwt without key", "authentication: [{validate_type: JWT, jwt_issuer: https://i, jwt_accepted_audience_list: a}]", "jwt_rsa_public_key"},
+		{"idp without audience", "authentication: [{validate_type: IDP, client_id: c, client_secret: s, introspect_url: https://i/x}]", "jwt_accepted_audience_list"},
+		{"conflicting user mapping", "user_claim: email\nauthentication: [{validate_type: JWT, jwt_issuer: https://i, jwt_rsa_public_key: k, jwt_accepted_audience_list: a, jwt_user_mapping: upn}]", "differs"},
+		{"duplicate names", "authentication: [{name: a, validate_type: JWT, jwt_issuer: https://i, jwt_rsa_public_key: k, jwt_accepted_audience_list: a}, {name: a, validate_type: JWT, jwt_issuer: https://j, jwt_rsa_public_key: k, jwt_accepted_audience_list: a}]", "used twice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.yml))
+			if err == nil {
+				_, _, err = c.VerifyConfig()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompileRoutesErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"no upstream", Config{}, "GATEWAY_UPSTREAM"},
+		{"bad scheme", Config{Upstream: "ftp://x"}, "use http, h2c or https"},
+		{"relative prefix", Config{Upstream: "http://x", Routes: []Route{{Prefix: "api"}}}, "must start with /"},
+		{"bad role", Config{Upstream: "http://x", Routes: []Route{{Prefix: "/", Rule: ruleRoles("owner")}}}, "use admin, write or read"},
+	}
+	g := &Gateway{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.c.compileRoutes(g.newUpstream)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCleanPathAndIdentityStrip(t *testing.T) {
+	paths := map[string]bool{
+		"/a/b": true, "/a/b/": true, "/": true, "/a/../admin": false, "/a//b": false, "/a/./b": false,
+		"/a%2Fb": false, "/%2e%2e/admin": false, "/a%20b": true,
+	}
+	for p, want := range paths {
+		r, err := http.NewRequest("GET", "http://h"+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cleanPath(r); got != want {
+			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+	h := http.Header{"X-Auth-User": {"root"}, "x-auth-role": {"admin"}, "X-AUTH-SCOPES": {"all"}, "X-Authz": {"keep"}, "Accept": {"*/*"}}
+	stripIdentity(h, "X-Auth-")
+	if len(h) != 2 || h.Get("Accept") == "" || h.Get("X-Authz") == "" {
+		t.Errorf("after strip: %v", h)
+	}
+}
+
+func ruleRoles(r ...string) (rule guardRule) { rule.Roles = r; return }
+
+type guardRule = guard.Rule

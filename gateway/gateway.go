@@ -1,0 +1,410 @@
+// Package gateway is a reverse proxy that admits only requests carrying a
+// valid Okta (or other trusted issuer's) access token, routes them by path
+// prefix and method to upstreams (HTTP/1.1, HTTP/2, gRPC over h2c or TLS)
+// under a per-route scope and role rule, and passes the verified identity
+// upstream in headers that clients cannot forge.
+//
+// Replicas are stateless; when Redis is configured they share a jti
+// revocation list and introspection results.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/oktafed/oktafed/guard"
+	"github.com/oktafed/oktafed/verify"
+)
+
+// Options are the runtime parts of a Gateway that do not belong in a file.
+type Options struct {
+	// Logger receives access logs and events; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient fetches keys and calls introspection endpoints.
+	HTTPClient *http.Client
+	// Verifier replaces the verifier built from the configuration (tests,
+	// embedding). It must have been built from the same configuration for
+	// per-provider rules to apply.
+	Verifier *verify.Verifier
+}
+
+// Gateway is a configured proxy. Build it with New, serve it with Serve or
+// use Handler in a server of your own.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	v        *verify.Verifier
+	guard    *guard.Guard
+	routes   *routeTable
+	revs     Revocations
+	shared   *sharedCache
+	metrics  *metrics
+	prefix   string // canonical identity header prefix
+	ready    atomic.Bool
+	handler  http.Handler
+	stopWarm context.CancelFunc
+}
+
+// New builds a gateway from cfg. It connects to Redis when configured but
+// fetches no keys: Serve warms the verifier, and /readyz reports when it
+// has.
+func New(cfg Config, opts Options) (*Gateway, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	vc, rules, err := cfg.VerifyConfig()
+	if err != nil {
+		return nil, err
+	}
+	v := opts.Verifier
+	if v == nil {
+		vc.HTTPClient = opts.HTTPClient
+		vc.Logger = log
+		if v, err = verify.New(vc); err != nil {
+			return nil, err
+		}
+	}
+	g := &Gateway{cfg: cfg, log: log, v: v}
+	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
+	if g.prefix == "" {
+		g.prefix = "X-Auth-"
+	}
+	if g.cfg.RevocationTTL <= 0 {
+		g.cfg.RevocationTTL = 24 * time.Hour
+	}
+	if g.cfg.ShutdownTimeout <= 0 {
+		g.cfg.ShutdownTimeout = 15 * time.Second
+	}
+	proxies := map[string]*upstream{}
+	g.routes, err = cfg.compileRoutes(func(raw string) (*upstream, error) {
+		if p, ok := proxies[raw]; ok {
+			return p, nil
+		}
+		p, err := g.newUpstream(raw)
+		if err == nil {
+			proxies[raw] = p
+		}
+		return p, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Redis.URL != "" {
+		rs, err := newRedisShared(cfg.Redis, log)
+		if err != nil {
+			return nil, err
+		}
+		g.revs = rs.revocations
+		if hasIntrospection(vc) {
+			g.shared = rs.cache
+		}
+	} else {
+		g.revs = newMemoryRevocations()
+	}
+	g.metrics = newMetrics(v, g.revs)
+	var ver guard.Verifier = v
+	if g.shared != nil {
+		sv := &sharedVerifier{v: v, c: g.shared, issuers: map[string]bool{}}
+		for _, p := range vc.Providers {
+			if p.Type == verify.ProviderIntrospection && p.Issuer != "" {
+				sv.issuers[p.Issuer] = true
+			}
+		}
+		ver = sv
+	}
+	g.guard = guard.New(ver, guard.Options{
+		Realm:       cfg.Realm,
+		Revocations: g.revs,
+		Extra:       extraCheck(rules),
+		Observe:     g.metrics.observe,
+	})
+	g.handler = g.buildHandler()
+	return g, nil
+}
+
+func hasIntrospection(vc verify.Config) bool {
+	for _, p := range vc.Providers {
+		if p.Type == verify.ProviderIntrospection {
+			return true
+		}
+	}
+	return false
+}
+
+// extraCheck applies per-provider client id and accepted-scope lists.
+func extraCheck(rules map[string]providerRule) func(*verify.Principal) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	return func(p *verify.Principal) error {
+		r, ok := rules[p.Provider]
+		if !ok {
+			return nil
+		}
+		if len(r.clientIDs) > 0 && !containsString(r.clientIDs, p.ClientID) {
+			return &verify.Error{Code: verify.CodeInvalidToken, Reason: verify.ErrClientID, Description: "the token was issued to a client this API does not accept"}
+		}
+		if len(r.anyScopes) > 0 {
+			for _, s := range r.anyScopes {
+				if p.HasScope(s) {
+					return nil
+				}
+			}
+			return &verify.Error{Code: verify.CodeInsufficientScope, Reason: verify.ErrInsufficientScope, Description: "the token has none of the accepted scopes", Scopes: r.anyScopes}
+		}
+		return nil
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Verifier returns the gateway's verifier.
+func (g *Gateway) Verifier() *verify.Verifier { return g.v }
+
+// Revocations returns the gateway's revocation list (shared through Redis
+// when configured).
+func (g *Gateway) Revocations() Revocations { return g.revs }
+
+// Handler returns the gateway's HTTP handler: health, readiness, metrics
+// and admin endpoints, then the routes.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Ready reports whether the verifier's keys have been loaded.
+func (g *Gateway) Ready() bool { return g.ready.Load() }
+
+// Warm loads the issuers' keys, retrying with backoff until it succeeds or
+// ctx ends; the gateway is ready from then on.
+func (g *Gateway) Warm(ctx context.Context) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := g.v.Warm(ctx)
+		if err == nil {
+			g.ready.Store(true)
+			g.log.Info("gateway ready: issuer keys loaded", "issuers", g.v.Issuers())
+			return nil
+		}
+		g.log.Warn("gateway not ready: cannot load issuer keys; check the issuer URL and network", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// Close releases Redis connections and background work.
+func (g *Gateway) Close() error {
+	if g.stopWarm != nil {
+		g.stopWarm()
+	}
+	if c, ok := g.revs.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Serve accepts connections on ln until ctx is cancelled, then shuts down
+// gracefully: in-flight requests get ShutdownTimeout to finish. With TLS
+// configured it serves HTTP/1.1 and HTTP/2 over TLS; without, HTTP/1.1 and
+// h2c (HTTP/2 with prior knowledge, as gRPC clients speak it).
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	tlsOn := g.cfg.TLS.CertFile != "" || g.cfg.TLS.KeyFile != ""
+	if tlsOn {
+		srv.Protocols.SetHTTP2(true)
+		cert, err := tls.LoadX509KeyPair(g.cfg.TLS.CertFile, g.cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("gateway TLS: %w (check --tls-cert and --tls-key name a matching PEM certificate and key)", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	warmCtx, stop := context.WithCancel(ctx)
+	g.stopWarm = stop
+	go func() { _ = g.Warm(warmCtx) }()
+
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if tlsOn {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "tls", tlsOn)
+	select {
+	case err := <-errc:
+		stop()
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	g.ready.Store(false) // load balancers stop sending new requests
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("gateway shutdown: %w", err)
+	}
+	g.log.Info("gateway stopped")
+	return nil
+}
+
+// upstream is one backend and the proxy that speaks to it.
+type upstream struct {
+	url   *url.URL
+	proto string
+	proxy *httputil.ReverseProxy
+}
+
+func (g *Gateway) newUpstream(raw string) (*upstream, error) {
+	u, proto, err := parseUpstream(raw)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // the upstream is addressed directly, never through HTTP_PROXY
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		Protocols:           new(http.Protocols),
+	}
+	switch proto {
+	case "h2c":
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	case "https":
+		tr.Protocols.SetHTTP1(true)
+		tr.Protocols.SetHTTP2(true)
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if g.cfg.UpstreamCAFile != "" {
+			pem, err := os.ReadFile(g.cfg.UpstreamCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("upstream_ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("upstream_ca_file %s holds no PEM certificate", g.cfg.UpstreamCAFile)
+			}
+			tr.TLSClientConfig.RootCAs = pool
+		}
+	default:
+		tr.Protocols.SetHTTP1(true)
+	}
+	up := &upstream{url: u, proto: proto}
+	up.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: tr,
+		ErrorLog:  slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // the client went away
+			}
+			g.log.Warn("upstream request failed; check that the upstream is running", "upstream", u.Host, "err", err)
+			if isGRPC(r) {
+				writeGRPCError(w, 14, "upstream unavailable", "") // codes.Unavailable
+				return
+			}
+			http.Error(w, "upstream unavailable: retry shortly", http.StatusBadGateway)
+		},
+	}
+	if proto == "h2c" {
+		// gRPC streams must reach the client message by message.
+		up.proxy.FlushInterval = -1
+	}
+	return up, nil
+}
+
+func isGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}
+
+// writeGRPCError answers a gRPC call with a trailers-only response, which
+// is how a gRPC server refuses a call before any message.
+func writeGRPCError(w http.ResponseWriter, code int, msg, challenge string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", fmt.Sprint(code))
+	h.Set("Grpc-Message", grpcEscape(msg))
+	if challenge != "" {
+		h.Set("Www-Authenticate", challenge)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// grpcEscape percent-encodes a grpc-message value as the gRPC HTTP/2
+// protocol asks (printable ASCII except '%').
+func grpcEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// cleanPath reports whether p is already in canonical form, so the path a
+// route matched is the path the upstream sees: no dot segments, no empty
+// segments, no encoded slashes.
+func cleanPath(r *http.Request) bool {
+	p := r.URL.Path
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	if c != p {
+		return false
+	}
+	if r.URL.RawPath != "" {
+		lower := strings.ToLower(r.URL.RawPath)
+		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+			return false
+		}
+	}
+	return true
+}

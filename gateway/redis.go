@@ -1,0 +1,332 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oktafed/oktafed/verify"
+)
+
+// redisShared is what replicas share through one Redis: the revocation
+// list and the introspection cache.
+type redisShared struct {
+	revocations *redisRevocations
+	cache       *sharedCache
+}
+
+func newRedisShared(cfg RedisConfig, log *slog.Logger) (*redisShared, error) {
+	opts, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w (use redis://host:port/0 or rediss:// for TLS)", err)
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = "oktafed:gateway:"
+	}
+	client := redis.NewClient(opts)
+	rr := &redisRevocations{
+		local: newMemoryRevocations(), rdb: client, prefix: prefix, log: log,
+		done: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go rr.follow()
+	return &redisShared{revocations: rr, cache: &sharedCache{rdb: client, prefix: prefix + "introspect:", local: map[[32]byte]localEntry{}}}, nil
+}
+
+// redisRevocations keeps a replica's revocation list in step with Redis.
+// Each revoked jti is a key (expiring with the token) and a message on a
+// channel. Every replica mirrors the list in memory, so the hot path is a
+// map lookup; the subscription brings new ids within milliseconds, and a
+// full rescan on every (re)subscription and every resyncEvery catches
+// messages lost while disconnected.
+type redisRevocations struct {
+	local   *memoryRevocations
+	rdb     *redis.Client
+	prefix  string
+	log     *slog.Logger
+	once    sync.Once
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+const resyncEvery = 30 * time.Second
+
+func (r *redisRevocations) key(jti string) string { return r.prefix + "revoked:" + jti }
+func (r *redisRevocations) channel() string       { return r.prefix + "revocations" }
+
+func (r *redisRevocations) Revoked(ctx context.Context, jti string) bool {
+	return r.local.Revoked(ctx, jti)
+}
+
+func (r *redisRevocations) Len() int { return r.local.Len() }
+
+// Revoke stores the id in Redis first, so a replica that resyncs finds
+// it, then announces it; the local list is updated at once either way.
+func (r *redisRevocations) Revoke(ctx context.Context, jti string, until time.Time) error {
+	if err := r.local.Revoke(ctx, jti, until); err != nil {
+		return err
+	}
+	return PublishRevocation(ctx, r.rdb, r.prefix, jti, until)
+}
+
+// PublishRevocation writes a revocation to Redis for every gateway sharing
+// prefix ("" means the default); the CLI uses it without a gateway.
+func PublishRevocation(ctx context.Context, rdb *redis.Client, prefix, jti string, until time.Time) error {
+	if prefix == "" {
+		prefix = "oktafed:gateway:"
+	}
+	if jti == "" || strings.ContainsAny(jti, " \n") {
+		return errors.New("revoke: jti must be non-empty and have no spaces")
+	}
+	ttl := time.Until(until)
+	if ttl <= 0 {
+		return nil // already expired: nothing to refuse
+	}
+	pipe := rdb.TxPipeline()
+	pipe.Set(ctx, prefix+"revoked:"+jti, strconv.FormatInt(until.Unix(), 10), ttl)
+	pipe.Publish(ctx, prefix+"revocations", jti+" "+strconv.FormatInt(until.Unix(), 10))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("revoke: redis: %w (check REDIS_URL and that Redis is reachable)", err)
+	}
+	return nil
+}
+
+func (r *redisRevocations) follow() {
+	defer close(r.stopped)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-r.done; cancel() }()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.subscribeOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
+	sub := r.rdb.Subscribe(ctx, r.channel())
+	defer sub.Close()
+	// Receive waits for the subscription's confirmation: only then is a
+	// rescan sure to miss nothing published afterwards.
+	if _, err := sub.Receive(ctx); err != nil {
+		return err
+	}
+	if err := r.resync(ctx); err != nil {
+		return err
+	}
+	ch := sub.Channel(redis.WithChannelHealthCheckInterval(15 * time.Second))
+	tick := time.NewTicker(resyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if err := r.resync(ctx); err != nil {
+				return err
+			}
+		case msg, ok := <-ch:
+			if !ok {
+				return errors.New("subscription closed")
+			}
+			jti, unix, found := strings.Cut(msg.Payload, " ")
+			n, err := strconv.ParseInt(unix, 10, 64)
+			if !found || err != nil {
+				continue
+			}
+			_ = r.local.Revoke(ctx, jti, time.Unix(n, 0))
+		}
+	}
+}
+
+// resync copies every listed id from Redis into the local list.
+func (r *redisRevocations) resync(ctx context.Context) error {
+	pattern := r.prefix + "revoked:*"
+	iter := r.rdb.Scan(ctx, 0, pattern, 500).Iterator()
+	var keys []string
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		vals, err := r.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				continue
+			}
+			_ = r.local.Revoke(ctx, strings.TrimPrefix(keys[i], r.prefix+"revoked:"), time.Unix(n, 0))
+		}
+		keys = keys[:0]
+		return nil
+	}
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 500 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// Close stops following Redis and closes the connection pool.
+func (r *redisRevocations) Close() error {
+	r.once.Do(func() { close(r.done) })
+	<-r.stopped
+	return r.rdb.Close()
+}
+
+// sharedCache holds introspection answers in Redis, keyed by the token's
+// SHA-256 (never the token), so that one replica's call to the identity
+// provider serves them all. A small local map in front saves the Redis
+// round trip on repeated tokens.
+type sharedCache struct {
+	rdb    *redis.Client
+	prefix string
+
+	mu    sync.Mutex
+	local map[[32]byte]localEntry
+}
+
+type localEntry struct {
+	p   *verify.Principal
+	exp time.Time
+}
+
+const (
+	sharedTTL      = 2 * time.Minute // verify.DefaultIntrospectTTL: revocation at the IdP shows within it
+	localTTL       = 10 * time.Second
+	localCacheSize = 10000
+)
+
+func (c *sharedCache) get(ctx context.Context, k [32]byte) *verify.Principal {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.local[k]
+	c.mu.Unlock()
+	if ok && now.Before(e.exp) {
+		return e.p
+	}
+	b, err := c.rdb.Get(ctx, c.prefix+hex.EncodeToString(k[:])).Bytes()
+	if err != nil {
+		return nil
+	}
+	var p verify.Principal
+	if json.Unmarshal(b, &p) != nil || !now.Before(p.Expiry) {
+		return nil
+	}
+	c.remember(k, &p, now)
+	return &p
+}
+
+func (c *sharedCache) remember(k [32]byte, p *verify.Principal, now time.Time) {
+	exp := now.Add(localTTL)
+	if p.Expiry.Before(exp) {
+		exp = p.Expiry
+	}
+	c.mu.Lock()
+	if len(c.local) >= localCacheSize {
+		clear(c.local) // crude but bounded; a miss costs one Redis GET
+	}
+	c.local[k] = localEntry{p: p, exp: exp}
+	c.mu.Unlock()
+}
+
+func (c *sharedCache) put(ctx context.Context, k [32]byte, p *verify.Principal) {
+	now := time.Now()
+	ttl := min(sharedTTL, p.Expiry.Sub(now))
+	if ttl <= 0 {
+		return
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return
+	}
+	_ = c.rdb.Set(ctx, c.prefix+hex.EncodeToString(k[:]), b, ttl).Err()
+	c.remember(k, p, now)
+}
+
+// sharedVerifier consults the shared introspection cache before the
+// verifier for tokens that go to introspection, and fills it after.
+type sharedVerifier struct {
+	v *verify.Verifier
+	c *sharedCache
+	// issuers are the introspection providers' issuers: their JWTs are
+	// checked by introspection too, so they share answers.
+	issuers map[string]bool
+}
+
+func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Principal, error) {
+	// JWTs signed by a key we hold never need the shared cache; only
+	// opaque tokens and JWTs of introspection issuers do.
+	shared := strings.Count(token, ".") != 2 || s.issuers[peekIssuer(token)]
+	var k [32]byte
+	if shared {
+		k = sha256.Sum256([]byte(token))
+		if p := s.c.get(ctx, k); p != nil {
+			cp := *p
+			return &cp, nil
+		}
+	}
+	p, err := s.v.Verify(ctx, token)
+	if err != nil || !p.Introspected {
+		return p, err
+	}
+	if !shared {
+		k = sha256.Sum256([]byte(token))
+	}
+	cp := *p
+	s.c.put(ctx, k, &cp)
+	return p, nil
+}
+
+// peekIssuer reads iss from a JWT's payload without verifying anything; it
+// only picks a cache to look in, never grants access.
+func peekIssuer(token string) string {
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, ok := strings.Cut(rest, ".")
+	if !ok || len(payload) > 8<<10 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.Iss
+}
