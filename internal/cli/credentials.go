@@ -16,11 +16,7 @@ import (
 // credential_process fast. Otherwise it refreshes through the Okta session,
 // and signs in again only when allowLogin is set.
 func awsCredentialsFor(ctx context.Context, ios *IOStreams, owned federation.Owned, allowLogin, interactive bool) (aws.Credentials, *federation.Login, error) {
-	files, err := federation.DefaultFiles()
-	if err != nil {
-		return aws.Credentials{}, nil, err
-	}
-	creds, _, ok, err := federation.CachedCredentials(files, owned.AWSProfile, time.Now(), refreshWindow)
+	creds, ok, err := resolverFor(ios).Cached(owned)
 	if err != nil {
 		return aws.Credentials{}, nil, err
 	}

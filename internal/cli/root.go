@@ -39,6 +39,7 @@ var commands = []func(*IOStreams) *cobra.Command{
 	newEnvCmd,
 	newConsoleCmd,
 	newDoctorCmd,
+	newM2MCmd,
 	newTokenCmd, newJWK2PEMCmd,
 }
 
