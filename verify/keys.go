@@ -109,16 +109,22 @@ var b64 = base64.RawURLEncoding.Strict()
 
 // isB64URL reports whether s uses only the unpadded base64url alphabet.
 // base64.Encoding silently skips CR and LF, so the alphabet is checked
-// separately.
+// separately. It runs over every byte of every token, hence the table.
 func isB64URL(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !b64URLAlphabet[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var b64URLAlphabet = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()
 
 func decodeB64(s string) ([]byte, error) {
 	if !isB64URL(s) {
