@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -431,4 +430,3 @@ func countingProxy(t testing.TB, target, suffix string, n *atomic.Int64) string 
 	return s.URL
 }
 
-var _ = tls.VersionTLS12
