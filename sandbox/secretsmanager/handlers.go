@@ -378,7 +378,7 @@ func (s *Service) putSecretValue(c *iam.Caller, body []byte) (any, error) {
 		return nil, errorf(CodeInvalidParameter, "You must provide either SecretString or SecretBinary, but not both.")
 	case in.SecretString != nil && len(*in.SecretString) > maxSecretValueBytes:
 		return nil, validation("secretString", "Member must have length less than or equal to 65536")
-	case in.SecretBinary != nil && len(in.SecretBinary) > maxSecretValueBytes:
+	case len(in.SecretBinary) > maxSecretValueBytes:
 		return nil, validation("secretBinary", "Member must have length less than or equal to 65536")
 	case in.ClientRequestToken != "" && !tokenPattern.MatchString(in.ClientRequestToken):
 		return nil, validation("clientRequestToken", "Member must have length between 32 and 64")
