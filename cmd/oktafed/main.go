@@ -3,15 +3,29 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/oktafed/oktafed/internal/cli"
 )
 
+// interruptGrace is how long a command may take to stop after Ctrl-C
+// before the process exits anyway: network calls end through the context,
+// but a prompt blocked on the terminal does not.
+const interruptGrace = 2 * time.Second
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		time.Sleep(interruptGrace)
+		cli.RestoreTerminal()
+		fmt.Fprintln(os.Stderr, "\noktafed: interrupted")
+		os.Exit(130)
+	}()
 	code := cli.Main(ctx, cli.System(), os.Args[1:])
 	stop()
 	os.Exit(code)

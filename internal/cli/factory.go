@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -132,6 +133,30 @@ type loginDeps struct {
 	allowPassword bool
 	mfa           string // preferred factor override
 	events        func(federation.Event)
+	// waiting is the spinner shown while a push is pending; every later
+	// step stops it so the next prompt is not drawn over.
+	waiting *waitIndicator
+}
+
+// waitIndicator holds the spinner of a pending push.
+type waitIndicator struct {
+	mu sync.Mutex
+	sp *spinner
+}
+
+func (w *waitIndicator) start(ios *IOStreams, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sp.Stop()
+	w.sp = startSpinner(ios, msg)
+}
+
+func (w *waitIndicator) stop() {
+	w.mu.Lock()
+	sp := w.sp
+	w.sp = nil
+	w.mu.Unlock()
+	sp.Stop()
 }
 
 // newLogin builds the federation pipeline for profile p.
@@ -142,7 +167,15 @@ func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.
 	if err != nil {
 		return nil, err
 	}
-	l.Events = d.events
+	if d.waiting == nil {
+		d.waiting = &waitIndicator{}
+	}
+	l.Events = func(e federation.Event) {
+		d.waiting.stop()
+		if d.events != nil {
+			d.events(e)
+		}
+	}
 	if d.allowPassword {
 		l.Password = passwordSource(d, p)
 		mfa, err := mfaFor(ctx, d, p)
@@ -184,22 +217,18 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, err
 		m.TOTPSeed = v
 	}
 	pr := newPrompter(d.ios)
-	var sp *spinner
 	m.PushNumber = func(n int) {
 		fmt.Fprintf(d.ios.ErrOut, "%s Okta Verify: tap %s on your phone\n", colorize(d.ios, cyan, "!"), colorize(d.ios, bold, fmt.Sprint(n)))
 	}
 	m.Waiting = func(f okta.Factor) {
 		if d.interactive {
-			sp = startSpinner(d.ios, "Waiting for you to approve the Okta Verify push…")
-			go func() { <-ctx.Done(); sp.Stop() }()
+			d.waiting.start(d.ios, "Waiting for you to approve the Okta Verify push…")
 		} else {
 			fmt.Fprintln(d.ios.ErrOut, "Waiting for the Okta Verify push to be approved…")
 		}
 	}
 	m.Code = func(ctx context.Context, cp okta.CodePrompt) (string, error) {
-		if sp != nil {
-			sp.Stop()
-		}
+		d.waiting.stop()
 		if !d.interactive {
 			return "", needInteractive("a code for "+cp.Factor.String(), "OKTAFED_TOTP_SECRET (for TOTP) or run in a terminal", "")
 		}

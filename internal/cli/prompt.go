@@ -68,6 +68,16 @@ func (p *prompter) Password(question string) (string, error) {
 	}
 	fmt.Fprintf(p.ios.ErrOut, "%s %s: ", p.color(cyan, "?"), question)
 	if f, ok := p.ios.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if st, err := term.GetState(int(f.Fd())); err == nil {
+			ttyMu.Lock()
+			ttyFd, ttyState = int(f.Fd()), st
+			ttyMu.Unlock()
+			defer func() {
+				ttyMu.Lock()
+				ttyState = nil
+				ttyMu.Unlock()
+			}()
+		}
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(p.ios.ErrOut)
 		return string(b), err
@@ -140,6 +150,25 @@ func (p *prompter) MultiSelect(question string, options []string) ([]int, error)
 	}
 }
 
+// The terminal's state while a password is read without echo, so an
+// interrupted process can give the user their echo back.
+var (
+	ttyMu    sync.Mutex
+	ttyFd    int
+	ttyState *term.State
+)
+
+// RestoreTerminal turns echo back on if the process is stopped while
+// reading a password.
+func RestoreTerminal() {
+	ttyMu.Lock()
+	defer ttyMu.Unlock()
+	if ttyState != nil {
+		_ = term.Restore(ttyFd, ttyState)
+		ttyState = nil
+	}
+}
+
 type colorCode string
 
 const (
@@ -166,6 +195,7 @@ func colorize(ios *IOStreams, c colorCode, s string) string {
 // otherwise.
 type spinner struct {
 	ios     *IOStreams
+	once    sync.Once
 	mu      sync.Mutex
 	msg     string
 	stop    chan struct{}
@@ -207,12 +237,12 @@ func (s *spinner) Update(msg string) {
 	s.mu.Unlock()
 }
 
-// Stop clears the spinner line.
+// Stop clears the spinner line. It may be called more than once, and on a
+// nil spinner.
 func (s *spinner) Stop() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
+	if s == nil {
+		return
 	}
+	s.once.Do(func() { close(s.stop) })
 	<-s.stopped
 }
