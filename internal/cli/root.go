@@ -39,6 +39,7 @@ var commands = []func(*IOStreams) *cobra.Command{
 	newEnvCmd,
 	newConsoleCmd,
 	newDoctorCmd,
+	newGatewayCmd,
 	newM2MCmd,
 	newTokenCmd, newJWK2PEMCmd,
 }

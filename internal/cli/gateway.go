@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/gateway"
+)
+
+type gatewayOptions struct {
+	configPath string
+	listen     string
+	upstream   string
+	tlsCert    string
+	tlsKey     string
+	redisURL   string
+	realm      string
+	logFormat  string
+	output     string
+	check      bool
+}
+
+func newGatewayCmd(ios *IOStreams) *cobra.Command {
+	var opts gatewayOptions
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Run a reverse proxy that admits only valid Okta access tokens",
+		Long: `Run a reverse proxy in front of an HTTP or gRPC service. Every request must
+carry a bearer token from a trusted issuer (Okta, Auth0, any OIDC issuer,
+Vertica-style JWT or IDP records); routes require scopes and roles granted
+by group (ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS). The verified
+identity reaches the upstream in X-Auth-* headers; clients cannot set them.
+
+Configuration comes from --config (YAML) and environment variables
+(AUTH_PROVIDERS, OKTA_ORG_DOMAIN, OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID,
+OKTA_CLIENT_ID, OKTA_ALLOW_ORG_SERVER, AUTH0_DOMAIN, AUTH0_AUDIENCE,
+GATEWAY_UPSTREAM, REDIS_URL, ...); flags win over both.
+
+The gateway serves /healthz, /readyz (ready once issuer keys are loaded),
+/metrics (Prometheus) and POST /_oktafed/revocations (admin role).`,
+		Example: `  OKTA_ORG_DOMAIN=example.okta.com OKTA_AUDIENCE=api://default \
+    oktafed gateway --upstream http://127.0.0.1:9000
+  oktafed gateway --config gateway.yaml --redis-url redis://127.0.0.1:6379/0
+  oktafed gateway --config gateway.yaml --check --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGateway(cmd.Context(), ios, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.configPath, "config", "", "gateway YAML file (also GATEWAY_CONFIG)")
+	f.StringVar(&opts.listen, "listen", "", "address to serve on (default 127.0.0.1:8080; also GATEWAY_LISTEN)")
+	f.StringVar(&opts.upstream, "upstream", "", "default upstream: http://, h2c:// (gRPC) or https:// host:port (also GATEWAY_UPSTREAM)")
+	f.StringVar(&opts.tlsCert, "tls-cert", "", "PEM certificate to serve TLS with (also GATEWAY_TLS_CERT)")
+	f.StringVar(&opts.tlsKey, "tls-key", "", "PEM private key for --tls-cert (also GATEWAY_TLS_KEY)")
+	f.StringVar(&opts.redisURL, "redis-url", "", "Redis shared by replicas for revocations and introspection results (also REDIS_URL)")
+	f.StringVar(&opts.realm, "realm", "", "realm named in WWW-Authenticate challenges")
+	f.StringVar(&opts.logFormat, "log-format", "json", "access and event log format on standard error: json or text")
+	f.StringVarP(&opts.output, "output", "o", "text", "output format of --check: text or json")
+	f.BoolVar(&opts.check, "check", false, "validate the configuration, print the routes and exit")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"json", "text"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.AddCommand(newGatewayRevokeCmd(ios))
+	return cmd
+}
+
+// loadGatewayConfig merges file, environment and flags, in that order.
+func loadGatewayConfig(ios *IOStreams, opts gatewayOptions) (gateway.Config, error) {
+	var cfg gateway.Config
+	path := opts.configPath
+	if path == "" {
+		path = ios.getenv("GATEWAY_CONFIG")
+	}
+	if path != "" {
+		var err error
+		if cfg, err = gateway.LoadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	if err := cfg.ApplyEnv(ios.getenv); err != nil {
+		return cfg, err
+	}
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{{&cfg.Listen, opts.listen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Realm, opts.realm}} {
+		if o.v != "" {
+			*o.dst = o.v
+		}
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if (cfg.TLS.CertFile == "") != (cfg.TLS.KeyFile == "") {
+		return cfg, errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	return cfg, nil
+}
+
+func runGateway(ctx context.Context, ios *IOStreams, opts gatewayOptions) error {
+	if opts.output != "text" && opts.output != "json" {
+		return fmt.Errorf("--output %q: choose text or json", opts.output)
+	}
+	cfg, err := loadGatewayConfig(ios, opts)
+	if err != nil {
+		return err
+	}
+	var handler slog.Handler
+	switch opts.logFormat {
+	case "json":
+		handler = slog.NewJSONHandler(ios.ErrOut, nil)
+	case "text":
+		handler = slog.NewTextHandler(ios.ErrOut, nil)
+	default:
+		return fmt.Errorf("--log-format %q: choose json or text", opts.logFormat)
+	}
+	if opts.check {
+		return printGatewayCheck(ios, cfg, opts.output)
+	}
+	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(handler)})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose a free address with --listen)", cfg.Listen, err)
+	}
+	scheme := "http"
+	if cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(ios.ErrOut, "oktafed gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully\n", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "))
+	return gw.Serve(ctx, ln)
+}
+
+// printGatewayCheck validates cfg without serving and describes it.
+func printGatewayCheck(ios *IOStreams, cfg gateway.Config, output string) error {
+	vc, err := gatewayVerifyCheck(cfg)
+	if err != nil {
+		return err
+	}
+	type route struct {
+		Prefix   string   `json:"prefix"`
+		Methods  []string `json:"methods,omitempty"`
+		Public   bool     `json:"public,omitempty"`
+		Scopes   []string `json:"scopes,omitempty"`
+		Roles    []string `json:"roles,omitempty"`
+		Upstream string   `json:"upstream"`
+	}
+	out := struct {
+		Listen  string   `json:"listen"`
+		Issuers []string `json:"issuers"`
+		Routes  []route  `json:"routes"`
+		Redis   bool     `json:"redis"`
+	}{Listen: cfg.Listen, Issuers: vc, Redis: cfg.Redis.URL != ""}
+	routes := cfg.Routes
+	if len(routes) == 0 {
+		routes = []gateway.Route{{Prefix: "/"}}
+	}
+	for _, r := range routes {
+		up := r.Upstream
+		if up == "" {
+			up = cfg.Upstream
+		}
+		out.Routes = append(out.Routes, route{r.Prefix, r.Methods, r.Public, r.Scopes, r.Roles, up})
+	}
+	if output == "json" {
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(ios.Out, "listen:  %s\nissuers: %s\nredis:   %t\nroutes:\n", out.Listen, strings.Join(out.Issuers, ", "), out.Redis)
+	for _, r := range out.Routes {
+		methods := "any"
+		if len(r.Methods) > 0 {
+			methods = strings.Join(r.Methods, ",")
+		}
+		rule := "valid token"
+		switch {
+		case r.Public:
+			rule = "public"
+		case len(r.Roles) > 0 || len(r.Scopes) > 0:
+			rule = fmt.Sprintf("roles=%s scopes=%s", strings.Join(r.Roles, "|"), strings.Join(r.Scopes, ","))
+		}
+		fmt.Fprintf(ios.Out, "  %-24s %-12s %-36s -> %s\n", r.Prefix, methods, rule, r.Upstream)
+	}
+	return nil
+}
+
+// gatewayVerifyCheck builds the gateway without Redis or network I/O and
+// returns its issuers.
+func gatewayVerifyCheck(cfg gateway.Config) ([]string, error) {
+	cfg.Redis.URL = "" // --check must not need Redis
+	gw, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer gw.Close()
+	return gw.Verifier().Issuers(), nil
+}
+
+type gatewayRevokeOptions struct {
+	jti      string
+	ttl      time.Duration
+	redisURL string
+	prefix   string
+	output   string
+}
+
+func newGatewayRevokeCmd(ios *IOStreams) *cobra.Command {
+	var opts gatewayRevokeOptions
+	cmd := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a token id (jti) on every gateway replica sharing a Redis",
+		Long: `Write a token id to the revocation list the gateway replicas share through
+Redis. Every replica refuses the token within moments, and replicas started
+later load the list at start. Without Redis, POST to a gateway's
+/_oktafed/revocations endpoint with an admin token instead.`,
+		Example: `  oktafed gateway revoke --jti AT.Zm9vYmFy --redis-url redis://127.0.0.1:6379/0
+  REDIS_URL=redis://cache:6379/0 oktafed gateway revoke --jti AT.Zm9vYmFy --ttl 2h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGatewayRevoke(cmd.Context(), ios, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.jti, "jti", "", "token id to revoke (the token's jti claim; `oktafed token decode` shows it)")
+	cmd.Flags().DurationVar(&opts.ttl, "ttl", 24*time.Hour, "how long to refuse the id: at least the token's remaining lifetime")
+	cmd.Flags().StringVar(&opts.redisURL, "redis-url", "", "Redis the gateways share (also REDIS_URL)")
+	cmd.Flags().StringVar(&opts.prefix, "redis-prefix", "", "key prefix the gateways use (default oktafed:gateway:)")
+	cmd.Flags().StringVarP(&opts.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func runGatewayRevoke(ctx context.Context, ios *IOStreams, opts gatewayRevokeOptions) error {
+	if opts.output != "text" && opts.output != "json" {
+		return fmt.Errorf("--output %q: choose text or json", opts.output)
+	}
+	if opts.jti == "" {
+		return errors.New("name the token with --jti (its jti claim)")
+	}
+	if opts.ttl <= 0 {
+		return errors.New("--ttl must be positive, e.g. 24h")
+	}
+	u := opts.redisURL
+	if u == "" {
+		u = ios.getenv("REDIS_URL")
+	}
+	if u == "" {
+		return errors.New("no Redis: pass --redis-url or set REDIS_URL to the Redis the gateways share")
+	}
+	ro, err := redis.ParseURL(u)
+	if err != nil {
+		return fmt.Errorf("--redis-url: %w (use redis://host:port/db)", err)
+	}
+	rdb := redis.NewClient(ro)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	until := time.Now().Add(opts.ttl)
+	if err := gateway.PublishRevocation(ctx, rdb, opts.prefix, opts.jti, until); err != nil {
+		return err
+	}
+	if opts.output == "json" {
+		return json.NewEncoder(ios.Out).Encode(map[string]string{"revoked": opts.jti, "until": until.UTC().Format(time.RFC3339)})
+	}
+	fmt.Fprintf(ios.Out, "revoked %s until %s on every gateway sharing this Redis\n", opts.jti, until.UTC().Format(time.RFC3339))
+	return nil
+}
