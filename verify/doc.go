@@ -8,7 +8,10 @@
 // refreshed in the background, refetched at most once per floor when an
 // unknown kid appears, served stale for a bounded time when the issuer is
 // unreachable), from PEM/JWK/JWKS files (reloaded when they change), or are
-// replaced by an introspection call.
+// replaced by an introspection call. Remote key sets are refreshed by the
+// requests that find them due, or ahead of time by RefreshInBackground.
+// Concurrent introspections of one token share one call, and an active
+// refresh token is refused as a bearer token.
 //
 // Parsing is strict: tokens over a size limit, with bad base64url, JSON
 // with duplicate keys, unknown crit extensions, nested or encrypted tokens,
