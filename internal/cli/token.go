@@ -449,6 +449,9 @@ func runVerify(ctx context.Context, ios *IOStreams, v *verify.Verifier, tok, out
 		} else {
 			fmt.Fprintf(ios.Out, "%s token refused: %s\n", colorize(ios, red, "✗"), res.Detail)
 			fmt.Fprintf(ios.Out, "HTTP %d\nWWW-Authenticate: %s\n", status, www)
+			if hint := refusalHint(err, v, tok); hint != "" {
+				fmt.Fprintln(ios.ErrOut, hint)
+			}
 			if code == exitCodeUndecided {
 				fmt.Fprintln(ios.ErrOut, "The issuer's keys could not be fetched; check the issuer URL and your network, then retry.")
 			}
@@ -498,6 +501,26 @@ func runVerify(ctx context.Context, ios *IOStreams, v *verify.Verifier, tok, out
 		row("checked by", "introspection")
 	}
 	return tw.Flush()
+}
+
+// refusalHint says what to change for the refusals a misconfiguration
+// usually causes. It reads the token's claims without trusting them: they
+// only serve to point at the mismatch.
+func refusalHint(err error, v *verify.Verifier, tok string) string {
+	d, derr := verify.Decode(tok)
+	if derr != nil {
+		return ""
+	}
+	switch {
+	case errors.Is(err, verify.ErrUnknownIssuer):
+		iss, _ := d.Claims["iss"].(string)
+		return fmt.Sprintf("The token names the issuer %q; this check trusts %s. Point --issuer or --okta-domain/--auth-server-id at the token's issuer if you trust it.",
+			iss, strings.Join(quoteAll(v.Issuers()), ", "))
+	case errors.Is(err, verify.ErrAudience):
+		aud, _ := json.Marshal(d.Claims["aud"])
+		return fmt.Sprintf("The token's audience is %s; pass it with --audience if your API is that audience.", aud)
+	}
+	return ""
 }
 
 func nonNil(s []string) []string {

@@ -193,6 +193,15 @@ func TestTokenVerifySandbox(t *testing.T) {
 		t.Errorf("expired, text: exit %d\n%s", code, out)
 	}
 
+	code, _, errOut := runWith(t, nil, svc, "token", "verify", "--okta-domain", srv.URL, "--audience", "api://other", "-")
+	if code != 1 || !strings.Contains(errOut, `audience is "api://default"`) {
+		t.Errorf("audience hint: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = runWith(t, nil, svc, "token", "verify", "--okta-domain", srv.URL, "--auth-server-id", "nope", "--audience", "api://default", "-")
+	if code != 1 || !strings.Contains(errOut, `names the issuer "`+srv.URL+`/oauth2/default"`) {
+		t.Errorf("issuer hint: exit %d, %s", code, errOut)
+	}
+
 	// Unreachable keys: exit 2, "could not decide".
 	elsewhere, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "iss": "http://127.0.0.1:1/oauth2/default"}, 0)
 	if err != nil {
