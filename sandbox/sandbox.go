@@ -170,6 +170,8 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	oauth.Register(mux)
 	sso.Register(mux)
 	// JSON-protocol AWS services register here by X-Amz-Target prefix.
+	// The AWS console federation endpoint, for `oktafed console`.
+	mux.Handle("/federation", aws.FederationHandler())
 	targets := map[string]http.Handler{}
 	targets["secretsmanager"] = secrets
 	mux.Handle("/", awsDispatch(aws, targets))

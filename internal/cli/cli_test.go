@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,6 +178,25 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 	code, _, _ := run(t, "exec", "--profile", "okta-123456789012-Admin", "--", "sh", "-c", "exit 7")
 	if code != 7 {
 		t.Fatalf("exec exit code %d, want the child's 7", code)
+	}
+
+	// The console hand-off: a sign-in URL from the federation endpoint that
+	// opens a session for the profile's role, once.
+	t.Setenv("OKTAFED_SIGNIN_ENDPOINT", e.srv.URL)
+	u := strings.TrimSpace(mustRun(t, "console", "--profile", "okta-123456789012-Admin", "--print"))
+	if !strings.HasPrefix(u, e.srv.URL+"/federation?") || !strings.Contains(u, "Action=login") {
+		t.Fatalf("console URL %q", u)
+	}
+	for i, want := range []int{200, 403} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200 && !strings.Contains(string(page), "assumed-role/Admin/demo@example.com")) {
+			t.Fatalf("sign-in URL use %d: HTTP %d %s", i+1, resp.StatusCode, page)
+		}
 	}
 
 	// Logout removes exactly what login added.

@@ -148,6 +148,7 @@ type Service struct {
 	jwks   map[string]*jwksEntry // by issuer
 
 	verified samlCache
+	fed      federationState
 }
 
 type role struct {
