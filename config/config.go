@@ -56,6 +56,10 @@ type Profile struct {
 	AccountAliases map[string]string `yaml:"account_aliases,omitempty"`
 	// STSEndpoint overrides the STS endpoint (AWS_ENDPOINT_URL_STS wins).
 	STSEndpoint string `yaml:"sts_endpoint,omitempty"`
+	// OIDCClientID is the client id of a native OIDC app with the Device
+	// Authorization and Token Exchange grants. Okta Identity Engine orgs
+	// sign in through it (the device flow) instead of /api/v1/authn.
+	OIDCClientID string `yaml:"oidc_client_id,omitempty"`
 }
 
 // Duration is a time.Duration written as "1h30m" in YAML.
