@@ -30,6 +30,7 @@ import (
 	"github.com/oktafed/oktafed/sandbox/iam"
 	"github.com/oktafed/oktafed/sandbox/identitycenter"
 	"github.com/oktafed/oktafed/sandbox/org"
+	"github.com/oktafed/oktafed/sandbox/rds"
 	"github.com/oktafed/oktafed/sandbox/secretsmanager"
 )
 
@@ -44,6 +45,10 @@ type Config struct {
 	SSO identitycenter.Config `yaml:"sso"`
 	// Secrets are Secrets Manager's secrets.
 	Secrets []secretsmanager.SecretConfig `yaml:"secrets"`
+	// RDS are IAM-auth fronts for real PostgreSQL or MySQL servers, each on
+	// its own loopback port, checking tokens signed with credentials this
+	// sandbox issued.
+	RDS []rds.Config `yaml:"rds"`
 }
 
 // Options are runtime dependencies that do not belong in a config file.
@@ -101,6 +106,8 @@ type Server struct {
 	OAuth *authserver.Servers
 	AWS   *iam.Service
 	SSO   *identitycenter.Service
+	// RDS are the database fronts, in the order of Config.RDS.
+	RDS []*rds.Server
 
 	clock clock.Clock
 	ln    net.Listener
@@ -176,8 +183,20 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	targets["secretsmanager"] = secrets
 	mux.Handle("/", awsDispatch(aws, targets))
 
+	var fronts []*rds.Server
+	for i, fc := range cfg.RDS {
+		f, err := rds.New(fc, rds.Options{Verifier: aws, Clock: clk, Logger: logger})
+		if err != nil {
+			for _, f := range fronts {
+				f.Close()
+			}
+			return nil, fmt.Errorf("sandbox rds[%d] (%s): %w", i, fc.Engine, err)
+		}
+		fronts = append(fronts, f)
+	}
+
 	s := &Server{
-		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws, SSO: sso,
+		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws, SSO: sso, RDS: fronts,
 		clock: clk, ln: ln, done: make(chan error, 1),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
@@ -189,13 +208,21 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 func (s *Server) Close() error {
 	err := s.srv.Close()
 	<-s.done
+	s.closeFronts()
 	return err
+}
+
+func (s *Server) closeFronts() {
+	for _, f := range s.RDS {
+		f.Close()
+	}
 }
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	<-s.done
+	s.closeFronts()
 	return err
 }
 
@@ -204,12 +231,18 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Banner is what the CLI prints when the sandbox starts.
 func (s *Server) Banner() string {
-	return fmt.Sprintf(`oktafed sandbox: a local Okta org and AWS endpoints FOR DEVELOPMENT AND TESTS ONLY.
+	var b strings.Builder
+	fmt.Fprintf(&b, `oktafed sandbox: a local Okta org and AWS endpoints FOR DEVELOPMENT AND TESTS ONLY.
 Nothing here is secure: keys are generated at start-up and every secret is in the config.
   Okta org:          %[1]s
   AWS endpoint:      %[1]s   (AWS_ENDPOINT_URL=%[1]s, or aws --endpoint-url %[1]s)
+                     STS, Secrets Manager, IAM Identity Center, console sign-in (/federation)
   Org authz server:  %[1]s/.well-known/openid-configuration
 `, s.URL)
+	for _, f := range s.RDS {
+		fmt.Fprintf(&b, "  RDS IAM-auth front: %s (tokens for %s)\n", f.Addr(), f.Endpoint())
+	}
+	return b.String()
 }
 
 // TB is the part of testing.TB that Start needs.
