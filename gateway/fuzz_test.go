@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/oktafed/oktafed/verify"
+)
+
+// FuzzParseConfig: any YAML must parse or fail cleanly, and whatever
+// parses must map to a verify.Config or fail with an error, never panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"upstream: http://127.0.0.1:1\nokta: {org_domain: e.okta.com, audience: [a]}\n",
+		"authentication: [{validate_type: JWT, jwt_issuer: https://i, jwt_rsa_public_key: k, jwt_accepted_audience_list: a}]",
+		"authentication: [{validate_type: idp, client_id: c, client_secret: s, introspect_url: https://i/x, jwt_accepted_audience_list: 'a,b'}]",
+		"routes: [{prefix: /a, methods: [GET], roles: [read], scopes: [x], public: true}]",
+		"issuers: [{type: oidc, issuer: https://i, audiences: [a]}]",
+		"providers: [okta, auth0]\nauth0: {domain: t.auth0.com, audience: [x]}",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseConfig([]byte(s))
+		if err != nil {
+			return
+		}
+		vc, _, err := c.VerifyConfig()
+		if err != nil {
+			return
+		}
+		if len(vc.Providers) == 0 {
+			t.Fatal("VerifyConfig returned no providers and no error")
+		}
+		_, _ = c.compileRoutes(func(string) (*upstream, error) { return &upstream{}, nil })
+	})
+}
+
+// FuzzApplyEnv: any environment values map to a configuration or an error.
+func FuzzApplyEnv(f *testing.F) {
+	f.Add("okta,auth0", "example.okta.com", "api://a, api://b", "true", "t.auth0.com", "admins,ops")
+	f.Add("", "", "", "", "", "")
+	f.Add("okta", "https://x.okta.com/", ",,,", "0", "", " ")
+	f.Fuzz(func(t *testing.T, providers, domain, aud, allowOrg, auth0, groups string) {
+		env := map[string]string{
+			"AUTH_PROVIDERS": providers, "OKTA_ORG_DOMAIN": domain, "OKTA_AUDIENCE": aud, "OKTA_ALLOW_ORG_SERVER": allowOrg,
+			"AUTH0_DOMAIN": auth0, "AUTH0_AUDIENCE": aud, "ADMIN_GROUPS": groups,
+		}
+		var c Config
+		if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+			return
+		}
+		for _, a := range c.Okta.Audience {
+			if a == "" || strings.ContainsAny(a, ", ") {
+				t.Fatalf("audience item %q", a)
+			}
+		}
+		vc, _, err := c.VerifyConfig()
+		if err != nil {
+			return
+		}
+		_, _ = verify.New(vc)
+	})
+}
+
+// FuzzIdentityHeaders: whatever headers a client sends, none with the
+// identity prefix survive, and the headers the gateway sets are exactly
+// the verified ones and valid HTTP field values.
+func FuzzIdentityHeaders(f *testing.F) {
+	f.Add("X-Auth-User", "root", "alice", "g1,g2")
+	f.Add("x-auth-role", "admin", "bob\r\nX-Auth-Role: admin", "")
+	f.Add("X-AUTH-", "", "", "\x00")
+	f.Fuzz(func(t *testing.T, name, value, sub, group string) {
+		h := http.Header{}
+		h[name] = []string{value}
+		h[http.CanonicalHeaderKey(name)] = []string{value}
+		stripIdentity(h, "X-Auth-")
+		for k := range h {
+			if len(k) >= 7 && strings.EqualFold(k[:7], "X-Auth-") {
+				t.Fatalf("header %q survived", k)
+			}
+		}
+		g := &Gateway{prefix: "X-Auth-"}
+		p := &verify.Principal{Subject: sub, User: sub, Groups: []string{group}, Role: "read"}
+		g.setIdentity(h, p)
+		for k, vs := range h {
+			if !strings.HasPrefix(k, "X-Auth-") {
+				continue
+			}
+			for _, v := range vs {
+				if strings.ContainsAny(v, "\r\n\x00") {
+					t.Fatalf("%s carries a control character: %q", k, v)
+				}
+			}
+		}
+		if got := h.Get("X-Auth-Subject"); got != "" && got != sub {
+			t.Fatalf("subject %q, want %q", got, sub)
+		}
+	})
+}
