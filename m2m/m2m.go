@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // AssertionType is the client_assertion_type of private_key_jwt.
@@ -162,7 +162,7 @@ type Provider struct {
 	hc       *http.Client
 }
 
-var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+var sessionNameRE = lazyregexp.New(`^[\w+=,.@-]{2,64}$`)
 
 // New checks cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {

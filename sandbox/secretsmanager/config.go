@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // SecretConfig is one secret in the sandbox's `secrets:` list. Exactly one
@@ -30,9 +31,9 @@ type SecretConfig struct {
 }
 
 // namePattern is the character set AWS allows in secret names.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
+var namePattern = lazyregexp.New(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 
-var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+var accountPattern = lazyregexp.New(`^[0-9]{12}$`)
 
 // value turns the configured value into a string or bytes.
 func (c SecretConfig) value() (str *string, bin []byte, err error) {

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 	"github.com/oktafed/oktafed/sandbox/iam"
 )
 
@@ -366,7 +366,7 @@ type putSecretValueInput struct {
 	VersionStages      []string `json:"VersionStages"`
 }
 
-var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9-]{32,64}$`)
+var tokenPattern = lazyregexp.New(`^[A-Za-z0-9-]{32,64}$`)
 
 func (s *Service) putSecretValue(c *iam.Caller, body []byte) (any, error) {
 	var in putSecretValueInput
