@@ -19,6 +19,8 @@ type loginOptions struct {
 	mfa      string
 	force    bool
 	verbose  bool
+	device   bool // the OIDC device flow (device.go)
+	open     bool
 }
 
 func newLoginCmd(ios *IOStreams) *cobra.Command {
@@ -51,6 +53,8 @@ neither.`,
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show each step")
+	cmd.Flags().BoolVar(&opts.device, "device", false, "sign in with the OIDC device flow in a browser (the default for Okta Identity Engine orgs; needs oidc_client_id)")
+	cmd.Flags().BoolVar(&opts.open, "open", false, "open the device sign-in page in the default browser")
 	_ = cmd.RegisterFlagCompletionFunc("mfa", cobra.FixedCompletions(config.MFAMethods, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"all"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -133,7 +137,15 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			return out, nil
 		}
 	}
-	out, err := l.Run(ctx, opts.role, choose, d)
+	var runner interface {
+		Run(context.Context, string, federation.Chooser, time.Duration) (*federation.Outcome, error)
+	} = l
+	if device, err := wantDeviceLogin(ctx, l, p, opts.device); err != nil {
+		return err
+	} else if device {
+		runner = deviceLogin(l, deps, opts.open)
+	}
+	out, err := runner.Run(ctx, opts.role, choose, d)
 	if err != nil {
 		return err
 	}
