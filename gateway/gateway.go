@@ -65,7 +65,7 @@ type Gateway struct {
 func New(cfg Config, opts Options) (*Gateway, error) {
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	vc, rules, err := cfg.VerifyConfig()
 	if err != nil {

@@ -98,7 +98,7 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin string) e
 	}
 	// Access logs off for the measurement, as for oauth2-proxy below:
 	// the comparison is of the proxies, not of their loggers.
-	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
