@@ -98,6 +98,15 @@ func ParseToken(data []byte) (*Token, error) {
 }
 
 func parseCacheTime(s string) (time.Time, error) {
+	t, err := parseCacheTimeAnyYear(s)
+	// Years a cache never holds would not survive the CLI's own format.
+	if err == nil && (t.Year() < 1970 || t.Year() > 9999) {
+		return time.Time{}, fmt.Errorf("%q is out of range", s)
+	}
+	return t, err
+}
+
+func parseCacheTimeAnyYear(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		// Older CLIs wrote "+0000" or "UTC" suffixes.
