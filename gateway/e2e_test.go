@@ -416,7 +416,7 @@ func countingProxy(t testing.TB, target, suffix string, n *atomic.Int64) string 
 		out.Header = r.Header.Clone()
 		resp, err := http.DefaultTransport.RoundTrip(out)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
@@ -429,4 +429,3 @@ func countingProxy(t testing.TB, target, suffix string, n *atomic.Int64) string 
 	t.Cleanup(s.Close)
 	return s.URL
 }
-

@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
-
 
 // metrics are the gateway's Prometheus series, in a registry of their own
 // so that several gateways can live in one process (tests, embedding).
@@ -49,7 +49,7 @@ func newMetrics(v *verify.Verifier, revs Revocations) *metrics {
 	}
 	m.fallbacks = m.verifs.WithLabelValues("invalid_token")
 	m.reg.MustRegister(m.verifs, m.verifDur, m.requests, m.reqDur, &verifierCollector{v: v, revs: revs},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

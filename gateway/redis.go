@@ -62,8 +62,7 @@ type redisRevocations struct {
 
 const resyncEvery = 30 * time.Second
 
-func (r *redisRevocations) key(jti string) string { return r.prefix + "revoked:" + jti }
-func (r *redisRevocations) channel() string       { return r.prefix + "revocations" }
+func (r *redisRevocations) channel() string { return r.prefix + "revocations" }
 
 func (r *redisRevocations) Revoked(ctx context.Context, jti string) bool {
 	return r.local.Revoked(ctx, jti)
