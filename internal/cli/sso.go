@@ -17,10 +17,10 @@ import (
 func init() { commands = append(commands, newSSOCmd) }
 
 type ssoOptions struct {
-	session, profile          string
-	startURL, region          string
-	accountID, roleName       string
-	open, noBrowser, nonInter bool
+	session, profile    string
+	startURL, region    string
+	accountID, roleName string
+	open, nonInter      bool
 }
 
 func newSSOCmd(ios *IOStreams) *cobra.Command {

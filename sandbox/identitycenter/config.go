@@ -2,7 +2,7 @@ package identitycenter
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 	"strings"
 	"time"
 )
@@ -54,10 +54,10 @@ type AssignmentConfig struct {
 }
 
 var (
-	roleARNRE  = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}$`)
-	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
-	permNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,32}$`)
-	regionRE   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	roleARNRE  = lazyregexp.New(`^arn:aws:iam::([0-9]{12}):role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}$`)
+	accountRE  = lazyregexp.New(`^[0-9]{12}$`)
+	permNameRE = lazyregexp.New(`^[\w+=,.@-]{1,32}$`)
+	regionRE   = lazyregexp.New(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 )
 
 // assignment is a compiled AssignmentConfig.
