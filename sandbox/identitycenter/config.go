@@ -2,9 +2,10 @@ package identitycenter
 
 import (
 	"fmt"
-	"github.com/oktafed/oktafed/internal/lazyregexp"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/lazyregexp"
 )
 
 // Config is the sso part of sandbox.yaml: an IAM Identity Center instance
