@@ -89,8 +89,8 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin string) e
 
 	cfg := gateway.Config{
 		Upstream: upURL,
-		Okta: gateway.OktaConfig{BaseURL: sb.URL, AuthServerID: "default", Audience: []string{"api://default"}},
-		Groups: gateway.GroupsConfig{Write: []string{"developers"}, ReadOnly: []string{"readers"}},
+		Okta:     gateway.OktaConfig{BaseURL: sb.URL, AuthServerID: "default", Audience: []string{"api://default"}},
+		Groups:   gateway.GroupsConfig{Write: []string{"developers"}, ReadOnly: []string{"readers"}},
 		Routes: []gateway.Route{
 			{Prefix: "/public/", Rule: guard.Rule{Public: true}},
 			{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}, Scopes: []string{"orders.read"}}},
