@@ -14,7 +14,7 @@ import (
 
 type initOptions struct {
 	profileFlags
-	orgURL, appURL, username, mfa, region, duration, role, template, stsEndpoint string
+	orgURL, appURL, username, mfa, region, duration, role, template, stsEndpoint, oidcClientID string
 	savePassword, saveTOTP, forget                                               bool
 }
 
@@ -51,6 +51,7 @@ an encrypted file is used (passphrase from OKTAFED_KEYRING_PASSWORD or a prompt)
 	f.StringVar(&opts.role, "role", "", "roles to assume by default: ARN, /regex/ or all")
 	f.StringVar(&opts.template, "profile-template", "", "AWS profile names, default "+config.DefaultProfileTemplate)
 	f.StringVar(&opts.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (AWS_ENDPOINT_URL_STS wins)")
+	f.StringVar(&opts.oidcClientID, "oidc-client-id", "", "client id of the native OIDC app used for the device flow on Okta Identity Engine orgs (also OKTA_CLIENT_ID)")
 	f.BoolVar(&opts.savePassword, "save-password", false, "store the Okta password (from OKTA_PASSWORD or a prompt) in the keyring")
 	f.BoolVar(&opts.saveTOTP, "save-totp", false, "store the TOTP seed (from OKTAFED_TOTP_SECRET or a prompt) in the keyring")
 	f.BoolVar(&opts.forget, "forget", false, "remove the profile's saved password, TOTP seed and Okta session from the keyring")
@@ -149,6 +150,9 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	}
 	if opts.stsEndpoint != "" {
 		p.STSEndpoint = opts.stsEndpoint
+	}
+	if v := firstNonEmpty(opts.oidcClientID, ios.getenv("OKTA_CLIENT_ID")); v != "" {
+		p.OIDCClientID = v
 	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("profile %s: %w", name, err)

@@ -44,7 +44,9 @@ seeds stay in the keyring (remove them with oktafed init --forget).`,
 				if err != nil {
 					return err
 				}
-				r, err := l.Logout(cmd.Context())
+				// DeviceLogin.Logout also forgets the OIDC refresh token and
+				// device secret, so no later login skips the browser.
+				r, err := deviceLogin(l, loginDeps{ios: ios, secrets: secrets}, false).Logout(cmd.Context())
 				if err != nil {
 					return err
 				}

@@ -145,6 +145,20 @@ func TestLoginDeviceFlow(t *testing.T) {
 	// The Okta session from /login/token/sso serves credential refreshes
 	// without a browser or password.
 	mustRun(t, "login", "--role", "all", "--device")
+
+	// Logout forgets the session and the OIDC refresh token, so the next
+	// device login needs the browser again.
+	secrets, err := openSecrets(&IOStreams{Getenv: os.Getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := secrets.Get(context.Background(), "default", secretTokens); v == "" {
+		t.Fatal("no refresh token saved by the device login")
+	}
+	mustRun(t, "logout")
+	if v, _ := secrets.Get(context.Background(), "default", secretTokens); v != "" {
+		t.Fatal("logout left the OIDC refresh token in the keyring")
+	}
 }
 
 func TestRenderQR(t *testing.T) {
