@@ -122,12 +122,14 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	if name == "" {
 		name = config.DefaultProfile
 	}
-	if role == "" {
-		for _, o := range owned {
-			if o.AWSProfile == name {
-				return o, nil
-			}
+	for _, o := range owned {
+		// An AWS profile oktafed wrote, named directly; a role given with
+		// it must be that profile's role.
+		if o.AWSProfile == name && (role == "" || o.RoleARN == role) {
+			return o, nil
 		}
+	}
+	if role == "" {
 		// An oktafed profile pinned to one role ARN picks that role even
 		// when it once wrote several.
 		if cfg, err := r.OktafedConfig(); err == nil {

@@ -11,15 +11,16 @@ import (
 
 	"github.com/oktafed/oktafed/awsfile"
 	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/owned"
 )
 
-// Keys that mark a section of the AWS files as oktafed's. A section without
-// them belongs to the user and is never changed.
+// Keys that mark a section of the AWS files as oktafed's; package owned
+// holds the layout, shared with credential_process's start-up fast path.
 const (
-	keyOwner        = "oktafed_profile"
-	keyRoleARN      = "oktafed_role_arn"
-	keyPrincipalARN = "oktafed_principal_arn"
-	keyExpiration   = "oktafed_expiration"
+	keyOwner        = owned.KeyOwner
+	keyRoleARN      = owned.KeyRoleARN
+	keyPrincipalARN = owned.KeyPrincipalARN
+	keyExpiration   = owned.KeyExpiration
 )
 
 // errNotExist is what Load returns for a missing file.
@@ -168,10 +169,7 @@ func setAll(s *awsfile.Section, kv [][2]string) error {
 
 // ownedBy reports whether oktafed wrote s, for oktafed profile owner (any
 // when owner is empty).
-func ownedBy(s *awsfile.Section, owner string) bool {
-	v, ok := s.Get(keyOwner)
-	return ok && v != "" && (owner == "" || v == owner)
-}
+func ownedBy(s *awsfile.Section, owner string) bool { return owned.By(s, owner) }
 
 // OwnedProfiles lists the profiles oktafed wrote in the credentials file.
 func OwnedProfiles(files Files) ([]Owned, error) {
@@ -194,19 +192,13 @@ func OwnedProfiles(files Files) ([]Owned, error) {
 }
 
 func ownedOf(s *awsfile.Section) Owned {
-	o := Owned{AWSProfile: s.Name()}
-	o.OktafedProfile, _ = s.Get(keyOwner)
-	o.RoleARN, _ = s.Get(keyRoleARN)
-	o.PrincipalARN, _ = s.Get(keyPrincipalARN)
-	if v, ok := s.Get(keyExpiration); ok {
-		o.Expires, _ = time.Parse(time.RFC3339, v)
-	}
-	return o
+	sec, _ := owned.Read(s)
+	return Owned{AWSProfile: s.Name(), OktafedProfile: sec.OktafedProfile, RoleARN: sec.RoleARN, PrincipalARN: sec.PrincipalARN, Expires: sec.Expires}
 }
 
 // CachedCredentials returns the credentials oktafed stored for awsProfile.
 // ok is false when there are none or they expire within window.
-func CachedCredentials(files Files, awsProfile string, now time.Time, window time.Duration) (creds aws.Credentials, owned Owned, ok bool, err error) {
+func CachedCredentials(files Files, awsProfile string, now time.Time, window time.Duration) (creds aws.Credentials, o Owned, ok bool, err error) {
 	f, err := awsfile.Load(files.Credentials)
 	if errors.Is(err, errNotExist) {
 		return aws.Credentials{}, Owned{}, false, fmt.Errorf("no AWS profile %q: run `oktafed login` first", awsProfile)
@@ -218,13 +210,10 @@ func CachedCredentials(files Files, awsProfile string, now time.Time, window tim
 	if s == nil || !ownedBy(s, "") {
 		return aws.Credentials{}, Owned{}, false, fmt.Errorf("no AWS profile %q written by oktafed in %s: run `oktafed login`, then `oktafed roles` to see the profile names", awsProfile, files.Credentials)
 	}
-	owned = ownedOf(s)
-	id, _ := s.Get("aws_access_key_id")
-	secret, _ := s.Get("aws_secret_access_key")
-	token, _ := s.Get("aws_session_token")
-	creds = aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token, CanExpire: true, Expires: owned.Expires, Source: "oktafed"}
-	ok = id != "" && secret != "" && !owned.Expires.IsZero() && now.Add(window).Before(owned.Expires)
-	return creds, owned, ok, nil
+	sec, _ := owned.Read(s)
+	o = ownedOf(s)
+	creds = aws.Credentials{AccessKeyID: sec.AccessKeyID, SecretAccessKey: sec.SecretAccessKey, SessionToken: sec.SessionToken, CanExpire: true, Expires: sec.Expires, Source: "oktafed"}
+	return creds, o, sec.Fresh(now, window), nil
 }
 
 // StoreCredentials replaces the credentials of an oktafed-owned profile

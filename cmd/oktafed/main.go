@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/cli"
+	// Answers credential_process from the cache before the rest of the
+	// program initializes; see the package comment.
+	_ "github.com/oktafed/oktafed/internal/fastpath"
 )
 
 // interruptGrace is how long a command may take to stop after Ctrl-C

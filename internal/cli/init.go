@@ -15,7 +15,7 @@ import (
 type initOptions struct {
 	profileFlags
 	orgURL, appURL, username, mfa, region, duration, role, template, stsEndpoint, oidcClientID string
-	savePassword, saveTOTP, forget                                               bool
+	savePassword, saveTOTP, forget                                                             bool
 }
 
 func newInitCmd(ios *IOStreams) *cobra.Command {

@@ -1,0 +1,105 @@
+// Package fastpath answers `oktafed credential-process` from the AWS
+// credentials file before the rest of oktafed starts.
+//
+// The AWS SDKs run credential_process before every AWS call. Go initializes
+// every package linked into a binary before main, and oktafed links the AWS
+// SDK, gRPC, Prometheus and the sandbox; on a small VM that start-up alone
+// takes tens of milliseconds. Since Go 1.21 packages are initialized in a
+// specified order: sorted by import path, each as soon as its imports are.
+// This package imports only the standard library, awsfile and owned, so
+// its init runs before golang.org/x/…, google.golang.org/…, Prometheus,
+// Redis and the rest of github.com/oktafed/… — and when the named profile's
+// cached credentials are fresh it prints them and exits right there.
+//
+// Anything else (another command, a role flag it does not understand,
+// stale or missing credentials, an oktafed profile name rather than an AWS
+// one) falls through to the full program, which refreshes through the Okta
+// session or explains what to do. The answer is the same either way: a test
+// compares the two.
+package fastpath
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/oktafed/oktafed/awsfile"
+	"github.com/oktafed/oktafed/internal/owned"
+)
+
+// Window is how long before expiry cached credentials count as stale; the
+// CLI refreshes in the same window.
+const Window = 5 * time.Minute
+
+// disabled turns the fast path off, for the test that compares it with the
+// full program.
+const disabledEnv = "OKTAFED_NO_FASTPATH"
+
+func init() {
+	if len(os.Args) < 2 || os.Args[1] != "credential-process" || os.Getenv(disabledEnv) != "" {
+		return
+	}
+	profile, ok := profileArg(os.Args[2:])
+	if !ok {
+		return
+	}
+	if doc, ok := Cached(profile, time.Now()); ok {
+		if _, err := os.Stdout.Write(doc); err == nil {
+			os.Exit(0)
+		}
+	}
+}
+
+// profileArg reads --profile/-p from args; ok is false for anything it does
+// not understand, which the full program then handles.
+func profileArg(args []string) (string, bool) {
+	profile := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--profile" || a == "-p":
+			if i+1 >= len(args) {
+				return "", false
+			}
+			i++
+			profile = args[i]
+		case strings.HasPrefix(a, "--profile="):
+			profile = strings.TrimPrefix(a, "--profile=")
+		default:
+			return "", false
+		}
+	}
+	if profile == "" {
+		profile = os.Getenv("AWS_PROFILE")
+	}
+	return profile, profile != ""
+}
+
+// Cached returns the credential_process document for an AWS profile that
+// oktafed wrote, when its credentials are fresh.
+func Cached(profile string, now time.Time) ([]byte, bool) {
+	path, err := awsfile.CredentialsPath()
+	if err != nil {
+		return nil, false
+	}
+	f, err := awsfile.Load(path)
+	if err != nil {
+		return nil, false
+	}
+	sec, ok := owned.Read(f.Profile(awsfile.Credentials, profile))
+	if !ok || !sec.Fresh(now, Window) {
+		return nil, false
+	}
+	doc, err := json.Marshal(struct {
+		Version         int
+		AccessKeyId     string //nolint:revive // the wire name
+		SecretAccessKey string
+		SessionToken    string `json:",omitempty"`
+		Expiration      string
+	}{1, sec.AccessKeyID, sec.SecretAccessKey, sec.SessionToken, sec.Expires.UTC().Format(time.RFC3339)})
+	if err != nil {
+		return nil, false
+	}
+	return append(doc, '\n'), true
+}
