@@ -188,22 +188,20 @@ func (o *Org) handleDeleteMySession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (o *Org) handleGetSession(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	id := r.PathValue("sessionId")
-	s := o.liveSession(id, o.clk.Now(), false)
-	if s == nil {
-		o.notFoundSession(w, id)
-		return
-	}
-	writeJSON(w, http.StatusOK, o.sessionBody(s))
+	o.serveSessionByID(w, r, false)
 }
 
 func (o *Org) handleRefreshSession(w http.ResponseWriter, r *http.Request) {
+	o.serveSessionByID(w, r, true)
+}
+
+// serveSessionByID answers with the session named in the path; refresh
+// extends it, as the lifecycle/refresh call does.
+func (o *Org) serveSessionByID(w http.ResponseWriter, r *http.Request, refresh bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	id := r.PathValue("sessionId")
-	s := o.liveSession(id, o.clk.Now(), true)
+	s := o.liveSession(id, o.clk.Now(), refresh)
 	if s == nil {
 		o.notFoundSession(w, id)
 		return
