@@ -124,7 +124,7 @@ func (d *DeviceLogin) assertion(ctx context.Context) (*saml.Assertion, error) {
 		if err := d.Sessions.SaveSession(ctx, p.Name, page.SID, exp); err != nil {
 			return nil, fmt.Errorf("save the Okta session in the keyring: %w", err)
 		}
-		d.emit("okta-session", "Okta session saved in the keyring (expires %s)", fmtTime(exp))
+		d.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(exp))
 	}
 	return d.readPage(page)
 }
@@ -135,36 +135,7 @@ func (d *DeviceLogin) Run(ctx context.Context, selector string, choose Chooser, 
 	if err != nil {
 		return nil, err
 	}
-	if selector == "" {
-		selector = d.Profile.Role
-	}
-	roles, err := SelectRoles(ctx, a.Roles, selector, choose)
-	if err != nil {
-		return nil, err
-	}
-	if duration == 0 {
-		duration = time.Duration(d.Profile.Duration)
-	}
-	dur := SessionLength(duration, a.SessionDuration)
-	d.emit("assume", "assuming %d role(s) for %s", len(roles), dur)
-	parallel := d.Parallel
-	if parallel == 0 {
-		parallel = 8
-	}
-	assumed := AssumeRoles(ctx, d.STS, a.Raw, roles, dur, parallel)
-	out := &Outcome{Assertion: a, Assumed: assumed, Duration: dur}
-	if len(out.Failed()) == len(assumed) {
-		return out, fmt.Errorf("no role could be assumed: %w", assumed[0].Err)
-	}
-	written, err := WriteProfiles(d.Files, d.Profile, assumed)
-	if err != nil {
-		return out, err
-	}
-	out.Written = written
-	for _, w := range written {
-		d.emit("write", "[%s] %s, expires %s", w.AWSProfile, w.Role.RoleARN, fmtTime(w.Expires))
-	}
-	return out, nil
+	return d.assumeAndWrite(ctx, a, selector, choose, duration)
 }
 
 // Logout forgets the tokens too, then does what Login.Logout does.

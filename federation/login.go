@@ -71,6 +71,11 @@ type Login struct {
 	RefreshWindow time.Duration
 	// Events, when set, is told about each step.
 	Events func(Event)
+	// Aliases, when set, looks up the aliases of accounts that the
+	// profile's account_aliases does not name, for profile names. Found
+	// aliases are added to Profile.AccountAliases; callers may save them so
+	// names stay the same when a later lookup fails.
+	Aliases AliasLookup
 
 	flight singleflight.Group
 }
@@ -167,7 +172,7 @@ func (l *Login) signIn(ctx context.Context) (*saml.Assertion, error) {
 		if err := l.Sessions.SaveSession(ctx, l.Profile.Name, page.SID, exp); err != nil {
 			return nil, fmt.Errorf("save the Okta session in the keyring: %w", err)
 		}
-		l.emit("okta-session", "Okta session saved in the keyring (expires %s)", fmtTime(exp))
+		l.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(exp))
 	}
 	return l.readPage(page)
 }
@@ -255,6 +260,13 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	if err != nil {
 		return nil, err
 	}
+	return l.assumeAndWrite(ctx, a, selector, choose, duration)
+}
+
+// assumeAndWrite is the part of a login after the assertion, whichever way
+// it was obtained: choose roles, assume them in parallel, name and write
+// the profiles.
+func (l *Login) assumeAndWrite(ctx context.Context, a *saml.Assertion, selector string, choose Chooser, duration time.Duration) (*Outcome, error) {
 	if selector == "" {
 		selector = l.Profile.Role
 	}
@@ -275,6 +287,15 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	out := &Outcome{Assertion: a, Assumed: assumed, Duration: d}
 	if len(out.Failed()) == len(assumed) {
 		return out, fmt.Errorf("no role could be assumed: %w", assumed[0].Err)
+	}
+	if l.Aliases != nil {
+		for acct, alias := range lookupAliases(ctx, l.Aliases, l.Profile.AccountAliases, assumed) {
+			if l.Profile.AccountAliases == nil {
+				l.Profile.AccountAliases = map[string]string{}
+			}
+			l.Profile.AccountAliases[acct] = alias
+			l.emit("alias", "account %s is %s", acct, alias)
+		}
 	}
 	written, err := WriteProfiles(l.Files, l.Profile, assumed)
 	if err != nil {

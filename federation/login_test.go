@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/testenv"
@@ -251,5 +253,38 @@ func TestSAMLProviderReusesSession(t *testing.T) {
 		RoleARN: "arn:aws:iam::123456789012:role/Automation", STSEndpoint: srv.URL})
 	if _, err := bad.Retrieve(ctx); err == nil || !strings.Contains(err.Error(), "does not grant") {
 		t.Fatalf("ungranted role: %v", err)
+	}
+}
+
+func TestLoginNamesProfilesByAccountAlias(t *testing.T) {
+	r := newRig(t)
+	r.login.Profile.AccountAliases = nil
+	r.login.Aliases = federation.NewAliasLookup(http.DefaultClient, r.srv.URL)
+	out, err := r.login.Run(context.Background(), "all", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, w := range out.Written {
+		names[w.AWSProfile] = true
+	}
+	for _, want := range []string{"okta-demo-prod-Admin", "okta-demo-prod-ReadOnly", "okta-demo-dev-Developer"} {
+		if !names[want] {
+			t.Errorf("no profile %s in %v", want, names)
+		}
+	}
+	if r.login.Profile.AccountAliases["123456789012"] != "demo-prod" {
+		t.Fatalf("aliases not recorded: %v", r.login.Profile.AccountAliases)
+	}
+
+	// A lookup that fails (no permission, no network) leaves the id.
+	r2 := newRig(t)
+	r2.login.Profile.AccountAliases = nil
+	r2.login.Aliases = func(context.Context, string, aws.Credentials, string) (string, error) {
+		return "", errors.New("AccessDenied")
+	}
+	out, err = r2.login.Run(context.Background(), "/Admin$/", nil, 0)
+	if err != nil || len(out.Written) != 1 || out.Written[0].AWSProfile != "okta-123456789012-Admin" {
+		t.Fatalf("written %+v, %v", out.Written, err)
 	}
 }

@@ -279,3 +279,25 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("unknown profile: %d %s", code, errOut)
 	}
 }
+
+func TestLoginNamesProfilesByAlias(t *testing.T) {
+	e := setupCLI(t)
+	e.initProfile(t)
+	t.Setenv("AWS_ENDPOINT_URL_IAM", e.srv.URL)
+	out := mustRun(t, "login", "--role", "all", "--non-interactive")
+	for _, want := range []string{"okta-demo-prod-Admin", "okta-demo-dev-Developer"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("login output lacks %s:\n%s", want, out)
+		}
+	}
+	cfgData, err := os.ReadFile(filepath.Join(e.home, ".config", "oktafed", "config.yaml"))
+	if err != nil || !strings.Contains(string(cfgData), "demo-prod") {
+		t.Fatalf("aliases not remembered in the config (%v):\n%s", err, cfgData)
+	}
+	// Without the lookup the remembered names stay.
+	t.Setenv("AWS_ENDPOINT_URL_IAM", "")
+	out = mustRun(t, "login", "--role", "all", "--non-interactive", "--lookup-aliases=false")
+	if !strings.Contains(out, "okta-demo-prod-Admin") {
+		t.Fatalf("remembered alias not used:\n%s", out)
+	}
+}

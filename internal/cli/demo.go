@@ -113,14 +113,8 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	say("Started the sandbox at %s: a local Okta org and AWS STS, for development and tests only.", srv.URL)
 	detail("AWS files for this demo live in %s", filepath.Dir(files.Credentials))
 
-	aliases := map[string]string{}
-	for _, id := range srv.AWS.AccountIDs() {
-		if a := srv.AWS.AccountAlias(id); a != "" {
-			aliases[id] = a
-		}
-	}
 	p := &config.Profile{Name: "demo", OrgURL: srv.URL, AppURL: srv.URL + demoAppPath, Username: demoUser, MFA: opts.mfa,
-		Region: "us-east-1", Role: "all", AccountAliases: aliases}
+		Region: "us-east-1", Role: "all"}
 	secrets := &memSecrets{m: map[string]string{}}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	mfa := &okta.MFA{Preferred: opts.mfa}
@@ -140,6 +134,9 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		MFA:      mfa,
 		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
 		Files:    files,
+		// Profile names use account aliases, read with IAM's
+		// ListAccountAliases as `oktafed login` does.
+		Aliases: federation.NewAliasLookup(hc, srv.URL),
 		Events: func(e federation.Event) {
 			if sp != nil {
 				sp.Stop()

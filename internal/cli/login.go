@@ -21,6 +21,7 @@ type loginOptions struct {
 	verbose  bool
 	device   bool // the OIDC device flow (device.go)
 	open     bool
+	aliases  bool // look up account aliases for profile names
 }
 
 func newLoginCmd(ios *IOStreams) *cobra.Command {
@@ -53,6 +54,7 @@ neither.`,
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show each step")
+	cmd.Flags().BoolVar(&opts.aliases, "lookup-aliases", true, "name profiles by account alias (IAM ListAccountAliases; remembered in the oktafed config)")
 	cmd.Flags().BoolVar(&opts.device, "device", false, "sign in with the OIDC device flow in a browser (the default for Okta Identity Engine orgs; needs oidc_client_id)")
 	cmd.Flags().BoolVar(&opts.open, "open", false, "open the device sign-in page in the default browser")
 	_ = cmd.RegisterFlagCompletionFunc("mfa", cobra.FixedCompletions(config.MFAMethods, cobra.ShellCompDirectiveNoFileComp))
@@ -90,7 +92,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			return fmt.Errorf("--role: %w", err)
 		}
 	}
-	cfg, _, err := loadConfig(ios)
+	cfg, cfgPath, err := loadConfig(ios)
 	if err != nil {
 		return err
 	}
@@ -137,6 +139,10 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			return out, nil
 		}
 	}
+	before := len(p.AccountAliases)
+	if opts.aliases {
+		l.Aliases = federation.NewAliasLookup(httpClient(), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
+	}
 	var runner interface {
 		Run(context.Context, string, federation.Chooser, time.Duration) (*federation.Outcome, error)
 	} = l
@@ -148,6 +154,13 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	out, err := runner.Run(ctx, opts.role, choose, d)
 	if err != nil {
 		return err
+	}
+	if len(p.AccountAliases) != before {
+		// Remember found aliases, so profile names stay put even when a
+		// later lookup cannot be made.
+		if err := cfg.Save(cfgPath); err != nil {
+			fmt.Fprintf(ios.ErrOut, "%s could not save account aliases to %s: %v\n", colorize(ios, cyan, "!"), cfgPath, err)
+		}
 	}
 	if opts.output == "json" {
 		doc := loginJSON{Profile: p.Name, Duration: int(out.Duration / time.Second), Failed: map[string]string{}}

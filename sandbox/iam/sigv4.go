@@ -238,7 +238,7 @@ func (s *Service) verifyHeaderAuth(r *http.Request, body []byte, service string)
 	if d := now.Sub(signedAt); d > maxRequestSkew || d < -maxRequestSkew {
 		return nil, newError(CodeRequestExpired, "Request has expired: the request was signed at %s and the server time is %s, more than 15 minutes apart.", amzDate, now.UTC().Format(amzDateFmt))
 	}
-	if err := checkScope(p, service, s.region, signedAt); err != nil {
+	if err := checkScope(p, service, s.signingRegion(service), signedAt); err != nil {
 		return nil, err
 	}
 	token := r.Header.Get("X-Amz-Security-Token")
@@ -425,6 +425,16 @@ func (s *Service) verifyQueryAuth(method string, u *url.URL, host string, header
 		return nil, newError(CodeSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return s.callerFor(c, p, signedAt, host, params, now)
+}
+
+// signingRegion is the region requests to service are signed for: IAM is
+// global and signed for us-east-1, every other service for the sandbox's
+// region.
+func (s *Service) signingRegion(service string) string {
+	if service == "iam" {
+		return "us-east-1"
+	}
+	return s.region
 }
 
 // checkScope compares the credential scope with what the server expects.

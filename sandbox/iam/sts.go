@@ -82,6 +82,16 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, reqID string) (s
 		return "", newError(CodeMissingAction, "Missing Action")
 	}
 	version := params.Get("Version")
+	if version == IAMVersion && action == "ListAccountAliases" {
+		// IAM's query API shares the endpoint in the sandbox; this is the
+		// one IAM call clients make (for profile names).
+		result, err := s.listAccountAliases(r, reqID)
+		if err != nil {
+			return action, err
+		}
+		writeXML(w, http.StatusOK, result, reqID)
+		return action, nil
+	}
 	if version != STSVersion {
 		if version == "" {
 			version = "NO_VERSION_SPECIFIED"
@@ -377,6 +387,33 @@ func (s *Service) getCallerIdentity(r *http.Request, reqID string) (any, error) 
 	out.Result.Arn = caller.ARN
 	out.Result.UserID = caller.UserID
 	out.Result.Account = caller.Account
+	out.ResponseMetadata.RequestID = reqID
+	return out, nil
+}
+
+// IAMVersion is the IAM query API version.
+const IAMVersion = "2010-05-08"
+
+type listAccountAliasesResponse struct {
+	XMLName xml.Name `xml:"https://iam.amazonaws.com/doc/2010-05-08/ ListAccountAliasesResponse"`
+	Result  struct {
+		IsTruncated    bool     `xml:"IsTruncated"`
+		AccountAliases []string `xml:"AccountAliases>member"`
+	} `xml:"ListAccountAliasesResult"`
+	ResponseMetadata xmlResponseMetadata `xml:"ResponseMetadata"`
+}
+
+// listAccountAliases answers IAM ListAccountAliases for the caller's
+// account: its alias, or none.
+func (s *Service) listAccountAliases(r *http.Request, reqID string) (any, error) {
+	caller, err := s.Authenticate(r, "iam")
+	if err != nil {
+		return nil, err
+	}
+	var out listAccountAliasesResponse
+	if a := s.accounts[caller.Account].Alias; a != "" {
+		out.Result.AccountAliases = []string{a}
+	}
 	out.ResponseMetadata.RequestID = reqID
 	return out, nil
 }
