@@ -103,6 +103,32 @@ func loadConfig(ios *IOStreams) (*config.File, string, error) {
 	return f, path, err
 }
 
+// profileSetup is what commands that act for one oktafed profile load.
+type profileSetup struct {
+	cfg     *config.File
+	cfgPath string
+	profile *config.Profile
+	secrets secretStore
+}
+
+// loadProfile reads the oktafed config, picks the named profile (flag,
+// OKTAFED_PROFILE, default) and opens the keyring.
+func loadProfile(ios *IOStreams, flag string) (*profileSetup, error) {
+	cfg, path, err := loadConfig(ios)
+	if err != nil {
+		return nil, err
+	}
+	p, err := cfg.Profile(oktafedProfileName(ios, flag))
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := openSecrets(ios)
+	if err != nil {
+		return nil, err
+	}
+	return &profileSetup{cfg: cfg, cfgPath: path, profile: p, secrets: secrets}, nil
+}
+
 // httpClient is the client every network call of the CLI uses.
 func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Second) }
 

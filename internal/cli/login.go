@@ -92,18 +92,11 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			return fmt.Errorf("--role: %w", err)
 		}
 	}
-	cfg, cfgPath, err := loadConfig(ios)
+	ps, err := loadProfile(ios, opts.profile)
 	if err != nil {
 		return err
 	}
-	p, err := cfg.Profile(oktafedProfileName(ios, opts.profile))
-	if err != nil {
-		return err
-	}
-	secrets, err := openSecrets(ios)
-	if err != nil {
-		return err
-	}
+	cfg, cfgPath, p, secrets := ps.cfg, ps.cfgPath, ps.profile, ps.secrets
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa}
 	deps.events = func(e federation.Event) {

@@ -36,19 +36,12 @@ func runRoles(ctx context.Context, ios *IOStreams, opts *profileFlags) error {
 	if err := opts.checkOutput(); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(ios)
+	ps, err := loadProfile(ios, opts.profile)
 	if err != nil {
 		return err
 	}
-	p, err := cfg.Profile(oktafedProfileName(ios, opts.profile))
-	if err != nil {
-		return err
-	}
-	secrets, err := openSecrets(ios)
-	if err != nil {
-		return err
-	}
-	l, err := newLogin(ctx, p, loginDeps{ios: ios, secrets: secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true})
+	p := ps.profile
+	l, err := newLogin(ctx, p, loginDeps{ios: ios, secrets: ps.secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true})
 	if err != nil {
 		return err
 	}
