@@ -175,6 +175,14 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 	if strings.TrimSpace(execOut) != vars["AWS_ACCESS_KEY_ID"]+":unset:hidden" {
 		t.Fatalf("exec child saw %q", execOut)
 	}
+	// With --server the child gets no keys, only a local endpoint; the AWS
+	// CLI inside it fetches credentials from there and makes a signed call.
+	awsCLI := testenv.AWSCLI(t)
+	serverOut := mustRun(t, "exec", "--server", "--profile", "okta-123456789012-Admin", "--", "sh", "-c",
+		"test -z \"$AWS_ACCESS_KEY_ID\" && "+awsCLI+" --endpoint-url "+e.srv.URL+" --region us-east-1 --output text --query Arn sts get-caller-identity")
+	if !strings.Contains(serverOut, "assumed-role/Admin/demo@example.com") {
+		t.Fatalf("exec --server child printed %q", serverOut)
+	}
 	code, _, _ := run(t, "exec", "--profile", "okta-123456789012-Admin", "--", "sh", "-c", "exit 7")
 	if code != 7 {
 		t.Fatalf("exec exit code %d, want the child's 7", code)
