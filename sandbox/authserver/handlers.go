@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -361,6 +362,36 @@ type introspection struct {
 	TokenType string `json:"token_type,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`
 	UID       string `json:"uid,omitempty"`
+	// Custom holds the access token's custom claims (groups, …), which
+	// Okta returns alongside the standard members.
+	Custom map[string]any `json:"-"`
+}
+
+// standardAccessClaims are the access-token claims introspection reports
+// under RFC 7662 names, or not at all.
+var standardAccessClaims = map[string]bool{
+	"ver": true, "jti": true, "iss": true, "aud": true, "iat": true, "exp": true, "nbf": true,
+	"cid": true, "uid": true, "scp": true, "sub": true, "auth_time": true,
+}
+
+// MarshalJSON writes the standard members and then the custom claims,
+// which never override a standard member.
+func (in introspection) MarshalJSON() ([]byte, error) {
+	type plain introspection
+	base, err := json.Marshal(plain(in))
+	if err != nil || len(in.Custom) == 0 {
+		return base, err
+	}
+	var merged map[string]any
+	if err := json.Unmarshal(base, &merged); err != nil {
+		return nil, err
+	}
+	for k, v := range in.Custom {
+		if _, taken := merged[k]; !taken {
+			merged[k] = v
+		}
+	}
+	return json.Marshal(merged)
 }
 
 func (srv *server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
@@ -397,6 +428,14 @@ func (srv *server) introspect(token string) introspection {
 		out.ClientID, _ = c["cid"].(string)
 		out.UID, _ = c["uid"].(string)
 		out.Scope = strings.Join(stringList(c["scp"]), " ")
+		for k, v := range c {
+			if !standardAccessClaims[k] {
+				if out.Custom == nil {
+					out.Custom = map[string]any{}
+				}
+				out.Custom[k] = v
+			}
+		}
 		if rec != nil && rec.user != nil {
 			out.Username = rec.user.Login
 		} else if out.UID != "" {

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,6 +53,14 @@ func TestIntrospection(t *testing.T) {
 		}
 		if jti, _ := got["jti"].(string); !strings.HasPrefix(jti, "AT.") {
 			t.Errorf("jti = %v", got["jti"])
+		}
+		// Custom claims come along, as Okta returns them.
+		claims := unverifiedClaims(t, userAT)
+		if claims["groups"] == nil || fmt.Sprint(got["groups"]) != fmt.Sprint(claims["groups"]) || got["mail"] != claims["mail"] {
+			t.Errorf("custom claims: introspection %v %v, token %v %v", got["groups"], got["mail"], claims["groups"], claims["mail"])
+		}
+		if _, ok := got["scp"]; ok {
+			t.Error("scp reported besides scope")
 		}
 	})
 	t.Run("client credentials token", func(t *testing.T) {
