@@ -309,3 +309,29 @@ func TestLoginNamesProfilesByAlias(t *testing.T) {
 		t.Fatalf("remembered alias not used:\n%s", out)
 	}
 }
+
+func TestDoctor(t *testing.T) {
+	e := setupCLI(t)
+	code, out, _ := run(t, "doctor")
+	if code == 0 || !strings.Contains(out, "oktafed init --profile default") {
+		t.Fatalf("doctor without a profile: exit %d\n%s", code, out)
+	}
+	e.initProfile(t)
+	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
+	out = mustRun(t, "doctor", "--output", "json")
+	var checks []check
+	if err := json.Unmarshal([]byte(out), &checks); err != nil {
+		t.Fatalf("doctor json %q: %v", out, err)
+	}
+	got := map[string]string{}
+	for _, c := range checks {
+		if got[c.Name] == "" || c.Status == "fail" {
+			got[c.Name] = c.Status
+		}
+	}
+	for name, want := range map[string]string{"config": "ok", "keyring": "ok", "okta session": "ok", "okta": "ok", "clock": "ok", "sts": "ok", "aws files": "ok", "aws profile": "ok"} {
+		if got[name] != want {
+			t.Errorf("check %q = %q, want %q (all: %v)", name, got[name], want, checks)
+		}
+	}
+}
