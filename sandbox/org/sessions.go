@@ -152,20 +152,19 @@ func (o *Org) notFoundSession(w http.ResponseWriter, id string) {
 }
 
 func (o *Org) handleGetMySession(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s := o.cookieSession(r, o.clk.Now(), false)
-	if s == nil {
-		o.notFoundSession(w, "me")
-		return
-	}
-	writeJSON(w, http.StatusOK, o.sessionBody(s))
+	o.serveMySession(w, r, false)
 }
 
 func (o *Org) handleRefreshMySession(w http.ResponseWriter, r *http.Request) {
+	o.serveMySession(w, r, true)
+}
+
+// serveMySession answers with the session of the request's sid cookie;
+// refresh extends it, as lifecycle/refresh does.
+func (o *Org) serveMySession(w http.ResponseWriter, r *http.Request, refresh bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := o.cookieSession(r, o.clk.Now(), true)
+	s := o.cookieSession(r, o.clk.Now(), refresh)
 	if s == nil {
 		o.notFoundSession(w, "me")
 		return
