@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/oktafed/oktafed/verify"
@@ -40,14 +41,34 @@ type Rule struct {
 	Scopes []string `json:"scopes,omitempty" yaml:"scopes,omitempty"`
 	// Roles lists acceptable roles (verify.RoleAdmin, RoleWrite, RoleRead);
 	// the principal needs one of them. Roles are cumulative, so "read" is
-	// met by a writer or an admin.
+	// met by a writer or an admin. On HTTP (Require, Middleware, CheckHTTP)
+	// the read role is read-only wherever a rule lists roles: a principal
+	// whose most privileged role is read may use only GET, HEAD and
+	// OPTIONS, so a catch-all "roles: [read]" never lets a reader write.
+	// gRPC calls are all POSTs; there roles apply per method (Methods).
 	Roles []string `json:"roles,omitempty" yaml:"roles,omitempty"`
+	// AllowNoRole, with Roles set, admits principals whose groups map to
+	// no role as readers (read-only methods on HTTP) instead of refusing
+	// them with 403.
+	AllowNoRole bool `json:"allow_no_role,omitempty" yaml:"allow_no_role,omitempty"`
+}
+
+// ReadOnlyMethod reports whether method is one the read role may use:
+// GET, HEAD or OPTIONS, compared exactly (methods are case-sensitive).
+func ReadOnlyMethod(method string) bool {
+	return method == "GET" || method == "HEAD" || method == "OPTIONS"
 }
 
 // Check applies the rule to a verified principal. Failures are
 // *verify.Error values with the insufficient_scope code, which Challenge
 // maps to 403.
-func (r Rule) Check(p *verify.Principal) error {
+func (r Rule) Check(p *verify.Principal) error { return r.CheckMethod(p, "") }
+
+// CheckMethod is Check for an HTTP request with the given method: on top
+// of Check, a principal that is only a reader (or has no role, under
+// AllowNoRole) may use only read-only methods where the rule lists roles.
+// An empty method skips that part (gRPC).
+func (r Rule) CheckMethod(p *verify.Principal, method string) error {
 	if r.Public {
 		return nil
 	}
@@ -63,10 +84,26 @@ func (r Rule) Check(p *verify.Principal) error {
 			Description: "the token lacks a scope this resource requires", Scopes: slices.Clone(r.Scopes),
 		}
 	}
-	if len(r.Roles) > 0 && !slices.ContainsFunc(r.Roles, p.HasRole) {
+	if len(r.Roles) == 0 {
+		return nil
+	}
+	asReader := r.AllowNoRole && len(p.Roles) == 0
+	if !asReader && !slices.ContainsFunc(r.Roles, p.HasRole) {
 		return &verify.Error{
 			Code: verify.CodeInsufficientScope, Reason: verify.ErrForbidden,
 			Description: "the principal's groups grant no role this resource requires",
+		}
+	}
+	if asReader && !slices.Contains(r.Roles, verify.RoleRead) {
+		return &verify.Error{
+			Code: verify.CodeInsufficientScope, Reason: verify.ErrForbidden,
+			Description: "the principal's groups grant no role this resource requires",
+		}
+	}
+	if method != "" && !ReadOnlyMethod(method) && !p.HasRole(verify.RoleWrite) {
+		return &verify.Error{
+			Code: verify.CodeInsufficientScope, Reason: verify.ErrForbidden,
+			Description: "the read role allows only GET, HEAD and OPTIONS",
 		}
 	}
 	return nil
@@ -118,6 +155,12 @@ func (g *Guard) Authenticate(ctx context.Context, authorization string) (*verify
 }
 
 func (g *Guard) authenticate(ctx context.Context, authorization string) (*verify.Principal, error) {
+	if authorization != "" && !bearerScheme(authorization) {
+		// RFC 6750 section 3.1: a request in another scheme (Basic, ...)
+		// lacks authentication for this resource, so it gets the bare
+		// challenge and 401, not 400.
+		return nil, &verify.Error{Reason: verify.ErrMissingToken, Description: "only Bearer tokens are accepted"}
+	}
 	tok, err := verify.BearerToken(authorization)
 	if err != nil {
 		return nil, err
@@ -137,16 +180,36 @@ func (g *Guard) authenticate(ctx context.Context, authorization string) (*verify
 	return p, nil
 }
 
+// bearerScheme reports whether an Authorization value starts with the
+// Bearer scheme name (case-insensitive, RFC 9110 section 11.1).
+func bearerScheme(authorization string) bool {
+	const b = "bearer"
+	if len(authorization) < len(b) {
+		return false
+	}
+	if !strings.EqualFold(authorization[:len(b)], b) {
+		return false
+	}
+	return len(authorization) == len(b) || authorization[len(b)] == ' '
+}
+
 // Check authenticates and then applies rule; a public rule skips both and
-// returns a nil principal. Options.Observe sees the combined outcome.
+// returns a nil principal. Options.Observe sees the combined outcome. It
+// applies no method rule; HTTP callers use CheckHTTP.
 func (g *Guard) Check(ctx context.Context, authorization string, rule Rule) (*verify.Principal, error) {
+	return g.CheckHTTP(ctx, authorization, "", rule)
+}
+
+// CheckHTTP is Check for an HTTP request: the rule is applied with
+// Rule.CheckMethod, so readers are held to read-only methods.
+func (g *Guard) CheckHTTP(ctx context.Context, authorization, method string, rule Rule) (*verify.Principal, error) {
 	if rule.Public {
 		return nil, nil
 	}
 	start := time.Now()
 	p, err := g.authenticate(ctx, authorization)
 	if err == nil {
-		if err = rule.Check(p); err != nil {
+		if err = rule.CheckMethod(p, method); err != nil {
 			p = nil
 		}
 	}

@@ -89,6 +89,9 @@ func TestRequire(t *testing.T) {
 	read := g.Require(guard.Rule{Scopes: []string{"orders.read"}})
 	write := g.Require(guard.Rule{Scopes: []string{"orders.write"}, Roles: []string{verify.RoleWrite}})
 	admin := g.Require(guard.Rule{Roles: []string{verify.RoleAdmin}})
+	readRole := g.Require(guard.Rule{Roles: []string{verify.RoleRead}})
+	noRoleRead := g.Require(guard.Rule{Roles: []string{verify.RoleRead}, AllowNoRole: true})
+	noRoleWrite := g.Require(guard.Rule{Roles: []string{verify.RoleWrite}, AllowNoRole: true})
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, found := guard.PrincipalFrom(r.Context())
 		if !found {
@@ -107,7 +110,10 @@ func TestRequire(t *testing.T) {
 		wantBody   string
 	}{
 		{"no token", read, "", 401, `Bearer realm="orders"`, "authentication required"},
-		{"basic scheme", read, "Basic YWxpY2U6cHc=", 400, `error="invalid_request"`, "malformed"},
+		// RFC 6750 section 3.1: another scheme is no authentication at
+		// all, so the bare challenge and 401, not 400.
+		{"basic scheme", read, "Basic YWxpY2U6cHc=", 401, `Bearer realm="orders"`, "authentication required"},
+		{"bearer scheme glued to token", read, "Bearerabc", 401, `Bearer realm="orders"`, "authentication required"},
 		{"two tokens", read, "Bearer a b", 400, `error="invalid_request"`, ""},
 		{"garbage", read, "Bearer not-a-jwt", 401, `error="invalid_token"`, "not accepted"},
 		{"expired", read, "Bearer " + e.token(t, []string{"orders.read"}, nil, -time.Hour, nil), 401, `error="invalid_token"`, "expired"},
@@ -121,10 +127,24 @@ func TestRequire(t *testing.T) {
 		{"admin refused writer", admin, "Bearer " + e.token(t, nil, []string{"developers"}, 0, nil), 403, `error="insufficient_scope"`, ""},
 		{"admin ok", admin, "Bearer " + e.token(t, nil, []string{"aws-admins", "developers"}, 0, nil), 200, "", "alice@example.com admin"},
 		{"admin may write", write, "Bearer " + e.token(t, []string{"orders.write"}, []string{"aws-admins"}, 0, nil), 200, "", "admin"},
+		{"reader reads", readRole, "Bearer " + e.token(t, nil, []string{"readers"}, 0, nil), 200, "", "alice@example.com read"},
+		{"reader cannot POST under a read rule", readRole, "Bearer " + e.token(t, nil, []string{"readers"}, 0, nil), 403, `error_description="the read role allows only GET, HEAD and OPTIONS"`, "ask an administrator"},
+		{"reader cannot DELETE under a read rule", readRole, "Bearer " + e.token(t, nil, []string{"readers"}, 0, nil), 403, `error="insufficient_scope"`, ""},
+		{"writer may POST under a read rule", readRole, "Bearer " + e.token(t, nil, []string{"developers"}, 0, nil), 200, "", "write"},
+		{"no role refused under a read rule", readRole, "Bearer " + e.token(t, nil, nil, 0, nil), 403, `error="insufficient_scope"`, ""},
+		{"no role reads with AllowNoRole", noRoleRead, "Bearer " + e.token(t, nil, nil, 0, nil), 200, "", "alice@example.com "},
+		{"no role cannot POST with AllowNoRole", noRoleRead, "Bearer " + e.token(t, nil, nil, 0, nil), 403, `error="insufficient_scope"`, ""},
+		{"no role is no writer with AllowNoRole", noRoleWrite, "Bearer " + e.token(t, nil, nil, 0, nil), 403, `error="insufficient_scope"`, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/orders", nil)
+			method := "GET"
+			if strings.Contains(tc.name, "POST") {
+				method = "POST"
+			} else if strings.Contains(tc.name, "DELETE") {
+				method = "DELETE"
+			}
+			r := httptest.NewRequest(method, "/orders", nil)
 			if tc.auth != "" {
 				r.Header.Set("Authorization", tc.auth)
 			}

@@ -16,7 +16,7 @@ func (g *Guard) Require(rule Rule) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := g.Check(r.Context(), r.Header.Get("Authorization"), rule)
+			p, err := g.CheckHTTP(r.Context(), r.Header.Get("Authorization"), r.Method, rule)
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
 				return
@@ -43,7 +43,7 @@ func (g *Guard) Middleware(policy Policy) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := g.Check(r.Context(), r.Header.Get("Authorization"), rule)
+			p, err := g.CheckHTTP(r.Context(), r.Header.Get("Authorization"), r.Method, rule)
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
 				return
