@@ -53,8 +53,13 @@ type Config struct {
 
 	// Routes are tried in order; the first whose prefix and method match
 	// decides. A request no route matches is answered 404. With no routes
-	// at all, every path needs a valid token and nothing more.
+	// at all the default policy applies (DefaultRoutes): every path needs
+	// a token whose groups grant a role; readers may only GET, HEAD and
+	// OPTIONS; writers and admins may use every method.
 	Routes []Route `yaml:"routes,omitempty"`
+	// AllowNoRole relaxes the default policy: a valid token whose groups
+	// map to no role is admitted as a reader instead of refused (403).
+	AllowNoRole bool `yaml:"allow_no_role,omitempty"`
 
 	// HeaderPrefix starts the identity headers sent upstream (default
 	// "X-Auth-"); client headers with the prefix are always removed.
@@ -71,8 +76,62 @@ type Config struct {
 	// revocation names no expiry (default 24h, Okta's longest access
 	// token lifetime).
 	RevocationTTL time.Duration `yaml:"revocation_ttl,omitempty"`
-	// ShutdownTimeout bounds the graceful shutdown (default 15s).
+	// ShutdownTimeout bounds the graceful shutdown after the drain period
+	// (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+	Timeouts        Timeouts      `yaml:"timeouts,omitempty"`
+	// KeyCache tunes how issuers' key sets are cached and refetched
+	// (verify.KeyCache): refetch_floor bounds how soon a failed fetch is
+	// retried, so how soon the gateway is ready once the issuer is back.
+	KeyCache verify.KeyCache `yaml:"key_cache,omitempty"`
+}
+
+// Timeouts bound how long the gateway waits on clients and upstreams.
+// Zero fields take the defaults below.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's headers (default 10s).
+	ReadHeader time.Duration `yaml:"read_header,omitempty"`
+	// BodyIdle is the longest a request body may go without sending a
+	// byte (default 30s); a slow or stalled upload is answered 408 and
+	// its connection closed, so trickling bodies cannot hold connections.
+	BodyIdle time.Duration `yaml:"body_idle,omitempty"`
+	// Idle bounds a keep-alive connection between requests (default 90s).
+	Idle time.Duration `yaml:"idle,omitempty"`
+	// Upstream is how long the upstream may take to send its response
+	// headers (default 30s; a route's upstream_timeout overrides it);
+	// past it the client gets 504. Streaming after the headers is not cut.
+	Upstream time.Duration `yaml:"upstream,omitempty"`
+	// Drain is how long the gateway keeps serving after a stop signal with
+	// /readyz answering 503, so load balancers move traffic away before
+	// connections close (default 5s).
+	Drain time.Duration `yaml:"drain,omitempty"`
+}
+
+// Timeout defaults.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyIdleTimeout   = 30 * time.Second
+	DefaultIdleTimeout       = 90 * time.Second
+	DefaultUpstreamTimeout   = 30 * time.Second
+	DefaultDrain             = 5 * time.Second
+)
+
+func (t Timeouts) withDefaults() Timeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.ReadHeader, DefaultReadHeaderTimeout)
+	def(&t.BodyIdle, DefaultBodyIdleTimeout)
+	def(&t.Idle, DefaultIdleTimeout)
+	def(&t.Upstream, DefaultUpstreamTimeout)
+	if t.Drain < 0 {
+		t.Drain = 0
+	} else if t.Drain == 0 {
+		t.Drain = DefaultDrain
+	}
+	return t
 }
 
 // TLSConfig names the server certificate; both empty means plain HTTP
@@ -117,18 +176,57 @@ type RedisConfig struct {
 	URL string `yaml:"url,omitempty"`
 	// Prefix starts every key and channel (default "oktafed:gateway:").
 	Prefix string `yaml:"prefix,omitempty"`
+	// OnFailure says what a replica does when it cannot read the shared
+	// revocation list: "closed" (default) is not ready and refuses tokens
+	// (503) until it has loaded the list once, and again once the list has
+	// gone unrefreshed for MaxStale; "open" serves from start-up with
+	// whatever list it has, reporting Redis as degraded.
+	OnFailure string `yaml:"on_failure,omitempty"`
+	// MaxStale is how long a fail-closed replica keeps serving on its last
+	// copy of the list while Redis is unreachable (default 1m).
+	MaxStale time.Duration `yaml:"max_stale,omitempty"`
 }
+
+// Redis failure modes.
+const (
+	FailClosed = "closed"
+	FailOpen   = "open"
+)
 
 // Route is a path prefix and methods with the rule they require.
 type Route struct {
 	// Prefix matches the path itself and everything below it; one ending
 	// in "/" matches only below it.
 	Prefix string `yaml:"prefix"`
-	// Methods, empty for any.
+	// Methods, empty for any. Matching is exact on the upper-case form;
+	// requests with other methods never reach a route.
 	Methods    []string `yaml:"methods,omitempty"`
 	guard.Rule `yaml:",inline"`
 	// Upstream overrides Config.Upstream for this route.
 	Upstream string `yaml:"upstream,omitempty"`
+	// UpstreamTimeout overrides Timeouts.Upstream for this route.
+	UpstreamTimeout time.Duration `yaml:"upstream_timeout,omitempty"`
+	// CaseInsensitive matches the prefix in any letter case, for routes in
+	// front of upstreams that ignore case (IIS, some Java servers), so
+	// "/Admin" cannot slip past an "/admin" rule to a weaker one.
+	CaseInsensitive bool `yaml:"case_insensitive,omitempty"`
+}
+
+// DefaultRoutes is the policy used when a configuration lists no routes:
+// one catch-all route that needs a role (readers read-only, writers and
+// admins every method; the revocation endpoint needs admin on its own).
+// allowNoRole admits tokens without a role as readers.
+func DefaultRoutes(allowNoRole bool) []Route {
+	return []Route{{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}, AllowNoRole: allowNoRole}}}
+}
+
+// EffectiveRoutes returns the routes the gateway applies: Routes, or the
+// default policy when there are none.
+func (c *Config) EffectiveRoutes() []Route {
+	if len(c.Routes) == 0 {
+		return DefaultRoutes(c.AllowNoRole)
+	}
+	return c.Routes
 }
 
 // AuthRecord is a Vertica-style OAuth authentication record.
@@ -196,7 +294,9 @@ func LoadFile(path string) (Config, error) {
 //	AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
 //	ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM
 //	GATEWAY_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
+//	ALLOW_NO_ROLE              true to admit tokens without a role as readers
 //	GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, REDIS_URL
+//	REDIS_FAILURE_MODE         closed (default) or open
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str := func(dst *string, name string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -236,6 +336,26 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str(&c.TLS.CertFile, "GATEWAY_TLS_CERT")
 	str(&c.TLS.KeyFile, "GATEWAY_TLS_KEY")
 	str(&c.Redis.URL, "REDIS_URL")
+	str(&c.Redis.OnFailure, "REDIS_FAILURE_MODE")
+	if v := strings.TrimSpace(getenv("ALLOW_NO_ROLE")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("ALLOW_NO_ROLE=%q: use true or false", v)
+		}
+		c.AllowNoRole = b
+	}
+	return nil
+}
+
+// checkDomain refuses a domain given as a URL: "https://" is added to it,
+// so "http://x.okta.com" would become "https://http://x.okta.com".
+func checkDomain(name, value, baseVar string) error {
+	if value == "" {
+		return nil
+	}
+	if strings.Contains(value, "://") || strings.ContainsAny(value, "/?#@ ") {
+		return fmt.Errorf("%s=%q: give the host name only, e.g. example.okta.com; to reach an issuer over another scheme or port (a local sandbox on plain http), set %s=http://127.0.0.1:PORT instead", name, value, baseVar)
+	}
 	return nil
 }
 
@@ -288,6 +408,9 @@ func (c *Config) VerifyConfig() (verify.Config, map[string]providerRule, error) 
 		switch strings.ToLower(name) {
 		case "okta":
 			o := c.Okta
+			if err := checkDomain("OKTA_ORG_DOMAIN", o.OrgDomain, "OKTA_BASE_URL"); err != nil {
+				return vc, nil, err
+			}
 			if o.OrgDomain == "" && o.BaseURL == "" {
 				return vc, nil, errors.New("okta is enabled but OKTA_ORG_DOMAIN (okta.org_domain) is not set")
 			}
@@ -305,6 +428,9 @@ func (c *Config) VerifyConfig() (verify.Config, map[string]providerRule, error) 
 			}
 		case "auth0":
 			a := c.Auth0
+			if err := checkDomain("AUTH0_DOMAIN", a.Domain, "AUTH0_BASE_URL"); err != nil {
+				return vc, nil, err
+			}
 			if a.Domain == "" && a.BaseURL == "" {
 				return vc, nil, errors.New("auth0 is enabled but AUTH0_DOMAIN (auth0.domain) is not set")
 			}
@@ -353,6 +479,7 @@ func (c *Config) VerifyConfig() (verify.Config, map[string]providerRule, error) 
 		WriteGroups:    c.Groups.Write,
 		ReadOnlyGroups: c.Groups.ReadOnly,
 	}
+	vc.KeyCache = c.KeyCache
 	return vc, rules, nil
 }
 
@@ -388,30 +515,46 @@ func (r AuthRecord) provider(i int) (verify.ProviderConfig, error) {
 // routeTable is Routes checked and ready to match.
 type routeTable struct {
 	routes []compiledRoute
+	// folding is set when a route matches case-insensitively, so the
+	// request path must be folded once per request.
+	folding bool
 }
 
 type compiledRoute struct {
 	Route
 	name    string
 	methods map[string]bool
+	folded  string // the prefix folded, for case-insensitive routes
 	proxy   *upstream
 }
 
-func (c *Config) compileRoutes(proxies func(string) (*upstream, error)) (*routeTable, error) {
-	routes := c.Routes
-	if len(routes) == 0 {
-		routes = []Route{{Prefix: "/"}}
-	}
+func (c *Config) compileRoutes(proxies func(raw string, timeout time.Duration) (*upstream, error)) (*routeTable, error) {
+	routes := c.EffectiveRoutes()
 	t := &routeTable{}
 	for i, r := range routes {
 		if !strings.HasPrefix(r.Prefix, "/") {
 			return nil, fmt.Errorf("route %d: prefix %q must start with /", i+1, r.Prefix)
 		}
+		if cp, err := canonicalPath(r.Prefix); err != nil || cp != r.Prefix {
+			msg := "it is not in canonical form"
+			if err != nil {
+				msg = err.Error()
+			}
+			return nil, fmt.Errorf("route %d: prefix %q: %s; requests are routed on their decoded, canonical path, so write the prefix that way", i+1, r.Prefix, msg)
+		}
 		cr := compiledRoute{Route: r, name: r.Prefix}
+		if r.CaseInsensitive {
+			cr.folded = foldPath(r.Prefix)
+			t.folding = true
+		}
 		if len(r.Methods) > 0 {
 			cr.methods = map[string]bool{}
 			for _, m := range r.Methods {
-				cr.methods[strings.ToUpper(m)] = true
+				um := strings.ToUpper(strings.TrimSpace(m))
+				if !validMethod(um) {
+					return nil, fmt.Errorf("route %s: method %q is not an HTTP method name", r.Prefix, m)
+				}
+				cr.methods[um] = true
 			}
 			cr.name += " " + strings.Join(slices.Sorted(mapKeys(cr.methods)), ",")
 		}
@@ -427,7 +570,11 @@ func (c *Config) compileRoutes(proxies func(string) (*upstream, error)) (*routeT
 		if up == "" {
 			return nil, fmt.Errorf("route %s: no upstream: set GATEWAY_UPSTREAM (--upstream) or the route's upstream", r.Prefix)
 		}
-		p, err := proxies(up)
+		timeout := r.UpstreamTimeout
+		if timeout <= 0 {
+			timeout = c.Timeouts.withDefaults().Upstream
+		}
+		p, err := proxies(up, timeout)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", r.Prefix, err)
 		}
@@ -447,11 +594,19 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 	}
 }
 
-// match returns the first route covering the path and method.
+// match returns the first route covering the canonical path and method.
 func (t *routeTable) match(method, path string) *compiledRoute {
+	var folded string
+	if t.folding {
+		folded = foldPath(path)
+	}
 	for i := range t.routes {
 		r := &t.routes[i]
-		if !prefixMatch(r.Prefix, path) {
+		if r.CaseInsensitive {
+			if !prefixMatch(r.folded, folded) {
+				continue
+			}
+		} else if !prefixMatch(r.Prefix, path) {
 			continue
 		}
 		if r.methods != nil && !r.methods[method] {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oktafed/oktafed/verify"
 )
@@ -159,7 +160,7 @@ routes:
 	if _, err := verify.New(vc); err != nil {
 		t.Fatalf("verify.New: %v", err)
 	}
-	rt, err := c.compileRoutes(func(string) (*upstream, error) { return &upstream{}, nil })
+	rt, err := c.compileRoutes(func(string, time.Duration) (*upstream, error) { return &upstream{}, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +222,9 @@ func TestCompileRoutesErrors(t *testing.T) {
 		{"bad scheme", Config{Upstream: "ftp://x"}, "use http, h2c or https"},
 		{"relative prefix", Config{Upstream: "http://x", Routes: []Route{{Prefix: "api"}}}, "must start with /"},
 		{"bad role", Config{Upstream: "http://x", Routes: []Route{{Prefix: "/", Rule: ruleRoles("owner")}}}, "use admin, write or read"},
+		{"prefix not canonical", Config{Upstream: "http://x", Routes: []Route{{Prefix: "/a/../admin"}}}, "dot segment"},
+		{"encoded prefix", Config{Upstream: "http://x", Routes: []Route{{Prefix: "/a%41"}}}, "canonical"},
+		{"bad method", Config{Upstream: "http://x", Routes: []Route{{Prefix: "/", Methods: []string{"GET POST"}}}}, "not an HTTP method"},
 	}
 	g := &Gateway{}
 	for _, tc := range cases {
@@ -233,24 +237,70 @@ func TestCompileRoutesErrors(t *testing.T) {
 	}
 }
 
-func TestCleanPathAndIdentityStrip(t *testing.T) {
-	paths := map[string]bool{
-		"/a/b": true, "/a/b/": true, "/": true, "/a/../admin": false, "/a//b": false, "/a/./b": false,
-		"/a%2Fb": false, "/%2e%2e/admin": false, "/a%20b": true,
+func TestCanonicalPath(t *testing.T) {
+	cases := []struct {
+		raw, want string // want "" means refused
+	}{
+		{"/a/b", "/a/b"}, {"/a/b/", "/a/b/"}, {"/", "/"}, {"/a%20b", "/a b"}, {"/caf%C3%A9", "/café"},
+		{"/a%41", "/aA"}, {"/v1.0/x", "/v1.0/x"}, {"/a/.well-known", "/a/.well-known"},
+		// The issue's examples: each could reach a stricter route's
+		// upstream under a weaker rule.
+		{"/admin;x", ""}, {"/admin.", ""}, {"/admin%20", ""}, {"/admin%00", ""}, {"/public\\..\\admin", ""},
+		{"/public/..;/admin", ""}, {"/public/../admin", ""}, {"/a//b", ""}, {"/a/./b", ""},
+		{"/a%2Fb", ""}, {"/a%2fb", ""}, {"/a%5Cb", ""}, {"/%2e%2e/admin", ""}, {"/a%2E", ""}, {"/a%3Bb", ""},
+		{"/a%252e", ""}, {"/a%zz", ""}, {"/a%2", ""}, {"/a\x01", ""}, {"/a\x7f", ""}, {"/a b", ""}, {"/a%0d%0a", ""},
+		{"/a\xc3\xa9", ""}, {"/%c0%ae%c0%ae/admin", ""}, {"", ""}, {"admin", ""}, {"*", ""}, {"/admin%09", ""},
+		{"/admin/..", ""}, {"/admin/.", ""}, {"/x/admin%2e", ""},
 	}
-	for p, want := range paths {
-		r, err := http.NewRequest("GET", "http://h"+p, nil)
-		if err != nil {
-			t.Fatal(err)
+	for _, tc := range cases {
+		got, err := canonicalPath(tc.raw)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("canonicalPath(%q) = %q, want refused", tc.raw, got)
+			}
+			continue
 		}
-		if got := cleanPath(r); got != want {
-			t.Errorf("cleanPath(%q) = %v, want %v", p, got, want)
+		if err != nil || got != tc.want {
+			t.Errorf("canonicalPath(%q) = %q, %v; want %q", tc.raw, got, err, tc.want)
 		}
 	}
-	h := http.Header{"X-Auth-User": {"root"}, "x-auth-role": {"admin"}, "X-AUTH-SCOPES": {"all"}, "X-Authz": {"keep"}, "Accept": {"*/*"}}
-	stripIdentity(h, "X-Auth-")
-	if len(h) != 2 || h.Get("Accept") == "" || h.Get("X-Authz") == "" {
+	for uri, want := range map[string]string{"/a?b": "/a", "http://h/a/b?x": "/a/b", "http://h?x": "", "/": "/", "https://h:1/": "/"} {
+		if got := requestPath(uri); got != want {
+			t.Errorf("requestPath(%q) = %q, want %q", uri, got, want)
+		}
+	}
+}
+
+func TestValidMethod(t *testing.T) {
+	for m, want := range map[string]bool{"GET": true, "DELETE": true, "M-SEARCH": true, "PROPFIND": true, "delete": false, "Get": false, "": false, "GE T": false, "GET\x00": false} {
+		if got := validMethod(m); got != want {
+			t.Errorf("validMethod(%q) = %v", m, got)
+		}
+	}
+}
+
+func TestStripSpoofable(t *testing.T) {
+	h := http.Header{
+		"X-Auth-User": {"root"}, "x-auth-role": {"admin"}, "X-AUTH-SCOPES": {"all"}, "X_Auth_User": {"root"},
+		"X_AUTH_ROLE": {"admin"}, "X-Auth_Groups": {"g"}, "X_Forwarded_For": {"1.2.3.4"}, "X_Real_Ip": {"1.2.3.4"},
+		"X-Authz": {"keep"}, "Accept": {"*/*"}, "X_Custom": {"keep"},
+	}
+	stripSpoofable(h, "x-auth-")
+	if len(h) != 3 || h.Get("Accept") == "" || h.Get("X-Authz") == "" || h["X_Custom"] == nil {
 		t.Errorf("after strip: %v", h)
+	}
+}
+
+func TestStripAccessToken(t *testing.T) {
+	cases := map[string]string{
+		"a=1&access_token=x&b=2": "a=1&b=2", "access_token=x": "", "ACCESS_TOKEN=x&a": "a",
+		"access%5Ftoken=x&a=1": "a=1", "%61ccess_token=x": "", "a=1;access_token=x&b": "b",
+		"a=access_token": "a=access_token", "a=1&b=2": "a=1&b=2", "access_tokens=1": "access_tokens=1",
+	}
+	for in, want := range cases {
+		if got, _ := stripAccessToken(in); got != want {
+			t.Errorf("stripAccessToken(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

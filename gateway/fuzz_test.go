@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oktafed/oktafed/verify"
 )
@@ -34,7 +36,7 @@ func FuzzParseConfig(f *testing.F) {
 		if len(vc.Providers) == 0 {
 			t.Fatal("VerifyConfig returned no providers and no error")
 		}
-		_, _ = c.compileRoutes(func(string) (*upstream, error) { return &upstream{}, nil })
+		_, _ = c.compileRoutes(func(string, time.Duration) (*upstream, error) { return &upstream{}, nil })
 	})
 }
 
@@ -76,13 +78,13 @@ func FuzzIdentityHeaders(f *testing.F) {
 		h := http.Header{}
 		h[name] = []string{value}
 		h[http.CanonicalHeaderKey(name)] = []string{value}
-		stripIdentity(h, "X-Auth-")
+		stripSpoofable(h, "x-auth-")
 		for k := range h {
-			if len(k) >= 7 && strings.EqualFold(k[:7], "X-Auth-") {
+			if len(k) >= 7 && strings.EqualFold(strings.ReplaceAll(k[:7], "_", "-"), "X-Auth-") {
 				t.Fatalf("header %q survived", k)
 			}
 		}
-		g := &Gateway{prefix: "X-Auth-"}
+		g := &Gateway{prefix: "X-Auth-", folded: "x-auth-"}
 		p := &verify.Principal{Subject: sub, User: sub, Groups: []string{group}, Role: "read"}
 		g.setIdentity(h, p)
 		for k, vs := range h {
@@ -97,6 +99,53 @@ func FuzzIdentityHeaders(f *testing.F) {
 		}
 		if got := h.Get("X-Auth-Subject"); got != "" && got != sub {
 			t.Fatalf("subject %q, want %q", got, sub)
+		}
+	})
+}
+
+// FuzzCanonicalPath: whatever path a client sends, the gateway either
+// refuses it or forwards a path that is its own canonical form (so the
+// upstream reads what the route matched), with no dot segments, no
+// parameters, no backslashes and no control characters.
+func FuzzCanonicalPath(f *testing.F) {
+	for _, s := range []string{"/a/b", "/admin;x", "/admin.", "/admin%20", "/admin%00", "/public\\..\\admin", "/public/..;/admin", "/%2e%2e/", "/caf%C3%A9", "/a%252e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := canonicalPath(raw)
+		if err != nil {
+			return
+		}
+		again, err := canonicalPath((&url.URL{Path: p}).EscapedPath())
+		if err != nil || again != p {
+			t.Fatalf("%q -> %q is not stable: %q %v", raw, p, again, err)
+		}
+		if strings.ContainsAny(p, "\\;\x00") || strings.Contains(p, "/../") || strings.Contains(p, "/./") || strings.HasSuffix(p, "/..") || strings.HasSuffix(p, ".") {
+			t.Fatalf("%q -> %q", raw, p)
+		}
+		for _, c := range []byte(p) {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("%q -> %q holds a control byte", raw, p)
+			}
+		}
+	})
+}
+
+// FuzzStripAccessToken: no access_token parameter survives, in any
+// spelling a form parser decodes.
+func FuzzStripAccessToken(f *testing.F) {
+	for _, s := range []string{"a=1&access_token=x", "access%5Ftoken=x", "x;access_token=y", "ACCESS_TOKEN=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		out, _ := stripAccessToken(raw)
+		for pair := range strings.SplitSeq(out, "&") {
+			for part := range strings.SplitSeq(pair, ";") {
+				k, _, _ := strings.Cut(part, "=")
+				if d, err := url.QueryUnescape(k); err == nil && strings.EqualFold(d, "access_token") {
+					t.Fatalf("%q -> %q keeps %q", raw, out, k)
+				}
+			}
 		}
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,8 +30,11 @@ import (
 
 // Options are the runtime parts of a Gateway that do not belong in a file.
 type Options struct {
-	// Logger receives access logs and events; nil discards them.
+	// Logger receives events (and access logs, unless NoAccessLog); nil
+	// discards them. Redis client messages go to it too.
 	Logger *slog.Logger
+	// NoAccessLog turns the per-request access log off.
+	NoAccessLog bool
 	// HTTPClient fetches keys and calls introspection endpoints.
 	HTTPClient *http.Client
 	// Verifier replaces the verifier built from the configuration (tests,
@@ -45,18 +46,23 @@ type Options struct {
 // Gateway is a configured proxy. Build it with New, serve it with Serve or
 // use Handler in a server of your own.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	v        *verify.Verifier
-	guard    *guard.Guard
-	routes   *routeTable
-	revs     Revocations
-	shared   *sharedCache
-	metrics  *metrics
-	prefix   string // canonical identity header prefix
-	ready    atomic.Bool
-	handler  http.Handler
-	stopWarm context.CancelFunc
+	cfg       Config
+	timeouts  Timeouts
+	log       *slog.Logger
+	accessLog bool
+	v         *verify.Verifier
+	guard     *guard.Guard
+	routes    *routeTable
+	revs      Revocations
+	redis     *redisRevocations // nil without Redis
+	shared    *sharedCache
+	metrics   *metrics
+	prefix    string // canonical identity header prefix
+	folded    string // the prefix lower-case with '-', for stripSpoofable
+	keysReady atomic.Bool
+	draining  atomic.Bool
+	handler   http.Handler
+	stopWarm  context.CancelFunc
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -79,25 +85,40 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog}
+	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
 	if g.prefix == "" {
 		g.prefix = "X-Auth-"
 	}
+	if !validMethod(strings.ToUpper(g.prefix)) || strings.ContainsAny(g.prefix, "_") {
+		return nil, fmt.Errorf("header_prefix %q: use letters, digits and '-', e.g. X-Auth-", cfg.HeaderPrefix)
+	}
+	g.folded = strings.ToLower(g.prefix)
 	if g.cfg.RevocationTTL <= 0 {
 		g.cfg.RevocationTTL = 24 * time.Hour
 	}
 	if g.cfg.ShutdownTimeout <= 0 {
 		g.cfg.ShutdownTimeout = 15 * time.Second
 	}
-	proxies := map[string]*upstream{}
-	g.routes, err = cfg.compileRoutes(func(raw string) (*upstream, error) {
-		if p, ok := proxies[raw]; ok {
+	switch cfg.Redis.OnFailure {
+	case "", FailClosed, FailOpen:
+	default:
+		return nil, fmt.Errorf("redis on_failure %q: use closed (refuse tokens until the revocation list is loaded) or open", cfg.Redis.OnFailure)
+	}
+	type upKey struct {
+		raw     string
+		timeout time.Duration
+	}
+	proxies := map[upKey]*upstream{}
+	g.routes, err = cfg.compileRoutes(func(raw string, timeout time.Duration) (*upstream, error) {
+		k := upKey{raw, timeout}
+		if p, ok := proxies[k]; ok {
 			return p, nil
 		}
-		p, err := g.newUpstream(raw)
+		p, err := g.newUpstream(raw, timeout)
 		if err == nil {
-			proxies[raw] = p
+			proxies[k] = p
 		}
 		return p, err
 	})
@@ -109,7 +130,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		if err != nil {
 			return nil, err
 		}
-		g.revs = rs.revocations
+		g.revs, g.redis = rs.revocations, rs.revocations
 		if hasIntrospection(vc) {
 			g.shared = rs.cache
 		}
@@ -191,27 +212,85 @@ func (g *Gateway) Revocations() Revocations { return g.revs }
 // and admin endpoints, then the routes.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Ready reports whether the verifier's keys have been loaded.
-func (g *Gateway) Ready() bool { return g.ready.Load() }
+// Ready reports whether the gateway should receive traffic: issuer keys
+// loaded, the revocation list usable (see RedisConfig.OnFailure), and not
+// draining.
+func (g *Gateway) Ready() bool {
+	ok, _ := g.readiness()
+	return ok
+}
 
-// Warm loads the issuers' keys, retrying with backoff until it succeeds or
-// ctx ends; the gateway is ready from then on.
+// readiness is Ready with the reason, for /readyz.
+func (g *Gateway) readiness() (bool, string) {
+	if g.draining.Load() {
+		return false, "not ready: draining before shutdown"
+	}
+	if !g.keysReady.Load() {
+		return false, "not ready: issuer keys are not loaded yet"
+	}
+	if g.redis == nil {
+		return true, "ready"
+	}
+	st := g.redis.status()
+	switch {
+	case st.usable(g.failOpen(), g.maxStale()):
+		if st.down {
+			return true, "ready (degraded: Redis unreachable since " + st.downSince.UTC().Format(time.RFC3339) + "; revocations are served from the last copy)"
+		}
+		return true, "ready"
+	case !st.loaded:
+		return false, "not ready: the revocation list has not been loaded from Redis yet (fail-closed)"
+	default:
+		return false, "not ready: Redis unreachable since " + st.downSince.UTC().Format(time.RFC3339) + " (fail-closed)"
+	}
+}
+
+func (g *Gateway) failOpen() bool { return g.cfg.Redis.OnFailure == FailOpen }
+
+func (g *Gateway) maxStale() time.Duration {
+	if g.cfg.Redis.MaxStale > 0 {
+		return g.cfg.Redis.MaxStale
+	}
+	return defaultRedisMaxStale
+}
+
+// revocationsUsable reports whether token checks may rely on the
+// revocation list; a fail-closed replica refuses tokens while not.
+func (g *Gateway) revocationsUsable() bool {
+	if g.redis == nil {
+		return true
+	}
+	return g.redis.status().usable(g.failOpen(), g.maxStale())
+}
+
+// warmRetryMax bounds the wait between two attempts to load the issuers'
+// keys. The verifier itself holds fetches apart by its refetch floor, so
+// retrying often costs nothing and makes the gateway ready as soon as the
+// floor lets a fetch through.
+const warmRetryMax = time.Second
+
+// Warm loads the issuers' keys, retrying until it succeeds or ctx ends; the
+// gateway counts them as loaded from then on (the verifier keeps serving
+// cached keys when the issuer is down later).
 func (g *Gateway) Warm(ctx context.Context) error {
-	delay := 250 * time.Millisecond
+	delay := 100 * time.Millisecond
 	for {
 		err := g.v.Warm(ctx)
 		if err == nil {
-			g.ready.Store(true)
-			g.log.Info("gateway ready: issuer keys loaded", "issuers", g.v.Issuers())
+			g.keysReady.Store(true)
+			g.log.Info("gateway: issuer keys loaded", "issuers", g.v.Issuers())
 			return nil
 		}
-		g.log.Warn("gateway not ready: cannot load issuer keys; check the issuer URL and network", "err", err, "retry_in", delay)
+		if delay >= warmRetryMax {
+			// Logged once a second at most while the issuer is down.
+			g.log.Warn("gateway not ready: cannot load issuer keys; check the issuer URL and network", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 30*time.Second)
+		delay = min(delay*2, warmRetryMax)
 	}
 }
 
@@ -226,15 +305,18 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-// Serve accepts connections on ln until ctx is cancelled, then shuts down
-// gracefully: in-flight requests get ShutdownTimeout to finish. With TLS
-// configured it serves HTTP/1.1 and HTTP/2 over TLS; without, HTTP/1.1 and
-// h2c (HTTP/2 with prior knowledge, as gRPC clients speak it).
+// Serve accepts connections on ln until ctx is cancelled, then drains and
+// shuts down: /readyz answers 503 at once, requests are still served (HTTP/1
+// responses carry "Connection: close" so clients reconnect elsewhere) for
+// Timeouts.Drain, then the listener closes and in-flight requests get
+// ShutdownTimeout to finish. With TLS configured it serves HTTP/1.1 and
+// HTTP/2 over TLS; without, HTTP/1.1 and h2c (HTTP/2 with prior
+// knowledge, as gRPC clients speak it).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           g.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: g.timeouts.ReadHeader,
+		IdleTimeout:       g.timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
 	}
@@ -252,7 +334,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	warmCtx, stop := context.WithCancel(ctx)
 	g.stopWarm = stop
-	go func() { _ = g.Warm(warmCtx) }()
+	go func() {
+		if g.Warm(warmCtx) == nil {
+			g.v.RefreshInBackground(warmCtx)
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -271,8 +357,19 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	g.draining.Store(true) // /readyz: load balancers stop sending new requests
+	g.log.Info("gateway draining: /readyz answers 503; still serving", "drain", g.timeouts.Drain.String())
+	if g.timeouts.Drain > 0 {
+		t := time.NewTimer(g.timeouts.Drain)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			stop()
+			return err
+		}
+	}
 	stop()
-	g.ready.Store(false) // load balancers stop sending new requests
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -286,23 +383,25 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 
 // upstream is one backend and the proxy that speaks to it.
 type upstream struct {
-	url   *url.URL
-	proto string
-	proxy *httputil.ReverseProxy
+	url     *url.URL
+	proto   string
+	timeout time.Duration
+	proxy   *httputil.ReverseProxy
 }
 
-func (g *Gateway) newUpstream(raw string) (*upstream, error) {
+func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, error) {
 	u, proto, err := parseUpstream(raw)
 	if err != nil {
 		return nil, err
 	}
 	tr := &http.Transport{
-		Proxy:               nil, // the upstream is addressed directly, never through HTTP_PROXY
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
-		Protocols:           new(http.Protocols),
+		Proxy:                 nil, // the upstream is addressed directly, never through HTTP_PROXY
+		DialContext:           (&net.Dialer{Timeout: min(10*time.Second, timeout), KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		Protocols:             new(http.Protocols),
 	}
 	switch proto {
 	case "h2c":
@@ -325,26 +424,15 @@ func (g *Gateway) newUpstream(raw string) (*upstream, error) {
 	default:
 		tr.Protocols.SetHTTP1(true)
 	}
-	up := &upstream{url: u, proto: proto}
+	up := &upstream{url: u, proto: proto, timeout: timeout}
 	up.proxy = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.SetXForwarded()
-			pr.Out.Host = pr.In.Host
-		},
-		Transport: tr,
-		ErrorLog:  slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return // the client went away
-			}
-			g.log.Warn("upstream request failed; check that the upstream is running", "upstream", u.Host, "err", err)
-			if isGRPC(r) {
-				writeGRPCError(w, 14, "upstream unavailable", "") // codes.Unavailable
-				return
-			}
-			http.Error(w, "upstream unavailable: retry shortly", http.StatusBadGateway)
-		},
+		// Rewrite runs after ReverseProxy has removed hop-by-hop headers
+		// (including every header the client named in Connection), so
+		// what it sets reaches the upstream as set.
+		Rewrite:      g.rewrite(u),
+		Transport:    tr,
+		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler: g.upstreamError(up),
 	}
 	if proto == "h2c" {
 		// gRPC streams must reach the client message by message.
@@ -383,28 +471,4 @@ func grpcEscape(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-// cleanPath reports whether p is already in canonical form, so the path a
-// route matched is the path the upstream sees: no dot segments, no empty
-// segments, no encoded slashes.
-func cleanPath(r *http.Request) bool {
-	p := r.URL.Path
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	c := path.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	if c != p {
-		return false
-	}
-	if r.URL.RawPath != "" {
-		lower := strings.ToLower(r.URL.RawPath)
-		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
-			return false
-		}
-	}
-	return true
 }

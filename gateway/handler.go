@@ -1,9 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"strings"
+	"net/http/httputil"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,6 +34,12 @@ func (g *Gateway) buildHandler() http.Handler {
 	}
 	adminHandler := g.guard.Require(guard.Rule{Roles: []string{verify.RoleAdmin}})(http.HandlerFunc(g.serveRevoke))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.draining.Load() && r.ProtoMajor == 1 {
+			// Tell HTTP/1 clients to reconnect: the next request goes to
+			// a replica that is not stopping. HTTP/2 gets GOAWAY at
+			// shutdown.
+			w.Header().Set("Connection", "close")
+		}
 		switch r.URL.Path {
 		case pathHealth:
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -36,12 +47,12 @@ func (g *Gateway) buildHandler() http.Handler {
 			return
 		case pathReady:
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			if !g.ready.Load() {
+			w.Header().Set("Cache-Control", "no-store")
+			ok, msg := g.readiness()
+			if !ok {
 				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("not ready: issuer keys are not loaded yet\n"))
-				return
 			}
-			_, _ = w.Write([]byte("ready\n"))
+			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		case pathMetrics:
 			metricsHandler.ServeHTTP(w, r)
@@ -56,6 +67,20 @@ func (g *Gateway) buildHandler() http.Handler {
 	})
 }
 
+// StatusClientClosedRequest is logged and counted for requests whose
+// client went away before the answer (nginx's 499); nothing is sent.
+const StatusClientClosedRequest = 499
+
+// forward is what the gateway decided about one request, handed to the
+// proxy's Rewrite and ErrorHandler through the request context.
+type forward struct {
+	path string // canonical path, forwarded as is
+	p    *verify.Principal
+	body *bodyReader // nil without a body
+}
+
+type forwardKey struct{}
+
 // proxy routes, authenticates, authorizes and forwards one request.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -66,22 +91,53 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 		authErr   error
 	)
 	defer func() {
+		v := recover()
+		if v != nil && v == http.ErrAbortHandler {
+			// The response had started when copying it failed.
+			if r.Context().Err() != nil {
+				lw.status = StatusClientClosedRequest
+			} else if lw.status < 500 {
+				lw.status = http.StatusBadGateway
+			}
+		}
 		g.metrics.request(routeName, lw.status, time.Since(start))
 		g.access(r, lw, routeName, p, authErr, time.Since(start))
+		if v != nil {
+			panic(v)
+		}
 	}()
-	if !cleanPath(r) {
-		http.Error(lw, "path is not in canonical form: remove dot segments, repeated or encoded slashes", http.StatusBadRequest)
+	if !validMethod(r.Method) {
+		http.Error(lw, "method names are case-sensitive upper-case tokens: send GET, POST, DELETE, ...", http.StatusBadRequest)
 		return
 	}
-	rt := g.routes.match(r.Method, r.URL.Path)
+	cp, err := canonicalPath(requestPath(r.RequestURI))
+	if err != nil {
+		http.Error(lw, "path refused: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	rt := g.routes.match(r.Method, cp)
 	if rt == nil {
 		http.Error(lw, "no route for this path and method", http.StatusNotFound)
 		return
 	}
 	routeName = rt.name
-	stripIdentity(r.Header, g.prefix)
 	if !rt.Public {
-		p, authErr = g.guard.Check(r.Context(), r.Header.Get("Authorization"), rt.Rule)
+		if !g.revocationsUsable() {
+			authErr = errRevocationsUnavailable
+			if isGRPC(r) {
+				writeGRPCError(lw, 14, "revocation list unavailable: retry shortly", "")
+				return
+			}
+			lw.Header().Set("Retry-After", "5")
+			http.Error(lw, "the revocation list is unavailable (Redis): retry shortly", http.StatusServiceUnavailable)
+			return
+		}
+		method := r.Method
+		if rt.proxy.proto == "h2c" && isGRPC(r) {
+			// Every gRPC call is a POST: roles apply per method route.
+			method = ""
+		}
+		p, authErr = g.guard.CheckHTTP(r.Context(), r.Header.Get("Authorization"), method, rt.Rule)
 		if authErr != nil {
 			if isGRPC(r) {
 				st, challenge := verify.Challenge(authErr, g.cfg.Realm)
@@ -98,53 +154,133 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			guard.WriteError(lw, authErr, g.cfg.Realm)
 			return
 		}
-		g.setIdentity(r.Header, p)
-		if g.cfg.StripAuthorization {
-			r.Header.Del("Authorization")
-		}
-		r = r.WithContext(guard.WithPrincipal(r.Context(), p))
 	}
+	f := &forward{path: cp, p: p}
+	if r.Body != nil && r.Body != http.NoBody {
+		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle}
+		r.Body = f.body
+		if isForm(r) {
+			ok, err := stripFormBody(r)
+			if err != nil {
+				g.clientBodyFailed(lw, r, err)
+				return
+			}
+			if !ok {
+				http.Error(lw, "form body larger than 1 MiB", http.StatusRequestEntityTooLarge)
+				return
+			}
+		}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
 	rt.proxy.proxy.ServeHTTP(lw, r)
 }
 
-// stripIdentity removes every client header that starts with the identity
-// prefix, so only the gateway can set them.
-func stripIdentity(h http.Header, prefix string) {
-	for k := range h {
-		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) {
-			delete(h, k)
+// errRevocationsUnavailable labels requests refused by a fail-closed
+// replica in logs and metrics.
+var errRevocationsUnavailable = &verify.Error{Reason: verify.ErrKeysUnavailable, Description: "revocation list unavailable"}
+
+// rewrite builds the outgoing request: the canonical path, the query
+// without access_token, forwarding headers, and identity headers set last.
+func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
+	return func(pr *httputil.ProxyRequest) {
+		out := pr.Out
+		f, _ := pr.In.Context().Value(forwardKey{}).(*forward)
+		if f == nil {
+			// Only proxy() calls the ReverseProxy; never forward a
+			// request it has not checked.
+			panic(http.ErrAbortHandler)
+		}
+		out.URL.Path, out.URL.RawPath = f.path, ""
+		if out.URL.RawQuery != "" {
+			out.URL.RawQuery, _ = stripAccessToken(out.URL.RawQuery)
+		}
+		out.URL.ForceQuery = false
+		pr.SetURL(target)
+		stripSpoofable(out.Header, g.folded)
+		pr.SetXForwarded()
+		out.Host = pr.In.Host
+		if f.p != nil {
+			g.setIdentity(out.Header, f.p)
+			if g.cfg.StripAuthorization {
+				out.Header.Del("Authorization")
+			}
 		}
 	}
 }
 
-// setIdentity adds the verified identity headers. Values that could not
-// travel in a header (control characters) are dropped rather than
-// mangled, so upstreams never see a half-true identity.
-func (g *Gateway) setIdentity(h http.Header, p *verify.Principal) {
-	set := func(name, v string) {
-		if v != "" && headerSafe(v) {
-			h[g.prefix+name] = []string{v}
+// upstreamError answers a failed proxy round trip, telling a client that
+// went away (499, nothing sent) from a stalled client body (408), an
+// upstream that did not answer in time (504) and one that could not be
+// reached (502).
+func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		f, _ := r.Context().Value(forwardKey{}).(*forward)
+		if f != nil && f.body != nil && f.body.err != nil {
+			g.clientBodyFailed(w, r, f.body.err)
+			return
 		}
+		if r.Context().Err() != nil {
+			g.clientGone(w, r)
+			return
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			g.log.Warn("upstream did not answer in time", "upstream", up.url.Host, "timeout", up.timeout.String(), "path", r.URL.Path)
+			if isGRPC(r) {
+				writeGRPCError(w, 4, "upstream timeout", "") // codes.DeadlineExceeded
+				return
+			}
+			http.Error(w, "the upstream did not answer within "+up.timeout.String(), http.StatusGatewayTimeout)
+			return
+		}
+		g.log.Warn("upstream request failed; check that the upstream is running", "upstream", up.url.Host, "err", err)
+		if isGRPC(r) {
+			writeGRPCError(w, 14, "upstream unavailable", "") // codes.Unavailable
+			return
+		}
+		http.Error(w, "upstream unavailable: retry shortly", http.StatusBadGateway)
 	}
-	set("Subject", p.Subject)
-	set("User", p.User)
-	set("Issuer", p.Issuer)
-	set("Provider", p.Provider)
-	set("Client-Id", p.ClientID)
-	set("Scopes", strings.Join(p.Scopes, " "))
-	set("Groups", strings.Join(p.Groups, ","))
-	set("Role", p.Role)
-	set("Roles", strings.Join(p.Roles, ","))
 }
 
-func headerSafe(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
+// clientBodyFailed answers a request whose body could not be read: 408
+// when it stalled past the body idle timeout, 499 when the client left.
+func (g *Gateway) clientBodyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "request body stalled: nothing received for "+g.timeouts.BodyIdle.String(), http.StatusRequestTimeout)
+		return
 	}
-	return true
+	g.clientGone(w, r)
 }
+
+func (g *Gateway) clientGone(w http.ResponseWriter, r *http.Request) {
+	if lw, ok := w.(*logWriter); ok {
+		lw.status = StatusClientClosedRequest
+	}
+	g.log.Debug("client closed the request before the answer", "path", r.URL.Path, "remote", r.RemoteAddr)
+}
+
+// bodyReader passes a request body through, giving every read the body
+// idle timeout as its deadline and remembering a read error, so a failed
+// round trip is blamed on the client rather than the upstream.
+type bodyReader struct {
+	rc   io.ReadCloser
+	ctl  *http.ResponseController
+	idle time.Duration
+	err  error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.rc.Close() }
 
 // logWriter records the status and size for logs and metrics. It unwraps
 // for http.ResponseController so flushing and trailers reach the real
@@ -190,7 +326,7 @@ func (g *Gateway) logged(w http.ResponseWriter, r *http.Request, route string, h
 // Authorization header or the query string (RFC 6750 allows tokens
 // there).
 func (g *Gateway) access(r *http.Request, w *logWriter, route string, p *verify.Principal, authErr error, d time.Duration) {
-	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
+	if !g.accessLog || !g.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
 	attrs := []any{

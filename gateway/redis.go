@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,7 @@ func newRedisShared(cfg RedisConfig, log *slog.Logger) (*redisShared, error) {
 	if prefix == "" {
 		prefix = "oktafed:gateway:"
 	}
+	setRedisLogger(log)
 	client := redis.NewClient(opts)
 	rr := &redisRevocations{
 		local: newMemoryRevocations(), rdb: client, prefix: prefix, log: log,
@@ -58,9 +60,68 @@ type redisRevocations struct {
 	once    sync.Once
 	done    chan struct{}
 	stopped chan struct{}
+
+	// loaded is set once a full scan of the list has succeeded; downSince
+	// (Unix nanoseconds, 0 while connected) is when the feed was lost.
+	loaded    atomic.Bool
+	downSince atomic.Int64
 }
 
-const resyncEvery = 30 * time.Second
+const (
+	resyncEvery = 30 * time.Second
+	// pingEvery is how often the feed checks that Redis still answers,
+	// so /readyz reports an outage within seconds: go-redis reconnects a
+	// subscription silently and would hide it.
+	pingEvery            = 2 * time.Second
+	defaultRedisMaxStale = time.Minute
+	// revokeTimeout bounds an admin revocation's Redis write.
+	revokeTimeout = 5 * time.Second
+)
+
+// redisStatus is what readiness needs to know about the shared list.
+type redisStatus struct {
+	loaded    bool
+	down      bool
+	downSince time.Time
+}
+
+func (r *redisRevocations) status() redisStatus {
+	st := redisStatus{loaded: r.loaded.Load()}
+	if d := r.downSince.Load(); d != 0 {
+		st.down, st.downSince = true, time.Unix(0, d)
+	}
+	return st
+}
+
+// usable reports whether token checks may rely on the list: always when
+// failing open; when failing closed, once it has loaded and while Redis
+// has not been gone longer than maxStale.
+func (st redisStatus) usable(failOpen bool, maxStale time.Duration) bool {
+	if failOpen {
+		return true
+	}
+	if !st.loaded {
+		return false
+	}
+	return !st.down || time.Since(st.downSince) <= maxStale
+}
+
+func (r *redisRevocations) markDown() {
+	r.downSince.CompareAndSwap(0, time.Now().UnixNano())
+}
+
+// redisLogger sends go-redis's own messages (reconnects, pool errors) to
+// the gateway's structured log instead of the standard logger.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// setRedisLogger installs the gateway's logger for go-redis. go-redis has
+// one logger per process, so the last gateway built wins; several
+// gateways in one process (tests) share a sink anyway.
+func setRedisLogger(log *slog.Logger) { redis.SetLogger(redisLogger{log: log}) }
 
 func (r *redisRevocations) channel() string { return r.prefix + "revocations" }
 
@@ -70,13 +131,16 @@ func (r *redisRevocations) Revoked(ctx context.Context, jti string) bool {
 
 func (r *redisRevocations) Len() int { return r.local.Len() }
 
-// Revoke stores the id in Redis first, so a replica that resyncs finds
-// it, then announces it; the local list is updated at once either way.
+// Revoke stores the id in Redis and announces it, and only then lists it
+// locally: a revocation Redis did not take is applied nowhere (the caller
+// gets an error to retry), never on this replica alone.
 func (r *redisRevocations) Revoke(ctx context.Context, jti string, until time.Time) error {
-	if err := r.local.Revoke(ctx, jti, until); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+	defer cancel()
+	if err := PublishRevocation(ctx, r.rdb, r.prefix, jti, until); err != nil {
 		return err
 	}
-	return PublishRevocation(ctx, r.rdb, r.prefix, jti, until)
+	return r.local.Revoke(ctx, jti, until)
 }
 
 // PublishRevocation writes a revocation to Redis for every gateway sharing
@@ -111,6 +175,7 @@ func (r *redisRevocations) follow() {
 		if ctx.Err() != nil {
 			return
 		}
+		r.markDown()
 		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
@@ -132,13 +197,28 @@ func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
 	if err := r.resync(ctx); err != nil {
 		return err
 	}
+	if r.downSince.Swap(0) != 0 {
+		r.log.Info("revocation feed from Redis restored; list resynced")
+	}
+	if !r.loaded.Swap(true) {
+		r.log.Info("revocation list loaded from Redis", "ids", r.local.Len())
+	}
 	ch := sub.Channel(redis.WithChannelHealthCheckInterval(15 * time.Second))
 	tick := time.NewTicker(resyncEvery)
 	defer tick.Stop()
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, pingEvery)
+			err := r.rdb.Ping(pctx).Err()
+			cancel()
+			if err != nil {
+				return err
+			}
 		case <-tick.C:
 			if err := r.resync(ctx); err != nil {
 				return err

@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/oktafed/oktafed/verify"
+)
+
+// Identity headers are set in the proxy's Rewrite hook, which runs after
+// httputil.ReverseProxy has removed the hop-by-hop headers, so a client
+// naming them in Connection cannot remove them; and every client header
+// that an upstream could read as one of them is removed first. WSGI and
+// CGI servers turn both "X-Auth-User" and "X_Auth_User" into
+// HTTP_X_AUTH_USER and join the two values, so names are compared after
+// folding case and '_' to '-'.
+
+// foldedHasPrefix reports whether name, with ASCII case folded and '_'
+// read as '-', starts with prefix (given lower-case, with '-').
+func foldedHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func foldedEqual(name, want string) bool {
+	return len(name) == len(want) && foldedHasPrefix(name, want)
+}
+
+// forwardingHeaders are set by the proxy (SetXForwarded) or read by
+// upstreams as the client's address; ReverseProxy removes the exact names,
+// and stripSpoofable removes their underscore spellings.
+var forwardingHeaders = []string{"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"}
+
+// stripSpoofable removes every header whose folded name starts with the
+// identity prefix, and the underscore spellings of forwarding headers.
+func stripSpoofable(h http.Header, foldedPrefix string) {
+	for k := range h {
+		if foldedHasPrefix(k, foldedPrefix) {
+			delete(h, k)
+			continue
+		}
+		if strings.IndexByte(k, '_') >= 0 {
+			for _, f := range forwardingHeaders {
+				if foldedEqual(k, f) {
+					delete(h, k)
+					break
+				}
+			}
+		}
+	}
+}
+
+// setIdentity adds the verified identity headers. Values that could not
+// travel in a header (control characters) are dropped rather than
+// mangled, so upstreams never see a half-true identity.
+func (g *Gateway) setIdentity(h http.Header, p *verify.Principal) {
+	set := func(name, v string) {
+		if v != "" && headerSafe(v) {
+			h[g.prefix+name] = []string{v}
+		}
+	}
+	set("Subject", p.Subject)
+	set("User", p.User)
+	set("Issuer", p.Issuer)
+	set("Provider", p.Provider)
+	set("Client-Id", p.ClientID)
+	set("Scopes", strings.Join(p.Scopes, " "))
+	set("Groups", strings.Join(p.Groups, ","))
+	set("Role", p.Role)
+	set("Roles", strings.Join(p.Roles, ","))
+}
+
+func headerSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// The gateway never authenticates with an access_token parameter (RFC 6750
+// section 2.2/2.3), but upstreams log query strings and forms, so the
+// parameter is removed before forwarding.
+
+// isAccessTokenKey reports whether a raw form or query key names
+// access_token once decoded, in any letter case.
+func isAccessTokenKey(raw string) bool {
+	if len(raw) < len("access_token") {
+		return false
+	}
+	k := raw
+	if strings.ContainsAny(raw, "%+") {
+		d, err := url.QueryUnescape(raw)
+		if err == nil {
+			k = d
+		}
+	}
+	return strings.EqualFold(k, "access_token")
+}
+
+// stripAccessToken removes access_token pairs from a raw query or form
+// body, keeping every other byte as it was. Pairs are split on '&'; a pair
+// that hides the parameter behind ';' (which some parsers also split on)
+// is removed whole.
+func stripAccessToken(raw string) (string, bool) {
+	if !strings.Contains(strings.ToLower(raw), "access") && !strings.Contains(raw, "%") {
+		return raw, false
+	}
+	var out []string
+	removed := false
+	for pair := range strings.SplitSeq(raw, "&") {
+		drop := false
+		for part := range strings.SplitSeq(pair, ";") {
+			key, _, _ := strings.Cut(part, "=")
+			if isAccessTokenKey(key) {
+				drop = true
+				break
+			}
+		}
+		if drop {
+			removed = true
+			continue
+		}
+		out = append(out, pair)
+	}
+	if !removed {
+		return raw, false
+	}
+	return strings.Join(out, "&"), true
+}
+
+// maxFormBytes bounds a form body the gateway reads to remove
+// access_token; larger forms are refused with 413.
+const maxFormBytes = 1 << 20
+
+// isForm reports whether the request carries an URL-encoded form body.
+func isForm(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// stripFormBody reads an URL-encoded form body (at most maxFormBytes) and
+// replaces it with one without access_token. It reports false when the
+// body is too large.
+func stripFormBody(r *http.Request) (ok bool, err error) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
+	if err != nil {
+		return false, err
+	}
+	if len(data) > maxFormBytes {
+		return false, nil
+	}
+	if s, changed := stripAccessToken(string(data)); changed {
+		data = []byte(s)
+	}
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	r.ContentLength = int64(len(data))
+	r.TransferEncoding = nil
+	r.Header.Del("Content-Length")
+	return true, nil
+}
