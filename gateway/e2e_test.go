@@ -87,12 +87,28 @@ type running struct {
 	gw   *gateway.Gateway
 	url  string
 	logs *syncBuffer
+	// stop cancels Serve's context (a stop signal); done receives what
+	// Serve returned.
+	stop func()
+	done chan error
 }
 
 func startGateway(t testing.TB, cfg gateway.Config) *running {
 	t.Helper()
+	r := startGatewayWith(t, cfg, gateway.Options{})
+	waitReady(t, r)
+	return r
+}
+
+// startGatewayWith starts a gateway without waiting for it to be ready.
+func startGatewayWith(t testing.TB, cfg gateway.Config, opts gateway.Options) *running {
+	t.Helper()
+	if cfg.Timeouts.Drain == 0 {
+		cfg.Timeouts.Drain = -1 // tests that stop gateways do not wait
+	}
 	logs := &syncBuffer{}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw, err := gateway.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -114,15 +130,18 @@ func startGateway(t testing.TB, cfg gateway.Config) *running {
 	if cfg.TLS.CertFile != "" {
 		scheme = "https"
 	}
-	r := &running{gw: gw, url: scheme + "://" + ln.Addr().String(), logs: logs}
+	return &running{gw: gw, url: scheme + "://" + ln.Addr().String(), logs: logs, stop: cancel, done: done}
+}
+
+func waitReady(t testing.TB, r *running) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for !gw.Ready() {
+	for !r.gw.Ready() {
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready; log:\n%s", logs.String())
+			t.Fatalf("gateway not ready; log:\n%s", r.logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return r
 }
 
 // oktaConfig is the environment a data-platform service would set, pointed

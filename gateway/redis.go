@@ -171,9 +171,13 @@ func (r *redisRevocations) follow() {
 	go func() { <-r.done; cancel() }()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		began := time.Now()
 		err := r.subscribeOnce(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if time.Since(began) > time.Minute {
+			backoff = 100 * time.Millisecond // a new outage, not the same one
 		}
 		r.markDown()
 		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff)
@@ -182,7 +186,8 @@ func (r *redisRevocations) follow() {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 10*time.Second)
+		// Capped low: readiness comes back this soon after Redis does.
+		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 
