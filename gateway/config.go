@@ -103,7 +103,7 @@ type Timeouts struct {
 	Upstream time.Duration `yaml:"upstream,omitempty"`
 	// Drain is how long the gateway keeps serving after a stop signal with
 	// /readyz answering 503, so load balancers move traffic away before
-	// connections close (default 5s).
+	// connections close (default 5s; negative for none).
 	Drain time.Duration `yaml:"drain,omitempty"`
 }
 

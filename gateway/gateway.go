@@ -294,6 +294,12 @@ func (g *Gateway) Warm(ctx context.Context) error {
 	}
 }
 
+// StopDuration is the longest Serve takes to return after its context ends:
+// the drain period plus the shutdown timeout.
+func (g *Gateway) StopDuration() time.Duration {
+	return max(g.timeouts.Drain, 0) + g.cfg.ShutdownTimeout
+}
+
 // Close releases Redis connections and background work.
 func (g *Gateway) Close() error {
 	if g.stopWarm != nil {

@@ -24,7 +24,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		time.Sleep(interruptGrace)
+		// A draining gateway asks for longer (cli.StopGrace).
+		time.Sleep(max(interruptGrace, cli.StopGrace()))
 		cli.RestoreTerminal()
 		fmt.Fprintln(os.Stderr, "\noktafed: interrupted")
 		os.Exit(130)

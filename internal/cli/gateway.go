@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,16 +19,34 @@ import (
 )
 
 type gatewayOptions struct {
-	configPath string
-	listen     string
-	upstream   string
-	tlsCert    string
-	tlsKey     string
-	redisURL   string
-	realm      string
-	logFormat  string
-	output     string
-	check      bool
+	configPath   string
+	listen       string
+	upstream     string
+	tlsCert      string
+	tlsKey       string
+	redisURL     string
+	redisFailure string
+	realm        string
+	logFormat    string
+	accessLog    string
+	drain        time.Duration
+	drainSet     bool
+	output       string
+	check        bool
+}
+
+// stopGrace is how long main waits after a stop signal before it exits
+// anyway; a gateway raises it to cover its drain period and shutdown.
+var stopGrace atomic.Int64
+
+// StopGrace returns how long the process may take to stop after SIGTERM
+// or Ctrl-C before main exits regardless (2s unless a running command,
+// such as a draining gateway, asked for more).
+func StopGrace() time.Duration {
+	if d := time.Duration(stopGrace.Load()); d > 0 {
+		return d
+	}
+	return 2 * time.Second
 }
 
 func newGatewayCmd(ios *IOStreams) *cobra.Command {
@@ -38,21 +58,39 @@ func newGatewayCmd(ios *IOStreams) *cobra.Command {
 carry a bearer token from a trusted issuer (Okta, Auth0, any OIDC issuer,
 Vertica-style JWT or IDP records); routes require scopes and roles granted
 by group (ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS). The verified
-identity reaches the upstream in X-Auth-* headers; clients cannot set them.
+identity reaches the upstream in X-Auth-* headers; clients cannot set them
+in any spelling (X_Auth_User included).
 
-Configuration comes from --config (YAML) and environment variables
-(AUTH_PROVIDERS, OKTA_ORG_DOMAIN, OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID,
-OKTA_CLIENT_ID, OKTA_ALLOW_ORG_SERVER, AUTH0_DOMAIN, AUTH0_AUDIENCE,
-GATEWAY_UPSTREAM, REDIS_URL, ...); flags win over both.
+Without routes in --config the default policy applies: a token needs a
+role; readers may GET, HEAD and OPTIONS; writers and admins may use every
+method; only admins may revoke. ALLOW_NO_ROLE=true admits tokens without
+a role as readers. Paths are routed and forwarded in one canonical form;
+";" parameters, "\", control bytes, encoded "/" "\" ".", dot segments and
+segments ending in "." or space are refused with 400.
 
-The gateway serves /healthz, /readyz (ready once issuer keys are loaded),
-/metrics (Prometheus) and POST /_oktafed/revocations (admin role).`,
+Configuration comes from --config (YAML) and environment variables; flags
+win over both:
+  AUTH_PROVIDERS        okta, auth0 (default: those configured)
+  OKTA_ORG_DOMAIN       host name only, e.g. example.okta.com
+  OKTA_BASE_URL         scheme and host instead of https://OKTA_ORG_DOMAIN,
+                        e.g. http://127.0.0.1:8443 for oktafed sandbox
+  OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID, OKTA_CLIENT_ID, OKTA_ALLOW_ORG_SERVER
+  AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
+  ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM, ALLOW_NO_ROLE
+  GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_REALM, GATEWAY_CONFIG
+  REDIS_URL, REDIS_FAILURE_MODE (closed or open)
+
+The gateway serves /healthz, /readyz (ready once issuer keys and, with
+Redis, the revocation list are loaded; 503 while draining), /metrics
+(Prometheus) and POST /_oktafed/revocations (admin role). On SIGTERM it
+answers /readyz with 503 and keeps serving for --drain, then stops.`,
 		Example: `  OKTA_ORG_DOMAIN=example.okta.com OKTA_AUDIENCE=api://default \
     oktafed gateway --upstream http://127.0.0.1:9000
   oktafed gateway --config gateway.yaml --redis-url redis://127.0.0.1:6379/0
   oktafed gateway --config gateway.yaml --check --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.drainSet = cmd.Flags().Changed("drain")
 			return runGateway(cmd.Context(), ios, opts)
 		},
 	}
@@ -63,13 +101,18 @@ The gateway serves /healthz, /readyz (ready once issuer keys are loaded),
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "PEM certificate to serve TLS with (also GATEWAY_TLS_CERT)")
 	f.StringVar(&opts.tlsKey, "tls-key", "", "PEM private key for --tls-cert (also GATEWAY_TLS_KEY)")
 	f.StringVar(&opts.redisURL, "redis-url", "", "Redis shared by replicas for revocations and introspection results (also REDIS_URL)")
+	f.StringVar(&opts.redisFailure, "redis-failure", "", "when the revocation list cannot be read from Redis: closed (refuse tokens; default) or open (also REDIS_FAILURE_MODE)")
 	f.StringVar(&opts.realm, "realm", "", "realm named in WWW-Authenticate challenges")
-	f.StringVar(&opts.logFormat, "log-format", "json", "access and event log format on standard error: json or text")
+	f.StringVar(&opts.logFormat, "log-format", "json", "event log format on standard error: json or text")
+	f.StringVar(&opts.accessLog, "access-log", "json", "per-request access log: json (in the --log-format) or off")
+	f.DurationVar(&opts.drain, "drain", gateway.DefaultDrain, "after SIGTERM, keep serving this long with /readyz answering 503, then stop (0 stops at once)")
 	f.StringVarP(&opts.output, "output", "o", "text", "output format of --check: text or json")
 	f.BoolVar(&opts.check, "check", false, "validate the configuration, print the routes and exit")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"json", "text"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("access-log", cobra.FixedCompletions([]string{"json", "off"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("redis-failure", cobra.FixedCompletions([]string{gateway.FailClosed, gateway.FailOpen}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(newGatewayRevokeCmd(ios))
 	return cmd
 }
@@ -93,9 +136,15 @@ func loadGatewayConfig(ios *IOStreams, opts gatewayOptions) (gateway.Config, err
 	for _, o := range []struct {
 		dst *string
 		v   string
-	}{{&cfg.Listen, opts.listen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Realm, opts.realm}} {
+	}{{&cfg.Listen, opts.listen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Redis.OnFailure, opts.redisFailure}, {&cfg.Realm, opts.realm}} {
 		if o.v != "" {
 			*o.dst = o.v
+		}
+	}
+	if opts.drainSet {
+		cfg.Timeouts.Drain = opts.drain
+		if opts.drain == 0 {
+			cfg.Timeouts.Drain = -1 // Timeouts: negative means none
 		}
 	}
 	if cfg.Listen == "" {
@@ -124,10 +173,16 @@ func runGateway(ctx context.Context, ios *IOStreams, opts gatewayOptions) error 
 	default:
 		return fmt.Errorf("--log-format %q: choose json or text", opts.logFormat)
 	}
+	if opts.accessLog != "json" && opts.accessLog != "off" {
+		return fmt.Errorf("--access-log %q: choose json or off", opts.accessLog)
+	}
+	if opts.drain < 0 {
+		return fmt.Errorf("--drain %s: give a positive duration, e.g. 5s", opts.drain)
+	}
 	if opts.check {
 		return printGatewayCheck(ios, cfg, opts.output)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(handler)})
+	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(handler), NoAccessLog: opts.accessLog == "off"})
 	if err != nil {
 		return err
 	}
@@ -140,6 +195,8 @@ func runGateway(ctx context.Context, ios *IOStreams, opts gatewayOptions) error 
 	if cfg.TLS.CertFile != "" {
 		scheme = "https"
 	}
+	// main must not exit before the drain and the graceful shutdown end.
+	stopGrace.Store(int64(gw.StopDuration() + 2*time.Second))
 	fmt.Fprintf(ios.ErrOut, "oktafed gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully\n", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "))
 	return gw.Serve(ctx, ln)
 }
@@ -164,11 +221,7 @@ func printGatewayCheck(ios *IOStreams, cfg gateway.Config, output string) error 
 		Routes  []route  `json:"routes"`
 		Redis   bool     `json:"redis"`
 	}{Listen: cfg.Listen, Issuers: vc, Redis: cfg.Redis.URL != ""}
-	routes := cfg.Routes
-	if len(routes) == 0 {
-		routes = []gateway.Route{{Prefix: "/"}}
-	}
-	for _, r := range routes {
+	for _, r := range cfg.EffectiveRoutes() {
 		up := r.Upstream
 		if up == "" {
 			up = cfg.Upstream
@@ -192,6 +245,9 @@ func printGatewayCheck(ios *IOStreams, cfg gateway.Config, output string) error 
 			rule = "public"
 		case len(r.Roles) > 0 || len(r.Scopes) > 0:
 			rule = fmt.Sprintf("roles=%s scopes=%s", strings.Join(r.Roles, "|"), strings.Join(r.Scopes, ","))
+			if slices.Contains(r.Roles, "read") {
+				rule += " (read: GET/HEAD/OPTIONS)"
+			}
 		}
 		fmt.Fprintf(ios.Out, "  %-24s %-12s %-36s -> %s\n", r.Prefix, methods, rule, r.Upstream)
 	}
@@ -234,7 +290,9 @@ later load the list at start. Without Redis, POST to a gateway's
 			return runGatewayRevoke(cmd.Context(), ios, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.jti, "jti", "", "token id to revoke (the token's jti claim; `oktafed token decode` shows it)")
+	// No backquotes in flag usage: pflag reads a `word` there as the
+	// value's name in --help.
+	cmd.Flags().StringVar(&opts.jti, "jti", "", "token id to revoke: the token's jti claim, which 'oktafed token decode' shows")
 	cmd.Flags().DurationVar(&opts.ttl, "ttl", 24*time.Hour, "how long to refuse the id: at least the token's remaining lifetime")
 	cmd.Flags().StringVar(&opts.redisURL, "redis-url", "", "Redis the gateways share (also REDIS_URL)")
 	cmd.Flags().StringVar(&opts.prefix, "redis-prefix", "", "key prefix the gateways use (default oktafed:gateway:)")

@@ -36,6 +36,13 @@ routes:
 		{"half TLS", []string{"gateway", "--config", path, "--check", "--tls-cert", "c.pem"}, env, "", "--tls-key"},
 		{"revoke without redis", []string{"gateway", "revoke", "--jti", "AT.x"}, map[string]string{}, "", "REDIS_URL"},
 		{"revoke without jti", []string{"gateway", "revoke"}, map[string]string{}, "", "--jti"},
+		{"org domain with a scheme", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "http://example.okta.com", "OKTA_AUDIENCE": "api://default"}, "", "OKTA_BASE_URL=http://127.0.0.1:PORT"},
+		{"org domain with a path", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com/oauth2", "OKTA_AUDIENCE": "api://default"}, "", "host name only"},
+		{"base url for the sandbox", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_BASE_URL": "http://127.0.0.1:8443", "OKTA_AUDIENCE": "api://default"}, "http://127.0.0.1:8443/oauth2/default", ""},
+		{"bad access log", []string{"gateway", "--check", "--access-log", "text"}, env, "", "choose json or off"},
+		{"bad redis failure mode", []string{"gateway", "--config", path, "--check", "--redis-failure", "maybe"}, env, "", "use closed"},
+		{"default policy", []string{"gateway", "--check", "--upstream", "http://127.0.0.1:9000"}, env, "roles=read scopes= (read: GET/HEAD/OPTIONS)", ""},
+		{"help names OKTA_BASE_URL", []string{"gateway", "--help"}, env, "OKTA_BASE_URL", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,5 +62,23 @@ routes:
 				t.Errorf("not JSON: %s", out.String())
 			}
 		})
+	}
+}
+
+// TestGatewayRevokeHelp: the --jti line shows a string value and the whole
+// sentence (pflag once took a back-quoted word for the value's name).
+func TestGatewayRevokeHelp(t *testing.T) {
+	ios, _, out, errOut := Test()
+	if code := Main(context.Background(), ios, []string{"gateway", "revoke", "--help"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var line string
+	for l := range strings.SplitSeq(out.String(), "\n") {
+		if strings.Contains(l, "--jti") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "--jti string") || !strings.Contains(line, "'oktafed token decode' shows") {
+		t.Fatalf("--jti help line: %q", line)
 	}
 }
