@@ -85,6 +85,7 @@ func FuzzIdentityHeaders(f *testing.F) {
 			}
 		}
 		g := &Gateway{prefix: "X-Auth-", folded: "x-auth-"}
+		g.setPrefixNames()
 		p := &verify.Principal{Subject: sub, User: sub, Groups: []string{group}, Role: "read"}
 		g.setIdentity(h, p)
 		for k, vs := range h {

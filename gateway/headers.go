@@ -69,22 +69,38 @@ func stripSpoofable(h http.Header, foldedPrefix string) {
 
 // setIdentity adds the verified identity headers. Values that could not
 // travel in a header (control characters) are dropped rather than
-// mangled, so upstreams never see a half-true identity.
+// mangled, so upstreams never see a half-true identity. It runs on every
+// proxied request with a token, so the values share one backing array.
 func (g *Gateway) setIdentity(h http.Header, p *verify.Principal) {
-	set := func(name, v string) {
-		if v != "" && headerSafe(v) {
-			h[g.prefix+name] = []string{v}
+	v := [...]string{
+		p.Subject, p.User, p.Issuer, p.Provider, p.ClientID,
+		strings.Join(p.Scopes, " "), strings.Join(p.Groups, ","), p.Role, joinRoles(p.Roles),
+	}
+	vals := make([]string, 0, len(v))
+	for i, s := range v {
+		if s != "" && headerSafe(s) {
+			vals = append(vals, s)
+			h[g.idNames[i]] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
-	set("Subject", p.Subject)
-	set("User", p.User)
-	set("Issuer", p.Issuer)
-	set("Provider", p.Provider)
-	set("Client-Id", p.ClientID)
-	set("Scopes", strings.Join(p.Scopes, " "))
-	set("Groups", strings.Join(p.Groups, ","))
-	set("Role", p.Role)
-	set("Roles", strings.Join(p.Roles, ","))
+}
+
+// identityNames are the identity headers after the prefix, in the order
+// setIdentity fills them.
+var identityNames = [...]string{"Subject", "User", "Issuer", "Provider", "Client-Id", "Scopes", "Groups", "Role", "Roles"}
+
+// joinRoles is strings.Join(roles, ",") without allocating for the role
+// lists verify grants.
+func joinRoles(roles []string) string {
+	switch {
+	case len(roles) == 3 && roles[0] == verify.RoleAdmin && roles[1] == verify.RoleWrite && roles[2] == verify.RoleRead:
+		return "admin,write,read"
+	case len(roles) == 2 && roles[0] == verify.RoleWrite && roles[1] == verify.RoleRead:
+		return "write,read"
+	case len(roles) == 1:
+		return roles[0]
+	}
+	return strings.Join(roles, ",")
 }
 
 func headerSafe(v string) bool {
