@@ -526,6 +526,7 @@ type compiledRoute struct {
 	methods map[string]bool
 	folded  string // the prefix folded, for case-insensitive routes
 	proxy   *upstream
+	metrics *routeMetrics
 }
 
 func (c *Config) compileRoutes(proxies func(raw string, timeout time.Duration) (*upstream, error)) (*routeTable, error) {

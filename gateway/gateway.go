@@ -141,6 +141,9 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		g.revs = newMemoryRevocations()
 	}
 	g.metrics = newMetrics(v, g.revs)
+	for i := range g.routes.routes {
+		g.routes.routes[i].metrics = g.metrics.forRoute(g.routes.routes[i].name)
+	}
 	var ver guard.Verifier = v
 	if g.shared != nil {
 		sv := &sharedVerifier{v: v, c: g.shared, issuers: map[string]bool{}}

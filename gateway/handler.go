@@ -87,6 +87,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 	var (
 		routeName = "-"
+		rt        *compiledRoute
 		p         *verify.Principal
 		authErr   error
 	)
@@ -100,8 +101,13 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 				lw.status = http.StatusBadGateway
 			}
 		}
-		g.metrics.request(routeName, lw.status, time.Since(start))
-		g.access(r, lw, routeName, p, authErr, time.Since(start))
+		d := time.Since(start)
+		if rt != nil {
+			rt.metrics.request(lw.status, d)
+		} else {
+			g.metrics.request(routeName, lw.status, d)
+		}
+		g.access(r, lw, routeName, p, authErr, d)
 		if v != nil {
 			panic(v)
 		}
@@ -115,7 +121,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "path refused: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	rt := g.routes.match(r.Method, cp)
+	rt = g.routes.match(r.Method, cp)
 	if rt == nil {
 		http.Error(lw, "no route for this path and method", http.StatusNotFound)
 		return

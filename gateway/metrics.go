@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,7 @@ type metrics struct {
 	reqDur    *prometheus.HistogramVec
 	byReason  map[string]prometheus.Counter
 	fallbacks prometheus.Counter
+	routes    sync.Map // route name -> *routeMetrics
 }
 
 func newMetrics(v *verify.Verifier, revs Revocations) *metrics {
@@ -63,8 +66,39 @@ func (m *metrics) observe(r guard.Result) {
 }
 
 func (m *metrics) request(route string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.reqDur.WithLabelValues(route).Observe(d.Seconds())
+	m.forRoute(route).request(code, d)
+}
+
+// routeMetrics holds one route's series, resolved once: looking series up
+// by label values hashes the labels and takes a lock on every request.
+type routeMetrics struct {
+	name  string
+	m     *metrics
+	dur   prometheus.Observer
+	codes [600]atomic.Pointer[prometheus.Counter]
+}
+
+func (m *metrics) forRoute(name string) *routeMetrics {
+	if rm, ok := m.routes.Load(name); ok {
+		return rm.(*routeMetrics)
+	}
+	rm, _ := m.routes.LoadOrStore(name, &routeMetrics{name: name, m: m, dur: m.reqDur.WithLabelValues(name)})
+	return rm.(*routeMetrics)
+}
+
+func (rm *routeMetrics) request(code int, d time.Duration) {
+	rm.dur.Observe(d.Seconds())
+	if code < 0 || code >= len(rm.codes) {
+		rm.m.requests.WithLabelValues(rm.name, strconv.Itoa(code)).Inc()
+		return
+	}
+	c := rm.codes[code].Load()
+	if c == nil {
+		cc := rm.m.requests.WithLabelValues(rm.name, strconv.Itoa(code))
+		c = &cc
+		rm.codes[code].Store(c)
+	}
+	(*c).Inc()
 }
 
 // verifierCollector reads verify.Stats at scrape time, so the hot path

@@ -23,7 +23,9 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +44,9 @@ func main() {
 	o2p := flag.String("oauth2-proxy", "", "oauth2-proxy binary; empty skips it")
 	wrk := flag.String("wrk", "/usr/bin/wrk", "wrk binary")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway process over every round of the token scenario to this file")
+	mutexprofile := flag.String("mutexprofile", "", "write a mutex contention profile of the token scenario to this file")
 	flag.Parse()
-	profilePath = *cpuprofile
+	profilePath, mutexPath = *cpuprofile, *mutexprofile
 	if *dur > time.Minute || *dur <= 0 || *rounds < 1 || *rounds > 5 {
 		fail(errors.New("-d must be in (0, 60s] and -rounds in [1, 5]"))
 	}
@@ -67,7 +70,7 @@ func listen() net.Listener {
 
 // profilePath, when set, names the CPU profile taken while the token
 // scenario runs.
-var profilePath string
+var profilePath, mutexPath string
 
 type result struct {
 	name string
@@ -173,8 +176,15 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin string) e
 		defer prof.Close()
 	}
 	for r := 0; r < rounds; r++ {
-		for _, s := range scenarios {
+		// Each round starts one scenario later, so none always runs right
+		// after the same neighbour (and its garbage, its warm caches).
+		order := append(slices.Clone(scenarios[r%len(scenarios):]), scenarios[:r%len(scenarios)]...)
+		for _, s := range order {
 			profiling := prof != nil && s.name == nameToken && r == 0
+			if mutexPath != "" && s.name == nameToken && r == 0 {
+				runtime.SetMutexProfileFraction(1)
+				runtime.SetBlockProfileRate(1000)
+			}
 			if profiling {
 				if err := pprof.StartCPUProfile(prof); err != nil {
 					return err
@@ -183,6 +193,18 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin string) e
 			res, err := runWrk(wrkBin, s.url, s.token, dur, conns, threads)
 			if profiling {
 				pprof.StopCPUProfile()
+			}
+			if mutexPath != "" && s.name == nameToken && r == 0 {
+				runtime.SetMutexProfileFraction(0)
+				runtime.SetBlockProfileRate(0)
+				for _, kind := range []string{"mutex", "block"} {
+					f, err := os.Create(mutexPath + "." + kind)
+					if err != nil {
+						return err
+					}
+					_ = pprof.Lookup(kind).WriteTo(f, 0)
+					f.Close()
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
