@@ -86,6 +86,8 @@ type fetcher struct {
 	log      *slog.Logger
 	maxBytes int64
 	timeout  time.Duration
+	// redirectHosts are the provider's extra allowed redirect targets.
+	redirectHosts []string
 }
 
 // get fetches url and returns the body and the Cache-Control max-age (or
@@ -108,6 +110,9 @@ func (f *fetcher) get(ctx context.Context, url string, req func(*http.Request)) 
 }
 
 func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
+	if len(f.redirectHosts) > 0 {
+		r = r.WithContext(withRedirectHosts(r.Context(), f.redirectHosts))
+	}
 	resp, err := f.client.Do(r)
 	if err != nil {
 		return "", 0, err

@@ -88,6 +88,12 @@ type ProviderConfig struct {
 
 	// Audiences, when set, replaces Policy.Audiences for this provider.
 	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+
+	// RedirectHosts lists hosts that this provider's key, discovery and
+	// introspection fetches may be redirected to besides the host each
+	// fetch starts on. A redirect that drops TLS is refused whatever
+	// this says.
+	RedirectHosts []string `json:"redirect_hosts,omitempty" yaml:"redirect_hosts,omitempty"`
 }
 
 // Okta returns the configuration for an Okta authorization server.
@@ -226,6 +232,9 @@ func New(cfg Config) (*Verifier, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
+	// Keys reached through a redirect are trusted like the configured
+	// URL, so redirects are checked whatever client the caller gave.
+	client = guardRedirects(client)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -293,6 +302,11 @@ func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names
 	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences)}
 	if p.name == "" {
 		p.name = pc.Type
+	}
+	if len(pc.RedirectHosts) > 0 {
+		pf := *f
+		pf.redirectHosts = slices.Clone(pc.RedirectHosts)
+		f = &pf
 	}
 	kl := keyLimits{maxRSABits: lim.MaxRSABits}
 	remote := func(resolve func(context.Context) (string, error)) *remoteKeys {
