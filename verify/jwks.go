@@ -126,10 +126,18 @@ func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("%s: response is larger than %d bytes", r.URL.Redacted(), f.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", 0, fmt.Errorf("%s: HTTP %d", r.URL.Redacted(), resp.StatusCode)
+		return "", 0, &statusError{url: r.URL.Redacted(), code: resp.StatusCode}
 	}
 	return string(body), maxAge(resp.Header.Get("Cache-Control")), nil
 }
+
+// statusError is a fetch answered with a status other than 200.
+type statusError struct {
+	url  string
+	code int
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d", e.url, e.code) }
 
 // maxAge reads max-age from a Cache-Control value; no-store and no-cache
 // count as zero (the caller then applies its minimum). It returns -1 when

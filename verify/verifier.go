@@ -94,6 +94,11 @@ type ProviderConfig struct {
 	// fetch starts on. A redirect that drops TLS is refused whatever
 	// this says.
 	RedirectHosts []string `json:"redirect_hosts,omitempty" yaml:"redirect_hosts,omitempty"`
+
+	// Types, when set, replaces Policy.Types for this provider: the
+	// accepted typ header values, e.g. []string{TypeAccessToken} to
+	// enforce RFC 9068 access tokens from an issuer that marks them.
+	Types []string `json:"types,omitempty" yaml:"types,omitempty"`
 }
 
 // Okta returns the configuration for an Okta authorization server.
@@ -173,6 +178,7 @@ type provider struct {
 	name      string
 	issuer    string
 	audiences []string
+	types     []string // accepted typ values; nil accepts any
 	keys      keySource
 	intro     *introspector
 }
@@ -267,6 +273,9 @@ func New(cfg Config) (*Verifier, error) {
 		if len(p.audiences) == 0 {
 			p.audiences = pol.Audiences
 		}
+		if len(p.types) == 0 {
+			p.types = pol.Types
+		}
 		if p.issuer != "" {
 			if _, dup := v.byIssuer[p.issuer]; dup {
 				return nil, fmt.Errorf("verify: issuer %s is configured twice", p.issuer)
@@ -299,7 +308,7 @@ func New(cfg Config) (*Verifier, error) {
 func trimSlash(s string) string { return strings.TrimRight(s, "/") }
 
 func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names claimNames) (*provider, error) {
-	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences)}
+	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences), types: slices.Clone(pc.Types)}
 	if p.name == "" {
 		p.name = pc.Type
 	}
@@ -556,7 +565,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if !t.scratch.verify(t.alg, k, t.signingInput, t.sig) {
 		return nil, newError(ErrSignature, "")
 	}
-	roles, err := v.policy.check(c, t.typ, p.audiences, now)
+	roles, err := v.policy.check(c, t.typ, p.types, p.audiences, false, now)
 	if err != nil {
 		return nil, err
 	}
@@ -596,6 +605,11 @@ func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal 
 // introspect asks p's endpoint about token and applies the policy to the
 // answer, cached or not.
 func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t *jws, now int64) (*Principal, error) {
+	if t == nil && !isB64Token(token) {
+		// Not something any authorization server issues: refuse it
+		// here rather than spend an introspection call on it.
+		return nil, newError(ErrMalformed, "token is not an RFC 6750 bearer token (b64token characters only)")
+	}
 	c, err := p.intro.check(ctx, token)
 	if err != nil {
 		return nil, err
@@ -608,21 +622,38 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t 
 		cc.iss = p.issuer
 		c = &cc
 	}
-	typ := ""
+	typ, types := "", p.types
 	if t != nil {
 		typ = t.typ
+	} else {
+		types = nil // opaque tokens have no header
 	}
-	pol := v.policy
-	if t == nil {
-		pol.Types = nil // opaque tokens have no header
-	}
-	roles, err := pol.check(c, typ, p.audiences, now)
+	roles, err := v.policy.check(c, typ, types, p.audiences, true, now)
 	if err != nil {
 		return nil, err
 	}
 	pr := v.principal(c, p, roles)
 	pr.Introspected = true
 	return pr, nil
+}
+
+// isB64Token reports whether s has the RFC 6750 section 2.1 b64token
+// syntax: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Decoded is a token decoded without any trust: nothing in it has been
