@@ -478,12 +478,34 @@ func (v *Verifier) Warm(ctx context.Context) error {
 	var first error
 	for _, p := range v.providers {
 		if rk, ok := p.keys.(*remoteKeys); ok {
-			if err := rk.fetch(ctx, true); err != nil && first == nil {
+			if err := rk.fetch(ctx, waitDone); err != nil && first == nil {
 				first = fmt.Errorf("%s: %w", p.name, err)
 			}
 		}
 	}
 	return first
+}
+
+// KeysReady reports whether every provider that verifies signatures holds
+// usable keys: remote key sets fetched within KeyCache.MaxStale, static
+// ones loaded. It does no I/O, so a readiness probe can call it on every
+// request; with RefreshInBackground running it turns nil again within
+// KeyCache.RefetchFloor of an issuer's key server coming back. The error
+// names the first provider without keys and its last fetch failure.
+func (v *Verifier) KeysReady() error {
+	for _, p := range v.providers {
+		switch ks := p.keys.(type) {
+		case *remoteKeys:
+			if err := ks.ready(); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		case *fileKeys:
+			if ks.cur.Load() == nil {
+				return fmt.Errorf("%s: no keys loaded", p.name)
+			}
+		}
+	}
+	return nil
 }
 
 // RefreshInBackground keeps the keys of every remote provider fresh until
