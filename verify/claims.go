@@ -21,6 +21,24 @@ type claims struct {
 	hasActive, active   bool
 	tokenType           string // RFC 7662 token_type, introspection only
 	raw                 string
+	// cidRank is the clientClaimRank of the claim cid came from (0: no
+	// client claim); cidConflict is set when two client claims differ.
+	cidRank     int8
+	cidConflict bool
+}
+
+// clientClaimNames are the claims naming the client, in the order they
+// are read: Okta's cid, RFC 9068's client_id, OIDC's azp, Azure v1's
+// appid.
+var clientClaimNames = [...]string{"cid", "client_id", "azp", "appid"}
+
+func clientClaimRank(name string) int8 {
+	for i, n := range clientClaimNames {
+		if n == name {
+			return int8(i + 1)
+		}
+	}
+	return 0
 }
 
 // claimNames are the configurable claim names.
@@ -55,11 +73,23 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			c.hasIat = true
 		case "cid", "client_id", "azp", "appid":
 			// Okta, RFC 9068, OIDC/Auth0/Azure v2 and Azure v1 name the
-			// client differently; the first one present wins.
+			// client differently. The result must not depend on the
+			// members' JSON order, so the names rank in that fixed
+			// order, and two that name different clients make the
+			// token ambiguous (refused by the policy).
 			var s string
 			s, err = stringValue(key, v)
-			if c.cid == "" {
-				c.cid = s
+			r := clientClaimRank(key)
+			switch {
+			case c.cidRank == 0:
+				c.cid, c.cidRank = s, r
+			case s != c.cid:
+				c.cidConflict = true
+				if r < c.cidRank {
+					c.cid, c.cidRank = s, r
+				}
+			case r < c.cidRank:
+				c.cidRank = r
 			}
 		case "scp", "scope":
 			// Okta sends scp as an array, Azure as a space-separated
@@ -113,6 +143,11 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 	}
 	return c, nil
 }
+
+// TypeAccessToken is the typ of RFC 9068 JWT access tokens. Listing it in
+// Policy.Types or ProviderConfig.Types refuses ID tokens and other JWTs
+// of the same issuer presented as access tokens (RFC 9068 section 4).
+const TypeAccessToken = "at+jwt"
 
 // Role names, from most to least privileged. A principal with a role also
 // holds every lesser one.
@@ -211,7 +246,9 @@ type Policy struct {
 	// must carry iat.
 	MaxTokenAge time.Duration `json:"max_token_age,omitempty" yaml:"max_token_age,omitempty"`
 	// Types, if set, lists accepted typ header values, compared without
-	// case and without an "application/" prefix (e.g. "at+jwt").
+	// case and without an "application/" prefix (e.g. TypeAccessToken,
+	// which then also accepts "application/at+jwt"). A provider's own
+	// ProviderConfig.Types replaces it for that provider.
 	Types []string `json:"types,omitempty" yaml:"types,omitempty"`
 }
 
@@ -254,37 +291,54 @@ func (p *Policy) checkTime(c *claims, now int64) error {
 	return nil
 }
 
-// normType lowers typ and strips "application/", per RFC 7515 4.1.9.
-func normType(t string) string {
-	t = strings.ToLower(t)
-	return strings.TrimPrefix(t, "application/")
+// sameType compares two typ values without case and without an
+// "application/" prefix, per RFC 7515 section 4.1.9: "at+jwt" and
+// "application/at+jwt" name the same media type. It allocates nothing.
+func sameType(a, b string) bool {
+	return strings.EqualFold(trimApplication(a), trimApplication(b))
+}
+
+func trimApplication(t string) string {
+	const p = "application/"
+	if len(t) >= len(p) && strings.EqualFold(t[:len(p)], p) {
+		return t[len(p):]
+	}
+	return t
+}
+
+// typeAccepted reports whether typ is one of types.
+func typeAccepted(types []string, typ string) bool {
+	for _, t := range types {
+		if sameType(t, typ) {
+			return true
+		}
+	}
+	return false
 }
 
 // check applies the whole policy; audiences is the provider's list (or the
-// policy's). It returns the roles granted.
-func (p *Policy) check(c *claims, typ string, audiences []string, now int64) ([]string, error) {
+// policy's) and types the accepted typ values (nil accepts any). A JWT
+// must carry sub; an introspection answer need not (RFC 7662 section 2.2
+// makes every member but active optional, and client-credentials tokens
+// have no subject), so introspected is set for those. It returns the
+// roles granted.
+func (p *Policy) check(c *claims, typ string, types, audiences []string, introspected bool, now int64) ([]string, error) {
 	if err := p.checkTime(c, now); err != nil {
 		return nil, err
 	}
-	if c.sub == "" {
+	if c.sub == "" && !introspected {
 		return nil, newError(ErrClaims, "token has no sub")
 	}
-	if len(p.Types) > 0 {
-		ok := false
-		for _, t := range p.Types {
-			if normType(t) == normType(typ) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return nil, newError(ErrType, "")
-		}
+	if len(types) > 0 && !typeAccepted(types, typ) {
+		return nil, newError(ErrType, "typ "+safeText(typ)+" is not accepted; want "+strings.Join(types, " or "))
 	}
 	if !p.AllowAnyAudience || len(audiences) > 0 {
 		if !anyIn(c.aud, audiences) {
 			return nil, newError(ErrAudience, "")
 		}
+	}
+	if c.cidConflict {
+		return nil, newError(ErrClientID, "the client claims (cid, client_id, azp, appid) name different clients")
 	}
 	if len(p.ClientIDs) > 0 && !slices.Contains(p.ClientIDs, c.cid) {
 		return nil, newError(ErrClientID, "")

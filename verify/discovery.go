@@ -109,7 +109,7 @@ func checkURL(raw string) error {
 		if isLoopback(u.Hostname()) {
 			return nil
 		}
-		return fmt.Errorf("%s: plain http is allowed only to loopback hosts", u.Redacted())
+		return fmt.Errorf("%s: plain http is allowed only to loopback hosts; use https", u.Redacted())
 	}
 	return fmt.Errorf("%q: URL scheme must be https", raw)
 }

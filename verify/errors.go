@@ -43,6 +43,11 @@ var (
 	ErrInsufficientScope = errors.New("token lacks a required scope")
 	ErrForbidden         = errors.New("principal has no role")
 	ErrKeysUnavailable   = errors.New("verification keys are unavailable")
+	// ErrIntrospectionRefused means the introspection endpoint refused
+	// the verifier's own client credentials (HTTP 401 or 403): the
+	// token was not judged, and the fix is in the verifier's
+	// configuration, not the client's token.
+	ErrIntrospectionRefused = errors.New("the introspection endpoint refused the verifier's client credentials")
 )
 
 // Error is a verification failure. Description is safe to show to the
@@ -83,7 +88,7 @@ func (e *Error) Unwrap() []error {
 
 func codeFor(reason error) ErrorCode {
 	switch reason {
-	case ErrMissingToken, ErrKeysUnavailable:
+	case ErrMissingToken, ErrKeysUnavailable, ErrIntrospectionRefused:
 		return CodeNone
 	case ErrInvalidRequest:
 		return CodeInvalidRequest
@@ -116,7 +121,7 @@ func Challenge(err error, realm string) (status int, wwwAuthenticate string) {
 		params = append(params, `realm="`+quoteParam(realm)+`"`)
 	}
 	switch {
-	case e.Reason == ErrKeysUnavailable:
+	case e.Reason == ErrKeysUnavailable, e.Reason == ErrIntrospectionRefused:
 		status = http.StatusServiceUnavailable
 	case e.Code == CodeInvalidRequest:
 		status = http.StatusBadRequest

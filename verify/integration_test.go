@@ -337,10 +337,13 @@ func TestSandboxIntrospection(t *testing.T) {
 		t.Errorf("introspection through discovery: %v", err)
 	}
 	// Wrong client credentials are an outage of the check, not a verdict
-	// on the token.
+	// on the token, and the error names them rather than the keys.
 	v3 := newVerifier(t, introCfg(verify.Introspection(iss+"/v1/introspect", serviceClient, "wrong")))
 	_, err = v3.Verify(ctx, serviceToken(t, srv))
-	wantReason(t, "bad client secret", err, verify.ErrKeysUnavailable)
+	wantReason(t, "bad client secret", err, verify.ErrIntrospectionRefused)
+	if st, _ := verify.Challenge(err, ""); st != http.StatusServiceUnavailable {
+		t.Errorf("bad client secret: status %d, want 503", st)
+	}
 }
 
 func TestOIDCProviderTokens(t *testing.T) {

@@ -106,6 +106,12 @@ func (in *introspector) run(ctx context.Context, k tokenKey, token string, call 
 		in.neg.put(k, struct{}{}, now+int64(in.negTTL/time.Second), now)
 		call.err = newError(ErrInactive, "")
 	default:
+		if c.user == "" {
+			// No sub and no username: a client-credentials token.
+			// The client is the principal, as RFC 9068 section 2.2
+			// has it for such tokens' sub.
+			c.user = c.cid
+		}
 		exp := now + int64(in.posTTL/time.Second)
 		if c.hasExp && c.exp < exp {
 			exp = c.exp
@@ -152,6 +158,13 @@ func (in *introspector) call(ctx context.Context, token string) (*claims, error)
 	}
 	body, _, err := in.f.do(r)
 	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
+			// RFC 7662 section 2.3: the endpoint answers 401 when the
+			// caller's own authentication fails. Saying "keys
+			// unavailable" would send an operator to the wrong place.
+			return nil, wrapError(ErrIntrospectionRefused, "", fmt.Errorf("provider %s: %w; check its client_id and client_secret or private key", in.name, err))
+		}
 		return nil, wrapError(ErrKeysUnavailable, "", err)
 	}
 	c, err := parseIntrospection(body, in.names)

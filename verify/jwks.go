@@ -35,6 +35,17 @@ type KeyCache struct {
 	MaxStale time.Duration `json:"max_stale,omitempty" yaml:"max_stale,omitempty"`
 	// FetchTimeout bounds one HTTP fetch.
 	FetchTimeout time.Duration `json:"fetch_timeout,omitempty" yaml:"fetch_timeout,omitempty"`
+	// ColdFetchTimeout bounds how long a request waits for keys when
+	// none are held (first use, or past MaxStale); default FetchTimeout.
+	// A shorter value answers such requests sooner (ErrKeysUnavailable,
+	// 503) while the fetch itself goes on, bounded by FetchTimeout, and
+	// fills the cache for later requests.
+	ColdFetchTimeout time.Duration `json:"cold_fetch_timeout,omitempty" yaml:"cold_fetch_timeout,omitempty"`
+	// UnknownKeyWait bounds how long a request whose kid is not in the
+	// held set waits for the refetch that might bring it (default 2s).
+	// A hanging key server then costs such requests this long at most,
+	// and requests whose keys are held never wait.
+	UnknownKeyWait time.Duration `json:"unknown_key_wait,omitempty" yaml:"unknown_key_wait,omitempty"`
 }
 
 // Key cache defaults.
@@ -45,6 +56,7 @@ const (
 	DefaultRefetchFloor   = time.Minute
 	DefaultMaxStale       = 24 * time.Hour
 	DefaultFetchTimeout   = 10 * time.Second
+	DefaultUnknownKeyWait = 2 * time.Second
 	DefaultMaxJWKSBytes   = 512 << 10
 	DefaultMaxKeys        = 64
 	DefaultMaxTokenBytes  = 16 << 10
@@ -63,6 +75,8 @@ func (c KeyCache) withDefaults() KeyCache {
 	def(&c.RefetchFloor, DefaultRefetchFloor)
 	def(&c.MaxStale, DefaultMaxStale)
 	def(&c.FetchTimeout, DefaultFetchTimeout)
+	def(&c.ColdFetchTimeout, c.FetchTimeout)
+	def(&c.UnknownKeyWait, DefaultUnknownKeyWait)
 	if c.MaxRefresh < c.MinRefresh {
 		c.MaxRefresh = c.MinRefresh
 	}
@@ -86,6 +100,8 @@ type fetcher struct {
 	log      *slog.Logger
 	maxBytes int64
 	timeout  time.Duration
+	// redirectHosts are the provider's extra allowed redirect targets.
+	redirectHosts []string
 }
 
 // get fetches url and returns the body and the Cache-Control max-age (or
@@ -108,6 +124,9 @@ func (f *fetcher) get(ctx context.Context, url string, req func(*http.Request)) 
 }
 
 func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
+	if len(f.redirectHosts) > 0 {
+		r = r.WithContext(withRedirectHosts(r.Context(), f.redirectHosts))
+	}
 	resp, err := f.client.Do(r)
 	if err != nil {
 		return "", 0, err
@@ -121,10 +140,18 @@ func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("%s: response is larger than %d bytes", r.URL.Redacted(), f.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", 0, fmt.Errorf("%s: HTTP %d", r.URL.Redacted(), resp.StatusCode)
+		return "", 0, &statusError{url: r.URL.Redacted(), code: resp.StatusCode}
 	}
 	return string(body), maxAge(resp.Header.Get("Cache-Control")), nil
 }
+
+// statusError is a fetch answered with a status other than 200.
+type statusError struct {
+	url  string
+	code int
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d", e.url, e.code) }
 
 // maxAge reads max-age from a Cache-Control value; no-store and no-cache
 // count as zero (the caller then applies its minimum). It returns -1 when
@@ -194,7 +221,7 @@ func (rk *remoteKeys) lookup(ctx context.Context, kid, alg string) (*publicKey, 
 	now := rk.f.clk.Now()
 	s := rk.usable(now)
 	if s == nil {
-		if err := rk.fetch(ctx, true); err != nil {
+		if err := rk.fetch(ctx, rk.cfg.ColdFetchTimeout); err != nil {
 			return nil, 0, err
 		}
 		if s = rk.usable(rk.f.clk.Now()); s == nil {
@@ -203,14 +230,15 @@ func (rk *remoteKeys) lookup(ctx context.Context, kid, alg string) (*publicKey, 
 	} else if !now.Before(s.refreshAt) {
 		// Stale-while-revalidate: keep serving the current keys and let
 		// a background fetch replace them.
-		_ = rk.fetch(context.WithoutCancel(ctx), false)
+		_ = rk.fetch(context.WithoutCancel(ctx), noWait)
 	}
 	if k := s.set.find(kid, alg); k != nil {
 		return k, s.gen, nil
 	}
 	// Unknown kid: the issuer may have rotated. Refetch, but never more
-	// often than the floor allows.
-	if err := rk.fetch(ctx, true); err != nil {
+	// often than the floor allows, and wait for it only briefly: a
+	// hanging key server must not hold requests for FetchTimeout.
+	if err := rk.fetch(ctx, rk.cfg.UnknownKeyWait); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Reason == ErrKeysUnavailable {
 			// The set we hold is still valid; the kid is simply unknown.
@@ -233,10 +261,19 @@ func (rk *remoteKeys) unavailable() error {
 	return wrapError(ErrKeysUnavailable, "", cause)
 }
 
-// fetch starts a fetch unless one is running or the floor forbids it. When
-// wait is set it waits for the running or started fetch. A refused fetch
-// is not an error: the caller works with what it has.
-func (rk *remoteKeys) fetch(ctx context.Context, wait bool) error {
+// Waits for fetch: noWait starts a fetch and returns at once; waitDone
+// waits until it ends or ctx does; any positive duration waits at most
+// that long.
+const (
+	noWait   time.Duration = 0
+	waitDone time.Duration = -1
+)
+
+// fetch starts a fetch unless one is running or the floor forbids it, and
+// waits for the running or started fetch as wait says. A refused fetch is
+// not an error: the caller works with what it has. A wait that runs out
+// leaves the fetch running; its result serves later requests.
+func (rk *remoteKeys) fetch(ctx context.Context, wait time.Duration) error {
 	rk.mu.Lock()
 	ch := rk.inflight
 	if ch == nil {
@@ -257,13 +294,24 @@ func (rk *remoteKeys) fetch(ctx context.Context, wait bool) error {
 		go rk.run(ch)
 	}
 	rk.mu.Unlock()
-	if !wait {
+	if wait == noWait {
 		return nil
+	}
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
 	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
 		return wrapError(ErrKeysUnavailable, "", ctx.Err())
+	case <-timeout:
+		if rk.usable(rk.f.clk.Now()) != nil {
+			return nil
+		}
+		return wrapError(ErrKeysUnavailable, "", fmt.Errorf("the key set fetch for %s is still running after %v", rk.name, wait))
 	}
 	rk.mu.Lock()
 	err := rk.lastErr
@@ -322,14 +370,40 @@ func (rk *remoteKeys) download(ctx context.Context) (*keySet, time.Duration, err
 	return set, age, nil
 }
 
+// nextAttemptIn is how long until the floor allows the next fetch: at most
+// RefetchFloor, counted from the last attempt whoever made it.
+func (rk *remoteKeys) nextAttemptIn() time.Duration {
+	rk.mu.Lock()
+	last := rk.lastAttempt
+	rk.mu.Unlock()
+	d := last.Add(rk.cfg.RefetchFloor).Sub(rk.f.clk.Now())
+	if d <= 0 || d > rk.cfg.RefetchFloor {
+		d = rk.cfg.RefetchFloor
+	}
+	return d
+}
+
+// ready reports whether rk holds usable keys, and if not, why.
+func (rk *remoteKeys) ready() error {
+	if rk.usable(rk.f.clk.Now()) != nil {
+		return nil
+	}
+	rk.mu.Lock()
+	err := rk.lastErr
+	rk.mu.Unlock()
+	if err == nil {
+		err = errors.New("no key set fetched yet")
+	}
+	return err
+}
+
 // refreshLoop keeps rk's keys fresh until ctx ends: it fetches when the
 // current set's lifetime (Cache-Control max-age bounded by MinRefresh and
 // MaxRefresh) runs out, so an idle service does not meet stale or expired
 // keys on its next request. Failed fetches are retried after the refetch
-// floor, doubling up to MinRefresh; the request path still falls back to
-// its own fetch if the loop falls behind.
+// floor; the request path still falls back to its own fetch if the loop
+// falls behind.
 func (rk *remoteKeys) refreshLoop(ctx context.Context) {
-	retry := rk.cfg.RefetchFloor
 	for {
 		var wait time.Duration
 		if s := rk.cur.Load(); s != nil {
@@ -348,20 +422,20 @@ func (rk *remoteKeys) refreshLoop(ctx context.Context) {
 			return
 		}
 		prev := rk.cur.Load()
-		_ = rk.fetch(ctx, true)
+		_ = rk.fetch(ctx, waitDone)
 		if cur := rk.cur.Load(); cur != prev && cur != nil && cur.refreshAt.After(rk.f.clk.Now()) {
-			retry = rk.cfg.RefetchFloor
 			continue
 		}
-		// Nothing new: the fetch failed or the floor refused it. Wait
-		// before trying again rather than spinning.
-		t := time.NewTimer(retry)
+		// Nothing new: the fetch failed or the floor refused it. Try
+		// again after the floor, no later: the floor already keeps the
+		// issuer from a storm, and backing off further would keep keys
+		// (and readiness) away for minutes after the issuer is back.
+		t := time.NewTimer(rk.nextAttemptIn())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		retry = min(2*retry, max(rk.cfg.MinRefresh, rk.cfg.RefetchFloor))
 	}
 }

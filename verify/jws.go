@@ -189,7 +189,7 @@ func parseHeader(header string, t *jws) error {
 			// RFC 7515 section 4.1.11: a recipient must reject a token
 			// whose crit lists an extension it does not implement, and
 			// this verifier implements none.
-			return &Error{Code: CodeInvalidToken, Reason: ErrUnsupportedToken, Description: "critical header extensions are not supported"}
+			return &Error{Code: CodeInvalidToken, Reason: ErrUnsupportedToken, Description: "the crit header names extensions this verifier does not implement (RFC 7515 section 4.1.11)"}
 		case "enc", "zip":
 			return &Error{Code: CodeInvalidToken, Reason: ErrUnsupportedToken, Description: "encrypted or compressed tokens are not accepted"}
 		case "b64":

@@ -510,10 +510,16 @@ func TestIntrospection(t *testing.T) {
 		t.Fatal("expired introspected token accepted")
 	}
 	fc.Set(testNow)
-	// Wrong secret: the endpoint refuses, so the verifier fails closed.
+	// Wrong secret: the endpoint refuses, so the verifier fails closed
+	// (503, no error code for the client) and says why.
 	bad := mk(Introspection(srv.URL+"/introspect", "client", "wrong"), Policy{})
-	if _, err := bad.Verify(ctx, "opaque-good"); !errors.Is(err, ErrKeysUnavailable) {
+	_, err = bad.Verify(ctx, "opaque-good")
+	if !errors.Is(err, ErrIntrospectionRefused) || errors.Is(err, ErrKeysUnavailable) ||
+		!strings.Contains(err.Error(), "refused the verifier's client credentials") || !strings.Contains(err.Error(), "client_secret") {
 		t.Fatalf("bad secret: %v", err)
+	}
+	if st, www := Challenge(err, ""); st != http.StatusServiceUnavailable || www != "Bearer" {
+		t.Fatalf("bad secret: %d %q", st, www)
 	}
 	// discovery_url wins over introspect_url.
 	d := Introspection("http://127.0.0.1:1/nowhere", "client", "s3cret")

@@ -88,6 +88,17 @@ type ProviderConfig struct {
 
 	// Audiences, when set, replaces Policy.Audiences for this provider.
 	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+
+	// RedirectHosts lists hosts that this provider's key, discovery and
+	// introspection fetches may be redirected to besides the host each
+	// fetch starts on. A redirect that drops TLS is refused whatever
+	// this says.
+	RedirectHosts []string `json:"redirect_hosts,omitempty" yaml:"redirect_hosts,omitempty"`
+
+	// Types, when set, replaces Policy.Types for this provider: the
+	// accepted typ header values, e.g. []string{TypeAccessToken} to
+	// enforce RFC 9068 access tokens from an issuer that marks them.
+	Types []string `json:"types,omitempty" yaml:"types,omitempty"`
 }
 
 // Okta returns the configuration for an Okta authorization server.
@@ -167,6 +178,7 @@ type provider struct {
 	name      string
 	issuer    string
 	audiences []string
+	types     []string // accepted typ values; nil accepts any
 	keys      keySource
 	intro     *introspector
 }
@@ -226,6 +238,9 @@ func New(cfg Config) (*Verifier, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
+	// Keys reached through a redirect are trusted like the configured
+	// URL, so redirects are checked whatever client the caller gave.
+	client = guardRedirects(client)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -257,6 +272,9 @@ func New(cfg Config) (*Verifier, error) {
 		}
 		if len(p.audiences) == 0 {
 			p.audiences = pol.Audiences
+		}
+		if len(p.types) == 0 {
+			p.types = pol.Types
 		}
 		if p.issuer != "" {
 			if _, dup := v.byIssuer[p.issuer]; dup {
@@ -290,9 +308,14 @@ func New(cfg Config) (*Verifier, error) {
 func trimSlash(s string) string { return strings.TrimRight(s, "/") }
 
 func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names claimNames) (*provider, error) {
-	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences)}
+	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences), types: slices.Clone(pc.Types)}
 	if p.name == "" {
 		p.name = pc.Type
+	}
+	if len(pc.RedirectHosts) > 0 {
+		pf := *f
+		pf.redirectHosts = slices.Clone(pc.RedirectHosts)
+		f = &pf
 	}
 	kl := keyLimits{maxRSABits: lim.MaxRSABits}
 	remote := func(resolve func(context.Context) (string, error)) *remoteKeys {
@@ -455,12 +478,34 @@ func (v *Verifier) Warm(ctx context.Context) error {
 	var first error
 	for _, p := range v.providers {
 		if rk, ok := p.keys.(*remoteKeys); ok {
-			if err := rk.fetch(ctx, true); err != nil && first == nil {
+			if err := rk.fetch(ctx, waitDone); err != nil && first == nil {
 				first = fmt.Errorf("%s: %w", p.name, err)
 			}
 		}
 	}
 	return first
+}
+
+// KeysReady reports whether every provider that verifies signatures holds
+// usable keys: remote key sets fetched within KeyCache.MaxStale, static
+// ones loaded. It does no I/O, so a readiness probe can call it on every
+// request; with RefreshInBackground running it turns nil again within
+// KeyCache.RefetchFloor of an issuer's key server coming back. The error
+// names the first provider without keys and its last fetch failure.
+func (v *Verifier) KeysReady() error {
+	for _, p := range v.providers {
+		switch ks := p.keys.(type) {
+		case *remoteKeys:
+			if err := ks.ready(); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		case *fileKeys:
+			if ks.cur.Load() == nil {
+				return fmt.Errorf("%s: no keys loaded", p.name)
+			}
+		}
+	}
+	return nil
 }
 
 // RefreshInBackground keeps the keys of every remote provider fresh until
@@ -542,7 +587,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if !t.scratch.verify(t.alg, k, t.signingInput, t.sig) {
 		return nil, newError(ErrSignature, "")
 	}
-	roles, err := v.policy.check(c, t.typ, p.audiences, now)
+	roles, err := v.policy.check(c, t.typ, p.types, p.audiences, false, now)
 	if err != nil {
 		return nil, err
 	}
@@ -582,6 +627,11 @@ func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal 
 // introspect asks p's endpoint about token and applies the policy to the
 // answer, cached or not.
 func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t *jws, now int64) (*Principal, error) {
+	if t == nil && !isB64Token(token) {
+		// Not something any authorization server issues: refuse it
+		// here rather than spend an introspection call on it.
+		return nil, newError(ErrMalformed, "token is not an RFC 6750 bearer token (b64token characters only)")
+	}
 	c, err := p.intro.check(ctx, token)
 	if err != nil {
 		return nil, err
@@ -594,21 +644,38 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t 
 		cc.iss = p.issuer
 		c = &cc
 	}
-	typ := ""
+	typ, types := "", p.types
 	if t != nil {
 		typ = t.typ
+	} else {
+		types = nil // opaque tokens have no header
 	}
-	pol := v.policy
-	if t == nil {
-		pol.Types = nil // opaque tokens have no header
-	}
-	roles, err := pol.check(c, typ, p.audiences, now)
+	roles, err := v.policy.check(c, typ, types, p.audiences, true, now)
 	if err != nil {
 		return nil, err
 	}
 	pr := v.principal(c, p, roles)
 	pr.Introspected = true
 	return pr, nil
+}
+
+// isB64Token reports whether s has the RFC 6750 section 2.1 b64token
+// syntax: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Decoded is a token decoded without any trust: nothing in it has been

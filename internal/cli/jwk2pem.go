@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
@@ -31,29 +28,39 @@ type pemKeyJSON struct {
 
 func newJWK2PEMCmd(ios *IOStreams) *cobra.Command {
 	var (
-		kid, output string
-		plain       bool
+		kid, output    string
+		headers, plain bool
 	)
 	cmd := &cobra.Command{
 		Use:   "jwk2pem [URL|FILE|-]",
 		Short: "Convert a JWK Set (URL or file) to PEM public keys",
 		Long: `Convert a JWK Set, or a single JWK, to PEM "PUBLIC KEY" blocks, one per key,
 for databases and proxies that take PEM rather than a JWKS address. The
-source is an https URL (plain http only to loopback hosts), a file, or
+source is an https URL (plain http only to loopback hosts; redirects are
+followed only on the same host and never from https to http), a file, or
 standard input with '-' (or no argument when standard input is not a
 terminal).
 
-Each block carries its kid and alg as PEM headers, which 'oktafed token
-verify --pem' reads back; --plain leaves them out for programs that refuse
-headers. Every key must convert, so nothing is dropped silently: use --kid
-to pick one key from a set that holds others.`,
-		Example: `  oktafed jwk2pem https://example.okta.com/oauth2/default/v1/keys
-  oktafed jwk2pem --kid 'abc123' --plain keys.json > okta.pem
+The blocks are plain RFC 7468 PEM, which OpenSSL, Node.js and other
+tools read. --headers adds each key's kid and alg as PEM headers (RFC 1421
+style); 'oktafed token verify --pem' reads them back and so picks keys by
+kid, but most other programs refuse such blocks. Every key must convert,
+so nothing is dropped silently: use --kid to pick one key from a set that
+holds others.`,
+		Example: `  oktafed jwk2pem https://example.okta.com/oauth2/default/v1/keys > okta.pem
+  oktafed jwk2pem --kid 'abc123' keys.json | openssl pkey -pubin -noout -text
+  oktafed jwk2pem --headers https://idp.example.com/jwks > keys.pem
   curl -s https://idp.example.com/jwks | oktafed jwk2pem -`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutputFlag(output); err != nil {
 				return err
+			}
+			if headers && plain {
+				return errors.New("--headers and --plain contradict each other; plain PEM is the default, drop --plain")
+			}
+			if plain {
+				fmt.Fprintln(ios.ErrOut, "oktafed: --plain is no longer needed: plain PEM is the default (--headers adds kid and alg)")
 			}
 			src := "-"
 			if len(args) == 1 {
@@ -83,7 +90,7 @@ to pick one key from a set that holds others.`,
 					break
 				}
 				k := pemKeyJSON{KeyID: blk.Headers["kid"], Alg: blk.Headers["alg"]}
-				if plain || output == "json" {
+				if !headers || output == "json" {
 					blk.Headers = nil
 				}
 				k.PEM = string(pem.EncodeToMemory(blk))
@@ -99,39 +106,29 @@ to pick one key from a set that holds others.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&kid, "kid", "", "convert only the key with this key id")
-	f.BoolVar(&plain, "plain", false, "bare PEM blocks, without kid and alg headers")
+	f.BoolVar(&headers, "headers", false, "add kid and alg PEM headers (read by 'oktafed token verify --pem'; OpenSSL and Node.js refuse them)")
+	f.BoolVar(&plain, "plain", false, "plain PEM without headers (the default)")
+	// Hidden rather than marked deprecated: cobra prints deprecation
+	// notices on the command's output, which here is the PEM itself.
+	_ = f.MarkHidden("plain")
 	f.StringVarP(&output, "output", "o", "text", "output format: text (PEM) or json (kid, alg and PEM per key)")
 	return cmd
 }
 
 // readJWKSSource reads a key set from a URL, a file or standard input.
+// URLs are fetched by verify.FetchKeySet, with the verifier's own rules for
+// plain http and redirects.
 func readJWKSSource(ctx context.Context, ios *IOStreams, src string) ([]byte, error) {
 	var r io.Reader
 	switch {
 	case src == "-":
 		r = ios.In
 	case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
-		u, err := url.Parse(src)
+		b, err := verify.FetchKeySet(ctx, httpClient(), src)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", src, err)
+			return nil, fmt.Errorf("fetch key set: %w; check the address (Okta: https://DOMAIN/oauth2/default/v1/keys)", err)
 		}
-		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-			return nil, fmt.Errorf("%s: use https (plain http is accepted only for loopback hosts)", u.Redacted())
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", "application/json")
-		resp, err := httpClient().Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("fetch key set: %w", err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("%s: HTTP %d; check the address (Okta: https://DOMAIN/oauth2/default/v1/keys)", u.Redacted(), resp.StatusCode)
-		}
-		r = resp.Body
+		return b, nil
 	default:
 		f, err := os.Open(src)
 		if err != nil {
@@ -148,14 +145,6 @@ func readJWKSSource(ctx context.Context, ios *IOStreams, src string) ([]byte, er
 		return nil, fmt.Errorf("%s is larger than %d bytes; it is not a key set", src, maxJWKSInput)
 	}
 	return b, nil
-}
-
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // selectKID returns a JWK Set holding only the keys whose kid is kid,

@@ -222,7 +222,8 @@ func newTokenVerifyCmd(ios *IOStreams) *cobra.Command {
 issuer's published keys, issuer, audience, expiry, and the other policy
 checks of the verify package. On success it prints the principal; on failure
 the RFC 6750 error an API would answer with, and exits with 1. It exits with
-2 when it could not decide (the issuer's keys were unreachable).
+2 when it could not decide (the issuer's keys were unreachable, or the
+introspection endpoint refused the configured client credentials).
 
 The issuer comes from, in this order:
   --config FILE            a verify.Config in YAML (providers, policy, limits)
@@ -230,7 +231,9 @@ The issuer comes from, in this order:
                            default "default"); a URL such as http://127.0.0.1:8080
                            is accepted for a local server
   --issuer ISS             any OpenID issuer, found by discovery, or with
-                           --jwks-url, or with --pem files (PEM, JWK or JWKS)
+                           --jwks-url, or with --pem files (PEM, JWK or JWKS;
+                           PEM plain or with the kid/alg headers that
+                           'oktafed jwk2pem --headers' writes)
   environment              OKTA_DOMAIN or OKTA_BASE_URL, OKTA_AUTH_SERVER_ID,
                            OKTA_AUDIENCE, OKTA_CLIENT_IDS, OKTA_REQUIRED_SCOPES,
                            OKTA_USER_CLAIM, OKTA_LEEWAY, ADMIN_GROUPS, WRITE_GROUPS,
@@ -267,7 +270,7 @@ The issuer comes from, in this order:
 	f.StringVar(&opts.oktaDomain, "okta-domain", "", "Okta org domain (example.okta.com), or a URL for a local server")
 	f.StringVar(&opts.authServerID, "auth-server-id", "", `Okta custom authorization server id (default "default")`)
 	f.StringVar(&opts.jwksURL, "jwks-url", "", "JWKS address, skipping discovery (needs --issuer)")
-	f.StringArrayVar(&opts.pemFiles, "pem", nil, "PEM, JWK or JWKS file with the issuer's public keys (needs --issuer; repeatable)")
+	f.StringArrayVar(&opts.pemFiles, "pem", nil, "PEM (plain, or with jwk2pem --headers kid/alg headers), JWK or JWKS file with the issuer's public keys (needs --issuer; repeatable)")
 	f.StringSliceVar(&opts.audiences, "audience", nil, "accepted audience (aud), e.g. api://default (repeatable or comma-separated)")
 	f.StringSliceVar(&opts.scopes, "scope", nil, "scope every token must carry (repeatable or comma-separated)")
 	f.StringSliceVar(&opts.clientIDs, "client-id", nil, "accepted client (cid / client_id / azp) (repeatable or comma-separated)")
@@ -438,7 +441,7 @@ func runVerify(ctx context.Context, ios *IOStreams, v *verify.Verifier, tok, out
 			if res.ErrorDescription == "" {
 				res.ErrorDescription = ve.Reason.Error()
 			}
-			if errors.Is(err, verify.ErrKeysUnavailable) {
+			if errors.Is(err, verify.ErrKeysUnavailable) || errors.Is(err, verify.ErrIntrospectionRefused) {
 				code = exitCodeUndecided
 			}
 		}

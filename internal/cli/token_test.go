@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -211,16 +215,19 @@ func TestTokenVerifySandbox(t *testing.T) {
 		t.Errorf("unreachable issuer: exit %d, %+v", code, doc)
 	}
 
-	// jwk2pem turns the server's JWKS into PEM that --pem verifies with.
+	// jwk2pem turns the server's JWKS into PEM that --pem verifies with,
+	// plain (the default) or with kid and alg headers.
 	dir := t.TempDir()
-	code, pemOut, errOut := runWith(t, nil, "", "jwk2pem", srv.URL+"/oauth2/default/v1/keys")
-	if code != 0 || !strings.Contains(pemOut, "BEGIN PUBLIC KEY") {
-		t.Fatalf("jwk2pem: exit %d: %s", code, errOut)
-	}
-	pemFile := filepath.Join(dir, "keys.pem")
-	os.WriteFile(pemFile, []byte(pemOut), 0o600)
-	if code, doc := verifyJSON(t, nil, svc, "--issuer", srv.URL+"/oauth2/default", "--pem", pemFile, "--audience", "api://default", "-"); code != 0 || !doc.Valid {
-		t.Errorf("--pem from jwk2pem: exit %d, %+v", code, doc)
+	for _, extra := range [][]string{nil, {"--headers"}} {
+		code, pemOut, errOut := runWith(t, nil, "", append(append([]string{"jwk2pem"}, extra...), srv.URL+"/oauth2/default/v1/keys")...)
+		if code != 0 || !strings.Contains(pemOut, "BEGIN PUBLIC KEY") || strings.Contains(pemOut, "kid:") != (extra != nil) {
+			t.Fatalf("jwk2pem %v: exit %d: %s%s", extra, code, pemOut, errOut)
+		}
+		pemFile := filepath.Join(dir, "keys.pem")
+		os.WriteFile(pemFile, []byte(pemOut), 0o600)
+		if code, doc := verifyJSON(t, nil, svc, "--issuer", srv.URL+"/oauth2/default", "--pem", pemFile, "--audience", "api://default", "-"); code != 0 || !doc.Valid {
+			t.Errorf("--pem from jwk2pem %v: exit %d, %+v", extra, code, doc)
+		}
 	}
 	// Generic OIDC with discovery, and with --jwks-url.
 	if code, doc := verifyJSON(t, nil, svc, "--issuer", srv.URL+"/oauth2/default", "--audience", "api://default", "-"); code != 0 || !doc.Valid {
@@ -252,6 +259,20 @@ policy:
 	}
 	if code, doc := verifyJSON(t, nil, svc, "--config", cfgFile, "-"); code != 1 || doc.Error != "invalid_token" {
 		t.Errorf("revoked token through introspection: exit %d, %+v", code, doc)
+	}
+	// A wrong client secret: undecided (exit 2), and the message names
+	// the credentials, not the keys.
+	os.WriteFile(cfgFile, []byte(`providers:
+  - type: introspection
+    issuer: `+srv.URL+`/oauth2/default
+    introspect_url: `+srv.URL+`/oauth2/default/v1/introspect
+    client_id: 0oa1demoservice00001
+    client_secret: wrong
+policy:
+  audiences: [api://default]
+`), 0o600)
+	if code, out, errOut := runWith(t, nil, svc, "token", "verify", "--config", cfgFile, "-"); code != 2 || !strings.Contains(out+errOut, "client credentials") {
+		t.Errorf("refused introspection credentials: exit %d\n%s%s", code, out, errOut)
 	}
 	os.WriteFile(cfgFile, []byte("providers: []\npolicy:\n  audiencez: [x]\n"), 0o600)
 	if code, _, errOut := runWith(t, nil, svc, "token", "verify", "--config", cfgFile, "-"); code == 0 || !strings.Contains(errOut, "audiencez") {
@@ -325,13 +346,59 @@ func TestJWK2PEM(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, _ := runWith(t, nil, "", "jwk2pem", file)
-	if code != 0 || !strings.Contains(out, "kid: "+kid) {
-		t.Errorf("jwk2pem file: exit %d\n%s", code, out)
+	away := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+"/oauth2/default/v1/keys", http.StatusFound)
+	}))
+	defer away.Close()
+
+	// Plain PEM by default: every block is read by OpenSSL and Node.js.
+	code, plainOut, errOut := runWith(t, nil, "", "jwk2pem", file)
+	if code != 0 || !strings.Contains(plainOut, "BEGIN PUBLIC KEY") || strings.Contains(plainOut, "kid:") || strings.Contains(plainOut, "Proc-Type") {
+		t.Fatalf("jwk2pem file: exit %d\n%s%s", code, plainOut, errOut)
 	}
-	code, out, _ = runWith(t, nil, string(jwks), "jwk2pem", "--plain", "--kid", kid, "-")
-	if code != 0 || strings.Count(out, "BEGIN PUBLIC KEY") != 1 || strings.Contains(out, "kid:") {
-		t.Errorf("jwk2pem --plain --kid from stdin: exit %d\n%s", code, out)
+	blocks := pemBlocks(plainOut)
+	if len(blocks) == 0 {
+		t.Fatalf("no PEM blocks in\n%s", plainOut)
+	}
+	openssl := testenv.OpenSSL(t)
+	for i, b := range blocks {
+		cmd := exec.Command(openssl, "pkey", "-pubin", "-noout")
+		cmd.Stdin = strings.NewReader(b)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("openssl pkey -pubin refuses block %d: %v\n%s", i, err, out)
+		}
+	}
+	node := testenv.Node(t)
+	cmd := exec.Command(node, "-e", `
+const crypto = require("crypto");
+const text = require("fs").readFileSync(0, "utf8");
+const blocks = text.match(/-----BEGIN PUBLIC KEY-----[^-]*-----END PUBLIC KEY-----/g) || [];
+for (const b of blocks) console.log(crypto.createPublicKey(b).asymmetricKeyType);
+`)
+	cmd.Stdin = strings.NewReader(plainOut)
+	if out, err := cmd.CombinedOutput(); err != nil || len(strings.Fields(string(out))) != len(blocks) {
+		t.Errorf("node crypto.createPublicKey: %v\n%s", err, out)
+	}
+
+	// --headers adds kid and alg; the key material is the same.
+	code, out, _ := runWith(t, nil, "", "jwk2pem", "--headers", file)
+	if code != 0 || !strings.Contains(out, "kid: "+kid) || !strings.Contains(out, "alg: ") {
+		t.Errorf("jwk2pem --headers: exit %d\n%s", code, out)
+	}
+	for i, b := range pemBlocks(out) {
+		blk, _ := pem.Decode([]byte(b))
+		plainBlk, _ := pem.Decode([]byte(blocks[i]))
+		if blk == nil || plainBlk == nil || !bytes.Equal(blk.Bytes, plainBlk.Bytes) {
+			t.Errorf("block %d differs between --headers and plain output", i)
+		}
+	}
+	// --plain still works (deprecated: it is the default).
+	code, out, errOut = runWith(t, nil, string(jwks), "jwk2pem", "--plain", "--kid", kid, "-")
+	if code != 0 || strings.Count(out, "BEGIN PUBLIC KEY") != 1 || strings.Contains(out, "kid:") || !strings.Contains(errOut, "default") {
+		t.Errorf("jwk2pem --plain --kid from stdin: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runWith(t, nil, string(jwks), "jwk2pem", "--plain", "--headers", "-"); code == 0 || !strings.Contains(errOut, "--headers") {
+		t.Errorf("--plain --headers: exit %d, %s", code, errOut)
 	}
 	for _, tc := range []struct {
 		stdin string
@@ -343,10 +410,25 @@ func TestJWK2PEM(t *testing.T) {
 		{"", []string{"http://example.com/keys"}, "https"},
 		{"", []string{filepath.Join(t.TempDir(), "missing.json")}, "no such file"},
 		{"", []string{srv.URL + "/nothing-here"}, "HTTP 404"},
+		// A redirect that leaves the host is not followed.
+		{"", []string{away.URL + "/keys"}, "redirect"},
 	} {
 		code, _, errOut := runWith(t, nil, tc.stdin, append([]string{"jwk2pem"}, tc.args...)...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("jwk2pem %v: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+// pemBlocks splits PEM text into its blocks, each as text.
+func pemBlocks(s string) []string {
+	var out []string
+	for rest := []byte(s); ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			return out
+		}
+		out = append(out, string(pem.EncodeToMemory(blk)))
 	}
 }
