@@ -27,6 +27,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(buildResponse(responseOpts{noNamespace: true, roles: []string{devRole + "," + devIdP}})))
 	f.Add([]byte(buildResponse(responseOpts{status: "urn:x:Requester"})))
 	f.Add([]byte(`<!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>`))
+	f.Add([]byte(buildResponse(responseOpts{roles: []string{devIdP + "," + devRole}}) + "\n<!-- c -->\n"))
+	f.Add([]byte(buildResponse(responseOpts{roles: []string{devIdP + "," + devRole}}) + "\n<x/>"))
 	f.Fuzz(func(t *testing.T, xml []byte) {
 		a, err := Parse(xml)
 		if err != nil {
