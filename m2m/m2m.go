@@ -380,5 +380,6 @@ func explainSTS(role string, err error) error {
 	if hint == "" {
 		return fmt.Errorf("m2m: assume %s: %w", role, err)
 	}
-	return fmt.Errorf("m2m: assume %s: %s: %s: %s", role, ae.ErrorCode(), ae.ErrorMessage(), hint)
+	// %w keeps the STS error in the chain for callers' errors.As.
+	return fmt.Errorf("m2m: assume %s: %s: %w", role, hint, err)
 }
