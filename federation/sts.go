@@ -265,7 +265,17 @@ func explainSTS(r Role, err error) error {
 	if hint == "" {
 		return fmt.Errorf("assume %s: %w", r.RoleARN, err)
 	}
-	// %w keeps the STS error in the chain: callers (the duration retry
-	// above, errors.As in programs) must still see the APIError.
-	return fmt.Errorf("assume %s: %s: %w", r.RoleARN, hint, err)
+	return &explained{msg: fmt.Sprintf("assume %s: %s: %s (%s)", r.RoleARN, ae.ErrorCode(), hint, ae.ErrorMessage()), err: err}
 }
+
+// explained is an STS error told in words that say what to do, without
+// the SDK's request details, yet still unwrapping to the SDK's error:
+// callers (the duration search above, errors.As in programs) must see
+// the APIError.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }

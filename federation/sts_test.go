@@ -91,6 +91,10 @@ func TestExplainSTSKeepsTheChain(t *testing.T) {
 			t.Errorf("%s: the chain lost the API error: %v", code, err)
 		}
 	}
+	msg := explainSTS(Role{RoleARN: "arn:aws:iam::1:role/R"}, &smithy.GenericAPIError{Code: "ValidationError", Message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."}).Error()
+	if msg != "assume arn:aws:iam::1:role/R: ValidationError: the role's maximum session is shorter than asked: ask for less with --duration, or ask your AWS admin to raise the role's maximum session duration (The requested DurationSeconds exceeds the MaxSessionDuration set for this role.)" {
+		t.Errorf("message %q", msg)
+	}
 	if !isDurationTooLong(explainSTS(Role{}, &smithy.GenericAPIError{Code: "ValidationError", Message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."})) {
 		t.Error("a wrapped duration refusal is not recognised")
 	}
