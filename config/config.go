@@ -54,6 +54,10 @@ type Profile struct {
 	ProfileTemplate string `yaml:"profile_template,omitempty"`
 	// AccountAliases maps account ids to names for profile names.
 	AccountAliases map[string]string `yaml:"account_aliases,omitempty"`
+	// RoleMaxSessions remembers, per role ARN, the longest session STS
+	// granted a role whose maximum is shorter than the duration asked
+	// for, so later logins ask for that at once. Login fills it in.
+	RoleMaxSessions map[string]Duration `yaml:"role_max_sessions,omitempty"`
 	// STSEndpoint overrides the STS endpoint (AWS_ENDPOINT_URL_STS wins).
 	STSEndpoint string `yaml:"sts_endpoint,omitempty"`
 	// OIDCClientID is the client id of a native OIDC app with the Device

@@ -197,7 +197,11 @@ type Outcome struct {
 	Assertion *saml.Assertion
 	Assumed   []Assumed
 	Written   []Written
-	Duration  time.Duration
+	// Duration is what was asked for; each Assumed says what was granted.
+	Duration time.Duration
+	// LearnedLimits is true when a role's maximum session was learned and
+	// added to Profile.RoleMaxSessions; callers may save the profile.
+	LearnedLimits bool
 }
 
 // Failed returns the roles that could not be assumed.
@@ -283,8 +287,9 @@ func (l *Login) assumeAndWrite(ctx context.Context, a *saml.Assertion, selector 
 	if parallel == 0 {
 		parallel = 20
 	}
-	assumed := AssumeRoles(ctx, l.STS, a.Raw, roles, d, parallel)
+	assumed := AssumeRoles(ctx, l.STS, a.Raw, roles, d, parallel, roleLimits(l.Profile))
 	out := &Outcome{Assertion: a, Assumed: assumed, Duration: d}
+	out.LearnedLimits = rememberLimits(l.Profile, assumed, l.emit)
 	if len(out.Failed()) == len(assumed) {
 		return out, fmt.Errorf("no role could be assumed: %w", assumed[0].Err)
 	}
@@ -339,10 +344,11 @@ func (l *Login) refresh(ctx context.Context, owned Owned) (aws.Credentials, erro
 		return aws.Credentials{}, fmt.Errorf("the Okta app no longer grants %s: run `oktafed login --profile %s` to see your roles", owned.RoleARN, l.Profile.Name)
 	}
 	d := SessionLength(time.Duration(l.Profile.Duration), a.SessionDuration)
-	res := AssumeRoles(ctx, l.STS, a.Raw, []Role{r}, d, 1)[0]
+	res := AssumeRoles(ctx, l.STS, a.Raw, []Role{r}, d, 1, roleLimits(l.Profile))[0]
 	if res.Err != nil {
 		return aws.Credentials{}, res.Err
 	}
+	rememberLimits(l.Profile, []Assumed{res}, l.emit)
 	if err := StoreCredentials(l.Files, owned, res.Credentials); err != nil {
 		return aws.Credentials{}, err
 	}

@@ -112,7 +112,7 @@ func (p *SAMLProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		return aws.Credentials{}, fmt.Errorf("the Okta AWS app pairs %s with SAML provider %s, not %s (iam_idp_arn)", p.cfg.RoleARN, r.PrincipalARN, p.cfg.PrincipalARN)
 	}
 	d := SessionLength(p.cfg.Duration, a.SessionDuration)
-	res := AssumeRoles(ctx, p.login.STS, a.Raw, []Role{r}, d, 1)[0]
+	res := AssumeRoles(ctx, p.login.STS, a.Raw, []Role{r}, d, 1, roleLimits(p.login.Profile))[0]
 	return res.Credentials, res.Err
 }
 

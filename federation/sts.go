@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/oktafed/oktafed/config"
 )
 
 // STSAPI is the part of the STS client that federation calls.
@@ -74,13 +76,29 @@ type Assumed struct {
 	Role        Role
 	Credentials aws.Credentials
 	Err         error
+	// Duration is the session length STS granted (zero on failure).
+	Duration time.Duration
+	// Limit is the role's maximum session as this call learned it from
+	// STS refusing a longer one (rounded down to whole hours); zero when
+	// nothing was learned.
+	Limit time.Duration
 }
 
+// RoleLimits remembers, per role ARN, the longest session a role allowed,
+// so the next login asks for it at once instead of being refused first.
+// AWS does not tell a federated user a role's MaxSessionDuration (reading
+// it takes iam:GetRole in that account), so it is learned from refusals.
+type RoleLimits map[string]time.Duration
+
 // AssumeRoles assumes every role with one assertion, at most parallel at a
-// time. When a role's maximum session is shorter than the duration asked
-// for, STS refuses; the call is retried once with one hour, which every
-// role allows, so one short role does not fail a login for many.
-func AssumeRoles(ctx context.Context, api STSAPI, assertion string, roles []Role, d time.Duration, parallel int) []Assumed {
+// time, each for the longest session it allows up to d. A role whose
+// maximum is remembered in limits is asked for that at once. When STS
+// refuses a duration as longer than the role's maximum, the longest whole
+// number of hours the role allows is found by halving (at most four more
+// calls from 12h; one hour always works, as every role allows it) and
+// reported in Assumed.Limit, so one short role costs no login its other
+// roles and no role less than it allows.
+func AssumeRoles(ctx context.Context, api STSAPI, assertion string, roles []Role, d time.Duration, parallel int, limits RoleLimits) []Assumed {
 	if parallel < 1 {
 		parallel = 1
 	}
@@ -88,6 +106,10 @@ func AssumeRoles(ctx context.Context, api STSAPI, assertion string, roles []Role
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, r := range roles {
+		want := d
+		if lim := limits[r.RoleARN]; lim >= DefaultDuration && lim < want {
+			want = lim
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -98,15 +120,99 @@ func AssumeRoles(ctx context.Context, api STSAPI, assertion string, roles []Role
 				return
 			}
 			defer func() { <-sem }()
-			creds, err := assumeOne(ctx, api, assertion, r, d)
-			if err != nil && d > DefaultDuration && isDurationTooLong(err) {
-				creds, err = assumeOne(ctx, api, assertion, r, DefaultDuration)
-			}
-			out[i] = Assumed{Role: r, Credentials: creds, Err: err}
+			out[i] = assumeLongest(ctx, api, assertion, r, want)
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// assumeLongest asks for want and, if the role's maximum is shorter,
+// searches whole hours below it: lo is the longest length not yet refused,
+// hi the shortest refused.
+func assumeLongest(ctx context.Context, api STSAPI, assertion string, r Role, want time.Duration) Assumed {
+	creds, err := assumeOne(ctx, api, assertion, r, want)
+	if err == nil {
+		return Assumed{Role: r, Credentials: creds, Duration: want}
+	}
+	if want <= DefaultDuration || !isDurationTooLong(err) {
+		return Assumed{Role: r, Err: err}
+	}
+	lo, hi := DefaultDuration, want
+	var got aws.Credentials
+	gotAt := time.Duration(0)
+	for hi-lo > time.Hour {
+		mid := (lo + (hi-lo)/2).Truncate(time.Hour)
+		if mid <= lo {
+			break
+		}
+		c, err := assumeOne(ctx, api, assertion, r, mid)
+		switch {
+		case err == nil:
+			lo, got, gotAt = mid, c, mid
+		case isDurationTooLong(err):
+			hi = mid
+		default:
+			return Assumed{Role: r, Err: err}
+		}
+	}
+	if gotAt != lo {
+		c, err := assumeOne(ctx, api, assertion, r, lo)
+		if err != nil {
+			return Assumed{Role: r, Err: err}
+		}
+		got = c
+	}
+	return Assumed{Role: r, Credentials: got, Duration: lo, Limit: lo}
+}
+
+// limitsMu guards Profile.RoleMaxSessions: refreshes of several AWS
+// profiles of one oktafed profile may run at once.
+var limitsMu sync.Mutex
+
+// roleLimits reads the profile's remembered role maximums.
+func roleLimits(p *config.Profile) RoleLimits {
+	limitsMu.Lock()
+	defer limitsMu.Unlock()
+	if p == nil || len(p.RoleMaxSessions) == 0 {
+		return nil
+	}
+	out := RoleLimits{}
+	for arn, d := range p.RoleMaxSessions {
+		out[arn] = time.Duration(d)
+	}
+	return out
+}
+
+// rememberLimits records the role maximums a call learned in the profile
+// and says what each such role was granted. It reports whether the
+// profile changed.
+func rememberLimits(p *config.Profile, assumed []Assumed, emit func(step, format string, args ...any)) bool {
+	limitsMu.Lock()
+	defer limitsMu.Unlock()
+	changed := false
+	for _, a := range assumed {
+		if a.Err != nil || a.Limit == 0 || p == nil {
+			continue
+		}
+		emit("assume", "%s allows sessions of at most %s: granted %s", a.Role.RoleARN, fmtHours(a.Limit), fmtHours(a.Duration))
+		if time.Duration(p.RoleMaxSessions[a.Role.RoleARN]) == a.Limit {
+			continue
+		}
+		if p.RoleMaxSessions == nil {
+			p.RoleMaxSessions = map[string]config.Duration{}
+		}
+		p.RoleMaxSessions[a.Role.RoleARN] = config.Duration(a.Limit)
+		changed = true
+	}
+	return changed
+}
+
+// fmtHours writes 1h rather than 1h0m0s.
+func fmtHours(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
 }
 
 func assumeOne(ctx context.Context, api STSAPI, assertion string, r Role, d time.Duration) (aws.Credentials, error) {
@@ -151,10 +257,25 @@ func explainSTS(r Role, err error) error {
 	case "IDPRejectedClaim":
 		hint = "the role rejected a claim in the assertion (e.g. RoleSessionName): ask your Okta admin"
 	case "ValidationError":
-		hint = "STS rejected a parameter: try a shorter --duration"
+		hint = "STS rejected a parameter"
+		if isDurationTooLong(err) {
+			hint = "the role's maximum session is shorter than asked: ask for less with --duration, or ask your AWS admin to raise the role's maximum session duration"
+		}
 	}
 	if hint == "" {
 		return fmt.Errorf("assume %s: %w", r.RoleARN, err)
 	}
-	return fmt.Errorf("assume %s: %s: %s", r.RoleARN, ae.ErrorCode(), hint)
+	return &explained{msg: fmt.Sprintf("assume %s: %s: %s (%s)", r.RoleARN, ae.ErrorCode(), hint, ae.ErrorMessage()), err: err}
 }
+
+// explained is an STS error told in words that say what to do, without
+// the SDK's request details, yet still unwrapping to the SDK's error:
+// callers (the duration search above, errors.As in programs) must see
+// the APIError.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }

@@ -380,5 +380,15 @@ func explainSTS(role string, err error) error {
 	if hint == "" {
 		return fmt.Errorf("m2m: assume %s: %w", role, err)
 	}
-	return fmt.Errorf("m2m: assume %s: %s: %s: %s", role, ae.ErrorCode(), ae.ErrorMessage(), hint)
+	return &explained{msg: fmt.Sprintf("m2m: assume %s: %s: %s: %s", role, ae.ErrorCode(), ae.ErrorMessage(), hint), err: err}
 }
+
+// explained tells an STS error in words without the SDK's request
+// details, and still unwraps to the SDK's error for callers' errors.As.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }

@@ -121,8 +121,8 @@ type transaction struct {
 			} `json:"profile"`
 			PasswordChanged time.Time `json:"passwordChanged"`
 		} `json:"user"`
-		Factors []rawFactor `json:"factors"`
-		Factor  *rawFactor  `json:"factor"`
+		Factors rawFactors `json:"factors"`
+		Factor  *rawFactor `json:"factor"`
 		Policy  struct {
 			Expiration struct {
 				PasswordExpireDays *int `json:"passwordExpireDays"`
@@ -135,6 +135,41 @@ type transaction struct {
 		Cancel links `json:"cancel"`
 		Resend links `json:"resend"`
 	} `json:"_links"`
+}
+
+// rawFactors is _embedded.factors: an array in MFA_REQUIRED, but Okta's
+// reference also shows the challenged factor there as a single object
+// (MFA_CHALLENGE answers of push verification), so both are read.
+type rawFactors []rawFactor
+
+func (f *rawFactors) UnmarshalJSON(b []byte) error {
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) > 0 && b[0] == '{' {
+		var one rawFactor
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*f = rawFactors{one}
+		return nil
+	}
+	var many []rawFactor
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*f = many
+	return nil
+}
+
+// challenged is the factor an MFA_CHALLENGE answer is about: _embedded.factor,
+// or the one entry of _embedded.factors.
+func (t *transaction) challenged() *rawFactor {
+	if t.Embedded.Factor != nil {
+		return t.Embedded.Factor
+	}
+	if len(t.Embedded.Factors) == 1 {
+		return &t.Embedded.Factors[0]
+	}
+	return nil
 }
 
 // decodeTransaction reads an authn answer, rejecting ones without a status
@@ -276,10 +311,11 @@ func (a *authn) run(ctx context.Context, t *transaction) (*Result, error) {
 		case StatusMFAChallenge:
 			// Only reached when a step answered with a challenge we did
 			// not start (e.g. a resumed transaction): continue it.
-			if t.Embedded.Factor == nil {
+			cf := t.challenged()
+			if cf == nil {
 				return nil, errors.New("okta: MFA challenge without a factor")
 			}
-			f := t.Embedded.Factor.factor()
+			f := cf.factor()
 			a.res.Factor = &f
 			t, err = a.verify(ctx, f, t)
 		default:
@@ -450,8 +486,10 @@ func (a *authn) verifyPush(ctx context.Context, f Factor, started *transaction) 
 		default:
 			return nil, fmt.Errorf("okta: unexpected push result %q", clean(t.FactorResult, 40))
 		}
-		if !shown && t.Embedded.Factor != nil {
-			if n := t.Embedded.Factor.Embedded.Challenge.CorrectAnswer; n != nil {
+		// The number may come with any poll, usually not the first: the
+		// phone shows the challenge a moment after the push arrives.
+		if cf := t.challenged(); !shown && cf != nil {
+			if n := cf.Embedded.Challenge.CorrectAnswer; n != nil {
 				shown = true
 				if a.mfa.PushNumber != nil {
 					a.mfa.PushNumber(*n)

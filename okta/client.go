@@ -150,9 +150,10 @@ func (c *Client) resolve(ref string) (*url.URL, error) {
 type request struct {
 	method string
 	url    *url.URL
-	body   any    // marshalled as JSON when not nil
-	sid    string // sent as the sid cookie when not empty
-	accept string // default application/json
+	body   any        // marshalled as JSON when not nil
+	form   url.Values // sent as a form body when not nil (and body is nil)
+	sid    string     // sent as the sid cookie when not empty
+	accept string     // default application/json
 	// noRetry returns 429s at once instead of waiting them out, for
 	// requests where the user is better told than kept waiting.
 	noRetry bool
@@ -161,11 +162,16 @@ type request struct {
 // send performs req, waiting out 429s. The caller closes the body.
 func (c *Client) send(ctx context.Context, req request) (*http.Response, error) {
 	var payload []byte
-	if req.body != nil {
+	contentType := "application/json"
+	switch {
+	case req.body != nil:
 		var err error
 		if payload, err = json.Marshal(req.body); err != nil {
 			return nil, fmt.Errorf("okta: encode request: %w", err)
 		}
+	case req.form != nil:
+		payload = []byte(req.form.Encode())
+		contentType = "application/x-www-form-urlencoded"
 	}
 	hc := c.httpClient()
 	for attempt := 0; ; attempt++ {
@@ -174,7 +180,7 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 			return nil, fmt.Errorf("okta: %s %s: %w", req.method, req.url.Path, err)
 		}
 		if payload != nil {
-			hr.Header.Set("Content-Type", "application/json")
+			hr.Header.Set("Content-Type", contentType)
 		}
 		accept := req.accept
 		if accept == "" {

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/saml"
 )
 
 // OAuth grant and token types of the device flow (RFC 8628) and of
@@ -380,26 +382,54 @@ func (c *Client) WebSSOToken(ctx context.Context, clientID string, t *Tokens, ap
 }
 
 // WebSSO redeems a web SSO token at /login/token/sso, which opens an Okta
-// session and leads to the app's SAML form. The page's SID is the new
-// session's cookie.
+// session and leads to the app's SAML form. The token is posted in the
+// form body, never put in the URL (where proxies and servers log it).
+// Okta answers either with a redirect carrying the new session's sid
+// cookie, which is followed to the app, or, after redirects it followed
+// itself (or a proxy did), with the SAML page at once (200). The page's
+// SID is the new session's cookie.
 func (c *Client) WebSSO(ctx context.Context, webSSOToken string) (*AppPage, error) {
+	if webSSOToken == "" {
+		return nil, errors.New("okta: no web SSO token to redeem")
+	}
 	u, err := c.resolve("/login/token/sso")
 	if err != nil {
 		return nil, err
 	}
-	u.RawQuery = url.Values{"token": {webSSOToken}}.Encode()
-	resp, err := c.send(ctx, request{method: http.MethodGet, url: u, accept: "text/html"})
+	resp, err := c.send(ctx, request{method: http.MethodPost, url: u, form: url.Values{"token": {webSSOToken}}, accept: "text/html"})
 	if err != nil {
 		return nil, err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	sid := sidCookie(resp)
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode < 300 || resp.StatusCode > 399 || sid == "" || loc == "" {
-		return nil, fmt.Errorf("okta: the web SSO token was refused (HTTP %d); sign in again", resp.StatusCode)
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		loc := resp.Header.Get("Location")
+		if sid == "" || loc == "" {
+			return nil, fmt.Errorf("okta: the web SSO token was refused (HTTP %d, no session); sign in again", resp.StatusCode)
+		}
+		return c.SAMLResponse(ctx, loc, AppAuth{SID: sid})
+	case resp.StatusCode == http.StatusOK:
+		if rerr != nil {
+			return nil, fmt.Errorf("okta: read the web SSO answer: %w", rerr)
+		}
+		if len(body) > maxBody {
+			return nil, fmt.Errorf("okta: the web SSO answer is larger than %d bytes", maxBody)
+		}
+		if _, err := saml.ParseForm(body); err != nil {
+			var pe *saml.PageError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("okta: the web SSO token was refused: %s", pe.Message)
+			}
+			if errors.Is(err, saml.ErrSignInPage) {
+				return nil, errors.New("okta: the web SSO token was refused (Okta showed its sign-in page); sign in again")
+			}
+			return nil, fmt.Errorf("okta: the web SSO answer is not the AWS app's SAML page: %w", err)
+		}
+		return &AppPage{HTML: body, SID: sid}, nil
 	}
-	return c.SAMLResponse(ctx, loc, AppAuth{SID: sid})
+	return nil, fmt.Errorf("okta: the web SSO token was refused (HTTP %d); sign in again", resp.StatusCode)
 }
 
 // AppIDFromURL finds the AWS app's id in its embed link

@@ -23,6 +23,10 @@ func FuzzDecodeOktaJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"status":"MFA_CHALLENGE","_links":{"next":[{"href":"/a"}],"resend":{"href":"/b"}}}`))
 	f.Add([]byte(`{"errorCode":"E\u0000","errorCauses":[{"errorSummary":"\u001b[31m"}]}`))
+	// The reference's MFA_CHALLENGE with the challenged factor as one object
+	// under "factors", and an Okta Verify factor with an empty profile.
+	f.Add([]byte(`{"status":"MFA_CHALLENGE","factorResult":"WAITING","_embedded":{"factors":{"id":"opf1","factorType":"push","provider":"OKTA","profile":{},"_embedded":{"challenge":{"correctAnswer":92}}}},"_links":{"next":{"name":"poll","href":"/v"}}}`))
+	f.Add([]byte(`{"status":"MFA_REQUIRED","_embedded":{"factors":[{"id":"opf1","factorType":"push","provider":"OKTA","profile":{}}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e := parseError(400, data)
 		msg := e.Error()
@@ -35,6 +39,9 @@ func FuzzDecodeOktaJSON(f *testing.F) {
 		}
 		if tx.Status == "" {
 			t.Fatal("decoded a transaction without status")
+		}
+		if cf := tx.challenged(); cf != nil {
+			_ = cf.factor().String()
 		}
 		for _, pref := range []string{"", "push", "totp"} {
 			mfa := &MFA{Preferred: pref}

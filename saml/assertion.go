@@ -3,6 +3,7 @@ package saml
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -146,15 +147,15 @@ func Parse(xml []byte) (*Assertion, error) {
 	if bytes.Contains(xml, []byte("<!")) && hasDirective(xml) {
 		return nil, errors.New("the SAML response contains a DOCTYPE or other XML declaration, which SAML never uses: refusing to read it")
 	}
+	if err := wellFormed(xml); err != nil {
+		return nil, fmt.Errorf("the SAML response is not well-formed XML: %w", err)
+	}
 	doc := etree.NewDocument()
 	doc.ReadSettings = etree.ReadSettings{
-		MaxDepth:      64,
-		ValidateInput: true,
+		MaxDepth: maxDepth,
 		// SAML responses are UTF-8; a declared legacy charset is a sign of
 		// something else.
-		CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
-			return nil, fmt.Errorf("unsupported encoding %q", charset)
-		},
+		CharsetReader: refuseCharset,
 	}
 	if err := doc.ReadFromBytes(xml); err != nil {
 		return nil, fmt.Errorf("the SAML response is not well-formed XML: %w", err)
@@ -278,6 +279,59 @@ func Parse(xml []byte) (*Assertion, error) {
 		return a, ErrNoRoles
 	}
 	return a, nil
+}
+
+// maxDepth bounds element nesting; a SAML response needs about ten levels.
+const maxDepth = 64
+
+func refuseCharset(charset string, _ io.Reader) (io.Reader, error) {
+	return nil, fmt.Errorf("unsupported encoding %q", charset)
+}
+
+// wellFormed checks doc is one XML document: a prolog, exactly one root
+// element, and after it only what XML allows there (whitespace, comments,
+// processing instructions). etree's own ValidateInput refuses even the
+// newline a pretty-printing IdP or proxy leaves after the root element,
+// so the check is done here with encoding/xml in strict mode.
+func wellFormed(doc []byte) error {
+	dec := xml.NewDecoder(bytes.NewReader(doc))
+	dec.Strict = true
+	dec.CharsetReader = refuseCharset
+	depth, roots := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+				if roots > 1 {
+					return errors.New("more than one root element")
+				}
+			}
+			depth++
+			if depth > maxDepth {
+				return fmt.Errorf("elements nested deeper than %d", maxDepth)
+			}
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.Trim(t, " \t\r\n")) > 0 {
+				return errors.New("text outside the root element")
+			}
+		case xml.Directive:
+			return errors.New("a DOCTYPE or other declaration")
+		}
+	}
+	if roots == 0 || depth != 0 {
+		return errors.New("no complete root element")
+	}
+	return nil
 }
 
 // timeAttr reads an xs:dateTime attribute, noting unreadable ones.

@@ -11,6 +11,8 @@ func FuzzParseForm(f *testing.F) {
 	f.Add([]byte(`<FORM ACTION=x><INPUT NAME=SAMLResponse VALUE='QUFB'></FORM>`))
 	f.Add([]byte(`<div class="error-content">nope</div>`))
 	f.Add([]byte(`<input type=password>`))
+	// As Okta writes the page: action and value as character references.
+	f.Add([]byte(`<div class="app-interstitial">Signing in</div><form id="appForm" action="https&#x3a;&#x2f;&#x2f;signin.aws.amazon.com&#x2f;saml" method="POST"><input name="SAMLResponse" type="hidden" value="PHg&#x2b;&#x2f;&#x3d;"/></form><script>document.forms[0].submit()</script>`))
 	f.Fuzz(func(t *testing.T, page []byte) {
 		form, err := ParseForm(page)
 		if err != nil {
@@ -27,6 +29,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(buildResponse(responseOpts{noNamespace: true, roles: []string{devRole + "," + devIdP}})))
 	f.Add([]byte(buildResponse(responseOpts{status: "urn:x:Requester"})))
 	f.Add([]byte(`<!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>`))
+	f.Add([]byte(buildResponse(responseOpts{roles: []string{devIdP + "," + devRole}}) + "\n<!-- c -->\n"))
+	f.Add([]byte(buildResponse(responseOpts{roles: []string{devIdP + "," + devRole}}) + "\n<x/>"))
 	f.Fuzz(func(t *testing.T, xml []byte) {
 		a, err := Parse(xml)
 		if err != nil {

@@ -314,3 +314,32 @@ func TestParseRole(t *testing.T) {
 		}
 	}
 }
+
+// Pretty-printing IdPs and proxies leave whitespace, comments or a
+// processing instruction after the root element; XML allows those there.
+// Anything else after the root is refused, as are the size caps.
+func TestParseAfterRootElement(t *testing.T) {
+	doc := buildResponse(responseOpts{roles: []string{devRole + "," + devIdP}})
+	for _, tail := range []string{"\n", "\r\n", "\n  \n\t", "\n<!-- pretty printed -->\n", "<?x y?>\n"} {
+		a, err := Parse([]byte(doc + tail))
+		if err != nil {
+			t.Errorf("tail %q: %v", tail, err)
+			continue
+		}
+		if len(a.Roles) != 1 {
+			t.Errorf("tail %q: roles %+v", tail, a.Roles)
+		}
+	}
+	for _, tail := range []string{"x", "<Response/>", "\n<a>", "&amp;", "\u00a0", "<!DOCTYPE r>"} {
+		if _, err := Parse([]byte(doc + tail)); err == nil {
+			t.Errorf("tail %q accepted", tail)
+		}
+	}
+	big := doc + strings.Repeat(" ", MaxResponseSize)
+	if _, err := Parse([]byte(big)); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized document with trailing whitespace: %v", err)
+	}
+	if _, err := Decode(encode(doc + "\n")); err != nil {
+		t.Errorf("Decode with a trailing newline: %v", err)
+	}
+}

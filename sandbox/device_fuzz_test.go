@@ -22,7 +22,7 @@ func FuzzDeviceRequests(f *testing.F) {
 	f.Add(5, "", "")
 	targets := []struct{ method, path string }{
 		{"POST", "/oauth2/v1/device/authorize"}, {"POST", "/oauth2/v1/token"}, {"POST", "/login/signin"},
-		{"POST", "/login/signin/verify"}, {"POST", "/activate"}, {"GET", "/login/token/sso"},
+		{"POST", "/login/signin/verify"}, {"POST", "/activate"}, {"POST", "/login/token/sso"},
 	}
 	f.Fuzz(func(t *testing.T, which int, body, cookie string) {
 		if which < 0 {

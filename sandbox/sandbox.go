@@ -49,6 +49,66 @@ type Config struct {
 	// its own loopback port, checking tokens signed with credentials this
 	// sandbox issued.
 	RDS []rds.Config `yaml:"rds"`
+	// Latency delays every answer of a service, to simulate the network
+	// between a client and the real service (e.g. to measure how well a
+	// client overlaps its calls). Zero, the default, adds nothing.
+	Latency LatencyConfig `yaml:"latency"`
+}
+
+// LatencyConfig is the simulated network latency per service, e.g.
+//
+//	latency:
+//	  okta: 50ms
+//	  aws: 50ms
+type LatencyConfig struct {
+	// Okta is added to the org's and its authorization servers' answers.
+	Okta time.Duration `yaml:"okta"`
+	// AWS is added to STS, IAM, Secrets Manager and console sign-in.
+	AWS time.Duration `yaml:"aws"`
+	// SSO is added to IAM Identity Center (SSO OIDC and the portal).
+	SSO time.Duration `yaml:"sso"`
+}
+
+// maxLatency bounds a configured latency: more is a typo, not a network.
+const maxLatency = 10 * time.Second
+
+func (l LatencyConfig) check() error {
+	for name, d := range map[string]time.Duration{"okta": l.Okta, "aws": l.AWS, "sso": l.SSO} {
+		if d < 0 || d > maxLatency {
+			return fmt.Errorf("sandbox: latency.%s %s must be between 0 and %s", name, d, maxLatency)
+		}
+	}
+	return nil
+}
+
+// ssoPaths are the paths IAM Identity Center answers (see identitycenter).
+var ssoPaths = map[string]bool{"/client/register": true, "/device_authorization": true, "/token": true, "/federation/credentials": true, "/logout": true}
+
+// withLatency delays each request by its service's latency before
+// handling it; a client that gives up stops the wait.
+func withLatency(next http.Handler, l LatencyConfig) http.Handler {
+	if l == (LatencyConfig{}) {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := l.Okta
+		switch p := r.URL.Path; {
+		case p == "/" || p == "/federation":
+			d = l.AWS
+		case ssoPaths[p] || strings.HasPrefix(p, "/assignment/"):
+			d = l.SSO
+		}
+		if d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Options are runtime dependencies that do not belong in a config file.
@@ -146,6 +206,9 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	}
 	clk := clock.Or(opts.Clock)
 	base := "http://" + ln.Addr().String()
+	if err := cfg.Latency.check(); err != nil {
+		return nil, err
+	}
 
 	oktaOrg, err := org.New(cfg.Org, org.Options{Clock: clk, BaseURL: base, Logger: logger})
 	if err != nil {
@@ -198,7 +261,7 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	s := &Server{
 		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws, SSO: sso, RDS: fronts,
 		clock: clk, ln: ln, done: make(chan error, 1),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		srv: &http.Server{Handler: withLatency(mux, cfg.Latency), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil

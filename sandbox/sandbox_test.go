@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultConfigStarts(t *testing.T) {
@@ -53,4 +54,43 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ParseConfig(data)
 	})
+}
+
+// The configured latency delays each service's answers, and only its own.
+func TestLatencyPerService(t *testing.T) {
+	cfg, err := ParseConfig([]byte("latency:\n  okta: 120ms\n  aws: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	def.Latency = cfg.Latency
+	srv := Start(t, def)
+	timed := func(req *http.Request) time.Duration {
+		t.Helper()
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return time.Since(start)
+	}
+	okta, _ := http.NewRequest(http.MethodGet, srv.URL+"/.well-known/okta-organization", nil)
+	if d := timed(okta); d < 120*time.Millisecond {
+		t.Errorf("an Okta answer came after %s, before the 120ms latency", d)
+	}
+	sts, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+	sts.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if d := timed(sts); d >= 120*time.Millisecond {
+		t.Errorf("an AWS answer took %s: the Okta latency was applied to it", d)
+	}
+	for _, bad := range []string{"latency:\n  aws: -1s\n", "latency:\n  okta: 1h\n", "latency:\n  nope: 1s\n"} {
+		cfg, err := ParseConfig([]byte(bad))
+		if err == nil {
+			_, err = New(cfg, Options{})
+		}
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
 }

@@ -148,11 +148,12 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	if err != nil {
 		return err
 	}
-	if len(p.AccountAliases) != before {
+	if len(p.AccountAliases) != before || out.LearnedLimits {
 		// Remember found aliases, so profile names stay put even when a
-		// later lookup cannot be made.
+		// later lookup cannot be made, and roles' maximum sessions, so the
+		// next login asks each role for what it allows at once.
 		if err := cfg.Save(cfgPath); err != nil {
-			fmt.Fprintf(ios.ErrOut, "%s could not save account aliases to %s: %v\n", colorize(ios, cyan, "!"), cfgPath, err)
+			fmt.Fprintf(ios.ErrOut, "%s could not save account aliases and role session limits to %s: %v\n", colorize(ios, cyan, "!"), cfgPath, err)
 		}
 	}
 	if opts.output == "json" {

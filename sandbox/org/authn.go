@@ -321,6 +321,11 @@ func (o *Org) txnBody(t *txn, now time.Time) map[string]any {
 		factors := make([]any, 0, len(u.factors))
 		for _, f := range u.factors {
 			fb := o.factorBody(f, u)
+			if f.provider == "OKTA" && (f.kind == "push" || f.kind == "totp") {
+				// Okta Verify's device details are not released before
+				// the second factor: the list shows an empty profile.
+				fb["profile"] = map[string]any{}
+			}
 			fb["_links"] = map[string]any{"verify": link(o.verifyURL(f), "POST")}
 			factors = append(factors, fb)
 		}
@@ -345,8 +350,9 @@ func (o *Org) txnBody(t *txn, now time.Time) map[string]any {
 			body["factorResult"] = result
 			if result == "WAITING" {
 				links["next"] = namedLink("poll", o.verifyURL(f), "POST")
-				links["poll"] = link(o.verifyURL(f), "POST")
-				if t.push != nil && t.push.numberChallenge {
+				// The number shows once the phone displays the challenge:
+				// in a later poll, never in the answer that sent the push.
+				if t.push != nil && t.push.numberChallenge && t.push.polls > 0 {
 					fb["_embedded"] = map[string]any{"challenge": map[string]any{"correctAnswer": t.push.correctAnswer}}
 				}
 			} else {

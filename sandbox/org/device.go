@@ -40,7 +40,8 @@ func (o *Org) registerDevice(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/signin", o.handleSignInPage)
 	mux.HandleFunc("POST /login/signin", o.handleSignIn)
 	mux.HandleFunc("POST /login/signin/verify", o.handleSignInVerify)
-	mux.HandleFunc("GET /login/token/sso", o.handleTokenSSO)
+	mux.HandleFunc("POST /login/token/sso", o.handleTokenSSO)
+	mux.HandleFunc("GET /login/token/sso", o.handleTokenSSOGet)
 }
 
 // The pages are plain HTML forms, without scripts, so any browser (or a
@@ -285,8 +286,24 @@ func (o *Org) handleActivate(w http.ResponseWriter, r *http.Request) {
 // handleTokenSSO redeems a web_sso_token: it opens an Okta session for
 // the token's user and sends the browser on to the token's app, which
 // answers with its SAML form.
+// handleTokenSSOGet refuses a token in the URL: current Okta clients post
+// it in the body, and a token in a URL ends up in proxy and server logs.
+func (o *Org) handleTokenSSOGet(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	o.errorPage(w, http.StatusMethodNotAllowed, "Invalid request", "Post the token in the request body (token=…), not in the URL.")
+}
+
+// handleTokenSSO redeems a web SSO token posted as a form body
+// (token=…): it opens a session, sets its sid cookie and redirects to the
+// app's sign-in URL, which a client following redirects with that cookie
+// answers with the SAML page (200), as Okta does.
 func (o *Org) handleTokenSSO(w http.ResponseWriter, r *http.Request) {
-	tok := r.URL.Query().Get("token")
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		o.errorPage(w, http.StatusBadRequest, "Invalid request", "The request body is not a form.")
+		return
+	}
+	tok := r.PostForm.Get("token")
 	if o.webSSO == nil || tok == "" {
 		o.errorPage(w, http.StatusBadRequest, "Invalid token", "The token is missing or this org does not accept web SSO tokens.")
 		return

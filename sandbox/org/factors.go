@@ -18,6 +18,8 @@ type pushChallenge struct {
 	numberChallenge bool
 	correctAnswer   int
 	decision        string // set by the admin endpoint: SUCCESS or REJECTED
+	// polls counts verify calls after the one that sent the push.
+	polls int
 }
 
 // Factor results a push poll reports.
@@ -145,6 +147,7 @@ func (o *Org) verifyPush(w http.ResponseWriter, t *txn, f *factor, now time.Time
 		o.step(w, t, now)
 		return
 	}
+	t.push.polls++
 	switch res := o.pushOutcome(t.push, now); res {
 	case resultSuccess:
 		t.user.pendingPush = nil

@@ -8,11 +8,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"html/template"
+	"html"
 	"math/big"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -159,8 +160,11 @@ func (o *Org) generateKey(a *app) error {
 	return nil
 }
 
-// rolesFor lists "roleArn,providerArn" for every role u gets directly or
-// through a group, in configuration order.
+// rolesFor lists "providerArn,roleArn" for every role u gets directly or
+// through a group, in configuration order. Okta's AWS app puts the SAML
+// provider first (its role value pattern is
+// arn:aws:iam::${accountid}:saml-provider/${provider},arn:aws:iam::${accountid}:role/${role});
+// AWS accepts either order.
 func (a *app) rolesFor(u *user) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -171,7 +175,7 @@ func (a *app) rolesFor(u *user) []string {
 				ok = ok || g == ug
 			}
 		}
-		v := r.role + "," + r.provider
+		v := r.provider + "," + r.role
 		if ok && !seen[v] {
 			seen[v] = true
 			out = append(out, v)
@@ -267,9 +271,11 @@ func (o *Org) samlResponse(a *app, s *session, roles []string, now time.Time) ([
 	authn.CreateElement("saml2:AuthnContext").CreateElement("saml2:AuthnContextClassRef").SetText("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
 
 	attrs := as.CreateElement("saml2:AttributeStatement")
-	addAttr(attrs, attrRole, roles...)
-	addAttr(attrs, attrRoleSessionName, u.login)
-	addAttr(attrs, attrSessionDuration, strconv.Itoa(a.sessionDuration))
+	// Okta names the Role attribute in URI format and the other two in
+	// basic format.
+	addAttr(attrs, attrRole, nameFormatURI, roles...)
+	addAttr(attrs, attrRoleSessionName, nameFormatBasic, u.login)
+	addAttr(attrs, attrSessionDuration, nameFormatBasic, strconv.Itoa(a.sessionDuration))
 
 	if err := o.signInPlace(a, as, ai); err != nil {
 		return nil, err
@@ -278,22 +284,50 @@ func (o *Org) samlResponse(a *app, s *session, roles []string, now time.Time) ([
 	if err := o.signInPlace(a, resp, issuer); err != nil {
 		return nil, err
 	}
+	declareXS(resp)
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	doc.SetRoot(resp)
 	return doc.WriteToBytes()
 }
 
-func addAttr(parent *etree.Element, name string, values ...string) {
+// Attribute name formats (SAML 2.0 core, 8.2).
+const (
+	nameFormatURI   = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+	nameFormatBasic = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
+)
+
+// addAttr adds an attribute whose values are typed xs:string, with the xs
+// and xsi namespaces declared on each value as Okta writes them.
+func addAttr(parent *etree.Element, name, format string, values ...string) {
 	at := parent.CreateElement("saml2:Attribute")
 	at.CreateAttr("Name", name)
-	at.CreateAttr("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:uri")
+	at.CreateAttr("NameFormat", format)
 	for _, v := range values {
 		av := at.CreateElement("saml2:AttributeValue")
 		av.CreateAttr("xmlns:xs", nsXS)
 		av.CreateAttr("xmlns:xsi", nsXSI)
 		av.CreateAttr("xsi:type", "xs:string")
 		av.SetText(v)
+	}
+}
+
+// declareXS puts xmlns:xs back on every AttributeValue, first, as Okta
+// writes it. Signing canonicalises the elements exclusively, which drops
+// the declaration because xs is used only inside an attribute value
+// (xsi:type="xs:string"); without it a namespace-aware reader cannot
+// resolve the type. The declaration is not visibly used, so exclusive
+// canonicalisation leaves it out again when verifying: the signatures
+// still hold.
+func declareXS(root *etree.Element) {
+	for _, av := range root.FindElements(".//AttributeValue") {
+		if av.SelectAttr("xmlns:xs") != nil {
+			continue
+		}
+		av.CreateAttr("xmlns:xs", nsXS)
+		last := av.Attr[len(av.Attr)-1]
+		copy(av.Attr[1:], av.Attr[:len(av.Attr)-1])
+		av.Attr[0] = last
 	}
 }
 
@@ -317,18 +351,67 @@ func (o *Org) signInPlace(a *app, el, after *etree.Element) error {
 	return nil
 }
 
-var postFormTemplate = template.Must(template.New("post").Parse(`<!DOCTYPE html>
+// appPage is the AWS app's sign-on page as Okta serves it: an interstitial
+// ("signing in…", a script that submits the form, a no-script button)
+// around a form whose action and values are written with Okta's attribute
+// encoding, in which every character but letters, digits and ",.-_" is a
+// hexadecimal character reference (https&#x3a;&#x2f;&#x2f;…, &#x2b;,
+// &#x3d;). A client must decode the page as HTML to read it; a regular
+// expression over the raw text gets a broken SAMLResponse.
+func appPage(label, acs, samlResponse, relayState string) []byte {
+	var b strings.Builder
+	b.WriteString(`<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Signing in to {{.Label}}</title></head>
-<body onload="document.forms[0].submit()">
-<form id="appForm" method="POST" action="{{.ACS}}">
-<input name="SAMLResponse" type="hidden" value="{{.SAMLResponse}}"/>
-<input name="RelayState" type="hidden" value="{{.RelayState}}"/>
-<noscript><p>Script is disabled. Press Continue to sign in.</p><button type="submit">Continue</button></noscript>
+<head>
+<meta charset="utf-8">
+<meta name="robots" content="noindex,nofollow">
+<title>Signing in to `)
+	b.WriteString(html.EscapeString(label))
+	b.WriteString(`</title>
+<style>.app-interstitial{font-family:sans-serif;text-align:center;margin-top:15%}</style>
+</head>
+<body class="enduser-app">
+<div class="app-interstitial" id="app-interstitial">
+<div class="app-interstitial-spinner" aria-hidden="true"></div>
+<p class="app-interstitial-message">Signing in to `)
+	b.WriteString(html.EscapeString(label))
+	b.WriteString(`&hellip;</p>
+</div>
+<form id="appForm" action="`)
+	b.WriteString(oktaAttrEncode(acs))
+	b.WriteString(`" method="POST">
+    <input name="SAMLResponse" type="hidden" value="`)
+	b.WriteString(oktaAttrEncode(samlResponse))
+	b.WriteString(`"/>
+    <input name="RelayState" type="hidden" value="`)
+	b.WriteString(oktaAttrEncode(relayState))
+	b.WriteString(`"/>
+    <noscript><p>Script is disabled. Press Continue to sign in.</p><button type="submit">Continue</button></noscript>
 </form>
+<script type="text/javascript">
+(function () { document.getElementById('appForm').submit(); })();
+</script>
 </body>
 </html>
-`))
+`)
+	return []byte(b.String())
+}
+
+// oktaAttrEncode writes s as Okta writes HTML attribute values: letters,
+// digits and ",.-_" as they are, every other character as &#xHH; (lower
+// case hexadecimal).
+func oktaAttrEncode(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == ',', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "&#x%x;", r)
+		}
+	}
+	return b.String()
+}
 
 // handleSSO is the IdP-initiated sign-in of the AWS app. It needs a session:
 // from ?onetimetoken=<sessionToken> (spent and turned into a session, as
@@ -379,14 +462,9 @@ func (o *Org) handleSSO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.log.Info("SAML assertion issued", "login", u.login, "app", a.id, "roles", len(roles))
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache, no-store")
-	_ = postFormTemplate.Execute(w, map[string]any{
-		"Label":        a.label,
-		"ACS":          template.URL(a.acs),
-		"SAMLResponse": base64.StdEncoding.EncodeToString(xml),
-		"RelayState":   a.relayState,
-	})
+	_, _ = w.Write(appPage(a.label, a.acs, base64.StdEncoding.EncodeToString(xml), a.relayState))
 }
 
 // handleAppHome is the dashboard link of an app, which Okta redirects to

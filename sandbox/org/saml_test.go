@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +178,7 @@ func TestSAMLAssertion(t *testing.T) {
 		{"NotOnOrAfter", as.SelectElement("Conditions").SelectAttrValue("NotOnOrAfter", ""), samlTime(now.Add(5 * time.Minute))},
 		{"Audience", as.FindElement("./Conditions/AudienceRestriction/Audience").Text(), "urn:amazon:webservices"},
 		{"AuthnContext", as.FindElement("./AuthnStatement/AuthnContext/AuthnContextClassRef").Text(), "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
-		{"Role", strings.Join(attrValues(as, attrRole), "|"), "arn:aws:iam::123456789012:role/Admin,arn:aws:iam::123456789012:saml-provider/okta|arn:aws:iam::123456789012:role/ReadOnly,arn:aws:iam::123456789012:saml-provider/okta|arn:aws:iam::210987654321:role/Developer,arn:aws:iam::210987654321:saml-provider/okta"},
+		{"Role", strings.Join(attrValues(as, attrRole), "|"), "arn:aws:iam::123456789012:saml-provider/okta,arn:aws:iam::123456789012:role/Admin|arn:aws:iam::123456789012:saml-provider/okta,arn:aws:iam::123456789012:role/ReadOnly|arn:aws:iam::210987654321:saml-provider/okta,arn:aws:iam::210987654321:role/Developer"},
 		{"RoleSessionName", strings.Join(attrValues(as, attrRoleSessionName), "|"), "totp@example.com"},
 		{"SessionDuration", strings.Join(attrValues(as, attrSessionDuration), "|"), "3600"},
 	}
@@ -186,12 +187,27 @@ func TestSAMLAssertion(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
 		}
 	}
+	// Okta's name formats, and xs declared wherever xsi:type uses it (in
+	// the document as sent: the validated copy is canonical, without it).
+	sent := doc.Root().SelectElement("Assertion")
+	for name, format := range map[string]string{attrRole: nameFormatURI, attrRoleSessionName: nameFormatBasic, attrSessionDuration: nameFormatBasic} {
+		at := sent.FindElement("./AttributeStatement/Attribute[@Name='" + name + "']")
+		if at == nil || at.SelectAttrValue("NameFormat", "") != format {
+			t.Errorf("attribute %s: NameFormat is not %s", name, format)
+			continue
+		}
+		for _, v := range at.SelectElements("AttributeValue") {
+			if v.SelectAttrValue("xmlns:xs", "") != nsXS || v.SelectAttrValue("xsi:type", "") != "xs:string" {
+				t.Errorf("attribute %s: value without a declared xs namespace: %v", name, v.Attr)
+			}
+		}
+	}
 
 	t.Run("group roles only", func(t *testing.T) {
 		h.clk.Advance(time.Second)
 		form := ssoPage(t, h, h.loginNoMFA("nofactor@example.com"))
 		as := parseResponse(t, form.samlResponse).Root().SelectElement("Assertion")
-		if got := attrValues(as, attrRole); len(got) != 1 || got[0] != "arn:aws:iam::123456789012:role/ReadOnly,arn:aws:iam::123456789012:saml-provider/okta" {
+		if got := attrValues(as, attrRole); len(got) != 1 || got[0] != "arn:aws:iam::123456789012:saml-provider/okta,arn:aws:iam::123456789012:role/ReadOnly" {
 			t.Fatalf("roles %v", got)
 		}
 	})
@@ -363,10 +379,17 @@ func TestSSOPageMarkup(t *testing.T) {
 	h := newHarness(t, testConfig())
 	r := h.do(http.MethodGet, "/app/amazon_aws/exktestapp/sso/saml?onetimetoken="+h.loginNoMFA("nofactor@example.com"), nil)
 	page := string(r.raw)
-	for _, want := range []string{`<form id="appForm" method="POST" action="https://signin.aws.amazon.com/saml">`, `onload="document.forms[0].submit()"`, `name="RelayState" type="hidden" value="https://console.aws.amazon.com/"`} {
+	// As Okta serves it: an interstitial around the form, and the form's
+	// action and values written with character references.
+	for _, want := range []string{`<form id="appForm" action="https&#x3a;&#x2f;&#x2f;signin.aws.amazon.com&#x2f;saml" method="POST">`,
+		`id="app-interstitial"`, `document.getElementById('appForm').submit()`,
+		`name="RelayState" type="hidden" value="https&#x3a;&#x2f;&#x2f;console.aws.amazon.com&#x2f;"`, `&#x3d;"/>`} {
 		if !strings.Contains(page, want) {
-			t.Fatalf("page lacks %s:\n%s", want, page)
+			t.Fatalf("page lacks %s:\n%.3000s", want, page)
 		}
+	}
+	if v := regexp.MustCompile(`name="SAMLResponse" type="hidden" value="([^"]*)"`).FindStringSubmatch(page); v == nil || strings.ContainsAny(v[1], "+=/") || !strings.Contains(v[1], "&#x2b;") {
+		t.Fatalf("the SAMLResponse value is not attribute-encoded as Okta does (+ as &#x2b;, = as &#x3d;, / as &#x2f;)")
 	}
 	if r.header.Get("Cache-Control") == "" || h.sidCookie() == "" {
 		t.Fatalf("headers %v, sid %q", r.header, h.sidCookie())

@@ -96,8 +96,15 @@ func (o *Org) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: o.baseURL.Scheme == "https"})
 }
 
-func (o *Org) sessionBody(s *session) map[string]any {
+// sessionBody renders s. Read through /api/v1/sessions/me its links name
+// "me", as Okta's do, rather than the id.
+func (o *Org) sessionBody(s *session, me bool) map[string]any {
 	self := o.base + "/api/v1/sessions/" + s.id
+	userHref := o.base + "/api/v1/users/" + s.user.id
+	if me {
+		self = o.base + "/api/v1/sessions/me"
+		userHref = o.base + "/api/v1/users/me"
+	}
 	body := map[string]any{
 		"id":                       s.id,
 		"userId":                   s.user.id,
@@ -112,7 +119,7 @@ func (o *Org) sessionBody(s *session) map[string]any {
 		"_links": map[string]any{
 			"self":    link(self, "GET", "DELETE"),
 			"refresh": link(self+"/lifecycle/refresh", "POST"),
-			"user":    map[string]any{"name": strings.TrimSpace(s.user.first + " " + s.user.last), "href": o.base + "/api/v1/users/" + s.user.id, "hints": map[string]any{"allow": []string{"GET"}}},
+			"user":    map[string]any{"name": strings.TrimSpace(s.user.first + " " + s.user.last), "href": userHref, "hints": map[string]any{"allow": []string{"GET"}}},
 		},
 	}
 	if !s.factorAt.IsZero() {
@@ -144,7 +151,7 @@ func (o *Org) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		errAuthFailed.write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, o.sessionBody(o.createSession(st, now)))
+	writeJSON(w, http.StatusOK, o.sessionBody(o.createSession(st, now), false))
 }
 
 func (o *Org) notFoundSession(w http.ResponseWriter, id string) {
@@ -169,7 +176,7 @@ func (o *Org) serveMySession(w http.ResponseWriter, r *http.Request, refresh boo
 		o.notFoundSession(w, "me")
 		return
 	}
-	writeJSON(w, http.StatusOK, o.sessionBody(s))
+	writeJSON(w, http.StatusOK, o.sessionBody(s, true))
 }
 
 func (o *Org) handleDeleteMySession(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +212,7 @@ func (o *Org) serveSessionByID(w http.ResponseWriter, r *http.Request, refresh b
 		o.notFoundSession(w, id)
 		return
 	}
-	writeJSON(w, http.StatusOK, o.sessionBody(s))
+	writeJSON(w, http.StatusOK, o.sessionBody(s, false))
 }
 
 func (o *Org) handleDeleteSession(w http.ResponseWriter, r *http.Request) {

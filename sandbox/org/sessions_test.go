@@ -48,6 +48,10 @@ func TestSessionCookieRedirect(t *testing.T) {
 	if me.code != 200 || me.str("login") != "totp@example.com" || me.str("id") != h.sidCookie() || me.str("status") != "ACTIVE" || dig(me.body, "mfaActive") != true {
 		t.Fatalf("sessions/me: %d %s", me.code, me.raw)
 	}
+	// Read through "me", the links name "me", as Okta's reference shows.
+	if me.str("_links", "self", "href") != h.srv.URL+"/api/v1/sessions/me" || me.str("_links", "refresh", "href") != h.srv.URL+"/api/v1/sessions/me/lifecycle/refresh" || me.str("_links", "user", "href") != h.srv.URL+"/api/v1/users/me" {
+		t.Fatalf("sessions/me links: %s", me.raw)
+	}
 	amr, _ := dig(me.body, "amr").([]any)
 	if len(amr) != 3 || amr[0] != "pwd" || amr[1] != "mfa" || amr[2] != "otp" {
 		t.Fatalf("amr %v", amr)
