@@ -15,6 +15,7 @@ import (
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/owned"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -32,8 +33,9 @@ type LoginRequiredError = federation.LoginRequiredError
 // asked for. LoadConfig then falls back to the AWS SDK's own chain.
 var ErrNoCredentials = errors.New("no AWS credentials from oktafed")
 
-// DefaultRefreshWindow is how long before expiry credentials are refreshed.
-const DefaultRefreshWindow = 5 * time.Minute
+// DefaultRefreshWindow is how long before expiry credentials are refreshed:
+// the same window the oktafed CLI and its credential_process use.
+const DefaultRefreshWindow = owned.RefreshWindow
 
 // Resolver finds AWS profiles written by oktafed and refreshes their
 // credentials through the Okta session. The zero value reads the process
@@ -58,6 +60,10 @@ type Resolver struct {
 	RefreshWindow time.Duration
 	// UserAgent is sent to Okta.
 	UserAgent string
+	// Passphrase asks for the encrypted-file keyring's passphrase when
+	// OKTAFED_KEYRING_PASSWORD is not set and the keyring is opened
+	// because Sessions is nil. nil never asks (programs, credential_process).
+	Passphrase func(prompt string) (string, error)
 
 	mu       sync.Mutex
 	keyring  federation.SessionCache
@@ -252,7 +258,7 @@ func (r *Resolver) sessions() (federation.SessionCache, error) {
 	defer r.mu.Unlock()
 	if !r.keyTried {
 		r.keyTried = true
-		kr, err := keystore.Open(keystore.Options{Getenv: r.getenv})
+		kr, err := keystore.Open(keystore.Options{Getenv: r.getenv, Passphrase: r.Passphrase})
 		if err != nil {
 			r.keyErr = fmt.Errorf("open the keyring that holds the Okta session: %w", err)
 		} else {

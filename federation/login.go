@@ -13,6 +13,7 @@ import (
 
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/owned"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/saml"
 )
@@ -67,7 +68,7 @@ type Login struct {
 	// the usual role lists are assumed in one round trip.
 	Parallel int
 	// RefreshWindow is how long before expiry cached credentials count as
-	// stale; default 5 minutes.
+	// stale; the module's one window (5 minutes) when zero.
 	RefreshWindow time.Duration
 	// Events, when set, is told about each step.
 	Events func(Event)
@@ -92,7 +93,7 @@ func (l *Login) window() time.Duration {
 	if l.RefreshWindow > 0 {
 		return l.RefreshWindow
 	}
-	return 5 * time.Minute
+	return owned.RefreshWindow
 }
 
 func (l *Login) loginRequired(reason string) error {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +16,7 @@ import (
 	"github.com/oktafed/oktafed/awscred"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -47,33 +47,6 @@ directory is touched.`,
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "push", "factor for the demo user: push or totp")
 	cmd.Flags().BoolVar(&opts.keep, "keep", false, "keep the sandbox running after the demo, until Ctrl-C")
 	return cmd
-}
-
-// memSecrets keeps the demo's secrets in memory: the demo must not touch
-// the user's keyring.
-type memSecrets struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (s *memSecrets) Get(_ context.Context, p, k string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[p+"/"+k], nil
-}
-
-func (s *memSecrets) Set(_ context.Context, p, k, v string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[p+"/"+k] = v
-	return nil
-}
-
-func (s *memSecrets) Remove(_ context.Context, p, k string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, p+"/"+k)
-	return nil
 }
 
 const (
@@ -115,7 +88,8 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 
 	p := &config.Profile{Name: "demo", OrgURL: srv.URL, AppURL: srv.URL + demoAppPath, Username: demoUser, MFA: opts.mfa,
 		Region: "us-east-1", Role: "all"}
-	secrets := &memSecrets{m: map[string]string{}}
+	// The demo must not touch the user's keyring.
+	secrets := keyringStore{keystore.NewMemory()}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	mfa := &okta.MFA{Preferred: opts.mfa}
 	if opts.mfa == "totp" {
@@ -129,7 +103,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	}
 	l := &federation.Login{
 		Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + Version},
-		Sessions: storeSessions{secrets},
+		Sessions: secrets.sessions(),
 		Password: func(context.Context) (string, error) { return demoPassword, nil },
 		MFA:      mfa,
 		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),

@@ -30,26 +30,9 @@ type secretStore interface {
 	Get(ctx context.Context, profile, kind string) (string, error)
 	Set(ctx context.Context, profile, kind, value string) error
 	Remove(ctx context.Context, profile, kind string) error
-}
-
-// storeSessions keeps Okta session cookies in a secretStore.
-type storeSessions struct{ s secretStore }
-
-func (c storeSessions) LoadSession(ctx context.Context, profile string) (string, time.Time, error) {
-	v, err := c.s.Get(ctx, profile, secretSession)
-	if err != nil || v == "" {
-		return "", time.Time{}, err
-	}
-	sid, exp := awsauth.DecodeSession(v)
-	return sid, exp, nil
-}
-
-func (c storeSessions) SaveSession(ctx context.Context, profile, sid string, exp time.Time) error {
-	return c.s.Set(ctx, profile, secretSession, awsauth.EncodeSession(sid, exp))
-}
-
-func (c storeSessions) DeleteSession(ctx context.Context, profile string) error {
-	return c.s.Remove(ctx, profile, secretSession)
+	// sessions holds the Okta session cookies in the same store, in the
+	// form awsauth.KeyringSessions (the library's refresh path) reads.
+	sessions() federation.SessionCache
 }
 
 // profileFlags are the flags every profile-using command shares.
@@ -136,7 +119,7 @@ func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Secon
 // reading the environment through ios, so the CLI and Go programs using
 // awsauth resolve and refresh profiles the same way.
 func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version, RefreshWindow: refreshWindow}
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version}
 }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
@@ -147,6 +130,19 @@ func stsEndpoint(ios *IOStreams, p *config.Profile) string {
 
 func profileRegion(ios *IOStreams, p *config.Profile) string {
 	return resolverFor(ios).Region(p)
+}
+
+// ownedRegion is the region a program using owned should call: the region
+// of the oktafed profile that wrote it, else AWS_REGION, else
+// AWS_DEFAULT_REGION. env and exec both pass it on, so a child never falls
+// back to another profile's region (and a signature for the wrong one).
+func ownedRegion(ios *IOStreams, owned federation.Owned) string {
+	if cfg, _, err := loadConfig(ios); err == nil {
+		if p, ok := cfg.Profiles[owned.OktafedProfile]; ok {
+			return profileRegion(ios, p)
+		}
+	}
+	return firstNonEmpty(ios.getenv("AWS_REGION"), ios.getenv("AWS_DEFAULT_REGION"))
 }
 
 // loginDeps are what building a federation.Login needs beyond a profile.
@@ -188,7 +184,7 @@ func (w *waitIndicator) stop() {
 // newLogin builds the federation pipeline for profile p.
 func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Login, error) {
 	r := resolverFor(d.ios)
-	r.Sessions = storeSessions{d.secrets}
+	r.Sessions = d.secrets.sessions()
 	l, err := r.NewLogin(p)
 	if err != nil {
 		return nil, err
