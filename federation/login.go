@@ -70,6 +70,19 @@ type Login struct {
 	// RefreshWindow is how long before expiry cached credentials count as
 	// stale; the module's one window (5 minutes) when zero.
 	RefreshWindow time.Duration
+	// Force signs in again rather than reuse the Okta session saved when
+	// the login started. That session (and the credentials it wrote) stays
+	// until the new sign-in has succeeded, so a mistyped password or an
+	// unreachable Okta leaves the user with what they had. A session that
+	// another login saved meanwhile is reused: it is as new as this one
+	// would be.
+	Force bool
+	// SignInLock, when set, is held around a new sign-in so that
+	// concurrent logins of the same user (several processes started at
+	// once) take turns; after waiting, a login reuses the session the one
+	// before it saved instead of signing in again. unlock is called when
+	// the sign-in is over.
+	SignInLock func(ctx context.Context) (unlock func(), err error)
 	// Events, when set, is told about each step.
 	Events func(Event)
 	// Aliases, when set, looks up the aliases of accounts that the
@@ -115,29 +128,67 @@ func (l *Login) assertion(ctx context.Context) (*saml.Assertion, error) {
 	if l.Profile.AppURL == "" {
 		return nil, fmt.Errorf("profile %s has no app_url: run `oktafed init --profile %s` and give the AWS app's embed link", l.Profile.Name, l.Profile.Name)
 	}
+	// seen is the session saved when this login started: --force does not
+	// reuse it, but a different one saved while this login waited is new.
+	seen := ""
 	if l.Sessions != nil {
 		sid, exp, err := l.Sessions.LoadSession(ctx, l.Profile.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the Okta session from the keyring: %w", err)
 		}
-		if sid != "" && (exp.IsZero() || l.now().Before(exp)) {
-			l.emit("okta-session", "reusing the Okta session (expires %s)", fmtTime(exp))
-			page, err := l.Okta.SAMLResponse(ctx, l.Profile.AppURL, okta.AppAuth{SID: sid})
-			switch {
-			case err == nil:
-				return l.readPage(page)
-			case errors.Is(err, okta.ErrSessionExpired):
-				l.emit("okta-session", "the Okta session has ended")
-				_ = l.Sessions.DeleteSession(ctx, l.Profile.Name)
-			default:
-				return nil, err
+		seen = sid
+		if !l.Force {
+			if a, ok, err := l.reuse(ctx, sid, exp, "reusing the Okta session (expires %s)"); ok || err != nil {
+				return a, err
 			}
 		}
 	}
 	if l.Password == nil {
 		return nil, l.loginRequired("Okta session expired")
 	}
+	if l.SignInLock != nil {
+		unlock, err := l.SignInLock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if l.Sessions != nil {
+			sid, exp, err := l.Sessions.LoadSession(ctx, l.Profile.Name)
+			if err != nil {
+				return nil, fmt.Errorf("read the Okta session from the keyring: %w", err)
+			}
+			if sid != seen {
+				if a, ok, err := l.reuse(ctx, sid, exp, "reusing the Okta session another login just saved (expires %s)"); ok || err != nil {
+					return a, err
+				}
+			}
+		}
+	}
 	return l.signIn(ctx)
+}
+
+// reuse gets the assertion through a saved session while it lives; ok is
+// false when there is none or Okta has ended it (then it is forgotten).
+func (l *Login) reuse(ctx context.Context, sid string, exp time.Time, msg string) (*saml.Assertion, bool, error) {
+	if sid == "" || (!exp.IsZero() && !l.now().Before(exp)) {
+		return nil, false, nil
+	}
+	l.emit("okta-session", msg, fmtTime(exp))
+	page, err := l.Okta.SAMLResponse(ctx, l.Profile.AppURL, okta.AppAuth{SID: sid})
+	switch {
+	case err == nil:
+		a, err := l.readPage(page)
+		if errors.Is(err, ErrLoginRequired) {
+			return nil, false, nil
+		}
+		return a, err == nil, err
+	case errors.Is(err, okta.ErrSessionExpired):
+		l.emit("okta-session", "the Okta session has ended")
+		_ = l.Sessions.DeleteSession(ctx, l.Profile.Name)
+		return nil, false, nil
+	default:
+		return nil, false, err
+	}
 }
 
 // signIn authenticates with password and MFA and redeems the session token

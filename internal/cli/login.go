@@ -98,7 +98,8 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	}
 	cfg, cfgPath, p, secrets := ps.cfg, ps.cfgPath, ps.profile, ps.secrets
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
-	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa}
+	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa, waiting: &waitIndicator{}}
+	defer deps.waiting.stop()
 	deps.events = func(e federation.Event) {
 		switch {
 		case e.Step == "warning":
@@ -111,9 +112,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.force {
-		_ = l.Sessions.DeleteSession(ctx, p.Name)
-	}
+	// --force signs in again, but the saved session and credentials stay
+	// until the new sign-in has succeeded.
+	l.Force = opts.force
 	var choose federation.Chooser
 	if interactive {
 		choose = func(ctx context.Context, roles []federation.Role) ([]federation.Role, error) {
