@@ -1,10 +1,124 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/ledger"
 )
+
+// savedSession is the Okta session the keyring holds for the default
+// profile ("" when none).
+func savedSession(t *testing.T) string {
+	t.Helper()
+	kr, err := keystore.Open(keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := kr.Get(keystore.Key{Profile: "default", Kind: keystore.KindOktaSession})
+	if err != nil {
+		return ""
+	}
+	return v.Reveal()
+}
+
+// A forced login that fails, for any reason, leaves the Okta session and
+// the credentials it had: credential_process keeps working.
+func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
+	e := setupCLI(t)
+	state := filepath.Join(e.home, ".local", "state")
+	t.Setenv("XDG_STATE_HOME", state)
+	e.initProfile(t)
+	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
+	sid := savedSession(t)
+	creds := mustRead(t, e.creds)
+	cfgPath := filepath.Join(e.home, ".config", "oktafed", "config.yaml")
+	cfg := mustRead(t, cfgPath)
+	if sid == "" {
+		t.Fatal("no session saved by the first login")
+	}
+
+	cases := []struct {
+		name    string
+		setup   func(t *testing.T)
+		timeout time.Duration
+		want    string
+	}{
+		{"mistyped password", func(t *testing.T) { t.Setenv("OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
+		{"unreachable Okta", func(t *testing.T) {
+			if err := os.WriteFile(cfgPath, bytes.ReplaceAll(cfg, []byte(e.srv.URL), []byte("http://127.0.0.1:1")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.WriteFile(cfgPath, cfg, 0o600) })
+		}, 0, "127.0.0.1:1"},
+		{"wrong TOTP seed", func(t *testing.T) {
+			// A ledger of its own, so this window is not spent already.
+			t.Setenv("XDG_STATE_HOME", t.TempDir())
+			t.Setenv("OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
+		}, 0, "TOTP seed"},
+		{"used TOTP codes", func(t *testing.T) {
+			t.Setenv("XDG_STATE_HOME", t.TempDir())
+			// Other logins spent this window's code and the next two:
+			// this one waits, says so, and gives up at its deadline.
+			dir, _ := ledger.DefaultDir(os.Getenv)
+			lg, err := ledger.Open(dir, e.srv.URL, "demo@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if _, err := lg.Reserve(context.Background(), time.Now(), 30*time.Second, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, 3 * time.Second, "Waiting"},
+		{"missing keyring passphrase", func(t *testing.T) { t.Setenv("OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.setup(t)
+			ctx := context.Background()
+			if c.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, c.timeout)
+				defer cancel()
+			}
+			ios, _, out, errOut := Test()
+			ios.Getenv = os.Getenv
+			code := Main(ctx, ios, []string{"login", "--force", "--role", "/Admin$/", "--non-interactive"})
+			if code == 0 || !strings.Contains(errOut.String(), c.want) {
+				t.Fatalf("login --force: exit %d, want a failure saying %q\nstdout: %s\nstderr: %s", code, c.want, out, errOut)
+			}
+			if got := mustRead(t, e.creds); !bytes.Equal(got, creds) {
+				t.Fatalf("credentials changed by a failed login:\n%s", got)
+			}
+		})
+		if got := savedSession(t); got != sid {
+			t.Fatalf("%s: the saved Okta session was replaced or removed (%d bytes left)", c.name, len(got))
+		}
+	}
+
+	// The session still works: a refresh through it needs no password.
+	expireCached(t, e.creds)
+	t.Setenv("OKTA_PASSWORD", "")
+	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	if out := mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin"); !strings.Contains(out, `"Version":1`) {
+		t.Fatalf("credential-process after the failed logins: %s", out)
+	}
+	// And a forced login that succeeds replaces the session.
+	t.Setenv("OKTA_PASSWORD", "Sandbox-Demo-1")
+	t.Setenv("OKTAFED_TOTP_SECRET", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	mustRun(t, "login", "--force", "--role", "/Admin$/", "--non-interactive")
+	if got := savedSession(t); got == sid || got == "" {
+		t.Fatal("a successful login --force kept the old session")
+	}
+}
 
 // exec gives the child the profile's region, as env does: a child that
 // fell back to [default]'s region would sign for the wrong one.
@@ -39,4 +153,65 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Eight processes of the built binary running `login --force` with TOTP at
+// once all succeed, with one Okta sign-in per TOTP window: the others wait
+// for it and reuse the session it saved.
+func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
+	e := setupCLI(t)
+	t.Setenv("XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
+	e.initProfile(t)
+	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
+	bin := oktafedBinary(t)
+	started := time.Now()
+	const n = 8
+	type result struct {
+		err    error
+		stderr string
+	}
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			cmd := exec.Command(bin, "login", "--force", "--role", "/Admin$/", "--non-interactive")
+			cmd.Env = os.Environ()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			results <- result{err, stderr.String()}
+		}()
+	}
+	deadline := time.After(3 * time.Minute)
+	for range n {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Errorf("login --force: %v\n%s", r.err, r.stderr)
+			}
+		case <-deadline:
+			t.Fatal("concurrent logins did not finish in 3 minutes")
+		}
+	}
+	perWindow := map[int64]int{}
+	signIns := 0
+	for _, s := range e.srv.Org.Sessions() {
+		if s.CreatedAt.Before(started.Truncate(time.Second)) {
+			continue
+		}
+		signIns++
+		perWindow[ledger.Step(s.CreatedAt, 30*time.Second)]++
+	}
+	if signIns == 0 {
+		t.Fatal("no new Okta session: --force did not sign in")
+	}
+	for w, c := range perWindow {
+		if c > 1 {
+			t.Errorf("%d sign-ins in TOTP window %d", c, w)
+		}
+	}
+	t.Logf("%d processes, %d sign-in(s) in %s", n, signIns, time.Since(started).Round(time.Millisecond))
+	// The saved session is the last one made, and it works.
+	expireCached(t, e.creds)
+	t.Setenv("OKTA_PASSWORD", "")
+	mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 }
