@@ -60,6 +60,10 @@ type Resolver struct {
 	RefreshWindow time.Duration
 	// UserAgent is sent to Okta.
 	UserAgent string
+	// Events, when set, is told about each step of a refresh; Step
+	// "warning" carries what a person should see (e.g. credentials that
+	// could not be cached).
+	Events func(federation.Event)
 	// Passphrase asks for the encrypted-file keyring's passphrase when
 	// OKTAFED_KEYRING_PASSWORD is not set and the keyring is opened
 	// because Sessions is nil. nil never asks (programs, credential_process).
@@ -246,6 +250,7 @@ func (r *Resolver) NewLogin(p *config.Profile) (*federation.Login, error) {
 		Files:         files,
 		Clock:         r.Clock,
 		RefreshWindow: r.window(),
+		Events:        r.Events,
 	}, nil
 }
 

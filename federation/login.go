@@ -396,7 +396,9 @@ func (l *Login) refresh(ctx context.Context, owned Owned) (aws.Credentials, erro
 		return aws.Credentials{}, res.Err
 	}
 	if err := StoreCredentials(l.Files, owned, res.Credentials); err != nil {
-		return aws.Credentials{}, err
+		// The new credentials are good; failing to cache them only means
+		// the next caller refreshes again. Hand them out and say why.
+		l.emit("warning", "could not cache the refreshed credentials of %s, so the next use refreshes again: %v", owned.AWSProfile, err)
 	}
 	return res.Credentials, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -18,6 +19,11 @@ import (
 // refreshes through the Okta session and never signs in with a password.
 func refresher(ios *IOStreams) *awsauth.Resolver {
 	r := resolverFor(ios)
+	r.Events = func(e federation.Event) {
+		if e.Step == "warning" {
+			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, cyan, "!"), e.Detail)
+		}
+	}
 	if ios.InTTY && ios.ErrTTY {
 		r.Passphrase = func(prompt string) (string, error) { return newPrompter(ios).Password(prompt) }
 	}

@@ -215,3 +215,47 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	t.Setenv("OKTA_PASSWORD", "")
 	mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 }
+
+// A read-only credentials file is refused by login, and credential-process
+// still prints fresh credentials when it cannot cache them.
+func TestReadOnlyCredentialsFile(t *testing.T) {
+	e := setupCLI(t)
+	e.initProfile(t)
+	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
+	expireCached(t, e.creds)
+	// A killed write left a temporary copy with live keys.
+	stale := filepath.Join(filepath.Dir(e.creds), ".credentials.tmp-4242")
+	if err := os.WriteFile(stale, []byte("[x]\naws_secret_access_key = LIVE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.creds, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	before := mustRead(t, e.creds)
+
+	code, _, errOut := run(t, "login", "--role", "/Admin$/", "--non-interactive")
+	if code == 0 || !strings.Contains(errOut, "read-only") || !strings.Contains(errOut, "chmod 600") {
+		t.Fatalf("login into a read-only file: exit %d, %s", code, errOut)
+	}
+	code, out, errOut := run(t, "credential-process", "--profile", "okta-123456789012-Admin")
+	if code != 0 || !strings.Contains(out, `"Version":1`) || !strings.Contains(out, "ASIA") || !strings.Contains(errOut, "could not cache") {
+		t.Fatalf("credential-process with a read-only file: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if strings.Contains(out, "2000-01-01") {
+		t.Fatalf("credential-process printed the stale credentials: %s", out)
+	}
+	if got := mustRead(t, e.creds); !bytes.Equal(got, before) {
+		t.Fatal("the read-only file changed")
+	}
+	if fi, _ := os.Stat(e.creds); fi.Mode().Perm() != 0o444 {
+		t.Fatalf("mode changed to %v", fi.Mode().Perm())
+	}
+	// Writable again: the next write also removes the stale temporary file.
+	if err := os.Chmod(e.creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file still there: %v", err)
+	}
+}
