@@ -139,13 +139,14 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 			return o, nil
 		}
 	}
-	if role == "" {
-		// An oktafed profile pinned to one role ARN picks that role even
-		// when it once wrote several.
-		if cfg, err := r.OktafedConfig(); err == nil {
-			if p, ok := cfg.Profiles[name]; ok && strings.HasPrefix(p.Role, "arn:") {
-				role = p.Role
-			}
+	configured := false
+	if cfg, err := r.OktafedConfig(); err == nil {
+		p, ok := cfg.Profiles[name]
+		configured = ok
+		if ok && role == "" && strings.HasPrefix(p.Role, "arn:") {
+			// An oktafed profile pinned to one role ARN picks that role
+			// even when it once wrote several.
+			role = p.Role
 		}
 	}
 	var candidates []federation.Owned
@@ -158,6 +159,9 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	case 1:
 		return candidates[0], nil
 	case 0:
+		if !configured {
+			return federation.Owned{}, fmt.Errorf("%w: %q is neither an AWS profile oktafed wrote nor an oktafed profile: configure it with `oktafed init --profile %s`, then run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name, name)
+		}
 		return federation.Owned{}, fmt.Errorf("%w for %q: run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name)
 	default:
 		names := make([]string, len(candidates))

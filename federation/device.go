@@ -44,7 +44,7 @@ type DeviceLogin struct {
 func (d *DeviceLogin) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	v, err, _ := d.flight.Do("device-assertion", func() (any, error) { return d.assertion(ctx) })
 	if err != nil {
-		return nil, err
+		return nil, explainUnreachable(err, "Okta", fmt.Sprintf(oktaHint, d.Profile.Name))
 	}
 	return v.(*saml.Assertion), nil
 }

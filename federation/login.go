@@ -119,7 +119,7 @@ func (l *Login) loginRequired(reason string) error {
 func (l *Login) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	v, err, _ := l.flight.Do("assertion", func() (any, error) { return l.assertion(ctx) })
 	if err != nil {
-		return nil, err
+		return nil, explainUnreachable(err, "Okta", fmt.Sprintf(oktaHint, l.Profile.Name))
 	}
 	return v.(*saml.Assertion), nil
 }
@@ -336,6 +336,9 @@ func (l *Login) assumeAndWrite(ctx context.Context, a *saml.Assertion, selector 
 		parallel = 20
 	}
 	assumed := AssumeRoles(ctx, l.STS, a.Raw, roles, d, parallel)
+	for i := range assumed {
+		assumed[i].Err = explainUnreachable(assumed[i].Err, "STS", stsHint)
+	}
 	out := &Outcome{Assertion: a, Assumed: assumed, Duration: d}
 	if len(out.Failed()) == len(assumed) {
 		return out, fmt.Errorf("no role could be assumed: %w", assumed[0].Err)
@@ -393,7 +396,7 @@ func (l *Login) refresh(ctx context.Context, owned Owned) (aws.Credentials, erro
 	d := SessionLength(time.Duration(l.Profile.Duration), a.SessionDuration)
 	res := AssumeRoles(ctx, l.STS, a.Raw, []Role{r}, d, 1)[0]
 	if res.Err != nil {
-		return aws.Credentials{}, res.Err
+		return aws.Credentials{}, explainUnreachable(res.Err, "STS", stsHint)
 	}
 	if err := StoreCredentials(l.Files, owned, res.Credentials); err != nil {
 		// The new credentials are good; failing to cache them only means

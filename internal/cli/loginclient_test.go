@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,5 +259,43 @@ func TestReadOnlyCredentialsFile(t *testing.T) {
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("stale temporary file still there: %v", err)
+	}
+}
+
+// Failures to reach Okta or STS name the cause and the setting to check;
+// other mistakes name the command that fixes them.
+func TestErrorsSayWhatToCheck(t *testing.T) {
+	e := setupCLI(t)
+	e.initProfile(t)
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	for _, tt := range []struct {
+		name, org string
+		want      []string
+	}{
+		{"refused", "http://127.0.0.1:1", []string{"cannot reach Okta at 127.0.0.1:1", "connection refused", "org URL", "VPN"}},
+		{"dns", "https://oktafed-test.invalid", []string{"cannot reach Okta at oktafed-test.invalid", "does not resolve", "org URL"}},
+		{"tls", tlsSrv.URL, []string{"cannot reach Okta", "not trusted", "SSL_CERT_FILE"}},
+	} {
+		mustRun(t, "init", "--profile", tt.name, "--non-interactive", "--org-url", tt.org, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "demo@example.com")
+		code, _, errOut := run(t, "login", "--profile", tt.name, "--role", "all", "--non-interactive")
+		for _, w := range tt.want {
+			if code == 0 || !strings.Contains(errOut, w) {
+				t.Errorf("login with org %s: exit %d, stderr lacks %q:\n%s", tt.org, code, w, errOut)
+			}
+		}
+	}
+
+	t.Setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
+	code, _, errOut := run(t, "login", "--role", "/Admin$/", "--non-interactive")
+	for _, w := range []string{"cannot reach STS at 127.0.0.1:1", "connection refused", "AWS_ENDPOINT_URL_STS", "--sts-endpoint"} {
+		if code == 0 || !strings.Contains(errOut, w) {
+			t.Errorf("login with STS down: exit %d, stderr lacks %q:\n%s", code, w, errOut)
+		}
+	}
+
+	code, _, errOut = run(t, "credential-process", "--profile", "nope")
+	if code == 0 || !strings.Contains(errOut, "oktafed init --profile nope") {
+		t.Errorf("credential-process for an unconfigured profile: exit %d: %s", code, errOut)
 	}
 }
