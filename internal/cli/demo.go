@@ -54,6 +54,8 @@ const (
 	demoPassword = "Sandbox-Demo-1"
 	demoTOTPSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	demoAppPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
+	// demoSandboxURL is where `oktafed sandbox` listens by default.
+	demoSandboxURL = "http://127.0.0.1:8443"
 )
 
 func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
@@ -183,10 +185,13 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 
 	if !opts.keep {
 		fmt.Fprintf(ios.Out, "\nDone. Next: `oktafed init` for your own Okta org, or `oktafed demo --keep` to try the AWS CLI here.\n")
+		fmt.Fprintf(ios.Out, "To try the sandbox with your own profile, start `oktafed sandbox` (it listens on %s) and use:\n%s", demoSandboxURL, sandboxSignIn(demoSandboxURL, sandbox.DefaultConfig()))
 		return nil
 	}
-	fmt.Fprintf(ios.Out, "\nThe sandbox keeps running. In another shell:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n  aws --endpoint-url %s sts get-caller-identity --profile %s\nPress Ctrl-C to stop.\n",
+	fmt.Fprintf(ios.Out, "\nThe sandbox keeps running. In another shell:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n  aws --endpoint-url %s sts get-caller-identity --profile %s\n",
 		files.Credentials, files.Config, srv.URL, first)
+	fmt.Fprint(ios.Out, sandboxSignIn(srv.URL, sandbox.DefaultConfig()))
+	fmt.Fprintln(ios.Out, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil
 }

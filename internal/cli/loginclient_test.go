@@ -14,6 +14,7 @@ import (
 
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/ledger"
+	"github.com/oktafed/oktafed/sandbox"
 )
 
 // savedSession is the Okta session the keyring holds for the default
@@ -299,3 +300,108 @@ func TestErrorsSayWhatToCheck(t *testing.T) {
 		t.Errorf("credential-process for an unconfigured profile: exit %d: %s", code, errOut)
 	}
 }
+
+// shellWords splits a line the way sandboxSignIn quotes it: words
+// separated by spaces, single-quoted where needed.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quoted && c == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteByte(c)
+		case c == '\'':
+			quoted, inWord = true, true
+		case c == ' ':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+			inWord = true
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unterminated quote in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// `oktafed sandbox` prints, under its banner, the demo user's secrets, the
+// app's embed link and an init line; that line, run as printed, sets up a
+// profile that logs in.
+func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
+	e := setupCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ios, _, _, errOut := Test()
+	ios.Getenv = os.Getenv
+	if code := Main(ctx, ios, []string{"sandbox", "--addr", "127.0.0.1:0"}); code != 0 {
+		t.Fatalf("sandbox: exit %d: %s", code, errOut)
+	}
+	text := errOut.String()
+	banner := strings.Index(text, "oktafed sandbox:")
+	for _, want := range []string{"demo@example.com", "Sandbox-Demo-1", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "/home/amazon_aws/0oa1demoawsapp0000001/272", "oktafed init"} {
+		if i := strings.Index(text, want); i < 0 || i < banner || banner < 0 {
+			t.Errorf("sandbox output lacks %q under the banner:\n%s", want, text)
+		}
+	}
+
+	// The line for this test's sandbox, run as printed.
+	var initLine string
+	for _, l := range strings.Split(sandboxSignIn(e.srv.URL, sandboxDefault()), "\n") {
+		if strings.Contains(l, "oktafed init") {
+			initLine = strings.TrimSpace(l)
+		}
+	}
+	words := shellWords(t, initLine)
+	t.Setenv("OKTA_PASSWORD", "")
+	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	t.Setenv("AWS_ENDPOINT_URL_STS", "")
+	for len(words) > 0 && strings.Contains(words[0], "=") {
+		k, v, _ := strings.Cut(words[0], "=")
+		t.Setenv(k, v)
+		words = words[1:]
+	}
+	if len(words) < 2 || words[0] != "oktafed" {
+		t.Fatalf("init line %q", initLine)
+	}
+	mustRun(t, words[1:]...)
+	t.Setenv("OKTA_PASSWORD", "")
+	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	out := mustRun(t, "login", "--profile", "sandbox", "--role", "all", "--non-interactive")
+	if strings.Count(out, "✓") != 3 {
+		t.Fatalf("login with the printed setup:\n%s", out)
+	}
+}
+
+func TestDemoEndsWithTheSignInLines(t *testing.T) {
+	setupCLI(t)
+	out := mustRun(t, "demo", "--mfa", "totp")
+	i := strings.LastIndex(out, "Done.")
+	if i < 0 {
+		t.Fatalf("demo output:\n%s", out)
+	}
+	tail := out[i:]
+	for _, want := range []string{"demo@example.com", "Sandbox-Demo-1", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "/home/amazon_aws/0oa1demoawsapp0000001/272", "oktafed init --profile sandbox", "oktafed login --profile sandbox"} {
+		if !strings.Contains(tail, want) {
+			t.Errorf("demo does not end with %q:\n%s", want, tail)
+		}
+	}
+}
+
+func sandboxDefault() sandbox.Config { return sandbox.DefaultConfig() }
