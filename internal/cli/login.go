@@ -52,7 +52,7 @@ neither.`,
 	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, /regex/ or all (default: the profile's role, else ask)")
 	cmd.Flags().StringVarP(&opts.duration, "duration", "d", "", "session length, e.g. 1h or 3600 (capped by the app's SessionDuration and the role's maximum)")
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
-	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives")
+	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives (the saved session and credentials stay until the new sign-in succeeds)")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show each step")
 	cmd.Flags().BoolVar(&opts.aliases, "lookup-aliases", true, "name profiles by account alias (IAM ListAccountAliases; remembered in the oktafed config)")
 	cmd.Flags().BoolVar(&opts.device, "device", false, "sign in with the OIDC device flow in a browser (the default for Okta Identity Engine orgs; needs oidc_client_id)")

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -405,3 +406,39 @@ func TestDemoEndsWithTheSignInLines(t *testing.T) {
 }
 
 func sandboxDefault() sandbox.Config { return sandbox.DefaultConfig() }
+
+// On a terminal the wait for the next TOTP window counts down; without
+// one it is a single plain line.
+func TestTOTPWaitCountsDownOnATerminal(t *testing.T) {
+	var tty bytes.Buffer
+	ios := &IOStreams{ErrOut: &lockedWriter{w: &tty}, ErrTTY: true}
+	d := loginDeps{ios: ios, waiting: &waitIndicator{}}
+	waitForWindow(d, time.Now().Add(3500*time.Millisecond))
+	time.Sleep(2200 * time.Millisecond)
+	d.waiting.stop()
+	got := tty.String()
+	for _, want := range []string{"Waiting 3 s", "Waiting 2 s", "\r"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q: %q", want, got)
+		}
+	}
+
+	var plain bytes.Buffer
+	ios = &IOStreams{ErrOut: &plain}
+	waitForWindow(loginDeps{ios: ios, waiting: &waitIndicator{}}, time.Now().Add(20*time.Second))
+	if got := plain.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "Waiting 20 s for the next TOTP code") || strings.Contains(got, "\r") {
+		t.Errorf("plain output %q", got)
+	}
+}
+
+// lockedWriter lets the spinner's goroutine and the test share a buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
