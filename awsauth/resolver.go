@@ -15,6 +15,7 @@ import (
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/owned"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -32,8 +33,9 @@ type LoginRequiredError = federation.LoginRequiredError
 // asked for. LoadConfig then falls back to the AWS SDK's own chain.
 var ErrNoCredentials = errors.New("no AWS credentials from oktafed")
 
-// DefaultRefreshWindow is how long before expiry credentials are refreshed.
-const DefaultRefreshWindow = 5 * time.Minute
+// DefaultRefreshWindow is how long before expiry credentials are refreshed:
+// the same window the oktafed CLI and its credential_process use.
+const DefaultRefreshWindow = owned.RefreshWindow
 
 // Resolver finds AWS profiles written by oktafed and refreshes their
 // credentials through the Okta session. The zero value reads the process
@@ -58,6 +60,14 @@ type Resolver struct {
 	RefreshWindow time.Duration
 	// UserAgent is sent to Okta.
 	UserAgent string
+	// Events, when set, is told about each step of a refresh; Step
+	// "warning" carries what a person should see (e.g. credentials that
+	// could not be cached).
+	Events func(federation.Event)
+	// Passphrase asks for the encrypted-file keyring's passphrase when
+	// OKTAFED_KEYRING_PASSWORD is not set and the keyring is opened
+	// because Sessions is nil. nil never asks (programs, credential_process).
+	Passphrase func(prompt string) (string, error)
 
 	mu       sync.Mutex
 	keyring  federation.SessionCache
@@ -129,13 +139,14 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 			return o, nil
 		}
 	}
-	if role == "" {
-		// An oktafed profile pinned to one role ARN picks that role even
-		// when it once wrote several.
-		if cfg, err := r.OktafedConfig(); err == nil {
-			if p, ok := cfg.Profiles[name]; ok && strings.HasPrefix(p.Role, "arn:") {
-				role = p.Role
-			}
+	configured := false
+	if cfg, err := r.OktafedConfig(); err == nil {
+		p, ok := cfg.Profiles[name]
+		configured = ok
+		if ok && role == "" && strings.HasPrefix(p.Role, "arn:") {
+			// An oktafed profile pinned to one role ARN picks that role
+			// even when it once wrote several.
+			role = p.Role
 		}
 	}
 	var candidates []federation.Owned
@@ -148,6 +159,9 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	case 1:
 		return candidates[0], nil
 	case 0:
+		if !configured {
+			return federation.Owned{}, fmt.Errorf("%w: %q is neither an AWS profile oktafed wrote nor an oktafed profile: configure it with `oktafed init --profile %s`, then run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name, name)
+		}
 		return federation.Owned{}, fmt.Errorf("%w for %q: run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name)
 	default:
 		names := make([]string, len(candidates))
@@ -240,6 +254,7 @@ func (r *Resolver) NewLogin(p *config.Profile) (*federation.Login, error) {
 		Files:         files,
 		Clock:         r.Clock,
 		RefreshWindow: r.window(),
+		Events:        r.Events,
 	}, nil
 }
 
@@ -252,7 +267,7 @@ func (r *Resolver) sessions() (federation.SessionCache, error) {
 	defer r.mu.Unlock()
 	if !r.keyTried {
 		r.keyTried = true
-		kr, err := keystore.Open(keystore.Options{Getenv: r.getenv})
+		kr, err := keystore.Open(keystore.Options{Getenv: r.getenv, Passphrase: r.Passphrase})
 		if err != nil {
 			r.keyErr = fmt.Errorf("open the keyring that holds the Okta session: %w", err)
 		} else {

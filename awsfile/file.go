@@ -18,6 +18,9 @@ type File struct {
 	head     []rawLine // blank and comment lines before the first section
 	sections []*Section
 	eol      string // line terminator for lines that edits add
+	// noFinalEOL records that the file's last line had no terminator;
+	// Bytes keeps it that way, since byte for byte includes the end.
+	noFinalEOL bool
 }
 
 // Section is one "[name]" section of a File.
@@ -80,7 +83,15 @@ func (f *File) Bytes() []byte {
 			write(it.lines)
 		}
 	}
-	return []byte(b.String())
+	out := b.String()
+	if f.noFinalEOL {
+		if t, ok := strings.CutSuffix(out, "\r\n"); ok {
+			out = t
+		} else {
+			out = strings.TrimSuffix(out, "\n")
+		}
+	}
+	return []byte(out)
 }
 
 // Sections returns the sections in file order.

@@ -317,7 +317,10 @@ func TestSetKeepsKeySpelling(t *testing.T) {
 		{"[a]\n  k  :  old\n", "k", "new", "[a]\n  k  :  new\n"},
 		{"[a]\nk =\n  x = 1\n", "k", "flat", "[a]\nk = flat\n"},
 		{"[a]\nk = v", "k", "w", "[a]\nk = w"},
-		{"[a]", "k", "v", "[a]\nk = v\n"},
+		// A file that lacked a final newline keeps lacking it.
+		{"[a]", "k", "v", "[a]\nk = v"},
+		{"[a]\r\nx = 1", "k", "v", "[a]\r\nx = 1\r\nk = v"},
+		{"[a]\nx = 1\r", "k", "v", "[a]\nx = 1\r\nk = v"},
 		{"[a]\r\n", "k", "v", "[a]\r\nk = v\r\n"},
 		{"[a]\n  x = 1\n\n[b]\n", "k", "v", "[a]\n  x = 1\n  k = v\n\n[b]\n"},
 		{"[a]\n# only a comment\n", "k", "v", "[a]\nk = v\n# only a comment\n"},

@@ -104,7 +104,7 @@ func Parse(path string, data []byte) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, &ParseError{Path: path, Msg: fmt.Sprintf("file is %d bytes, more than the %d a credentials or config file can be: check the path", len(data), MaxFileSize)}
 	}
-	f := &File{path: path, eol: "\n"}
+	f := &File{path: path, eol: "\n", noFinalEOL: len(data) > 0 && data[len(data)-1] != '\n'}
 	lines := splitLines(data)
 	for _, l := range lines {
 		if l.eol != "" {

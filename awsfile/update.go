@@ -84,6 +84,15 @@ func UpdateContext(ctx context.Context, path string, fn func(*File) error) error
 	}
 	defer lock.Unlock()
 
+	// A write killed before its rename leaves a temporary copy holding
+	// live keys; no write can be in progress while the lock is held.
+	if err := atomicfile.RemoveStale(target); err != nil {
+		return err
+	}
+	if st, err := os.Stat(target); err == nil && st.Mode().Perm()&0o200 == 0 {
+		return fmt.Errorf("%s is read-only (mode %04o): oktafed does not replace a file someone protected; make it writable (chmod 600 %s) or set %s to another file", path, st.Mode().Perm(), path, envFor(target))
+	}
+
 	data, err := readCapped(target)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -109,6 +118,15 @@ func UpdateContext(ctx context.Context, path string, fn func(*File) error) error
 		return fmt.Errorf("awsfile: refusing to write %s: the edited file would read back differently", path)
 	}
 	return writeAtomic(target, out)
+}
+
+// envFor names the variable that points the AWS tools at another file
+// like the one at path.
+func envFor(path string) string {
+	if strings.Contains(filepath.Base(path), "config") {
+		return "AWS_CONFIG_FILE"
+	}
+	return "AWS_SHARED_CREDENTIALS_FILE"
 }
 
 // resolve follows symbolic links so the edit replaces the real file and

@@ -289,3 +289,83 @@ func TestConcurrentUpdates(t *testing.T) {
 		}
 	}
 }
+
+// A file someone made read-only is refused with a message, and neither it
+// nor its mode changes.
+func TestUpdateRefusesReadOnlyFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Log("running as root: the mode bits still decide, as they should")
+	}
+	path := filepath.Join(t.TempDir(), "credentials")
+	orig := []byte("[mine]\naws_access_key_id = AKIDKEEP\n")
+	if err := os.WriteFile(path, orig, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	err := Update(path, setKey("okta-x", "aws_access_key_id", "ASIANEW"))
+	if err == nil || !strings.Contains(err.Error(), "read-only") || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("Update on a 0444 file: %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(orig) {
+		t.Fatalf("read-only file changed to %q", got)
+	}
+	if got := mode(t, path); got != 0o444 {
+		t.Fatalf("mode changed to %v", got)
+	}
+}
+
+// Temporary files a killed write left beside the file hold live keys; the
+// next update removes them, and leaves files that only look similar.
+func TestUpdateRemovesTempFilesOfKilledWrites(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(path, []byte("[a]\nk = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{".credentials.tmp-123456", ".credentials.tmp-999"}
+	for _, n := range stale {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("[okta]\naws_secret_access_key = LIVE\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := []string{"credentials.tmp-1", ".config.tmp-1", ".credentials.bak"}
+	for _, n := range keep {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Update(path, setKey("a", "k", "2")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range stale {
+		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+			t.Errorf("stale %s still there (%v)", n, err)
+		}
+	}
+	for _, n := range keep {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s removed: %v", n, err)
+		}
+	}
+}
+
+// Appending a profile to a file without a final newline keeps the end as
+// it was, byte for byte.
+func TestUpdateKeepsMissingFinalNewline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(path, []byte("[mine]\naws_access_key_id = AKIDKEEP"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Update(path, func(f *File) error {
+		s, err := f.AddSection("okta-x")
+		if err != nil {
+			return err
+		}
+		return s.Set("aws_access_key_id", "ASIANEW")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if want := "[mine]\naws_access_key_id = AKIDKEEP\n\n[okta-x]\naws_access_key_id = ASIANEW"; string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/oktafed/oktafed/internal/owned"
 )
 
 // Plugin names an authentication plugin, as in the wrappers' "plugins"
@@ -65,7 +67,7 @@ const (
 	// credentialExpiryWindow is how long before their expiry STS
 	// credentials are renewed, so that a token is never signed with
 	// credentials about to lapse.
-	credentialExpiryWindow = 5 * time.Minute
+	credentialExpiryWindow = owned.RefreshWindow
 )
 
 // Config holds one authentication setup. The fields tagged with a

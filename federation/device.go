@@ -44,7 +44,7 @@ type DeviceLogin struct {
 func (d *DeviceLogin) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	v, err, _ := d.flight.Do("device-assertion", func() (any, error) { return d.assertion(ctx) })
 	if err != nil {
-		return nil, err
+		return nil, explainUnreachable(err, "Okta", fmt.Sprintf(oktaHint, d.Profile.Name))
 	}
 	return v.(*saml.Assertion), nil
 }
@@ -59,7 +59,7 @@ func (d *DeviceLogin) assertion(ctx context.Context) (*saml.Assertion, error) {
 		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	// The saved session first, exactly as Login does: no token needed.
-	saved := &Login{Profile: p, Okta: d.Okta, Sessions: d.Sessions, Clock: d.Clock, Events: d.Events}
+	saved := &Login{Profile: p, Okta: d.Okta, Sessions: d.Sessions, Clock: d.Clock, Events: d.Events, Force: d.Force}
 	if a, err := saved.assertion(ctx); err == nil || !errors.Is(err, ErrLoginRequired) {
 		return a, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/owned"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/saml"
 )
@@ -67,8 +68,21 @@ type Login struct {
 	// the usual role lists are assumed in one round trip.
 	Parallel int
 	// RefreshWindow is how long before expiry cached credentials count as
-	// stale; default 5 minutes.
+	// stale; the module's one window (5 minutes) when zero.
 	RefreshWindow time.Duration
+	// Force signs in again rather than reuse the Okta session saved when
+	// the login started. That session (and the credentials it wrote) stays
+	// until the new sign-in has succeeded, so a mistyped password or an
+	// unreachable Okta leaves the user with what they had. A session that
+	// another login saved meanwhile is reused: it is as new as this one
+	// would be.
+	Force bool
+	// SignInLock, when set, is held around a new sign-in so that
+	// concurrent logins of the same user (several processes started at
+	// once) take turns; after waiting, a login reuses the session the one
+	// before it saved instead of signing in again. unlock is called when
+	// the sign-in is over.
+	SignInLock func(ctx context.Context) (unlock func(), err error)
 	// Events, when set, is told about each step.
 	Events func(Event)
 	// Aliases, when set, looks up the aliases of accounts that the
@@ -92,7 +106,7 @@ func (l *Login) window() time.Duration {
 	if l.RefreshWindow > 0 {
 		return l.RefreshWindow
 	}
-	return 5 * time.Minute
+	return owned.RefreshWindow
 }
 
 func (l *Login) loginRequired(reason string) error {
@@ -105,7 +119,7 @@ func (l *Login) loginRequired(reason string) error {
 func (l *Login) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	v, err, _ := l.flight.Do("assertion", func() (any, error) { return l.assertion(ctx) })
 	if err != nil {
-		return nil, err
+		return nil, explainUnreachable(err, "Okta", fmt.Sprintf(oktaHint, l.Profile.Name))
 	}
 	return v.(*saml.Assertion), nil
 }
@@ -114,29 +128,67 @@ func (l *Login) assertion(ctx context.Context) (*saml.Assertion, error) {
 	if l.Profile.AppURL == "" {
 		return nil, fmt.Errorf("profile %s has no app_url: run `oktafed init --profile %s` and give the AWS app's embed link", l.Profile.Name, l.Profile.Name)
 	}
+	// seen is the session saved when this login started: --force does not
+	// reuse it, but a different one saved while this login waited is new.
+	seen := ""
 	if l.Sessions != nil {
 		sid, exp, err := l.Sessions.LoadSession(ctx, l.Profile.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the Okta session from the keyring: %w", err)
 		}
-		if sid != "" && (exp.IsZero() || l.now().Before(exp)) {
-			l.emit("okta-session", "reusing the Okta session (expires %s)", fmtTime(exp))
-			page, err := l.Okta.SAMLResponse(ctx, l.Profile.AppURL, okta.AppAuth{SID: sid})
-			switch {
-			case err == nil:
-				return l.readPage(page)
-			case errors.Is(err, okta.ErrSessionExpired):
-				l.emit("okta-session", "the Okta session has ended")
-				_ = l.Sessions.DeleteSession(ctx, l.Profile.Name)
-			default:
-				return nil, err
+		seen = sid
+		if !l.Force {
+			if a, ok, err := l.reuse(ctx, sid, exp, "reusing the Okta session (expires %s)"); ok || err != nil {
+				return a, err
 			}
 		}
 	}
 	if l.Password == nil {
 		return nil, l.loginRequired("Okta session expired")
 	}
+	if l.SignInLock != nil {
+		unlock, err := l.SignInLock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if l.Sessions != nil {
+			sid, exp, err := l.Sessions.LoadSession(ctx, l.Profile.Name)
+			if err != nil {
+				return nil, fmt.Errorf("read the Okta session from the keyring: %w", err)
+			}
+			if sid != seen {
+				if a, ok, err := l.reuse(ctx, sid, exp, "reusing the Okta session another login just saved (expires %s)"); ok || err != nil {
+					return a, err
+				}
+			}
+		}
+	}
 	return l.signIn(ctx)
+}
+
+// reuse gets the assertion through a saved session while it lives; ok is
+// false when there is none or Okta has ended it (then it is forgotten).
+func (l *Login) reuse(ctx context.Context, sid string, exp time.Time, msg string) (*saml.Assertion, bool, error) {
+	if sid == "" || (!exp.IsZero() && !l.now().Before(exp)) {
+		return nil, false, nil
+	}
+	l.emit("okta-session", msg, fmtTime(exp))
+	page, err := l.Okta.SAMLResponse(ctx, l.Profile.AppURL, okta.AppAuth{SID: sid})
+	switch {
+	case err == nil:
+		a, err := l.readPage(page)
+		if errors.Is(err, ErrLoginRequired) {
+			return nil, false, nil
+		}
+		return a, err == nil, err
+	case errors.Is(err, okta.ErrSessionExpired):
+		l.emit("okta-session", "the Okta session has ended")
+		_ = l.Sessions.DeleteSession(ctx, l.Profile.Name)
+		return nil, false, nil
+	default:
+		return nil, false, err
+	}
 }
 
 // signIn authenticates with password and MFA and redeems the session token
@@ -288,6 +340,9 @@ func (l *Login) assumeAndWrite(ctx context.Context, a *saml.Assertion, selector 
 		parallel = 20
 	}
 	assumed := AssumeRoles(ctx, l.STS, a.Raw, roles, d, parallel, roleLimits(l.Profile))
+	for i := range assumed {
+		assumed[i].Err = explainUnreachable(assumed[i].Err, "STS", stsHint)
+	}
 	out := &Outcome{Assertion: a, Assumed: assumed, Duration: d}
 	out.LearnedLimits = rememberLimits(l.Profile, assumed, l.emit)
 	if len(out.Failed()) == len(assumed) {
@@ -346,11 +401,13 @@ func (l *Login) refresh(ctx context.Context, owned Owned) (aws.Credentials, erro
 	d := SessionLength(time.Duration(l.Profile.Duration), a.SessionDuration)
 	res := AssumeRoles(ctx, l.STS, a.Raw, []Role{r}, d, 1, roleLimits(l.Profile))[0]
 	if res.Err != nil {
-		return aws.Credentials{}, res.Err
+		return aws.Credentials{}, explainUnreachable(res.Err, "STS", stsHint)
 	}
 	rememberLimits(l.Profile, []Assumed{res}, l.emit)
 	if err := StoreCredentials(l.Files, owned, res.Credentials); err != nil {
-		return aws.Credentials{}, err
+		// The new credentials are good; failing to cache them only means
+		// the next caller refreshes again. Hand them out and say why.
+		l.emit("warning", "could not cache the refreshed credentials of %s, so the next use refreshes again: %v", owned.AWSProfile, err)
 	}
 	return res.Credentials, nil
 }

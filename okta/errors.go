@@ -63,6 +63,8 @@ var friendly = map[string]string{
 	"E0000079": "Okta does not allow that step at this point of the sign-in: start again",
 	"E0000082": "that MFA code was already used: wait for the next code and try again",
 	"E0000109": "an SMS was sent moments ago: wait 30 seconds before asking for another",
+	// Okta answers E0000119 when a locked-out account tries again.
+	"E0000119": "your Okta account is locked: wait for it to unlock, reset your password in a browser, or ask your Okta admin",
 }
 
 func (e *Error) Error() string {
@@ -96,7 +98,7 @@ func (e *Error) Is(target error) bool {
 	case ErrInvalidCredentials:
 		return e.Code == "E0000004"
 	case ErrLockedOut:
-		return e.Code == "E0000069"
+		return e.Code == "E0000069" || e.Code == "E0000119"
 	case ErrPasswordExpired:
 		return e.Code == "E0000064"
 	case ErrInvalidCode:

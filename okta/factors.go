@@ -227,6 +227,9 @@ func (m *MFA) pick(ctx context.Context, raws []rawFactor) (Factor, error) {
 			}
 		}
 		if len(match) == 0 {
+			if err := unusablePreferred(pref, unusable, usable); err != nil {
+				return Factor{}, err
+			}
 			return Factor{}, fmt.Errorf("okta: MFA %q was asked for, but your Okta account has no such factor; you have: %s (change the MFA setting, or enroll the factor in Okta)", clean(pref, 40), describe(usable))
 		}
 		usable = match

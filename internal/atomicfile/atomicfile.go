@@ -19,7 +19,7 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 		return err
 	}
 	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix(target)+"*")
 	if err != nil {
 		return fmt.Errorf("create temporary file beside %s: %w", target, err)
 	}
@@ -45,6 +45,48 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 		return fmt.Errorf("replace %s: %w", target, err)
 	}
 	return syncDir(dir)
+}
+
+// tempPrefix starts the names of Write's temporary files for target.
+func tempPrefix(target string) string { return "." + filepath.Base(target) + ".tmp-" }
+
+// RemoveStale deletes temporary files that a Write to path left behind
+// when its process was killed between creating and renaming them. They
+// hold whatever was being written (for the AWS credentials file, live
+// keys), so they must not linger. Call it only while holding the lock
+// that serialises writes to path, so no Write in progress loses its file.
+func RemoveStale(path string) error {
+	target, err := resolve(path)
+	if err != nil {
+		return err
+	}
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(target), globEscape(tempPrefix(target))+"*"))
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, m := range matches {
+		if fi, err := os.Lstat(m); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(m); err != nil && !os.IsNotExist(err) && first == nil {
+			first = fmt.Errorf("remove the stale temporary file %s: %w", m, err)
+		}
+	}
+	return first
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // resolve follows symbolic links at path, leaving a missing final file as is.

@@ -32,7 +32,7 @@ func setupCLI(t *testing.T) *cliEnv {
 	home := t.TempDir()
 	e := &cliEnv{srv: srv, home: home, creds: filepath.Join(home, ".aws", "credentials"), cfg: filepath.Join(home, ".aws", "config")}
 	for k, v := range map[string]string{
-		"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config"), "XDG_DATA_HOME": filepath.Join(home, ".local", "share"),
+		"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config"), "XDG_DATA_HOME": filepath.Join(home, ".local", "share"), "XDG_STATE_HOME": filepath.Join(home, ".local", "state"),
 		"AWS_SHARED_CREDENTIALS_FILE": e.creds, "AWS_CONFIG_FILE": e.cfg, "AWS_ENDPOINT_URL_STS": srv.URL,
 		"OKTAFED_KEYRING_BACKEND": "file", "OKTAFED_KEYRING_PASSWORD": "test-keyring-passphrase",
 		"OKTA_PASSWORD": "Sandbox-Demo-1", "OKTAFED_TOTP_SECRET": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",

@@ -37,7 +37,7 @@ the federation endpoint (e.g. the sandbox).`,
 			if err != nil {
 				return err
 			}
-			creds, _, err := awsCredentialsFor(cmd.Context(), ios, owned, false, false)
+			creds, err := awsCredentialsFor(cmd.Context(), ios, owned)
 			if err != nil {
 				return withExitCode(err)
 			}

@@ -27,7 +27,7 @@ In ~/.aws/config:
 			if err != nil {
 				return err
 			}
-			creds, _, err := awsCredentialsFor(cmd.Context(), ios, owned, false, false)
+			creds, err := awsCredentialsFor(cmd.Context(), ios, owned)
 			if err != nil {
 				return withExitCode(err)
 			}

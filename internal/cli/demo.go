@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +16,7 @@ import (
 	"github.com/oktafed/oktafed/awscred"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -49,38 +49,13 @@ directory is touched.`,
 	return cmd
 }
 
-// memSecrets keeps the demo's secrets in memory: the demo must not touch
-// the user's keyring.
-type memSecrets struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (s *memSecrets) Get(_ context.Context, p, k string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[p+"/"+k], nil
-}
-
-func (s *memSecrets) Set(_ context.Context, p, k, v string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[p+"/"+k] = v
-	return nil
-}
-
-func (s *memSecrets) Remove(_ context.Context, p, k string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, p+"/"+k)
-	return nil
-}
-
 const (
 	demoUser     = "demo@example.com"
 	demoPassword = "Sandbox-Demo-1"
 	demoTOTPSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	demoAppPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
+	// demoSandboxURL is where `oktafed sandbox` listens by default.
+	demoSandboxURL = "http://127.0.0.1:8443"
 )
 
 func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
@@ -115,7 +90,8 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 
 	p := &config.Profile{Name: "demo", OrgURL: srv.URL, AppURL: srv.URL + demoAppPath, Username: demoUser, MFA: opts.mfa,
 		Region: "us-east-1", Role: "all"}
-	secrets := &memSecrets{m: map[string]string{}}
+	// The demo must not touch the user's keyring.
+	secrets := keyringStore{keystore.NewMemory()}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	mfa := &okta.MFA{Preferred: opts.mfa}
 	if opts.mfa == "totp" {
@@ -129,7 +105,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	}
 	l := &federation.Login{
 		Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + Version},
-		Sessions: storeSessions{secrets},
+		Sessions: secrets.sessions(),
 		Password: func(context.Context) (string, error) { return demoPassword, nil },
 		MFA:      mfa,
 		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
@@ -209,10 +185,13 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 
 	if !opts.keep {
 		fmt.Fprintf(ios.Out, "\nDone. Next: `oktafed init` for your own Okta org, or `oktafed demo --keep` to try the AWS CLI here.\n")
+		fmt.Fprintf(ios.Out, "To try the sandbox with your own profile, start `oktafed sandbox` (it listens on %s) and use:\n%s", demoSandboxURL, sandboxSignIn(demoSandboxURL, sandbox.DefaultConfig()))
 		return nil
 	}
-	fmt.Fprintf(ios.Out, "\nThe sandbox keeps running. In another shell:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n  aws --endpoint-url %s sts get-caller-identity --profile %s\nPress Ctrl-C to stop.\n",
+	fmt.Fprintf(ios.Out, "\nThe sandbox keeps running. In another shell:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n  aws --endpoint-url %s sts get-caller-identity --profile %s\n",
 		files.Credentials, files.Config, srv.URL, first)
+	fmt.Fprint(ios.Out, sandboxSignIn(srv.URL, sandbox.DefaultConfig()))
+	fmt.Fprintln(ios.Out, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil
 }

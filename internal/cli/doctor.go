@@ -86,7 +86,7 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 			add("keyring", "fail", "cannot read: %v", err)
 		} else {
 			add("keyring", "ok", "readable")
-			if sid, _, _ := (storeSessions{secrets}).LoadSession(ctx, name); sid == "" {
+			if sid, _, _ := secrets.sessions().LoadSession(ctx, name); sid == "" {
 				add("okta session", "warn", "none saved: the next login asks for your password and MFA")
 			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClient()}).Session(ctx, sid); err != nil {
 				add("okta session", "warn", "saved session is not valid any more (%v): run `oktafed login --profile %s`", err, name)

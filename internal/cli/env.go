@@ -32,17 +32,11 @@ func newEnvCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			creds, _, err := awsCredentialsFor(cmd.Context(), ios, owned, false, false)
+			creds, err := awsCredentialsFor(cmd.Context(), ios, owned)
 			if err != nil {
 				return withExitCode(err)
 			}
-			region := ""
-			if cfg, _, err := loadConfig(ios); err == nil {
-				if p, ok := cfg.Profiles[owned.OktafedProfile]; ok {
-					region = profileRegion(ios, p)
-				}
-			}
-			text, err := awscred.FormatEnv(shell, awscred.EnvVars(creds, region))
+			text, err := awscred.FormatEnv(shell, awscred.EnvVars(creds, ownedRegion(ios, owned)))
 			if err != nil {
 				return err
 			}

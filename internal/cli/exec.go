@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -43,16 +44,17 @@ keeps getting fresh credentials through the Okta session.`,
 				defer ep.Close()
 				extra = ep.Env()
 			} else {
-				creds, _, err := awsCredentialsFor(cmd.Context(), ios, owned, false, false)
+				creds, err := awsCredentialsFor(cmd.Context(), ios, owned)
 				if err != nil {
 					return withExitCode(err)
 				}
 				extra = awscred.EnvVars(creds, "")
 			}
-			for k, v := range extra {
-				env = append(env, k+"="+v)
+			if region := ownedRegion(ios, owned); region != "" {
+				extra["AWS_REGION"], extra["AWS_DEFAULT_REGION"] = region, region
 			}
-			env = append(env, "OKTAFED_PROFILE="+owned.OktafedProfile, "OKTAFED_AWS_PROFILE="+owned.AWSProfile)
+			extra["OKTAFED_PROFILE"], extra["OKTAFED_AWS_PROFILE"] = owned.OktafedProfile, owned.AWSProfile
+			env = setEnv(env, extra)
 			return runChild(ios, args, env)
 		},
 	}
@@ -76,6 +78,27 @@ func childEnv(environ []string) []string {
 		if !drop[k] {
 			out = append(out, kv)
 		}
+	}
+	return out
+}
+
+// setEnv returns environ with vars set, each replacing any earlier value
+// of the same name.
+func setEnv(environ []string, vars map[string]string) []string {
+	out := environ[:0:0]
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := vars[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+vars[k])
 	}
 	return out
 }

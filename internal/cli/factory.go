@@ -14,6 +14,7 @@ import (
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -30,26 +31,9 @@ type secretStore interface {
 	Get(ctx context.Context, profile, kind string) (string, error)
 	Set(ctx context.Context, profile, kind, value string) error
 	Remove(ctx context.Context, profile, kind string) error
-}
-
-// storeSessions keeps Okta session cookies in a secretStore.
-type storeSessions struct{ s secretStore }
-
-func (c storeSessions) LoadSession(ctx context.Context, profile string) (string, time.Time, error) {
-	v, err := c.s.Get(ctx, profile, secretSession)
-	if err != nil || v == "" {
-		return "", time.Time{}, err
-	}
-	sid, exp := awsauth.DecodeSession(v)
-	return sid, exp, nil
-}
-
-func (c storeSessions) SaveSession(ctx context.Context, profile, sid string, exp time.Time) error {
-	return c.s.Set(ctx, profile, secretSession, awsauth.EncodeSession(sid, exp))
-}
-
-func (c storeSessions) DeleteSession(ctx context.Context, profile string) error {
-	return c.s.Remove(ctx, profile, secretSession)
+	// sessions holds the Okta session cookies in the same store, in the
+	// form awsauth.KeyringSessions (the library's refresh path) reads.
+	sessions() federation.SessionCache
 }
 
 // profileFlags are the flags every profile-using command shares.
@@ -136,7 +120,7 @@ func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Secon
 // reading the environment through ios, so the CLI and Go programs using
 // awsauth resolve and refresh profiles the same way.
 func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version, RefreshWindow: refreshWindow}
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version}
 }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
@@ -147,6 +131,19 @@ func stsEndpoint(ios *IOStreams, p *config.Profile) string {
 
 func profileRegion(ios *IOStreams, p *config.Profile) string {
 	return resolverFor(ios).Region(p)
+}
+
+// ownedRegion is the region a program using owned should call: the region
+// of the oktafed profile that wrote it, else AWS_REGION, else
+// AWS_DEFAULT_REGION. env and exec both pass it on, so a child never falls
+// back to another profile's region (and a signature for the wrong one).
+func ownedRegion(ios *IOStreams, owned federation.Owned) string {
+	if cfg, _, err := loadConfig(ios); err == nil {
+		if p, ok := cfg.Profiles[owned.OktafedProfile]; ok {
+			return profileRegion(ios, p)
+		}
+	}
+	return firstNonEmpty(ios.getenv("AWS_REGION"), ios.getenv("AWS_DEFAULT_REGION"))
 }
 
 // loginDeps are what building a federation.Login needs beyond a profile.
@@ -177,6 +174,29 @@ func (w *waitIndicator) start(ios *IOStreams, msg string) {
 	w.sp = startSpinner(ios, msg)
 }
 
+// tick refreshes the spinner's message every second until deadline or
+// until the spinner is stopped, for countdowns.
+func (w *waitIndicator) tick(msg func() string, deadline time.Time) {
+	w.mu.Lock()
+	sp := w.sp
+	w.mu.Unlock()
+	if sp == nil {
+		return
+	}
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for time.Now().Before(deadline) {
+			select {
+			case <-sp.stop:
+				return
+			case <-t.C:
+				sp.Update(msg())
+			}
+		}
+	}()
+}
+
 func (w *waitIndicator) stop() {
 	w.mu.Lock()
 	sp := w.sp
@@ -188,7 +208,7 @@ func (w *waitIndicator) stop() {
 // newLogin builds the federation pipeline for profile p.
 func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Login, error) {
 	r := resolverFor(d.ios)
-	r.Sessions = storeSessions{d.secrets}
+	r.Sessions = d.secrets.sessions()
 	l, err := r.NewLogin(p)
 	if err != nil {
 		return nil, err
@@ -203,14 +223,38 @@ func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.
 		}
 	}
 	if d.allowPassword {
+		lg := signInLedger(d.ios, p)
 		l.Password = passwordSource(d, p)
-		mfa, err := mfaFor(ctx, d, p)
+		mfa, err := mfaFor(ctx, d, p, lg)
 		if err != nil {
 			return nil, err
 		}
 		l.MFA = mfa
+		if lg != nil {
+			l.SignInLock = func(ctx context.Context) (func(), error) {
+				return lg.Lock(ctx, func() {
+					d.waiting.stop()
+					fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
+				})
+			}
+		}
 	}
 	return l, nil
+}
+
+// signInLedger opens the record that lets concurrent logins of p's user
+// take turns and spend each TOTP code once. Without one (no writable state
+// directory) logins still work, only without that coordination.
+func signInLedger(ios *IOStreams, p *config.Profile) *ledger.Ledger {
+	dir, err := ledger.DefaultDir(ios.getenv)
+	if err == nil {
+		var lg *ledger.Ledger
+		if lg, err = ledger.Open(dir, p.OrgURL, p.Username); err == nil {
+			return lg
+		}
+	}
+	fmt.Fprintf(ios.ErrOut, "%s concurrent logins cannot coordinate: %v (set XDG_STATE_HOME to a writable directory)\n", colorize(ios, cyan, "!"), err)
+	return nil
 }
 
 // passwordSource finds the Okta password: OKTA_PASSWORD, the keyring, or a
@@ -232,15 +276,22 @@ func passwordSource(d loginDeps, p *config.Profile) func(context.Context) (strin
 
 // mfaFor answers Okta's MFA questions: a TOTP seed from the environment or
 // keyring, the preferred factor, and prompts on a terminal.
-func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, error) {
+func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledger) (*okta.MFA, error) {
 	m := &okta.MFA{Preferred: p.MFA}
 	if d.mfa != "" {
 		m.Preferred = d.mfa
 	}
-	if v := d.ios.getenv("OKTAFED_TOTP_SECRET"); v != "" {
-		m.TOTPSeed = v
-	} else if v, err := d.secrets.Get(ctx, p.Name, secretTOTP); err == nil {
-		m.TOTPSeed = v
+	seed := d.ios.getenv("OKTAFED_TOTP_SECRET")
+	if seed == "" {
+		seed, _ = d.secrets.Get(ctx, p.Name, secretTOTP)
+	}
+	var codes *ledger.TOTP
+	if seed != "" && lg != nil {
+		// Codes come from the ledger, so no two logins on this machine
+		// send the same one.
+		codes = &ledger.TOTP{Seed: seed, Ledger: lg, Waiting: func(until time.Time) { waitForWindow(d, until) }}
+	} else {
+		m.TOTPSeed = seed
 	}
 	pr := newPrompter(d.ios)
 	m.PushNumber = func(n int) {
@@ -255,6 +306,9 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, err
 	}
 	m.Code = func(ctx context.Context, cp okta.CodePrompt) (string, error) {
 		d.waiting.stop()
+		if codes != nil && cp.Factor.Kind == okta.KindTOTP {
+			return codes.Answer(ctx, cp)
+		}
 		if !d.interactive {
 			return "", needInteractive("a code for "+cp.Factor.String(), "OKTAFED_TOTP_SECRET (for TOTP) or run in a terminal", "")
 		}
@@ -264,7 +318,18 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, err
 		}
 		return pr.Input(q, "")
 	}
-	if d.interactive {
+	if codes != nil && m.Preferred == "" {
+		// With a seed at hand, TOTP needs nobody, as okta.MFA.TOTPSeed
+		// would have it.
+		m.Choose = func(ctx context.Context, fs []okta.Factor) (okta.Factor, error) {
+			for _, f := range fs {
+				if f.Kind == okta.KindTOTP {
+					return f, nil
+				}
+			}
+			return fs[0], nil
+		}
+	} else if d.interactive {
 		m.Choose = func(ctx context.Context, fs []okta.Factor) (okta.Factor, error) {
 			names := make([]string, len(fs))
 			for i, f := range fs {
@@ -278,6 +343,24 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile) (*okta.MFA, err
 		}
 	}
 	return m, nil
+}
+
+// waitForWindow tells the person that the TOTP code must wait for the next
+// window: a countdown on a terminal, one plain line otherwise.
+func waitForWindow(d loginDeps, until time.Time) {
+	msg := func() string {
+		left := time.Until(until).Round(time.Second)
+		if left < 0 {
+			left = 0
+		}
+		return fmt.Sprintf("Waiting %d s for the next TOTP code (this window's code was used by another sign-in, or is about to expire)…", int(left/time.Second))
+	}
+	if !d.ios.ErrTTY {
+		fmt.Fprintln(d.ios.ErrOut, msg())
+		return
+	}
+	d.waiting.start(d.ios, msg())
+	d.waiting.tick(msg, until)
 }
 
 // resolveAWSProfile finds the oktafed-owned AWS profile a command acts on:

@@ -52,7 +52,7 @@ neither.`,
 	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, /regex/ or all (default: the profile's role, else ask)")
 	cmd.Flags().StringVarP(&opts.duration, "duration", "d", "", "session length, e.g. 1h or 3600 (capped by the app's SessionDuration and the role's maximum)")
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
-	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives")
+	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives (the saved session and credentials stay until the new sign-in succeeds)")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show each step")
 	cmd.Flags().BoolVar(&opts.aliases, "lookup-aliases", true, "name profiles by account alias (IAM ListAccountAliases; remembered in the oktafed config)")
 	cmd.Flags().BoolVar(&opts.device, "device", false, "sign in with the OIDC device flow in a browser (the default for Okta Identity Engine orgs; needs oidc_client_id)")
@@ -98,7 +98,8 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	}
 	cfg, cfgPath, p, secrets := ps.cfg, ps.cfgPath, ps.profile, ps.secrets
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
-	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa}
+	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa, waiting: &waitIndicator{}}
+	defer deps.waiting.stop()
 	deps.events = func(e federation.Event) {
 		switch {
 		case e.Step == "warning":
@@ -111,9 +112,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.force {
-		_ = l.Sessions.DeleteSession(ctx, p.Name)
-	}
+	// --force signs in again, but the saved session and credentials stay
+	// until the new sign-in has succeeded.
+	l.Force = opts.force
 	var choose federation.Chooser
 	if interactive {
 		choose = func(ctx context.Context, roles []federation.Role) ([]federation.Role, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,9 +64,65 @@ func runSandbox(ctx context.Context, ios *IOStreams, opts sandboxOptions) error 
 		return err
 	}
 	fmt.Fprint(ios.ErrOut, srv.Banner())
+	fmt.Fprint(ios.ErrOut, sandboxSignIn(srv.URL, cfg))
 	fmt.Fprintln(ios.ErrOut, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// sandboxSignIn tells a newcomer how to sign in to the sandbox at url: a
+// user's login, password and TOTP seed, the AWS app's embed link, and the
+// `oktafed init` and `oktafed login` lines that use them. Every secret in
+// a sandbox config is public (the banner says so), so printing them is
+// what makes the sandbox usable without reading its YAML. It is empty
+// when the config has no user with a password or no AWS app.
+func sandboxSignIn(url string, cfg sandbox.Config) string {
+	var login, password, seed string
+	for _, u := range cfg.Org.Users {
+		if u.Password == "" || u.Status != "" && !strings.EqualFold(u.Status, "ACTIVE") {
+			continue
+		}
+		s := ""
+		for _, f := range u.Factors {
+			if f.Type == "totp" && f.Secret != "" {
+				s = f.Secret
+				break
+			}
+		}
+		if login == "" || (seed == "" && s != "") {
+			login, password, seed = u.Login, u.Password, s
+		}
+		if seed != "" {
+			break
+		}
+	}
+	if login == "" || len(cfg.Org.Apps) == 0 || cfg.Org.Apps[0].ID == "" {
+		return ""
+	}
+	app := url + "/home/amazon_aws/" + cfg.Org.Apps[0].ID + "/272"
+	var b strings.Builder
+	fmt.Fprintf(&b, "Sign in as the demo user (public sandbox secrets):\n")
+	fmt.Fprintf(&b, "  login:             %s\n  password:          %s\n", login, password)
+	env := "OKTA_PASSWORD=" + shellQuote(password)
+	mfa, save := "", " --save-password"
+	if seed != "" {
+		fmt.Fprintf(&b, "  TOTP seed:         %s\n", seed)
+		env += " OKTAFED_TOTP_SECRET=" + shellQuote(seed)
+		mfa, save = " --mfa totp", save+" --save-totp"
+	}
+	fmt.Fprintf(&b, "  AWS app link:      %s\n", app)
+	fmt.Fprintf(&b, "Set up and log in:\n  %s oktafed init --profile sandbox --org-url %s --app-url %s --username %s%s --region us-east-1 --sts-endpoint %s%s --non-interactive\n",
+		env, shellQuote(url), shellQuote(app), shellQuote(login), mfa, shellQuote(url), save)
+	fmt.Fprintf(&b, "  oktafed login --profile sandbox --role all\n")
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

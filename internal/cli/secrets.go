@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/oktafed/oktafed/awsauth"
+	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/keystore"
 )
 
@@ -28,6 +30,10 @@ func (k keyringStore) Set(_ context.Context, profile, kind, value string) error 
 
 func (k keyringStore) Remove(_ context.Context, profile, kind string) error {
 	return k.s.Remove(keystore.Key{Profile: profile, Kind: keystore.Kind(kind)})
+}
+
+func (k keyringStore) sessions() federation.SessionCache {
+	return awsauth.KeyringSessions{Store: k.s}
 }
 
 // openSecrets opens the OS keyring, or the encrypted-file keyring where

@@ -28,9 +28,9 @@ import (
 	"github.com/oktafed/oktafed/internal/owned"
 )
 
-// Window is how long before expiry cached credentials count as stale; the
-// CLI refreshes in the same window.
-const Window = 5 * time.Minute
+// Window is how long before expiry cached credentials count as stale: the
+// module's one refresh window, so the fast path and the full program agree.
+const Window = owned.RefreshWindow
 
 // disabled turns the fast path off, for the test that compares it with the
 // full program.

@@ -10,6 +10,12 @@ import (
 	"github.com/oktafed/oktafed/awsfile"
 )
 
+// RefreshWindow is how long before expiry credentials count as stale and
+// are refreshed. It is the one window of the whole module: the CLI, the
+// start-up fast path, awsauth, federation and dbauth all use it, so a
+// profile never counts as fresh to one of them and stale to another.
+const RefreshWindow = 5 * time.Minute
+
 // Keys that mark a section of the AWS files as oktafed's. A section without
 // them belongs to the user and is never changed.
 const (

@@ -1,0 +1,130 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/okta"
+)
+
+// MinValidity is how long a code must stay valid when it is computed: a
+// code with less of its window left could expire on the way to Okta, so
+// the next window's is used instead.
+const MinValidity = okta.TOTPMinValidity
+
+// TOTP answers Okta's TOTP challenges from a seed, each code for a time
+// step its ledger reserved, so no two sign-ins on this machine send the
+// same code. Use Answer as okta.MFA.Code (with okta.MFA.TOTPSeed empty).
+type TOTP struct {
+	// Seed is the base32 secret or otpauth:// URL of the user's factor.
+	Seed   string
+	Ledger *Ledger
+	// Clock tells time; the wall clock when nil.
+	Clock clock.Clock
+	// Sleep waits for d or until ctx is done; a timer when nil.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Waiting, when set, is told that the code must wait for a later
+	// window, and when that window begins, so a person is not left
+	// staring at a silent terminal for up to 30 seconds.
+	Waiting func(until time.Time)
+}
+
+// ErrSeedRefused means Okta refused as wrong (not as already used) a code
+// computed from the seed.
+var ErrSeedRefused = errors.New("okta refused the code computed from the TOTP seed as wrong")
+
+// Answer is an okta.MFA.Code callback for a TOTP factor. A code Okta
+// refused as already used (E0000082, say by the authenticator app on a
+// phone) is followed by the next window's; a code refused as wrong means
+// the seed or this machine's clock is off, and says so.
+func (t *TOTP) Answer(ctx context.Context, p okta.CodePrompt) (string, error) {
+	if p.Attempt > 1 && !Used(p.Problem) {
+		return "", fmt.Errorf("%w: check that the seed (OKTAFED_TOTP_SECRET, or the one saved by `oktafed init`) belongs to this user's authenticator and that this computer's clock is right (%v)", ErrSeedRefused, p.Problem)
+	}
+	return t.Code(ctx)
+}
+
+// Used reports whether err is Okta refusing a code that was already used.
+func Used(err error) bool {
+	var oe *okta.Error
+	return errors.As(err, &oe) && oe.Code == "E0000082"
+}
+
+// Code reserves the next unspent time step and returns its code, waiting
+// for the step to begin when it lies ahead.
+func (t *TOTP) Code(ctx context.Context) (string, error) {
+	secret, opts, err := seedParams(t.Seed)
+	if err != nil {
+		return "", err
+	}
+	period := time.Duration(opts.Period) * time.Second
+	clk := clock.Or(t.Clock)
+	now := clk.Now()
+	left := Start(Step(now, period)+1, period).Sub(now)
+	step, err := t.Ledger.Reserve(ctx, now, period, left < MinValidity)
+	if err != nil {
+		return "", err
+	}
+	at := Start(step, period)
+	if wait := at.Sub(now); wait > 0 {
+		if t.Waiting != nil {
+			t.Waiting(at)
+		}
+		if err := t.sleep(ctx, wait); err != nil {
+			return "", err
+		}
+	}
+	code, err := totp.GenerateCodeCustom(secret, at, opts)
+	if err != nil {
+		// pquerna/otp's message does not include the secret.
+		return "", fmt.Errorf("the TOTP seed is not valid base32: %w", err)
+	}
+	return code, nil
+}
+
+func (t *TOTP) sleep(ctx context.Context, d time.Duration) error {
+	if t.Sleep != nil {
+		return t.Sleep(ctx, d)
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// seedParams reads a seed as okta.MFA.TOTPSeed does: a bare base32 secret
+// (any case, spaces and padding allowed) or an otpauth:// URL with its own
+// period, digits and algorithm.
+func seedParams(seed string) (string, totp.ValidateOpts, error) {
+	opts := totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	seed = strings.TrimSpace(seed)
+	if strings.HasPrefix(strings.ToLower(seed), "otpauth://") {
+		k, err := otp.NewKeyFromURL(seed)
+		if err != nil || k.Type() != "totp" || k.Secret() == "" {
+			return "", opts, errors.New("the TOTP seed is an otpauth:// URL this client cannot read (want otpauth://totp/...?secret=...)")
+		}
+		opts.Period = uint(k.Period())
+		opts.Digits = k.Digits()
+		opts.Algorithm = k.Algorithm()
+		seed = k.Secret()
+	}
+	if opts.Period == 0 {
+		opts.Period = 30
+	}
+	seed = strings.ToUpper(strings.TrimRight(strings.Join(strings.Fields(seed), ""), "="))
+	if seed == "" {
+		return "", opts, errors.New("the TOTP seed is empty")
+	}
+	return seed, opts, nil
+}
