@@ -94,6 +94,10 @@ func New(cfg Config) (*Auth, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	for _, name := range cfg.overridden {
+		log.Warn("dbauth: DSN parameter ignored: the Config field for it is set, and Config fields win", "param", name)
+	}
+	cfg.overridden = nil
 	return &Auth{cfg: cfg, log: log, tokens: map[tokenKey]*tokenEntry{}}, nil
 }
 

@@ -2,7 +2,9 @@ package dbauth
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +58,22 @@ func FuzzStartupWatcher(f *testing.F) {
 		}
 		if refused && !bytes.Contains(b, []byte("28")) {
 			t.Fatalf("refusal reported for %q", b)
+		}
+	})
+}
+
+// FuzzScrub: whatever the DSN, scrubbing an error that quotes it whole
+// leaves no value of a password parameter of 4 bytes or more.
+func FuzzScrub(f *testing.F) {
+	f.Add("alice@example.com&idp_password=Hunter22&app_id=1")
+	f.Add("postgres://a:Hunter22@h/db?x=1")
+	f.Add("host=h password='it\\'s secret' idpPassword=abcdef")
+	f.Fuzz(func(t *testing.T, dsn string) {
+		msg := scrub(errors.New("bad DSN "+dsn), dsn).Error()
+		for _, s := range dsnSecrets(dsn) {
+			if len(s) >= 4 && strings.Contains(msg, s) {
+				t.Fatalf("%q survives in %q", s, msg)
+			}
 		}
 	})
 }

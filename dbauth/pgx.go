@@ -62,7 +62,7 @@ func (c *PgxConnector) Auth() *Auth { return c.auth }
 func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	rest, err := SplitPostgresDSN(dsn, &cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, scrub(err, dsn)
 	}
 	if !pgHasSSLMode(rest) {
 		// Verify the server unless told otherwise: a token sent to an
@@ -71,7 +71,7 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	}
 	connCfg, err := pgx.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dbauth: %w", err)
+		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
 	}
 	if err := requirePgTLS(connCfg); err != nil {
 		return nil, nil, err
@@ -177,14 +177,14 @@ func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 	rest, err := SplitPostgresDSN(dsn, &cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, scrub(err, dsn)
 	}
 	if !pgHasSSLMode(rest) {
 		rest = pgAddParam(rest, "sslmode", "verify-full")
 	}
 	pc, err := pgxpool.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dbauth: %w", err)
+		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {
