@@ -157,6 +157,11 @@ type Config struct {
 
 	// The fields below have no DSN parameter.
 
+	// SignInBackoff is how long a password Okta refused is held back
+	// (doubling with each further refusal, up to MaxSignInBackoff) unless
+	// it changes; default DefaultSignInBackoff.
+	SignInBackoff time.Duration
+
 	// Federation makes the Okta → SAML → STS credentials provider for the
 	// okta plugin. It is called lazily (again after Okta refuses the
 	// password); the provider it returns is cached and renewed ahead of
@@ -204,6 +209,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.SignInBackoff == 0 {
+		c.SignInBackoff = DefaultSignInBackoff
 	}
 	return c
 }
