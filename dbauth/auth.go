@@ -291,6 +291,10 @@ func (a *Auth) token(ctx context.Context, key tokenKey, ep Endpoint) (*tokenEntr
 			return nil, err
 		}
 		c, err := creds.Retrieve(ctx)
+		var refused *signInRefusedError
+		if errors.As(err, &refused) {
+			return nil, refused // it already says what to do
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dbauth: get AWS credentials to sign the RDS token: %w", err)
 		}
