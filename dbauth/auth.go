@@ -164,8 +164,10 @@ func (a *Auth) Token(ctx context.Context, host string, port int, user string) (s
 
 // Reject records that the server refused l and reports whether a retry
 // may help. The refused token (or secret) is dropped so the next Login
-// makes a new one. The AWS credentials that signed a refused token (or the
-// secret itself) are fetched again only once after the last accepted
+// makes a new one. A token signed more than a minute ago is taken to have
+// expired by the server's clock and is re-signed with the same
+// credentials. The AWS credentials that signed a fresh refused token (or
+// the secret itself) are fetched again only once after the last accepted
 // login: a refusal that survives fresh credentials is about the database
 // user or its grants, and new credentials would only cost an
 // AssumeRoleWithSAML (or Secrets Manager read) per attempt. Concurrent
@@ -178,19 +180,23 @@ func (a *Auth) Reject(l Login) bool {
 		if a.tokens[l.token.key] == l.token {
 			delete(a.tokens, l.token.key)
 		}
-		if a.creds != nil && !a.renewedForRefusal && a.cfg.Plugin == PluginOkta {
-			// A refused token may mean the role session was revoked;
-			// the next token needs new credentials. For the iam plugin
-			// the chain's own cache decides.
-			a.creds.Invalidate()
-			a.renewedForRefusal = true
-			a.log.Info("dbauth: server refused the IAM token; renewing the AWS credentials once", "host", l.token.key.host, "user", l.token.key.user)
+		if a.cfg.Now().Sub(l.token.signed) >= resignAfter {
+			// An old token is most likely past its validity by the
+			// server's clock: a new one from the same credentials will do.
+			a.log.Info("dbauth: server refused an IAM token signed a while ago; signing a new one", "host", l.token.key.host, "user", l.token.key.user)
 			return true
 		}
-		// Same credentials: a new token differs only if time has passed.
-		retry := a.cfg.Now().Sub(l.token.signed) >= resignAfter
-		a.log.Info("dbauth: server refused the IAM token again; keeping the AWS credentials", "host", l.token.key.host, "user", l.token.key.user, "retry", retry)
-		return retry
+		if a.creds != nil && !a.renewedForRefusal && a.cfg.Plugin == PluginOkta {
+			// A fresh token refused may mean the role session was
+			// revoked; the next token needs new credentials. For the iam
+			// plugin the chain's own cache decides.
+			a.creds.Invalidate()
+			a.renewedForRefusal = true
+			a.log.Info("dbauth: server refused a fresh IAM token; renewing the AWS credentials once", "host", l.token.key.host, "user", l.token.key.user)
+			return true
+		}
+		a.log.Info("dbauth: server refused a fresh IAM token again; keeping the AWS credentials", "host", l.token.key.host, "user", l.token.key.user)
+		return false
 	case l.secret != nil:
 		if a.secret == l.secret {
 			if a.renewedForRefusal {

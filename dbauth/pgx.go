@@ -197,10 +197,10 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 }
 
 // ConfigurePool makes pc authenticate new connections through a, keeping
-// any BeforeConnect already set (it runs first), and requires TLS. A pool
-// cannot retry inside one connect, so after a refused login the pool's
-// next connection attempt uses fresh credentials (the startup reply is
-// watched for the refusal).
+// any BeforeConnect already set (it runs first), and requires TLS. A
+// refused token is retried inside the same connect with a fresh one, as
+// the database/sql connectors do, so an expiry or a revoked session
+// reaches the application as no error at all (see watchLogin).
 func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 	if err := requirePgTLS(pc.ConnConfig); err != nil {
 		return err
@@ -212,12 +212,13 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 				return err
 			}
 		}
-		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
+		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password}
+		l, err := a.Login(ctx, ep)
 		if err != nil {
-			return err
+			return a.explain(err, Login{})
 		}
 		c.User, c.Password = l.User, l.Password
-		watchLogin(c, a, l)
+		watchLogin(c, a, l, ep)
 		return nil
 	}
 	return nil
