@@ -9,13 +9,26 @@
 //   - iam: the default AWS credential chain signs an RDS IAM token;
 //   - secrets: a user name and password kept in AWS Secrets Manager.
 //
-// Parameters take the names and meanings of the AWS Advanced Wrappers
-// (db_user, idp_endpoint, app_id, iam_role_arn, …). They can be given as
-// Config fields or inside a DSN, where this package strips them before the
-// driver sees the DSN. Unlike the wrappers, STS credentials are reused for
-// their whole lifetime rather than renewed with a fresh Okta login for each
-// token, concurrent connects share one login and one token (singleflight),
-// and an authentication failure is retried once with fresh credentials.
+// Parameters take the names and meanings of the AWS Advanced Wrappers:
+// snake_case as the Python and JDBC wrappers spell them (db_user,
+// idp_endpoint, app_id, iam_role_arn, …) or camelCase as the AWS Advanced
+// Go Wrapper does (dbUser, idpEndpoint, appId, iamRoleArn, …; Params
+// lists the mapping). They can be given as Config fields or inside a DSN,
+// where this package strips them before the driver sees the DSN; a set
+// Config field wins over the DSN. Unknown parameters that look like
+// plugin parameters are refused, naming the likely one, so that a typo
+// never carries its value to the database server.
+//
+// Unlike the wrappers, STS credentials are reused for their whole
+// lifetime rather than renewed with a fresh Okta login for each token,
+// and concurrent connects share one login and one token (singleflight).
+// Under wrong input the package protects the accounts it uses: a password
+// Okta refused is held back (per org, user and password, with a doubling
+// backoff) instead of being resent until the account locks; a token the
+// database refuses is retried once in the same connect, for database/sql
+// and pgxpool alike, and the STS credentials are renewed at most once
+// until a login succeeds again. No error, log line or formatted value
+// carries a password or token.
 //
 // Connections use TLS unless the DSN asks for something stronger: RDS only
 // accepts IAM tokens over TLS, and a token or secret must never cross the
