@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -117,7 +118,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	}{
 		{"ambiguous oktafed profile", []awsauth.Option{awsauth.WithProfile("default")}, "has credentials for 3 roles"},
 		{"no profile means default, which is ambiguous", nil, "--role ARN"},
-		{"unknown role", []awsauth.Option{awsauth.WithProfile("default"), awsauth.WithRole("arn:aws:iam::1:role/None")}, "failed to get shared config profile"},
+		{"unknown role", []awsauth.Option{awsauth.WithProfile("default"), awsauth.WithRole("arn:aws:iam::1:role/None")}, "with role arn:aws:iam::1:role/None (logged out, or not logged in yet) for profile default: run `oktafed login --profile default`"},
+		{"nobody's profile", []awsauth.Option{awsauth.WithProfile("nobody")}, "failed to get shared config profile"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,4 +346,66 @@ func FuzzDecodeSession(f *testing.F) {
 			t.Fatalf("round trip of %q: %q %v", v, sid2, exp2)
 		}
 	})
+}
+
+// imdsCounter stands in for the instance metadata service and counts
+// what reaches it.
+func imdsCounter(t *testing.T) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+	return &n
+}
+
+// TestLoginRequiredAfterLogout: after `oktafed logout` (the profiles and
+// session removed), LoadConfig for an AWS profile oktafed wrote, for the
+// oktafed profile, or with only OKTAFED_PROFILE set, fails with
+// ErrLoginRequired naming the login to run, and never asks instance
+// metadata.
+func TestLoginRequiredAfterLogout(t *testing.T) {
+	r := newRig(t, sandbox.Options{}, "/Admin$/")
+	imds := imdsCounter(t)
+	ctx := context.Background()
+
+	t.Setenv("OKTAFED_PROFILE", sandboxlogin.Profile)
+	if cfg, err := r.load(t); err != nil {
+		t.Fatalf("OKTAFED_PROFILE alone, logged in: %v", err)
+	} else if arn := callerARN(t, cfg); !strings.Contains(arn, "Admin") {
+		t.Fatalf("caller %s", arn)
+	}
+
+	removed, err := federation.RemoveProfiles(r.env.Files, sandboxlogin.Profile)
+	if err != nil || len(removed) == 0 {
+		t.Fatalf("logout: %v %v", removed, err)
+	}
+	if err := r.env.Sessions.DeleteSession(ctx, sandboxlogin.Profile); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, opts := range map[string][]awsauth.Option{
+		"OKTAFED_PROFILE only":      nil,
+		"the AWS profile it wrote":  {awsauth.WithProfile("okta-prod-Admin")},
+		"the oktafed profile":       {awsauth.WithProfile(sandboxlogin.Profile)},
+		"an AWS profile by pattern": {awsauth.WithProfile("okta-dev-ReadOnly")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := r.load(t, opts...)
+			checkLoginRequired(t, err)
+		})
+	}
+	t.Run("AWS_PROFILE names the written profile", func(t *testing.T) {
+		t.Setenv("OKTAFED_PROFILE", "")
+		t.Setenv("AWS_PROFILE", "okta-prod-Admin")
+		_, err := r.load(t)
+		checkLoginRequired(t, err)
+	})
+	if n := imds.Load(); n != 0 {
+		t.Fatalf("instance metadata was asked %d times for profiles oktafed manages", n)
+	}
 }

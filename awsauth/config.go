@@ -70,6 +70,15 @@ func WithSDKOptions(fns ...func(*awsconfig.LoadOptions) error) Option {
 // credential chain, as is the default chain when no profile is named and
 // AWS_ACCESS_KEY_ID is set.
 //
+// A profile oktafed manages never falls back to the SDK's chain (and so
+// never to instance metadata): with no credentials from oktafed — after
+// `oktafed logout`, before the first login, or with only OKTAFED_PROFILE
+// set — LoadConfig returns an error matching ErrLoginRequired that names
+// `oktafed login --profile …`. oktafed manages a name when it is the
+// OKTAFED_PROFILE in use (no AWS_PROFILE or WithProfile given), an oktafed
+// profile, or an AWS profile name an oktafed profile's template writes,
+// unless the AWS files hold a section of that name oktafed did not write.
+//
 // LoadConfig retrieves the credentials once, so a login that is needed is
 // reported now rather than at the first AWS call: the error matches
 // ErrLoginRequired and says which `oktafed login` to run. It never
@@ -97,6 +106,9 @@ func LoadConfig(ctx context.Context, opts ...Option) (aws.Config, error) {
 	r := &Resolver{Files: o.files, Sessions: o.sessions, HTTPClient: o.hc, Clock: o.clock, RefreshWindow: o.window}
 	owned, err := r.Resolve(name, o.role)
 	if errors.Is(err, ErrNoCredentials) {
+		if lr := r.loginRequiredFor(name, o.role); lr != nil {
+			return aws.Config{}, lr
+		}
 		if name != "" {
 			sdk = append(sdk, awsconfig.WithSharedConfigProfile(name))
 		}

@@ -58,12 +58,19 @@ type Auth struct {
 	log *slog.Logger
 	sf  singleflight.Group
 
-	mu      sync.Mutex
-	creds   *aws.CredentialsCache // nil until first needed
-	awsCfg  *aws.Config           // loaded on first need (iam, secrets)
-	tokens  map[tokenKey]*tokenEntry
-	secret  *secretEntry
-	fetcher secretFetcher // nil until first needed
+	mu         sync.Mutex
+	creds      *aws.CredentialsCache // nil until first needed
+	credsInner aws.CredentialsProvider
+	awsCfg     *aws.Config // loaded on first need (iam, secrets)
+	tokens     map[tokenKey]*tokenEntry
+	secret     *secretEntry
+	fetcher    secretFetcher // nil until first needed
+	// renewedForRefusal is set when a refused login made the AWS
+	// credentials (or the secret) be fetched again, and cleared when a
+	// login is accepted. While it is set a refusal is taken to be about
+	// the database user, not the credentials, so they are kept: ten
+	// refused connects cost one renewal, not ten.
+	renewedForRefusal bool
 }
 
 type tokenKey struct {
@@ -79,9 +86,15 @@ func (k tokenKey) String() string {
 type tokenEntry struct {
 	key       tokenKey
 	token     string
+	signed    time.Time
 	expires   time.Time // when the cache stops handing it out
 	accessKey string    // of the credentials that signed it
 }
+
+// resignAfter is the age after which a refused token is worth signing
+// again with the same credentials (the server's clock may be ahead);
+// a younger one would come out the same, to the second.
+const resignAfter = time.Minute
 
 // New checks cfg and returns an Auth for it. Nothing is fetched until the
 // first connection.
@@ -94,6 +107,10 @@ func New(cfg Config) (*Auth, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	for _, name := range cfg.overridden {
+		log.Warn("dbauth: DSN parameter ignored: the Config field for it is set, and Config fields win", "param", name)
+	}
+	cfg.overridden = nil
 	return &Auth{cfg: cfg, log: log, tokens: map[tokenKey]*tokenEntry{}}, nil
 }
 
@@ -104,6 +121,14 @@ func (a *Auth) Config() Config { return a.cfg }
 // cached RDS IAM token (okta, iam) or the cached secret (secrets).
 // Concurrent calls for the same endpoint share one fetch.
 func (a *Auth) Login(ctx context.Context, ep Endpoint) (Login, error) {
+	l, err := a.login(ctx, ep)
+	if err != nil {
+		return Login{}, &loginError{err: err}
+	}
+	return l, nil
+}
+
+func (a *Auth) login(ctx context.Context, ep Endpoint) (Login, error) {
 	if a.cfg.Plugin == PluginSecrets {
 		return a.secretLogin(ctx)
 	}
@@ -118,6 +143,14 @@ func (a *Auth) Login(ctx context.Context, ep Endpoint) (Login, error) {
 	return Login{User: key.user, Password: e.token, token: e}, nil
 }
 
+// loginError marks an error as coming from getting the password (Okta,
+// STS, Secrets Manager), not from the database, so hints can tell an
+// identity provider's certificate from the database's.
+type loginError struct{ err error }
+
+func (e *loginError) Error() string { return e.err.Error() }
+func (e *loginError) Unwrap() error { return e.err }
+
 // Token returns an RDS IAM token for user at host:port, as
 // `aws rds generate-db-auth-token` prints it. It uses the same caches as
 // Login.
@@ -129,36 +162,64 @@ func (a *Auth) Token(ctx context.Context, host string, port int, user string) (s
 	return l.Password, err
 }
 
-// Reject records that the server refused l. It drops the token or secret
-// (and, for tokens, the AWS credentials that signed it) if they are still
-// the cached ones, so the next Login fetches fresh ones, and reports
-// whether a retry may help. Concurrent rejections of the same login
-// refresh once.
+// Reject records that the server refused l and reports whether a retry
+// may help. The refused token (or secret) is dropped so the next Login
+// makes a new one. A token signed more than a minute ago is taken to have
+// expired by the server's clock and is re-signed with the same
+// credentials. The AWS credentials that signed a fresh refused token (or
+// the secret itself) are fetched again only once after the last accepted
+// login: a refusal that survives fresh credentials is about the database
+// user or its grants, and new credentials would only cost an
+// AssumeRoleWithSAML (or Secrets Manager read) per attempt. Concurrent
+// rejections of the same login refresh once.
 func (a *Auth) Reject(l Login) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
 	case l.token != nil:
-		cur := a.tokens[l.token.key]
-		if cur == l.token {
+		if a.tokens[l.token.key] == l.token {
 			delete(a.tokens, l.token.key)
-			if a.creds != nil && a.cfg.Plugin == PluginOkta {
-				// A refused token may mean the role session was revoked;
-				// the next token needs new credentials. For the iam
-				// plugin the chain's own cache decides.
-				a.creds.Invalidate()
-			}
-			a.log.Info("dbauth: server refused the IAM token; fetching a new one", "host", l.token.key.host, "user", l.token.key.user)
 		}
-		return true
+		if a.cfg.Now().Sub(l.token.signed) >= resignAfter {
+			// An old token is most likely past its validity by the
+			// server's clock: a new one from the same credentials will do.
+			a.log.Info("dbauth: server refused an IAM token signed a while ago; signing a new one", "host", l.token.key.host, "user", l.token.key.user)
+			return true
+		}
+		if a.creds != nil && !a.renewedForRefusal && a.cfg.Plugin == PluginOkta {
+			// A fresh token refused may mean the role session was
+			// revoked; the next token needs new credentials. For the iam
+			// plugin the chain's own cache decides.
+			a.creds.Invalidate()
+			a.renewedForRefusal = true
+			a.log.Info("dbauth: server refused a fresh IAM token; renewing the AWS credentials once", "host", l.token.key.host, "user", l.token.key.user)
+			return true
+		}
+		a.log.Info("dbauth: server refused a fresh IAM token again; keeping the AWS credentials", "host", l.token.key.host, "user", l.token.key.user)
+		return false
 	case l.secret != nil:
 		if a.secret == l.secret {
+			if a.renewedForRefusal {
+				return false
+			}
 			a.secret = nil
+			a.renewedForRefusal = true
 			a.log.Info("dbauth: server refused the secret's password; reading the secret again")
 		}
 		return true
 	}
 	return false
+}
+
+// Accept records that the server accepted l: the next refusal may again
+// be about the credentials (a revoked session) and renew them.
+func (a *Auth) Accept(l Login) {
+	if l.token == nil && l.secret == nil {
+		return
+	}
+	a.mu.Lock()
+	a.renewedForRefusal = false
+	a.mu.Unlock()
 }
 
 func (a *Auth) tokenKey(ctx context.Context, ep Endpoint) (tokenKey, error) {
@@ -236,6 +297,10 @@ func (a *Auth) token(ctx context.Context, key tokenKey, ep Endpoint) (*tokenEntr
 			return nil, err
 		}
 		c, err := creds.Retrieve(ctx)
+		var refused *signInRefusedError
+		if errors.As(err, &refused) {
+			return nil, refused // it already says what to do
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dbauth: get AWS credentials to sign the RDS token: %w", err)
 		}
@@ -244,7 +309,7 @@ func (a *Auth) token(ctx context.Context, key tokenKey, ep Endpoint) (*tokenEntr
 		if err != nil {
 			return nil, err
 		}
-		e := &tokenEntry{key: key, token: tok, expires: now.Add(a.cfg.IAMTokenExpiration), accessKey: c.AccessKeyID}
+		e := &tokenEntry{key: key, token: tok, signed: now, expires: now.Add(a.cfg.IAMTokenExpiration), accessKey: c.AccessKeyID}
 		if c.CanExpire && c.Expires.Before(e.expires) {
 			// A token is worthless once its signing credentials lapse.
 			e.expires = c.Expires
@@ -337,7 +402,7 @@ func (a *Auth) credentials(ctx context.Context, ep Endpoint) (*aws.CredentialsCa
 			o.ExpiryWindowJitterFrac = 0.2
 		})
 		a.mu.Lock()
-		a.creds = c
+		a.creds, a.credsInner = c, p
 		a.mu.Unlock()
 		return c, nil
 	})
@@ -354,6 +419,10 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if err != nil {
 			return nil, err
 		}
+		id := refusals.id(login.OrgURL, login.Username, login.Password)
+		if r, held := refusals.held(id, a.cfg.Now()); held {
+			return nil, &signInRefusedError{user: login.Username, org: login.OrgURL, r: r}
+		}
 		fed := a.cfg.Federation
 		if fed == nil {
 			fed = DefaultFederation
@@ -365,7 +434,15 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if p == nil {
 			return nil, errors.New("dbauth: okta plugin: Config.Federation returned no provider")
 		}
-		return p, nil
+		g := &guardedProvider{inner: p, a: a, id: id, user: login.Username, org: login.OrgURL}
+		g.dropped = func() {
+			a.mu.Lock()
+			if a.credsInner == g {
+				a.creds, a.credsInner = nil, nil
+			}
+			a.mu.Unlock()
+		}
+		return g, nil
 	default:
 		if a.cfg.Credentials != nil {
 			return a.cfg.Credentials, nil

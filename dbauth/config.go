@@ -9,13 +9,26 @@
 //   - iam: the default AWS credential chain signs an RDS IAM token;
 //   - secrets: a user name and password kept in AWS Secrets Manager.
 //
-// Parameters take the names and meanings of the AWS Advanced Wrappers
-// (db_user, idp_endpoint, app_id, iam_role_arn, …). They can be given as
-// Config fields or inside a DSN, where this package strips them before the
-// driver sees the DSN. Unlike the wrappers, STS credentials are reused for
-// their whole lifetime rather than renewed with a fresh Okta login for each
-// token, concurrent connects share one login and one token (singleflight),
-// and an authentication failure is retried once with fresh credentials.
+// Parameters take the names and meanings of the AWS Advanced Wrappers:
+// snake_case as the Python and JDBC wrappers spell them (db_user,
+// idp_endpoint, app_id, iam_role_arn, …) or camelCase as the AWS Advanced
+// Go Wrapper does (dbUser, idpEndpoint, appId, iamRoleArn, …; Params
+// lists the mapping). They can be given as Config fields or inside a DSN,
+// where this package strips them before the driver sees the DSN; a set
+// Config field wins over the DSN. Unknown parameters that look like
+// plugin parameters are refused, naming the likely one, so that a typo
+// never carries its value to the database server.
+//
+// Unlike the wrappers, STS credentials are reused for their whole
+// lifetime rather than renewed with a fresh Okta login for each token,
+// and concurrent connects share one login and one token (singleflight).
+// Under wrong input the package protects the accounts it uses: a password
+// Okta refused is held back (per org, user and password, with a doubling
+// backoff) instead of being resent until the account locks; a token the
+// database refuses is retried once in the same connect, for database/sql
+// and pgxpool alike, and the STS credentials are renewed at most once
+// until a login succeeds again. No error, log line or formatted value
+// carries a password or token.
 //
 // Connections use TLS unless the DSN asks for something stronger: RDS only
 // accepts IAM tokens over TLS, and a token or secret must never cross the
@@ -70,11 +83,24 @@ const (
 	credentialExpiryWindow = owned.RefreshWindow
 )
 
-// Config holds one authentication setup. The fields tagged with a
-// parameter name can also be given in a DSN under that name; a DSN value
-// fills a field only when the field is empty.
+// Config holds one authentication setup. The fields documented with a
+// parameter name can also be given in a DSN under that name (snake_case,
+// as the AWS Advanced Python and JDBC Wrappers spell it, or camelCase, as
+// the AWS Advanced Go Wrapper does; Params lists both).
+//
+// Precedence: a Config field that is set wins over the same setting in
+// the DSN; the DSN fills only fields left empty. Code is reviewed, a DSN
+// often comes from the environment, so the reviewed value is kept. A DSN
+// parameter overridden this way is logged (by name, at Warn) when the
+// Auth is created, never silently dropped. Two spellings of one setting
+// in the same DSN with different values are an error.
+//
+// A Config prints with IdPPassword as "[redacted]" under fmt (%v, %+v,
+// %#v, %s), log/slog and encoding/json.
 type Config struct {
-	// Plugin selects how the password is obtained. Param "plugins".
+	// Plugin selects how the password is obtained. Param "plugins"
+	// (okta, iam, secrets; the Go wrapper's awsSecretsManager means
+	// secrets).
 	Plugin Plugin
 
 	// DBUser is the database user the IAM token is for; default: the
@@ -137,14 +163,26 @@ type Config struct {
 	// SecretExpiration is how long a secret is reused; default 870 s.
 	// Param "secrets_manager_expiration" (seconds).
 	SecretExpiration time.Duration
+	// SecretUsernameKey and SecretPasswordKey are the keys of the secret's
+	// JSON object that hold the database user name and password; default
+	// "username" and "password". Params "secrets_manager_secret_username",
+	// "secrets_manager_secret_password".
+	SecretUsernameKey string
+	SecretPasswordKey string
 
 	// The fields below have no DSN parameter.
 
+	// SignInBackoff is how long a password Okta refused is held back
+	// (doubling with each further refusal, up to MaxSignInBackoff) unless
+	// it changes; default DefaultSignInBackoff.
+	SignInBackoff time.Duration
+
 	// Federation makes the Okta → SAML → STS credentials provider for the
-	// okta plugin. It is called once, lazily; the provider it returns is
-	// cached and renewed ahead of expiry. Package federation's SAML
-	// provider plugs in here (see OktaLogin). Required for the okta
-	// plugin until dbauth calls package federation itself.
+	// okta plugin. It is called lazily (again after Okta refuses the
+	// password); the provider it returns is cached and renewed ahead of
+	// expiry. nil means DefaultFederation, package federation's SAML
+	// provider; set it to answer MFA prompts or to share the CLI's
+	// keyring session.
 	Federation func(ctx context.Context, login OktaLogin) (aws.CredentialsProvider, error)
 	// Credentials signs tokens (iam) or Secrets Manager calls (secrets)
 	// instead of the default AWS credential chain.
@@ -161,185 +199,9 @@ type Config struct {
 	// Logger receives cache and retry events, never a secret; default
 	// discards.
 	Logger *slog.Logger
-}
 
-// Param names, as the AWS Advanced Wrappers spell them.
-const (
-	ParamPlugins            = "plugins"
-	ParamDBUser             = "db_user"
-	ParamIdPUsername        = "idp_username"
-	ParamIdPPassword        = "idp_password"
-	ParamIdPEndpoint        = "idp_endpoint"
-	ParamIdPPort            = "idp_port"
-	ParamAppID              = "app_id"
-	ParamIAMRoleARN         = "iam_role_arn"
-	ParamIAMIdPARN          = "iam_idp_arn"
-	ParamIAMRegion          = "iam_region"
-	ParamIAMHost            = "iam_host"
-	ParamIAMDefaultPort     = "iam_default_port"
-	ParamIAMTokenExpiration = "iam_token_expiration"
-	ParamHTTPTimeout        = "http_request_connect_timeout"
-	ParamSSLSecure          = "ssl_secure"
-	ParamSecretID           = "secrets_manager_secret_id"
-	ParamSecretsRegion      = "secrets_manager_region"
-	ParamSecretsEndpoint    = "secrets_manager_endpoint"
-	ParamSecretExpiration   = "secrets_manager_expiration"
-)
-
-// IsParam reports whether name is one of this package's DSN parameters,
-// which are removed before a DSN reaches the driver.
-func IsParam(name string) bool {
-	_, ok := paramSetters[name]
-	return ok
-}
-
-// paramSetters apply one DSN parameter to a Config, leaving fields that are
-// already set alone so that code wins over the DSN.
-var paramSetters = map[string]func(c *Config, v string) error{
-	ParamPlugins:     setPlugin,
-	ParamDBUser:      func(c *Config, v string) error { setString(&c.DBUser, v); return nil },
-	ParamIdPUsername: func(c *Config, v string) error { setString(&c.IdPUsername, v); return nil },
-	ParamIdPPassword: func(c *Config, v string) error { setString(&c.IdPPassword, v); return nil },
-	ParamIdPEndpoint: func(c *Config, v string) error { setString(&c.IdPEndpoint, v); return nil },
-	ParamIdPPort:     func(c *Config, v string) error { return setPort(&c.IdPPort, ParamIdPPort, v) },
-	ParamAppID:       func(c *Config, v string) error { setString(&c.AppID, v); return nil },
-	ParamIAMRoleARN:  func(c *Config, v string) error { setString(&c.IAMRoleARN, v); return nil },
-	ParamIAMIdPARN:   func(c *Config, v string) error { setString(&c.IAMIdPARN, v); return nil },
-	ParamIAMRegion:   func(c *Config, v string) error { setString(&c.IAMRegion, v); return nil },
-	ParamIAMHost:     func(c *Config, v string) error { setString(&c.IAMHost, v); return nil },
-	ParamIAMDefaultPort: func(c *Config, v string) error {
-		return setPort(&c.IAMDefaultPort, ParamIAMDefaultPort, v)
-	},
-	ParamIAMTokenExpiration: func(c *Config, v string) error {
-		return setSeconds(&c.IAMTokenExpiration, ParamIAMTokenExpiration, v)
-	},
-	ParamHTTPTimeout: func(c *Config, v string) error { return setSeconds(&c.HTTPTimeout, ParamHTTPTimeout, v) },
-	ParamSSLSecure: func(c *Config, v string) error {
-		switch v {
-		case "true", "1", "yes", "on", "":
-		case "false", "0", "no", "off":
-			c.SSLInsecure = true
-		default:
-			return fmt.Errorf("dbauth: %s=%q: use true or false", ParamSSLSecure, v)
-		}
-		return nil
-	},
-	ParamSecretID:        func(c *Config, v string) error { setString(&c.SecretID, v); return nil },
-	ParamSecretsRegion:   func(c *Config, v string) error { setString(&c.SecretsRegion, v); return nil },
-	ParamSecretsEndpoint: func(c *Config, v string) error { setString(&c.SecretsEndpoint, v); return nil },
-	ParamSecretExpiration: func(c *Config, v string) error {
-		return setSeconds(&c.SecretExpiration, ParamSecretExpiration, v)
-	},
-}
-
-func setString(dst *string, v string) {
-	if *dst == "" {
-		*dst = v
-	}
-}
-
-func setPlugin(c *Config, v string) error {
-	// The wrappers take a comma-separated chain of plugins; only the
-	// authentication ones mean something here, and exactly one is needed.
-	var found Plugin
-	for _, name := range splitList(v) {
-		p := Plugin(name)
-		switch p {
-		case PluginOkta, PluginIAM, PluginSecrets:
-			if found != "" && found != p {
-				return fmt.Errorf("dbauth: %s=%q names two authentication plugins; keep one of okta, iam, secrets", ParamPlugins, v)
-			}
-			found = p
-		default:
-			return fmt.Errorf("dbauth: %s=%q: plugin %q is not supported; use one of okta, iam, secrets", ParamPlugins, v, name)
-		}
-	}
-	if c.Plugin == "" {
-		c.Plugin = found
-	}
-	return nil
-}
-
-func splitList(v string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(v); i++ {
-		if i == len(v) || v[i] == ',' {
-			s := trimSpace(v[start:i])
-			if s != "" {
-				out = append(out, s)
-			}
-			start = i + 1
-		}
-	}
-	return out
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func setPort(dst *int, name, v string) error {
-	n, ok := parseUint(v)
-	if !ok || n < 1 || n > 65535 {
-		return fmt.Errorf("dbauth: %s=%q: give a port number from 1 to 65535", name, v)
-	}
-	if *dst == 0 {
-		*dst = n
-	}
-	return nil
-}
-
-// setSeconds takes whole seconds, as the wrappers do, or a Go duration
-// such as "10m" for readability.
-func setSeconds(dst *time.Duration, name, v string) error {
-	var d time.Duration
-	if n, ok := parseUint(v); ok {
-		d = time.Duration(n) * time.Second
-	} else {
-		var err error
-		d, err = time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("dbauth: %s=%q: give whole seconds, e.g. %s=870", name, v, name)
-		}
-	}
-	if d <= 0 {
-		return fmt.Errorf("dbauth: %s=%q: give a positive number of seconds", name, v)
-	}
-	if *dst == 0 {
-		*dst = d
-	}
-	return nil
-}
-
-func parseUint(v string) (int, bool) {
-	if v == "" || len(v) > 9 {
-		return 0, false
-	}
-	n := 0
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(v[i]-'0')
-	}
-	return n, true
-}
-
-// ApplyParam sets the field for one DSN parameter. Fields that are
-// already set keep their value.
-func (c *Config) ApplyParam(name, value string) error {
-	set, ok := paramSetters[name]
-	if !ok {
-		return fmt.Errorf("dbauth: unknown parameter %q", name)
-	}
-	return set(c, value)
+	// overridden lists DSN parameters that a set field overrode.
+	overridden []string
 }
 
 // withDefaults returns a copy with defaults filled in and checks that the
@@ -354,8 +216,17 @@ func (c Config) withDefaults() Config {
 	if c.SecretExpiration == 0 {
 		c.SecretExpiration = DefaultSecretExpiration
 	}
+	if c.SecretUsernameKey == "" {
+		c.SecretUsernameKey = "username"
+	}
+	if c.SecretPasswordKey == "" {
+		c.SecretPasswordKey = "password"
+	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.SignInBackoff == 0 {
+		c.SignInBackoff = DefaultSignInBackoff
 	}
 	return c
 }

@@ -16,18 +16,29 @@ func SplitPostgresDSN(dsn string, cfg *Config) (string, error) {
 		// password must be percent-encoded in a URL anyway.
 		base, query, found := strings.Cut(dsn, "?")
 		if !found {
-			return dsn, nil
+			return dsn, misplacedParam(dsn)
 		}
-		rest, err := stripQuery(query, cfg)
+		var d dsnParams
+		rest, err := stripQuery(query, &d)
 		if err != nil {
 			return "", err
 		}
+		if err := misplacedParam(base); err != nil {
+			return "", err
+		}
+		d.merge(cfg)
 		if rest == "" {
 			return base, nil
 		}
 		return base + "?" + rest, nil
 	}
-	return stripKeywordValue(dsn, cfg)
+	var d dsnParams
+	rest, err := stripKeywordValue(dsn, &d)
+	if err != nil {
+		return "", err
+	}
+	d.merge(cfg)
+	return rest, nil
 }
 
 // SplitMySQLDSN takes dbauth's parameters out of a go-sql-driver/mysql DSN
@@ -38,26 +49,63 @@ func SplitMySQLDSN(dsn string, cfg *Config) (string, error) {
 	// the password (before that slash) is not a separator.
 	slash := strings.LastIndexByte(dsn, '/')
 	if slash < 0 {
-		return dsn, nil
+		return dsn, misplacedParam(dsn)
 	}
 	q := strings.IndexByte(dsn[slash:], '?')
 	if q < 0 {
-		return dsn, nil
+		return dsn, misplacedParam(dsn)
 	}
 	q += slash
-	rest, err := stripQuery(dsn[q+1:], cfg)
+	var d dsnParams
+	rest, err := stripQuery(dsn[q+1:], &d)
 	if err != nil {
 		return "", err
 	}
+	if err := misplacedParam(dsn[:q]); err != nil {
+		return "", err
+	}
+	d.merge(cfg)
 	if rest == "" {
 		return dsn[:q], nil
 	}
 	return dsn[:q+1] + rest, nil
 }
 
+// misplacedParam refuses a DSN where one of dbauth's parameters appears
+// outside the parameter list, e.g. a MySQL DSN with no "/" before "?" or
+// a value with an unescaped "/": the driver would otherwise take it for a
+// host name or database name, send it on, and quote it (and a password)
+// in its errors. The error names the parameter, never its value.
+func misplacedParam(s string) error {
+	for i := 0; i < len(s); i++ {
+		if i > 0 && !isParamStart(s[i-1]) {
+			continue
+		}
+		j := i
+		for j < len(s) && isNameByte(s[j]) {
+			j++
+		}
+		if j == i || j >= len(s) || s[j] != '=' {
+			continue
+		}
+		if name := s[i:j]; IsParam(name) || looksLikePluginParam(name) {
+			return fmt.Errorf("dbauth: parameter %s is outside the DSN's parameter list, so the DSN is malformed: put parameters after \"/dbname?\" and percent-encode '/', '?', '&' and '@' in values", name)
+		}
+	}
+	return nil
+}
+
+func isParamStart(b byte) bool {
+	return b == '?' || b == '&' || b == ' ' || b == '\t' || b == '@' || b == '(' || b == ',' || b == ';'
+}
+
+func isNameByte(b byte) bool {
+	return b == '_' || b == '-' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
+}
+
 // stripQuery removes dbauth's parameters from a URL query, keeping every
 // other parameter byte for byte, in order.
-func stripQuery(query string, cfg *Config) (string, error) {
+func stripQuery(query string, d *dsnParams) (string, error) {
 	var kept []string
 	for part := range strings.SplitSeq(query, "&") {
 		if part == "" {
@@ -65,7 +113,14 @@ func stripQuery(query string, cfg *Config) (string, error) {
 		}
 		rawKey, rawValue, _ := strings.Cut(part, "=")
 		key, err := url.QueryUnescape(rawKey)
-		if err != nil || !IsParam(key) {
+		if err != nil {
+			kept = append(kept, part)
+			continue
+		}
+		if !IsParam(key) {
+			if looksLikePluginParam(key) {
+				return "", unknownParamError(key)
+			}
 			kept = append(kept, part)
 			continue
 		}
@@ -73,7 +128,7 @@ func stripQuery(query string, cfg *Config) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("dbauth: parameter %s is not valid URL encoding: percent-encode its value", key)
 		}
-		if err := cfg.ApplyParam(key, value); err != nil {
+		if err := d.add(key, value); err != nil {
 			return "", err
 		}
 	}
@@ -153,7 +208,7 @@ func parseKeywordValue(s string) ([]kvPair, error) {
 	}
 }
 
-func stripKeywordValue(dsn string, cfg *Config) (string, error) {
+func stripKeywordValue(dsn string, d *dsnParams) (string, error) {
 	pairs, err := parseKeywordValue(dsn)
 	if err != nil {
 		return "", err
@@ -161,10 +216,13 @@ func stripKeywordValue(dsn string, cfg *Config) (string, error) {
 	var kept []string
 	for _, p := range pairs {
 		if !IsParam(p.key) {
+			if looksLikePluginParam(p.key) {
+				return "", unknownParamError(p.key)
+			}
 			kept = append(kept, dsn[p.start:p.end])
 			continue
 		}
-		if err := cfg.ApplyParam(p.key, p.value); err != nil {
+		if err := d.add(p.key, p.value); err != nil {
 			return "", err
 		}
 	}

@@ -13,9 +13,13 @@ import (
 // provider when Config.Federation is nil: package federation's SAML
 // provider, which keeps the Okta session in memory so refreshes reuse it
 // rather than signing in again. STS is reached at AWS_ENDPOINT_URL_STS when
-// set, as the AWS SDKs do. It has no MFA hooks; set Config.Federation to a
-// function that builds federation.NewSAMLProvider with SAMLConfig.MFA (or
-// with the CLI's keyring session) where Okta asks for a second factor.
+// set, as the AWS SDKs do. It gives no MFA callbacks, so it passes only
+// factors that need no answer typed in: an Okta Verify push is sent and
+// waited for, but with number matching the number is shown nowhere. For
+// passcodes (TOTP, SMS, email) or to show the number, set
+// Config.Federation to a function that builds federation.NewSAMLProvider
+// with SAMLConfig.MFA (Code, PushNumber), or with the CLI's keyring
+// session.
 func DefaultFederation(_ context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
 	password := l.Password
 	return federation.NewSAMLProvider(federation.SAMLConfig{

@@ -277,8 +277,7 @@ func TestRefusedTokenIsRetriedWithFreshCredentials(t *testing.T) {
 		t.Fatalf("front stats %+v", s)
 	}
 
-	// pgxpool cannot retry within one connect; the refusal is seen on the
-	// wire and the next attempt gets new credentials.
+	// pgxpool retries within the same connect, on the wire.
 	e2 := newEnv(t)
 	front2, ca2 := e2.startPostgres(t)
 	e2.foreignFirst.Store(true)
@@ -292,11 +291,11 @@ func TestRefusedTokenIsRetriedWithFreshCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if err := pool.Ping(context.Background()); !dbauth.IsAuthFailure(err) {
-		t.Fatalf("first pool connect: %v, want the refusal", err)
-	}
 	if err := pool.Ping(context.Background()); err != nil {
-		t.Fatalf("second pool connect: %v", err)
+		t.Fatalf("pool connect after a refused token: %v", err)
+	}
+	if s := front2.Stats(); s.Refused != 1 || s.Accepted != 1 || e2.logins.Load() != 2 {
+		t.Fatalf("front stats %+v, logins %d", s, e2.logins.Load())
 	}
 }
 
@@ -415,4 +414,64 @@ func benchConnect(b *testing.B, token, password driver.Connector) {
 			}
 		})
 	}
+}
+
+// TestPgxPoolRetriesThroughExpiry: the application's clock is two minutes
+// behind the database's, so a token the cache still reuses has expired by
+// the server's clock. pgxpool connections made across that expiry get a
+// fresh token inside the same connect: the application sees no error,
+// and the STS credentials are kept.
+func TestPgxPoolRetriesThroughExpiry(t *testing.T) {
+	e := newEnv(t)
+	front, ca := e.startPostgres(t)
+	appClock := clock.NewFake(e.clk.Now().Add(-2 * time.Minute))
+	cfg := e.config()
+	cfg.Now = appClock.Now
+	pc, _, err := dbauth.ParsePoolConfig(pgURL(front, ca, dbUser, nil), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.MaxConns = 8
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	var errs atomic.Int32
+	query := func(n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				var user string
+				if err := pool.QueryRow(ctx, "SELECT current_user").Scan(&user); err != nil || user != dbUser {
+					errs.Add(1)
+					t.Errorf("query: %q, %v", user, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	query(8)
+	// 14 minutes on: the application still reuses its token (14 of its
+	// 14.5 minutes), the server sees it 16 minutes old.
+	e.clk.Advance(14 * time.Minute)
+	appClock.Advance(14 * time.Minute)
+	pool.Reset()
+	query(8)
+	pool.Reset()
+	query(8)
+	if errs.Load() != 0 {
+		t.Fatalf("%d errors reached the application through the expiry", errs.Load())
+	}
+	s := front.Stats()
+	if s.Refused == 0 {
+		t.Fatal("the server never refused the old token: the test did not cross an expiry")
+	}
+	if e.logins.Load() != 1 {
+		t.Fatalf("%d STS logins, want 1: an expired token needs a new signature, not new credentials", e.logins.Load())
+	}
+	t.Logf("front: %+v", s)
 }

@@ -31,11 +31,11 @@ type MySQLConnector struct {
 func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
 	rest, err := SplitMySQLDSN(dsn, &cfg)
 	if err != nil {
-		return nil, err
+		return nil, scrub(err, dsn)
 	}
 	myCfg, err := mysql.ParseDSN(rest)
 	if err != nil {
-		return nil, fmt.Errorf("dbauth: %w", err)
+		return nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {

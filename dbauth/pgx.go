@@ -62,7 +62,7 @@ func (c *PgxConnector) Auth() *Auth { return c.auth }
 func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	rest, err := SplitPostgresDSN(dsn, &cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, scrub(err, dsn)
 	}
 	if !pgHasSSLMode(rest) {
 		// Verify the server unless told otherwise: a token sent to an
@@ -71,7 +71,7 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	}
 	connCfg, err := pgx.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dbauth: %w", err)
+		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
 	}
 	if err := requirePgTLS(connCfg); err != nil {
 		return nil, nil, err
@@ -177,14 +177,14 @@ func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 	rest, err := SplitPostgresDSN(dsn, &cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, scrub(err, dsn)
 	}
 	if !pgHasSSLMode(rest) {
 		rest = pgAddParam(rest, "sslmode", "verify-full")
 	}
 	pc, err := pgxpool.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dbauth: %w", err)
+		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {
@@ -197,10 +197,10 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 }
 
 // ConfigurePool makes pc authenticate new connections through a, keeping
-// any BeforeConnect already set (it runs first), and requires TLS. A pool
-// cannot retry inside one connect, so after a refused login the pool's
-// next connection attempt uses fresh credentials (the startup reply is
-// watched for the refusal).
+// any BeforeConnect already set (it runs first), and requires TLS. A
+// refused token is retried inside the same connect with a fresh one, as
+// the database/sql connectors do, so an expiry or a revoked session
+// reaches the application as no error at all (see watchLogin).
 func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 	if err := requirePgTLS(pc.ConnConfig); err != nil {
 		return err
@@ -212,12 +212,13 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 				return err
 			}
 		}
-		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
+		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password}
+		l, err := a.Login(ctx, ep)
 		if err != nil {
-			return err
+			return a.explain(err, Login{})
 		}
 		c.User, c.Password = l.User, l.Password
-		watchLogin(c, a, l)
+		watchLogin(c, a, l, ep)
 		return nil
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -55,15 +56,25 @@ func (a *Auth) readSecret(ctx context.Context) (*secretEntry, error) {
 		return nil, fmt.Errorf("dbauth: read secret %s from Secrets Manager: %w", a.cfg.SecretID, err)
 	}
 	// RDS-managed and rotation-template secrets are JSON objects with
-	// "username" and "password"; other keys (host, engine…) are ignored.
-	var v struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
+	// "username" and "password"; SecretUsernameKey and SecretPasswordKey
+	// name other keys. Other keys (host, engine…) are ignored.
+	var m map[string]any
+	uk, pk := a.cfg.SecretUsernameKey, a.cfg.SecretPasswordKey
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		// The decoder's message may quote the secret; say only what is wrong.
+		return nil, fmt.Errorf("dbauth: secret %s is not a JSON object: store the database login as {%q: …, %q: …}", a.cfg.SecretID, uk, pk)
 	}
-	if err := json.Unmarshal([]byte(s), &v); err != nil || v.Username == "" || v.Password == "" {
-		// The error must not quote the secret.
-		return nil, fmt.Errorf("dbauth: secret %s is not a JSON object with \"username\" and \"password\": store the database login in that form", a.cfg.SecretID)
+	user, _ := m[uk].(string)
+	pass, _ := m[pk].(string)
+	if user == "" || pass == "" {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("dbauth: secret %s has no string %q and %q (its keys: %s): set %s and %s to the keys that hold the user name and password", a.cfg.SecretID, uk, pk, strings.Join(keys, ", "), ParamSecretUsernameKey, ParamSecretPasswordKey)
 	}
+	v := struct{ Username, Password string }{user, pass}
 	e := &secretEntry{user: v.Username, password: v.Password, expires: a.cfg.Now().Add(a.cfg.SecretExpiration)}
 	a.mu.Lock()
 	a.secret = e

@@ -5,8 +5,9 @@
 //
 // A Reader is built from an aws.Config, typically from awsauth.LoadConfig,
 // so the secrets are read with the credentials of an oktafed login. Get,
-// String and Field at package level use a Reader built that way on first
-// use, for $AWS_PROFILE.
+// String and Field at package level take awsauth's options (WithProfile,
+// WithRole, …) and use one Reader per profile, built that way on first
+// use: the profile is resolved exactly as awsauth.LoadConfig resolves it.
 package secrets
 
 import (
@@ -288,48 +289,55 @@ func explain(name string, err error) error {
 }
 
 var (
-	defaultMu     sync.Mutex
-	defaultReader *Reader
+	defaultMu      sync.Mutex
+	defaultReaders = map[string]*Reader{}
 )
 
-// Default returns the package-level Reader, built on first success from
-// awsauth.LoadConfig (so $AWS_PROFILE and an oktafed login apply). A
-// failure, such as a login being required, is retried on the next call.
-func Default(ctx context.Context) (*Reader, error) {
+// Default returns the package-level Reader for the profile that
+// awsauth.LoadConfig(opts...) resolves (WithProfile, else $AWS_PROFILE,
+// else $OKTAFED_PROFILE, else "default"), built on first success from
+// awsauth.LoadConfig with the same options, so an oktafed login applies
+// and a profile oktafed manages never falls back to instance metadata.
+// There is one Reader per profile (see awsauth.ProfileKey); a failure,
+// such as a login being required, is retried on the next call.
+func Default(ctx context.Context, opts ...awsauth.Option) (*Reader, error) {
+	key := awsauth.ProfileKey(opts...)
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
-	if defaultReader != nil {
-		return defaultReader, nil
+	if r := defaultReaders[key]; r != nil {
+		return r, nil
 	}
-	cfg, err := awsauth.LoadConfig(ctx)
+	cfg, err := awsauth.LoadConfig(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
-	defaultReader = New(cfg)
-	return defaultReader, nil
+	r := New(cfg)
+	defaultReaders[key] = r
+	return r, nil
 }
 
-// Get reads a secret with the Default reader.
-func Get(ctx context.Context, name string) (Secret, error) {
-	r, err := Default(ctx)
+// Get reads a secret with the Default reader for opts' profile.
+func Get(ctx context.Context, name string, opts ...awsauth.Option) (Secret, error) {
+	r, err := Default(ctx, opts...)
 	if err != nil {
 		return Secret{}, err
 	}
 	return r.Get(ctx, name)
 }
 
-// String reads a secret's value with the Default reader.
-func String(ctx context.Context, name string) (string, error) {
-	r, err := Default(ctx)
+// String reads a secret's value with the Default reader for opts' profile.
+func String(ctx context.Context, name string, opts ...awsauth.Option) (string, error) {
+	r, err := Default(ctx, opts...)
 	if err != nil {
 		return "", err
 	}
 	return r.String(ctx, name)
 }
 
-// Field reads one field of a JSON secret with the Default reader.
-func Field(ctx context.Context, name, field string) (string, error) {
-	r, err := Default(ctx)
+// Field reads one field of a JSON secret with the Default reader for
+// opts' profile.
+func Field(ctx context.Context, name, field string, opts ...awsauth.Option) (string, error) {
+	r, err := Default(ctx, opts...)
 	if err != nil {
 		return "", err
 	}

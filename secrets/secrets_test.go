@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/oktafed/oktafed/awsauth"
+	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/sandboxlogin"
 	"github.com/oktafed/oktafed/sandbox"
@@ -169,5 +172,44 @@ func TestPackageLevelReaderUsesAWSProfile(t *testing.T) {
 	got, err := secrets.Field(context.Background(), "demo/orders-db", "username")
 	if err != nil || got != "orders_app" {
 		t.Fatalf("Field = %q, %v", got, err)
+	}
+}
+
+// TestPackageLevelReaderFollowsProfileResolution: the package-level
+// functions take awsauth's options, resolve the profile as
+// awsauth.LoadConfig does (OKTAFED_PROFILE included), and after a logout
+// say that a login is required instead of asking instance metadata.
+func TestPackageLevelReaderFollowsProfileResolution(t *testing.T) {
+	_, env := loggedIn(t)
+	var imds atomic.Int32
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		imds.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer meta.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", meta.URL)
+	ctx := context.Background()
+	sessions := awsauth.WithSessions(env.Sessions)
+
+	// WithProfile wins over an AWS_PROFILE that names nothing.
+	t.Setenv("AWS_PROFILE", "no-such-profile")
+	got, err := secrets.Field(ctx, "demo/orders-db", "username", awsauth.WithProfile("okta-prod-Admin"), sessions)
+	if err != nil || got != "orders_app" {
+		t.Fatalf("WithProfile: %q, %v", got, err)
+	}
+
+	// After logout, OKTAFED_PROFILE alone: a login is required.
+	if _, err := federation.RemoveProfiles(env.Files, sandboxlogin.Profile); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("OKTAFED_PROFILE", sandboxlogin.Profile)
+	_, err = secrets.Get(ctx, "demo/orders-db", sessions)
+	if !errors.Is(err, awsauth.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile "+sandboxlogin.Profile) {
+		t.Fatalf("after logout: %v, want ErrLoginRequired naming the login", err)
+	}
+	if n := imds.Load(); n != 0 {
+		t.Fatalf("instance metadata asked %d times", n)
 	}
 }

@@ -478,16 +478,28 @@ func (s *Server) serveMySQL(raw net.Conn) {
 		}
 		switch {
 		case len(b) > 0 && b[0] == 0x00:
-			// OK: hand it to the client under the client's sequence.
+			// OK: hand it to the client under the client's sequence,
+			// counted first so Stats read after the client's connect
+			// returns include it.
+			s.accepted.Add(1)
 			if err := cp.write(b); err != nil {
 				return
 			}
 			back.SetDeadline(timeNowPlus(0))
-			s.accepted.Add(1)
 			clearDeadline()
 			relay(tc, back)
 			return
 		case len(b) > 0 && b[0] == 0xFF:
+			if len(b) >= 3 && int(b[1])|int(b[2])<<8 == erAccessDenied {
+				// The token was good; the backend has no such login.
+				msg := b[3:]
+				if len(msg) >= 6 && msg[0] == '#' {
+					msg = msg[6:]
+				}
+				s.refuse(resp.user, raw.RemoteAddr().String(), &errRefused{"backend refused the login: " + string(msg)})
+				cp.writeErr(erAccessDenied, sqlstateAccessDenied, backendRefusal(resp.user, string(msg)))
+				return
+			}
 			if err := cp.write(b); err != nil {
 				return
 			}

@@ -129,6 +129,13 @@ func (s *Server) pgLogin(raw, conn net.Conn, be *pgproto3.Backend, st pgStartup,
 	back, err := s.dialPgBackend(ctx, st)
 	if err != nil {
 		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+			// The token was good; the backend has no such login. Say so,
+			// so the client does not take it for a refused token.
+			s.refuse(st.user, raw.RemoteAddr().String(), &errRefused{"backend refused the login: " + pgErr.Message})
+			sendPgFatal(be, "28000", backendRefusal(st.user, pgErr.Message))
+			return
+		}
 		if errors.As(err, &pgErr) {
 			// Errors such as a missing database are the client's to see.
 			be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: pgErr.Code, Message: pgErr.Message, Detail: pgErr.Detail, Hint: pgErr.Hint})
@@ -154,6 +161,9 @@ func (s *Server) pgLogin(raw, conn net.Conn, be *pgproto3.Backend, st pgStartup,
 	}
 	untrack := s.trackBackend(hj.Conn)
 	defer untrack()
+	// Counted before the client hears of it, so Stats read after a
+	// client's connect returns include it.
+	s.accepted.Add(1)
 	be.Send(&pgproto3.AuthenticationOk{})
 	for k, v := range hj.ParameterStatuses {
 		be.Send(&pgproto3.ParameterStatus{Name: k, Value: v})
@@ -166,7 +176,6 @@ func (s *Server) pgLogin(raw, conn net.Conn, be *pgproto3.Backend, st pgStartup,
 		hj.Conn.Close()
 		return
 	}
-	s.accepted.Add(1)
 	clearDeadline()
 	relay(conn, hj.Conn)
 }
@@ -216,4 +225,11 @@ func (s *Server) forwardPgCancel(m *pgproto3.CancelRequest) {
 	// cancel is delivered before the client's next step.
 	var b [1]byte
 	c.Read(b[:])
+}
+
+// backendRefusal is the message a client gets when the front accepted its
+// token but the real database behind it refused the user: a sandbox
+// set-up problem, worded so it is not mistaken for a refused token.
+func backendRefusal(user, backendMsg string) string {
+	return fmt.Sprintf("sandbox rds: the IAM token for %q was accepted, but the backend database refused that user (%s): create the user on the backend server and give its password under backend.users", user, backendMsg)
 }

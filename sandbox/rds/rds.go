@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/atomicfile"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/sandbox/iam"
 )
@@ -67,6 +68,12 @@ type Config struct {
 	Passwords map[string]string `yaml:"passwords"`
 	// Backend is the real database behind the front.
 	Backend BackendConfig `yaml:"backend"`
+	// CAFile, when set, is where the front writes the certificate it
+	// generated at start-up (PEM), so clients can verify it:
+	// sslrootcert=CAFILE with sslmode=verify-full (PostgreSQL), or a
+	// tls.Config registered with mysql.RegisterTLSConfig (MySQL). The
+	// file is replaced at each start, as the certificate is new.
+	CAFile string `yaml:"ca_file"`
 }
 
 // BackendConfig is how the front logs in to the real database.
@@ -166,6 +173,18 @@ func New(cfg Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 		cert, s.certPEM = c, certPEM
+	}
+	if cfg.CAFile != "" {
+		if s.certPEM == nil {
+			ln.Close()
+			return nil, errors.New("sandbox rds: ca_file is set but Options.Certificate was given: write its CA yourself, or drop ca_file")
+		}
+		// A certificate is public; 0644 lets a client running as another
+		// user read it.
+		if err := atomicfile.Write(cfg.CAFile, s.certPEM, 0o644); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("sandbox rds: write ca_file: %w", err)
+		}
 	}
 	s.tlsCfg = tlsServerConfig(cert)
 	s.wg.Add(1)

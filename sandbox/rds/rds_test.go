@@ -344,3 +344,43 @@ func TestNewChecksConfig(t *testing.T) {
 		t.Error("a front without a verifier was accepted")
 	}
 }
+
+// TestCAFileAndBackendRefusal: the front writes its CA where ca_file says,
+// and that file alone verifies it (sslmode=verify-full); a user the front
+// allows but the backend does not know gets an error that says the token
+// was accepted, not the refused-token answer.
+func TestCAFileAndBackendRefusal(t *testing.T) {
+	pg := testenv.Postgres(t)
+	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
+	svc, clk := newIAM(t)
+	caFile := filepath.Join(t.TempDir(), "sub", "..", "front.pem")
+	front := rds.Start(t, rds.Config{
+		Engine:  rds.EnginePostgres,
+		Allowed: map[string][]string{"alice": {appRole}, "ghost": {appRole}},
+		Backend: rds.BackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password,
+			Users: map[string]string{"alice": "alice-backend-password", "ghost": "no-such-role"}},
+		CAFile: caFile,
+	}, rds.Options{Verifier: svc, Clock: clk})
+	st, err := os.Stat(caFile)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("ca_file: %v %v", st, err)
+	}
+	f := &pgFixture{front: front, svc: svc, clk: clk, ca: caFile}
+	app := issue(t, svc, appRole)
+	conn, err := f.connect("alice", token(t, front.Endpoint(), "alice", app), "verify-full")
+	if err != nil {
+		t.Fatalf("verify-full with the ca_file: %v", err)
+	}
+	conn.Close(context.Background())
+
+	_, err = f.connect("ghost", token(t, front.Endpoint(), "ghost", app), "verify-full")
+	wantPgCode(t, err, "28000", "the IAM token for \"ghost\" was accepted, but the backend database refused that user")
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Message, "PAM authentication failed") {
+		t.Fatal("a backend refusal reads as a refused token")
+	}
+
+	if _, err := rds.New(rds.Config{Engine: rds.EnginePostgres, Backend: rds.BackendConfig{Addr: pg.Addr()}, CAFile: filepath.Join(t.TempDir(), "missing", "ca.pem")}, rds.Options{Verifier: svc}); err == nil || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("unwritable ca_file: %v", err)
+	}
+}

@@ -1,0 +1,220 @@
+package dbauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+const leakSecret = "Hunter2-Okta-Secret"
+
+// TestDSNErrorsNeverQuoteSecrets feeds both drivers DSNs that carry a
+// password and cannot be parsed, in every form a careless user writes, and
+// checks that the error says something useful without the password.
+func TestDSNErrorsNeverQuoteSecrets(t *testing.T) {
+	mysqlCases := []string{
+		// No "/" before the parameters: the driver takes everything for a
+		// host name and quotes it ("default addr for network '…' unknown").
+		"alice@example.com&idp_password=" + leakSecret + "&app_id=0oa1",
+		"alice@example.com?idp_password=" + leakSecret + "&app_id=0oa1",
+		"alice@tcp(example.com&idpPassword=" + leakSecret + ")/app",
+		// An unescaped '/' inside the value.
+		"alice@tcp(db:3306)/app?plugins=okta&idp_password=" + leakSecret + "/x&app_id=1",
+		// The driver's own password, malformed around it.
+		"alice:" + leakSecret + "@tcp(db:3306/app?plugins=iam",
+		"alice:" + leakSecret + "@unix(/tmp/x/app?plugins=iam",
+		"alice:" + leakSecret + "@tcp(db:3306)/app?plugins=iam&timeout=soon",
+	}
+	for _, dsn := range mysqlCases {
+		_, err := NewMySQLConnector(dsn, Config{})
+		if err == nil {
+			t.Errorf("mysql %q: accepted", dsn)
+			continue
+		}
+		if strings.Contains(err.Error(), leakSecret) || strings.Contains(fmt.Sprintf("%+v", err), leakSecret) {
+			t.Errorf("mysql error quotes the secret: %v", err)
+		}
+	}
+	pgCases := []string{
+		"postgres://alice:" + leakSecret + "@db:5432/app?plugins=iam&connect_timeout=soon",
+		"postgres://alice:" + leakSecret + "@db:notaport/app?plugins=iam",
+		"postgres://alice@db/app?plugins=okta&idp_password=" + leakSecret + "&sslmode=bogus",
+		"host=db user=alice password=" + leakSecret + " sslmode=bogus plugins=iam",
+		"host=db user=alice password='" + leakSecret + "' plugins=iam port=x",
+		"host=db idp_password=" + leakSecret + " plugins=okta idp_port=0",
+		"host=db user=alice password='" + leakSecret,
+		"postgres://alice@db/app?idp_pasword=" + leakSecret,
+		"postgres://alice@db/app?idpPasword=" + leakSecret,
+	}
+	for _, dsn := range pgCases {
+		for name, open := range map[string]func() error{
+			"ParsePgxConfig":  func() error { _, _, err := ParsePgxConfig(dsn, Config{}); return err },
+			"ParsePoolConfig": func() error { _, _, err := ParsePoolConfig(dsn, Config{}); return err },
+		} {
+			err := open()
+			if err == nil {
+				t.Errorf("%s %q: accepted", name, dsn)
+				continue
+			}
+			if strings.Contains(err.Error(), leakSecret) {
+				t.Errorf("%s error quotes the secret: %v", name, err)
+			}
+		}
+	}
+}
+
+// TestMisplacedParameterIsRefused: a DSN where a plugin parameter cannot
+// be a parameter is refused, naming the parameter.
+func TestMisplacedParameterIsRefused(t *testing.T) {
+	_, err := NewMySQLConnector("alice@example.com&idp_password="+leakSecret+"&app_id=0oa1", Config{})
+	if err == nil || !strings.Contains(err.Error(), "idp_password") || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("err = %v, want the misplaced parameter named", err)
+	}
+}
+
+func TestConfigRedactsIdPPassword(t *testing.T) {
+	c := Config{Plugin: PluginOkta, IdPUsername: "svc@example.com", IdPPassword: leakSecret, IdPEndpoint: "example.okta.com", IAMTokenExpiration: 600 * time.Second}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		for _, v := range []any{c, &c} {
+			out := fmt.Sprintf(verb, v)
+			if strings.Contains(out, leakSecret) || strings.Contains(out, fmt.Sprintf("%x", leakSecret)) {
+				t.Errorf("%s leaks: %s", verb, out)
+			}
+		}
+	}
+	if out := fmt.Sprintf("%+v", c); !strings.Contains(out, "IdPPassword:[redacted]") || !strings.Contains(out, "IdPUsername:svc@example.com") {
+		t.Errorf("%%+v = %s, want the other fields and a redaction mark", out)
+	}
+	if out := fmt.Sprintf("%#v", c); !strings.HasPrefix(out, "dbauth.Config{") {
+		t.Errorf("%%#v = %s", out)
+	}
+
+	var buf bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
+		slog.New(h).Info("config", "cfg", c, "ptr", &c, "login", Login{User: "alice", Password: leakSecret}, "okta", OktaLogin{Username: "u", Password: leakSecret})
+	}
+	if strings.Contains(buf.String(), leakSecret) || !strings.Contains(buf.String(), "idp_endpoint") {
+		t.Errorf("slog: %s", buf.String())
+	}
+
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(js), leakSecret) || !strings.Contains(string(js), `"idp_password":"[redacted]"`) || !strings.Contains(string(js), `"iam_token_expiration":"600"`) {
+		t.Errorf("json: %s", js)
+	}
+	for _, v := range []any{Login{User: "a", Password: leakSecret}, OktaLogin{Password: leakSecret}} {
+		if out := fmt.Sprintf("%#v %+v %v", v, v, v); strings.Contains(out, leakSecret) {
+			t.Errorf("%T leaks: %s", v, out)
+		}
+	}
+}
+
+func TestTyposAreRefusedWithTheLikelyName(t *testing.T) {
+	cases := []struct{ dsn, want string }{
+		{"postgres://h/db?idp_pasword=" + leakSecret, "idp_password"},
+		{"postgres://h/db?idpPasword=" + leakSecret, "idpPassword"},
+		{"host=h iam_rol_arn=x", "iam_role_arn"},
+		{"postgres://h/db?iamTokenExpiration=600", "iamTokenExpirationSec"},
+		{"postgres://h/db?httpRequestTimeoutMs=600", "httpTimeoutMs"},
+		{"postgres://h/db?plugin=okta", "plugins"},
+		{"postgres://h/db?db_usr=alice", "db_user"},
+		{"postgres://h/db?plugins=awsSecretManager", "awsSecretsManager"},
+		{"postgres://h/db?secretsManagerSecretID=x", "secretsManagerSecretId"},
+	}
+	for _, tc := range cases {
+		var c Config
+		_, err := SplitPostgresDSN(tc.dsn, &c)
+		if err == nil || !strings.Contains(err.Error(), "did you mean "+tc.want+"?") {
+			t.Errorf("%q: %v, want a suggestion of %s", tc.dsn, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), leakSecret) {
+			t.Errorf("%q: error quotes the value", tc.dsn)
+		}
+	}
+	var c Config
+	_, err := SplitMySQLDSN("alice@tcp(h:3306)/app?idp_pasword="+leakSecret, &c)
+	if err == nil || !strings.Contains(err.Error(), "idp_password") {
+		t.Errorf("mysql typo: %v", err)
+	}
+	// The drivers' own parameters pass through.
+	for _, dsn := range []string{
+		"postgres://h/db?sslmode=verify-full&sslrootcert=/x&application_name=a&search_path=s&target_session_attrs=any&sslpassword=p&pool_max_conns=4&connect_timeout=5",
+	} {
+		if _, err := SplitPostgresDSN(dsn, &c); err != nil {
+			t.Errorf("%q: %v", dsn, err)
+		}
+	}
+	if _, err := SplitMySQLDSN("u@tcp(h)/d?parseTime=true&loc=UTC&timeout=5s&readTimeout=1s&tls=true&allowCleartextPasswords=true&interpolateParams=true&maxAllowedPacket=0&serverPubKey=k&charset=utf8mb4&collation=c&multiStatements=true", &c); err != nil {
+		t.Errorf("mysql driver parameters: %v", err)
+	}
+}
+
+// TestGoWrapperNames: every camelCase name from the AWS Advanced Go
+// Wrapper's documentation fills the same field as its snake_case twin.
+func TestGoWrapperNames(t *testing.T) {
+	camel := "postgres://h/db?plugins=okta&dbUser=bob&idpUsername=svc&idpPassword=pw&idpEndpoint=example.okta.com&idpPort=8443&appId=0oa1&iamRoleArn=arn:r&iamIdpArn=arn:p&iamRegion=eu-west-1&iamHost=alias.example&iamDefaultPort=6543&iamTokenExpirationSec=600&httpTimeoutMs=1500&sslInsecure=true"
+	snake := "postgres://h/db?plugins=okta&db_user=bob&idp_username=svc&idp_password=pw&idp_endpoint=example.okta.com&idp_port=8443&app_id=0oa1&iam_role_arn=arn:r&iam_idp_arn=arn:p&iam_region=eu-west-1&iam_host=alias.example&iam_default_port=6543&iam_token_expiration=600&http_request_connect_timeout=1.5s&ssl_secure=false"
+	var a, b Config
+	if _, err := SplitPostgresDSN(camel, &a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SplitPostgresDSN(snake, &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.GoString() != b.GoString() || a.IdPPassword != b.IdPPassword {
+		t.Errorf("camelCase and snake_case differ:\n%#v\n%#v", a, b)
+	}
+	if a.HTTPTimeout != 1500*time.Millisecond || !a.SSLInsecure || a.IAMDefaultPort != 6543 || a.IdPPort != 8443 {
+		t.Errorf("camelCase config %+v", a)
+	}
+
+	var s Config
+	if _, err := SplitMySQLDSN("u@tcp(h)/d?plugins=awsSecretsManager&secretsManagerSecretId=prod%2Fdb&secretsManagerRegion=eu-west-1&secretsManagerEndpoint=http:%2F%2F127.0.0.1:1&secretsManagerExpirationSec=60&secretsManagerSecretUsernameProperty=login&secretsManagerSecretPasswordProperty=pass", &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Plugin != PluginSecrets || s.SecretID != "prod/db" || s.SecretsRegion != "eu-west-1" || s.SecretsEndpoint != "http://127.0.0.1:1" || s.SecretExpiration != time.Minute || s.SecretUsernameKey != "login" || s.SecretPasswordKey != "pass" {
+		t.Errorf("secrets config %+v", s)
+	}
+	// An unescaped '/' in a MySQL DSN value is refused with what to do.
+	if _, err := SplitMySQLDSN("u@tcp(h)/d?secretsManagerEndpoint=http://127.0.0.1:1", &Config{}); err == nil || !strings.Contains(err.Error(), "percent-encode") {
+		t.Errorf("unescaped '/': %v", err)
+	}
+	var i Config
+	if _, err := SplitPostgresDSN("postgres://h/db?plugins=iam&iamExpirationSec=300&iamDefaultPort=-1", &i); err != nil || i.IAMTokenExpiration != 300*time.Second || i.IAMDefaultPort != 0 {
+		t.Errorf("iam plugin names: %+v %v", i, err)
+	}
+
+	// One setting in both spellings must agree.
+	var d Config
+	if _, err := SplitPostgresDSN("postgres://h/db?iam_region=a&iamRegion=b", &d); err == nil || !strings.Contains(err.Error(), "iam_region and iamRegion") {
+		t.Errorf("conflicting spellings: %v", err)
+	}
+	if _, err := SplitPostgresDSN("postgres://h/db?iam_region=a&iamRegion=a", &d); err != nil {
+		t.Errorf("agreeing spellings: %v", err)
+	}
+}
+
+// TestOverriddenParamIsLogged: a Config field beats the DSN, and says so.
+func TestOverriddenParamIsLogged(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := Config{IAMTokenExpiration: 300 * time.Second, Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	c, err := NewPgxConnector("postgres://alice@db.example/app?plugins=iam&iam_region=us-east-1&iam_token_expiration=600&idp_password="+leakSecret, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Auth().Config().IAMTokenExpiration; got != 300*time.Second {
+		t.Errorf("IAMTokenExpiration = %s, want the Config field's 5m", got)
+	}
+	if !strings.Contains(buf.String(), "param=iam_token_expiration") || strings.Contains(buf.String(), "600") {
+		t.Errorf("log: %s", buf.String())
+	}
+	if strings.Contains(buf.String(), leakSecret) {
+		t.Errorf("log leaks: %s", buf.String())
+	}
+}
