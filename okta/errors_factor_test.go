@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func rawFactors(t *testing.T, doc string) []rawFactor {
+func parseFactors(t *testing.T, doc string) []rawFactor {
 	t.Helper()
 	var raws []rawFactor
 	if err := json.Unmarshal([]byte(doc), &raws); err != nil {
@@ -20,7 +20,7 @@ func rawFactors(t *testing.T, doc string) []rawFactor {
 // A preferred factor that is enrolled but needs a browser is reported as
 // such, not as missing; a factor that is truly absent still is.
 func TestPreferredFactorEnrolledButUnusable(t *testing.T) {
-	raws := rawFactors(t, `[
+	raws := parseFactors(t, `[
 		{"id":"fwa1","factorType":"webauthn","provider":"FIDO","profile":{"authenticatorName":"MacBook Touch ID"}},
 		{"id":"fu2f1","factorType":"u2f","provider":"FIDO","profile":{}},
 		{"id":"dsf1","factorType":"web","provider":"DUO","profile":{}},
