@@ -459,7 +459,8 @@ func TestRefusedPasswordBackoff(t *testing.T) {
 	var retrieves atomic.Int32
 	cfg := Config{
 		Plugin: PluginOkta, IdPEndpoint: "backoff.example.okta.com", AppID: "0oa1", IAMRoleARN: "arn:r", IAMIdPARN: "arn:p", IAMRegion: "us-east-1",
-		IdPUsername: "svc", IdPPassword: "wrong-" + t.Name(),
+		// The refusal table is process-wide: a password of this run only.
+		IdPUsername: "svc", IdPPassword: "wrong-" + t.Name() + time.Now().String(),
 		Now: func() time.Time { return now },
 		Federation: func(ctx context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
 			return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
