@@ -3,6 +3,7 @@ package dbauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+
+	"github.com/oktafed/oktafed/okta"
 )
 
 func TestSplitPostgresDSN(t *testing.T) {
@@ -401,5 +404,104 @@ func TestSecretsPlugin(t *testing.T) {
 	}
 	if _, err := bad.Login(context.Background(), Endpoint{}); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Fatalf("missing secret: %v", err)
+	}
+}
+
+// TestSecretsPluginKeys: the secret's JSON keys for the user name and
+// password are configurable (secretsManagerSecretUsernameProperty,
+// …PasswordProperty); a secret without them is refused naming its keys,
+// never its values. A refusal that survives a re-read does not read the
+// secret again on every connect.
+func TestSecretsPluginKeys(t *testing.T) {
+	srv, calls := fakeSecretsManager(t, func() string {
+		return `{"login":"app","pass":"` + leakSecret + `","host":"db"}`
+	})
+	var c Config
+	if _, err := SplitPostgresDSN("postgres://h/db?plugins=awsSecretsManager&secretsManagerSecretId=prod/db&secretsManagerRegion=us-east-1&secretsManagerSecretUsernameProperty=login&secretsManagerSecretPasswordProperty=pass", &c); err != nil {
+		t.Fatal(err)
+	}
+	c.SecretsEndpoint, c.AWSConfig = srv.URL, &aws.Config{Region: "us-east-1"}
+	c.Credentials = credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	a, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.Login(context.Background(), Endpoint{})
+	if err != nil || l.User != "app" || l.Password != leakSecret {
+		t.Fatalf("custom keys: %v, %v", l, err)
+	}
+	for range 5 {
+		a.Reject(l)
+		if l, err = a.Login(context.Background(), Endpoint{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("%d secret reads for 5 refusals with no success between, want 2", calls.Load())
+	}
+
+	c.SecretUsernameKey, c.SecretPasswordKey = "username", "password"
+	b, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Login(context.Background(), Endpoint{})
+	if err == nil || !strings.Contains(err.Error(), "its keys: host, login, pass") || strings.Contains(err.Error(), leakSecret) {
+		t.Fatalf("default keys on a custom secret: %v", err)
+	}
+}
+
+// TestRefusedPasswordBackoff: a refused password is held back for the
+// backoff, sent again once it has passed, and held back twice as long
+// after a second refusal; another password is tried at once.
+func TestRefusedPasswordBackoff(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	var retrieves atomic.Int32
+	cfg := Config{
+		Plugin: PluginOkta, IdPEndpoint: "backoff.example.okta.com", AppID: "0oa1", IAMRoleARN: "arn:r", IAMIdPARN: "arn:p", IAMRegion: "us-east-1",
+		// The refusal table is process-wide: a password of this run only.
+		IdPUsername: "svc", IdPPassword: "wrong-" + t.Name() + time.Now().String(),
+		Now: func() time.Time { return now },
+		Federation: func(ctx context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
+			return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				retrieves.Add(1)
+				if strings.HasPrefix(l.Password, "wrong-") {
+					return aws.Credentials{}, &okta.Error{Status: 401, Code: "E0000004", Summary: "Authentication failed"}
+				}
+				return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s", CanExpire: true, Expires: now.Add(time.Hour)}, nil
+			}), nil
+		},
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func() error {
+		_, err := a.Login(context.Background(), Endpoint{Host: "db.example", Port: 5432, User: "app"})
+		return err
+	}
+	step := func(advance time.Duration, wantRetrieves int32) {
+		t.Helper()
+		now = now.Add(advance)
+		if err := try(); !errors.Is(err, ErrSignInRefused) {
+			t.Fatalf("after %s: %v, want ErrSignInRefused", advance, err)
+		}
+		if n := retrieves.Load(); n != wantRetrieves {
+			t.Fatalf("after %s: %d sign-ins, want %d", advance, n, wantRetrieves)
+		}
+	}
+	step(0, 1)
+	step(14*time.Minute, 1)
+	step(2*time.Minute, 2) // 15 minutes passed: sent once more, refused again
+	step(29*time.Minute, 2)
+	step(2*time.Minute, 3) // 30 minutes passed
+
+	cfg.IdPPassword = "right"
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Login(context.Background(), Endpoint{Host: "db.example", Port: 5432, User: "app"}); err != nil {
+		t.Fatalf("a changed password is tried at once: %v", err)
 	}
 }

@@ -95,7 +95,7 @@ func TestConfigRedactsIdPPassword(t *testing.T) {
 
 	var buf bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
-		slog.New(h).Info("config", "cfg", c, "ptr", &c, "login", Login{User: "alice", Password: leakSecret}, "okta", OktaLogin{Username: "u", Password: leakSecret})
+		slog.New(h).Info("config", "cfg", c, "ptr", &c, "login", Login{User: "alice", Password: leakSecret}, "okta", OktaLogin{Username: "u", Password: leakSecret}, "ep", Endpoint{Password: leakSecret})
 	}
 	if strings.Contains(buf.String(), leakSecret) || !strings.Contains(buf.String(), "idp_endpoint") {
 		t.Errorf("slog: %s", buf.String())
@@ -108,7 +108,7 @@ func TestConfigRedactsIdPPassword(t *testing.T) {
 	if strings.Contains(string(js), leakSecret) || !strings.Contains(string(js), `"idp_password":"[redacted]"`) || !strings.Contains(string(js), `"iam_token_expiration":"600"`) {
 		t.Errorf("json: %s", js)
 	}
-	for _, v := range []any{Login{User: "a", Password: leakSecret}, OktaLogin{Password: leakSecret}} {
+	for _, v := range []any{Login{User: "a", Password: leakSecret}, OktaLogin{Password: leakSecret}, Endpoint{Host: "h", Password: leakSecret}, &Endpoint{Password: leakSecret}} {
 		if out := fmt.Sprintf("%#v %+v %v", v, v, v); strings.Contains(out, leakSecret) {
 			t.Errorf("%T leaks: %s", v, out)
 		}

@@ -225,3 +225,21 @@ func scrub(err error, dsn string) error {
 type scrubbedError struct{ msg string }
 
 func (e *scrubbedError) Error() string { return e.msg }
+
+// plainEndpoint is Endpoint without its methods.
+type plainEndpoint Endpoint
+
+// Format prints the Endpoint with Password redacted under every verb.
+func (e Endpoint) Format(f fmt.State, verb rune) {
+	p := plainEndpoint(e)
+	if p.Password != "" {
+		p.Password = redacted
+	}
+	out := fmt.Sprintf(fmt.FormatString(f, verb), p)
+	fmt.Fprint(f, strings.Replace(out, "dbauth.plainEndpoint", "dbauth.Endpoint", 1))
+}
+
+// LogValue hides the password from slog.
+func (e Endpoint) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("host", e.Host), slog.Int("port", e.Port), slog.String("user", e.User), slog.String("password", redacted))
+}

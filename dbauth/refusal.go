@@ -77,6 +77,12 @@ func (b *refusalBook) held(id [32]byte, now time.Time) (refusal, bool) {
 func (b *refusalBook) record(id [32]byte, now time.Time, base time.Duration, cause string) refusal {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for k, old := range b.m {
+		// Forget refusals long past, so the table stays small.
+		if now.Sub(old.until) > MaxSignInBackoff {
+			delete(b.m, k)
+		}
+	}
 	r := b.m[id]
 	if r.backoff == 0 {
 		r.backoff = base
