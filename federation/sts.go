@@ -82,6 +82,9 @@ type Assumed struct {
 	// STS refusing a longer one (rounded down to whole hours); zero when
 	// nothing was learned.
 	Limit time.Duration
+	// Asked is the duration asked for before the role's maximum, known or
+	// learned, shortened it; equal to Duration when nothing did.
+	Asked time.Duration
 }
 
 // RoleLimits remembers, per role ARN, the longest session a role allowed,
@@ -121,6 +124,7 @@ func AssumeRoles(ctx context.Context, api STSAPI, assertion string, roles []Role
 			}
 			defer func() { <-sem }()
 			out[i] = assumeLongest(ctx, api, assertion, r, want)
+			out[i].Asked = d
 		}()
 	}
 	wg.Wait()
@@ -192,13 +196,15 @@ func rememberLimits(p *config.Profile, assumed []Assumed, emit func(step, format
 	defer limitsMu.Unlock()
 	changed := false
 	for _, a := range assumed {
-		if a.Err != nil || a.Limit == 0 || p == nil {
+		if a.Err != nil || p == nil || a.Duration >= a.Asked {
 			continue
 		}
-		emit("assume", "%s allows sessions of at most %s: granted %s", a.Role.RoleARN, fmtHours(a.Limit), fmtHours(a.Duration))
-		if time.Duration(p.RoleMaxSessions[a.Role.RoleARN]) == a.Limit {
+		if a.Limit == 0 || time.Duration(p.RoleMaxSessions[a.Role.RoleARN]) == a.Limit {
+			emit("assume", "%s: granted %s, the role's maximum session (asked %s)", a.Role.RoleARN, fmtHours(a.Duration), fmtHours(a.Asked))
 			continue
 		}
+		// Said once, when learned; later logins ask for it at once.
+		emit("warning", "%s allows sessions of at most %s: granted %s rather than %s (remembered for the next login)", a.Role.RoleARN, fmtHours(a.Limit), fmtHours(a.Duration), fmtHours(a.Asked))
 		if p.RoleMaxSessions == nil {
 			p.RoleMaxSessions = map[string]config.Duration{}
 		}

@@ -9,7 +9,7 @@ import (
 
 // FuzzDeviceRequests posts arbitrary bodies to the device flow's and web
 // SSO's endpoints (authorization server forms, the org's HTML forms, the
-// web SSO token query): no panic, no 5xx.
+// web SSO token form): no panic, no 5xx.
 func FuzzDeviceRequests(f *testing.F) {
 	s := Start(f, DefaultConfig())
 	h := s.srv.Handler
@@ -20,6 +20,7 @@ func FuzzDeviceRequests(f *testing.F) {
 	f.Add(3, "stateToken=x&passcode=123456", "")
 	f.Add(4, "user_code=BCDF-GHJK&action=approve", "sid=x")
 	f.Add(5, "", "")
+	f.Add(5, "token=not-a-token&token=second", "")
 	targets := []struct{ method, path string }{
 		{"POST", "/oauth2/v1/device/authorize"}, {"POST", "/oauth2/v1/token"}, {"POST", "/login/signin"},
 		{"POST", "/login/signin/verify"}, {"POST", "/activate"}, {"POST", "/login/token/sso"},

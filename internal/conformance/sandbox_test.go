@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -220,4 +221,53 @@ func htmlUnescape(s string) string {
 		}
 		return string(r)
 	})
+}
+
+// A web SSO token posted to /login/token/sso by a client that keeps
+// cookies and follows redirects, as Okta's own CLI does, ends in 200 and
+// the AWS app page.
+func TestSandboxWebSSOFollowedToThePage(t *testing.T) {
+	l := newLive(t, sandbox.DefaultConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := &okta.Client{BaseURL: l.srv.URL}
+	const clientID = "0oa1demodevice000001"
+	d, err := c.AuthorizeDevice(ctx, clientID, okta.DeviceScopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.srv.ActivateDevice(ctx, "demo@example.com", "Sandbox-Demo-1", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", d.UserCode, true); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := c.PollDeviceToken(ctx, clientID, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sso, err := c.WebSSOToken(ctx, clientID, tokens, "0oa1demoawsapp0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := browser.PostForm(l.srv.URL+"/login/token/sso", url.Values{"token": {sso}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after redirects: HTTP %d", resp.StatusCode)
+	}
+	if problems := conformance.CheckAppPage(page); len(problems) > 0 {
+		t.Errorf("the page does not conform: %v", problems)
+	}
+	// The token was spent.
+	resp, err = browser.PostForm(l.srv.URL+"/login/token/sso", url.Values{"token": {sso}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a spent token: HTTP %d", resp.StatusCode)
+	}
 }

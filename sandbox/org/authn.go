@@ -354,6 +354,7 @@ func (o *Org) txnBody(t *txn, now time.Time) map[string]any {
 				// in a later poll, never in the answer that sent the push.
 				if t.push != nil && t.push.numberChallenge && t.push.polls > 0 {
 					fb["_embedded"] = map[string]any{"challenge": map[string]any{"correctAnswer": t.push.correctAnswer}}
+					t.push.numberShown = true
 				}
 			} else {
 				links["next"] = namedLink("verify", o.verifyURL(f), "POST")

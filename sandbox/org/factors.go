@@ -20,6 +20,9 @@ type pushChallenge struct {
 	decision        string // set by the admin endpoint: SUCCESS or REJECTED
 	// polls counts verify calls after the one that sent the push.
 	polls int
+	// numberShown is set once a poll answer has carried correctAnswer: a
+	// person cannot tap the number before the client could show it.
+	numberShown bool
 }
 
 // Factor results a push poll reports.
@@ -178,14 +181,17 @@ func (o *Org) startPush(t *txn, f *factor, now time.Time) {
 }
 
 // pushOutcome decides what a poll at now reports: an admin decision wins,
-// then the factor's scripted answer once its delay has passed; anything
-// still open at the push timeout has timed out.
+// then the factor's scripted answer once its delay has passed (and, for a
+// scripted approval of a number challenge, once a poll has shown the
+// number); anything still open at the push timeout has timed out.
 func (o *Org) pushOutcome(p *pushChallenge, now time.Time) string {
 	if p.decision != "" {
 		return p.decision
 	}
 	elapsed := now.Sub(p.started)
-	if cfg := p.factor.push; cfg.Result != pushWait && elapsed >= cfg.Delay && cfg.Delay < o.pol.pushTimeout {
+	cfg := p.factor.push
+	shown := !p.numberChallenge || p.numberShown || cfg.Result != pushApprove
+	if cfg.Result != pushWait && shown && elapsed >= cfg.Delay && cfg.Delay < o.pol.pushTimeout {
 		switch cfg.Result {
 		case pushApprove:
 			return resultSuccess
