@@ -107,8 +107,7 @@ func TestRedirectHostRules(t *testing.T) {
 	// (same listener, another name).
 	var toHost atomic.Value
 	toHost.Store("")
-	var srv *httptest.Server
-	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/real/keys":
 			_, _ = w.Write([]byte(good))
@@ -157,8 +156,7 @@ func TestRedirectHostRules(t *testing.T) {
 
 func TestRedirectLoopIsBounded(t *testing.T) {
 	var hits atomic.Int64
-	var srv *httptest.Server
-	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		http.Redirect(w, r, fmt.Sprintf("/hop%d", hits.Load()), http.StatusFound)
 	}))
