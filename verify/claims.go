@@ -17,14 +17,15 @@ type claims struct {
 	exp, nbf, iat       int64
 	hasExp, hasNbf      bool
 	hasIat              bool
-	scopes, groups      []string
-	hasActive, active   bool
-	tokenType           string // RFC 7662 token_type, introspection only
-	raw                 string
 	// cidRank is the clientClaimRank of the claim cid came from (0: no
 	// client claim); cidConflict is set when two client claims differ.
-	cidRank     int8
-	cidConflict bool
+	// They sit with the other small fields so claims keeps its size.
+	cidRank           int8
+	cidConflict       bool
+	scopes, groups    []string
+	hasActive, active bool
+	tokenType         string // RFC 7662 token_type, introspection only
+	raw               string
 }
 
 // clientClaimNames are the claims naming the client, in the order they

@@ -73,6 +73,16 @@ func (d *discovery) get(ctx context.Context) (*discoveryDoc, error) {
 	if d.issuer != "" && doc.Issuer != d.issuer {
 		return nil, fmt.Errorf("%s: discovery issuer %q does not match the configured issuer %q", d.url, doc.Issuer, d.issuer)
 	}
+	// A document fetched over TLS must not send the key or
+	// introspection fetch over plain http: that would drop TLS as a
+	// redirect would, one step removed.
+	if strings.HasPrefix(d.url, "https://") {
+		for _, u := range []string{doc.JWKSURI, doc.IntrospectionEndpoint} {
+			if u != "" && !strings.HasPrefix(strings.ToLower(u), "https://") {
+				return nil, fmt.Errorf("%s: the document, served over https, names %q; its endpoints must use https too", d.url, u)
+			}
+		}
+	}
 	d.doc = doc
 	return doc, nil
 }

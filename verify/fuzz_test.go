@@ -2,6 +2,10 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +85,102 @@ func FuzzIntrospection(f *testing.F) {
 	f.Add(`{"active":false}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = parseIntrospection(s, claimNames{user: "sub", groups: "groups"})
+	})
+}
+
+// FuzzClientClaims checks that the client a token names does not depend
+// on the JSON order of cid, client_id, azp and appid, and that claims
+// naming different clients are always flagged.
+func FuzzClientClaims(f *testing.F) {
+	f.Add("a", "a", "", "", uint8(3))
+	f.Add("a", "b", "c", "d", uint8(15))
+	f.Add("", "x", "x", "", uint8(6))
+	f.Fuzz(func(t *testing.T, cid, clientID, azp, appid string, present uint8) {
+		vals := []string{cid, clientID, azp, appid}
+		var members []string
+		for i, name := range clientClaimNames {
+			if present&(1<<i) != 0 {
+				b, _ := json.Marshal(vals[i])
+				members = append(members, `"`+name+`":`+string(b))
+				// Invalid UTF-8 is marshalled as U+FFFD: compare what
+				// the JSON says, not the Go strings.
+				_ = json.Unmarshal(b, &vals[i])
+			}
+		}
+		fwd, err1 := parseClaims("{"+strings.Join(members, ",")+"}", claimNames{user: "sub", groups: "groups"})
+		rev, err2 := parseClaims("{"+strings.Join(reversed(members), ",")+"}", claimNames{user: "sub", groups: "groups"})
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("order changes validity: %v / %v", err1, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		if fwd.cid != rev.cid || fwd.cidConflict != rev.cidConflict {
+			t.Fatalf("order changes the client: %q/%v vs %q/%v", fwd.cid, fwd.cidConflict, rev.cid, rev.cidConflict)
+		}
+		distinct := map[string]bool{}
+		for i := range clientClaimNames {
+			if present&(1<<i) != 0 {
+				distinct[vals[i]] = true
+			}
+		}
+		if fwd.cidConflict != (len(distinct) > 1) {
+			t.Fatalf("conflict = %v with values %v", fwd.cidConflict, distinct)
+		}
+	})
+}
+
+// FuzzB64Token checks the opaque-token pre-filter against RFC 6750's
+// b64token grammar.
+func FuzzB64Token(f *testing.F) {
+	f.Add("abc.DEF-_~+/==")
+	f.Add("a b")
+	f.Add("==")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !isB64Token(s) {
+			return
+		}
+		body := strings.TrimRight(s, "=")
+		if body == "" {
+			t.Fatal("padding alone accepted")
+		}
+		for _, c := range body {
+			if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/", c) {
+				t.Fatalf("accepted %q", c)
+			}
+		}
+	})
+}
+
+// FuzzCheckRedirect feeds arbitrary redirect targets (a Location header
+// is attacker-controlled) and checks that whatever is followed keeps TLS
+// and stays on the starting host.
+func FuzzCheckRedirect(f *testing.F) {
+	f.Add("https://idp.example.com/keys", "http://127.0.0.1/keys")
+	f.Add("https://idp.example.com/keys", "https://IDP.example.com:444/k")
+	f.Add("http://127.0.0.1:1/keys", "http://localhost/keys")
+	f.Fuzz(func(t *testing.T, from, to string) {
+		fu, err := url.Parse(from)
+		if err != nil || checkURL(from) != nil {
+			return
+		}
+		tu, err := fu.Parse(to)
+		if err != nil {
+			return
+		}
+		req := &http.Request{URL: tu}
+		via := []*http.Request{{URL: fu}}
+		if checkRedirect(req.WithContext(context.Background()), via, nil) != nil {
+			return
+		}
+		if fu.Scheme == "https" && tu.Scheme != "https" {
+			t.Fatalf("followed %s -> %s, dropping TLS", from, tu)
+		}
+		if !strings.EqualFold(fu.Hostname(), tu.Hostname()) {
+			t.Fatalf("followed %s -> %s, another host", from, tu)
+		}
+		if tu.Scheme == "http" && !isLoopback(tu.Hostname()) {
+			t.Fatalf("followed %s -> %s, plain http off loopback", from, tu)
+		}
 	})
 }

@@ -90,13 +90,14 @@ func guardRedirects(c *http.Client) *http.Client {
 // FetchKeySet downloads a JWK Set document from url with client for tools
 // that convert or inspect one (oktafed jwk2pem). It applies the verifier's
 // own rules: https (plain http to loopback hosts only), redirects only as
-// CheckRedirect allows, HTTP 200, at most DefaultMaxJWKSBytes.
+// CheckRedirect allows, HTTP 200, at most DefaultMaxJWKSBytes. A nil
+// client means one with DefaultFetchTimeout.
 func FetchKeySet(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	if err := checkURL(url); err != nil {
 		return nil, err
 	}
 	if client == nil {
-		client = http.DefaultClient
+		client = &http.Client{Timeout: DefaultFetchTimeout}
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -107,8 +107,7 @@ func TestRedirectHostRules(t *testing.T) {
 	// (same listener, another name).
 	var toHost atomic.Value
 	toHost.Store("")
-	var srv *httptest.Server
-	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/real/keys":
 			_, _ = w.Write([]byte(good))
@@ -157,8 +156,7 @@ func TestRedirectHostRules(t *testing.T) {
 
 func TestRedirectLoopIsBounded(t *testing.T) {
 	var hits atomic.Int64
-	var srv *httptest.Server
-	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		http.Redirect(w, r, fmt.Sprintf("/hop%d", hits.Load()), http.StatusFound)
 	}))
@@ -240,5 +238,30 @@ func TestFetchKeySet(t *testing.T) {
 	}
 	if _, err := FetchKeySet(context.Background(), nil, "http://keys.example.com/keys"); err == nil {
 		t.Fatal("plain http to a public host accepted")
+	}
+}
+
+// TestDiscoveryOverTLSNamesPlainHTTP: a metadata document served over
+// https whose jwks_uri is plain http (even on loopback) is refused, since
+// following it drops TLS as a redirect would.
+func TestDiscoveryOverTLSNamesPlainHTTP(t *testing.T) {
+	k := keys(t)
+	evil, evilHits := attackerKeys(t, false)
+	var iss string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, iss, evil.URL+"/keys")
+	}))
+	t.Cleanup(srv.Close)
+	iss = srv.URL
+	v, err := New(Config{Providers: []ProviderConfig{OIDC(iss)}, Policy: Policy{Audiences: []string{testAud}}, Clock: clock.NewFake(testNow), HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), mint(t, RS256, k.rsa2, "evil", with(baseClaims(), "iss", iss)))
+	if !errors.Is(err, ErrKeysUnavailable) || !strings.Contains(err.Error(), "must use https") {
+		t.Fatalf("err = %v", err)
+	}
+	if evilHits.Load() != 0 {
+		t.Fatal("plain-http jwks_uri fetched")
 	}
 }

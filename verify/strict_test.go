@@ -304,3 +304,27 @@ func TestIntrospectionRefusesNonTokens(t *testing.T) {
 		t.Fatalf("b64token: %v", err)
 	}
 }
+
+func TestDomainWithSchemeRefused(t *testing.T) {
+	pol := Policy{Audiences: []string{testAud}}
+	for _, d := range []string{"http://example.okta.com", "HTTP://127.0.0.1:8080", "ftp://x", "example.okta.com/oauth2", "user@example.okta.com", " "} {
+		for _, pc := range []ProviderConfig{Okta(d, "default"), Auth0(d)} {
+			_, err := New(Config{Providers: []ProviderConfig{pc}, Policy: pol})
+			if err == nil || !strings.Contains(err.Error(), "domain") {
+				t.Errorf("%s domain %q: err = %v", pc.Type, d, err)
+			}
+			if strings.Contains(d, "://") && !strings.Contains(err.Error(), "OKTA_BASE_URL") {
+				t.Errorf("%s domain %q: the error does not point at base_url: %v", pc.Type, d, err)
+			}
+		}
+	}
+	for _, d := range []string{"example.okta.com", "https://example.okta.com/", "HTTPS://example.okta.com"} {
+		v, err := New(Config{Providers: []ProviderConfig{Okta(d, "default")}, Policy: pol})
+		if err != nil {
+			t.Fatalf("%q: %v", d, err)
+		}
+		if got := v.Issuers()[0]; got != "https://example.okta.com/oauth2/default" {
+			t.Errorf("%q: issuer %q", d, got)
+		}
+	}
+}

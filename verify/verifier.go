@@ -307,6 +307,25 @@ func New(cfg Config) (*Verifier, error) {
 
 func trimSlash(s string) string { return strings.TrimRight(s, "/") }
 
+// domainHost reads an Okta or Auth0 domain: a host name, optionally
+// written as an https URL with nothing after the host. Any other scheme
+// is refused rather than glued behind "https://" (which built
+// "https://http://..." addresses that no fetch could ever reach); a
+// local plain-http server is configured with BaseURL instead.
+func domainHost(kind, domain string) (string, error) {
+	d := trimSlash(strings.TrimSpace(domain))
+	if rest, ok := strings.CutPrefix(strings.ToLower(d), "https://"); ok {
+		d = d[len(d)-len(rest):]
+	}
+	if strings.Contains(d, "://") {
+		return "", fmt.Errorf("%s: domain %q has a URL scheme; give the host alone (example.okta.com), or set base_url (OKTA_BASE_URL) for a local server such as http://127.0.0.1:8080", kind, domain)
+	}
+	if d == "" || strings.ContainsAny(d, "/?#@ \t") {
+		return "", fmt.Errorf("%s: domain %q is not a host name; give the host alone, e.g. example.okta.com", kind, domain)
+	}
+	return d, nil
+}
+
 func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names claimNames) (*provider, error) {
 	p := &provider{name: pc.Name, audiences: slices.Clone(pc.Audiences), types: slices.Clone(pc.Types)}
 	if p.name == "" {
@@ -331,7 +350,11 @@ func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names
 			if pc.Domain == "" {
 				return nil, errors.New("okta: domain is required")
 			}
-			base = "https://" + strings.TrimPrefix(trimSlash(pc.Domain), "https://")
+			d, err := domainHost("okta", pc.Domain)
+			if err != nil {
+				return nil, err
+			}
+			base = "https://" + d
 		}
 		if pc.AuthServerID == "" || pc.AuthServerID == "org" {
 			if !pc.AllowOrgServer {
@@ -348,7 +371,11 @@ func buildProvider(pc ProviderConfig, f *fetcher, kc KeyCache, lim Limits, names
 			if pc.Domain == "" {
 				return nil, errors.New("auth0: domain is required")
 			}
-			base = "https://" + strings.TrimPrefix(trimSlash(pc.Domain), "https://")
+			d, err := domainHost("auth0", pc.Domain)
+			if err != nil {
+				return nil, err
+			}
+			base = "https://" + d
 		}
 		p.issuer = base + "/"
 		p.keys = remote(fixed(base + "/.well-known/jwks.json"))
