@@ -59,6 +59,9 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		out := file.Bytes()
+		if len(data) > 0 && data[len(data)-1] != '\n' && len(out) > 0 && out[len(out)-1] == '\n' {
+			t.Fatalf("the input lacked a final newline; the edited file has one:\n%q", out)
+		}
 		back, err := Parse("fuzz", out)
 		if err != nil {
 			t.Fatalf("edited file does not parse: %v\n%q", err, out)

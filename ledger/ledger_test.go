@@ -212,3 +212,18 @@ func TestKeyIgnoresCaseAndSlash(t *testing.T) {
 		t.Fatal("key")
 	}
 }
+
+// Without a ledger (no writable state directory) one TOTP value still
+// never sends the same window's code twice.
+func TestTOTPWithoutLedger(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_699_999_980+5, 0))
+	tp := &TOTP{Seed: seed, Clock: clk, Sleep: func(ctx context.Context, d time.Duration) error { clk.Advance(d); return nil }}
+	c1, err := tp.Code(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := tp.Code(context.Background())
+	if err != nil || c1 == c2 || c2 != want(t, time.Unix(1_699_999_980+30, 0)) {
+		t.Fatalf("codes %q then %q (%v)", c1, c2, err)
+	}
+}

@@ -24,7 +24,9 @@ const MinValidity = okta.TOTPMinValidity
 // same code. Use Answer as okta.MFA.Code (with okta.MFA.TOTPSeed empty).
 type TOTP struct {
 	// Seed is the base32 secret or otpauth:// URL of the user's factor.
-	Seed   string
+	Seed string
+	// Ledger records the spent steps across processes. nil keeps them in
+	// this value only (when no state directory is writable).
 	Ledger *Ledger
 	// Clock tells time; the wall clock when nil.
 	Clock clock.Clock
@@ -34,6 +36,8 @@ type TOTP struct {
 	// window, and when that window begins, so a person is not left
 	// staring at a silent terminal for up to 30 seconds.
 	Waiting func(until time.Time)
+
+	spent int64 // last step used, when Ledger is nil
 }
 
 // ErrSeedRefused means Okta refused as wrong (not as already used) a code
@@ -68,9 +72,17 @@ func (t *TOTP) Code(ctx context.Context) (string, error) {
 	clk := clock.Or(t.Clock)
 	now := clk.Now()
 	left := Start(Step(now, period)+1, period).Sub(now)
-	step, err := t.Ledger.Reserve(ctx, now, period, left < MinValidity)
-	if err != nil {
-		return "", err
+	var step int64
+	if t.Ledger != nil {
+		if step, err = t.Ledger.Reserve(ctx, now, period, left < MinValidity); err != nil {
+			return "", err
+		}
+	} else {
+		step = max(Step(now, period), t.spent+1)
+		if left < MinValidity && step == Step(now, period) {
+			step++
+		}
+		t.spent = step
 	}
 	at := Start(step, period)
 	if wait := at.Sub(now); wait > 0 {

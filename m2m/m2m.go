@@ -23,6 +23,7 @@ import (
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/lazyregexp"
+	"github.com/oktafed/oktafed/internal/owned"
 )
 
 // AssertionType is the client_assertion_type of private_key_jwt.
@@ -207,10 +208,11 @@ func New(cfg Config) (*Provider, error) {
 	}, nil
 }
 
-// Cache wraps p in an aws.CredentialsCache that refreshes five minutes
-// ahead of expiry.
+// Cache wraps p in an aws.CredentialsCache that refreshes ahead of expiry
+// by the module's one refresh window (five minutes), as people's
+// credentials do.
 func (p *Provider) Cache() *aws.CredentialsCache {
-	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute })
+	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = owned.RefreshWindow })
 }
 
 // Assertion mints a client assertion for the token endpoint: iss and sub

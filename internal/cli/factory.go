@@ -286,12 +286,10 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 		seed, _ = d.secrets.Get(ctx, p.Name, secretTOTP)
 	}
 	var codes *ledger.TOTP
-	if seed != "" && lg != nil {
+	if seed != "" {
 		// Codes come from the ledger, so no two logins on this machine
-		// send the same one.
+		// send the same one (with no ledger, at least not this one twice).
 		codes = &ledger.TOTP{Seed: seed, Ledger: lg, Waiting: func(until time.Time) { waitForWindow(d, until) }}
-	} else {
-		m.TOTPSeed = seed
 	}
 	pr := newPrompter(d.ios)
 	m.PushNumber = func(n int) {

@@ -61,7 +61,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.WriteFile(cfgPath, cfg, 0o600) })
-		}, 0, "127.0.0.1:1"},
+		}, 0, "cannot reach Okta at 127.0.0.1:1"},
 		{"wrong TOTP seed", func(t *testing.T) {
 			// A ledger of its own, so this window is not spent already.
 			t.Setenv("XDG_STATE_HOME", t.TempDir())

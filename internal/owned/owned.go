@@ -12,7 +12,7 @@ import (
 
 // RefreshWindow is how long before expiry credentials count as stale and
 // are refreshed. It is the one window of the whole module: the CLI, the
-// start-up fast path, awsauth, federation and dbauth all use it, so a
+// start-up fast path, awsauth, federation, dbauth and m2m all use it, so a
 // profile never counts as fresh to one of them and stale to another.
 const RefreshWindow = 5 * time.Minute
 
