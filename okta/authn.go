@@ -400,8 +400,13 @@ func (a *authn) verifyCode(ctx context.Context, f Factor) (*transaction, error) 
 			// A reused code means this window's code was spent already
 			// (by another run); the next window's code will do. A wrong
 			// code means the seed is not this factor's.
-			if errors.As(err, &oe) && oe.Code == "E0000082" && attempt == 1 {
-				continue
+			if errors.As(err, &oe) && oe.Code == "E0000082" {
+				if attempt == 1 {
+					continue
+				}
+				// Two windows in a row already spent: another sign-in with
+				// the same seed is running. The seed is fine.
+				return nil, fmt.Errorf("okta: the TOTP codes of this window and the next were already used, likely by another sign-in with the same seed running at the same time: wait 30 s and try again (%w)", err)
 			}
 			return nil, fmt.Errorf("okta: the configured TOTP seed produced a code Okta refused: check the seed belongs to this user's authenticator (%w)", err)
 		}

@@ -529,3 +529,27 @@ func TestResendTooSoonIsReportedNotWaited(t *testing.T) {
 		t.Fatalf("prompts = %+v", prompts)
 	}
 }
+
+// Two windows in a row refused as already used means another sign-in with
+// the same seed is running: the error says so and never blames the seed.
+func TestTOTPReusedTwiceDoesNotBlameTheSeed(t *testing.T) {
+	f := newFakeOrg(t)
+	c, _ := newClient(t, f)
+	c.Clock.(*clock.Fake).Set(testStart.Truncate(30 * time.Second).Add(5 * time.Second))
+	f.reply("POST /api/v1/authn", 200, mfaRequired(factorJSON("ost1", "token:software:totp", "OKTA")))
+	var verifies atomic.Int32
+	f.handle("POST /api/v1/authn/factors/ost1/verify", func(w http.ResponseWriter, r *http.Request, body map[string]any) {
+		verifies.Add(1)
+		writeJSON(w, 403, oktaError("E0000082", "Each code can only be used once."))
+	})
+	_, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, &MFA{TOTPSeed: testSeed})
+	if err == nil {
+		t.Fatal("sign-in succeeded with every code refused as used")
+	}
+	if strings.Contains(err.Error(), "seed belongs") || !strings.Contains(err.Error(), "already used") {
+		t.Errorf("error = %v; want one that says the codes were used, not that the seed is wrong", err)
+	}
+	if n := verifies.Load(); n != 2 {
+		t.Errorf("%d verify calls, want 2 (this window, then the next)", n)
+	}
+}
