@@ -1,18 +1,22 @@
 package gateway
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
-	"github.com/oktafed/oktafed/guard"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
 
@@ -307,3 +311,18 @@ func TestStripAccessToken(t *testing.T) {
 func ruleRoles(r ...string) (rule guardRule) { rule.Roles = r; return }
 
 type guardRule = guard.Rule
+
+// TestRedisLoggerIsStructured: go-redis's own messages become JSON lines
+// in the gateway's log, not plain lines on standard error.
+func TestRedisLoggerIsStructured(t *testing.T) {
+	var buf bytes.Buffer
+	l := redisLogger{log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	l.Printf(context.Background(), "connection pool: %s", "dial tcp: refused")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	if line["msg"] != "redis: connection pool: dial tcp: refused" || line["level"] != "WARN" {
+		t.Errorf("line = %v", line)
+	}
+}
