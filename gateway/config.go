@@ -94,12 +94,16 @@ type Timeouts struct {
 	// BodyIdle is the longest a request body may go without sending a
 	// byte (default 30s); a slow or stalled upload is answered 408 and
 	// its connection closed, so trickling bodies cannot hold connections.
+	// gRPC calls are exempt: their streams may idle, and gRPC keepalives
+	// and deadlines cover them.
 	BodyIdle time.Duration `yaml:"body_idle,omitempty"`
 	// Idle bounds a keep-alive connection between requests (default 90s).
 	Idle time.Duration `yaml:"idle,omitempty"`
 	// Upstream is how long the upstream may take to send its response
 	// headers (default 30s; a route's upstream_timeout overrides it);
-	// past it the client gets 504. Streaming after the headers is not cut.
+	// past it the client gets 504. Streaming after the headers is not cut;
+	// h2c:// (gRPC) routes only wait this long when they set
+	// upstream_timeout.
 	Upstream time.Duration `yaml:"upstream,omitempty"`
 	// Drain is how long the gateway keeps serving after a stop signal with
 	// /readyz answering 503, so load balancers move traffic away before
@@ -204,7 +208,8 @@ type Route struct {
 	guard.Rule `yaml:",inline"`
 	// Upstream overrides Config.Upstream for this route.
 	Upstream string `yaml:"upstream,omitempty"`
-	// UpstreamTimeout overrides Timeouts.Upstream for this route.
+	// UpstreamTimeout overrides Timeouts.Upstream for this route. Routes
+	// to h2c:// (gRPC) upstreams have none unless it is set.
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout,omitempty"`
 	// CaseInsensitive matches the prefix in any letter case, for routes in
 	// front of upstreams that ignore case (IIS, some Java servers), so
@@ -572,7 +577,11 @@ func (c *Config) compileRoutes(proxies func(raw string, timeout time.Duration) (
 			return nil, fmt.Errorf("route %s: no upstream: set GATEWAY_UPSTREAM (--upstream) or the route's upstream", r.Prefix)
 		}
 		timeout := r.UpstreamTimeout
-		if timeout <= 0 {
+		if timeout <= 0 && !strings.HasPrefix(up, "h2c:") {
+			// gRPC servers send response headers with the first
+			// message, which a bidirectional stream may hold back for
+			// long; h2c routes wait only when configured to (gRPC
+			// clients bound calls with grpc-timeout themselves).
 			timeout = c.Timeouts.withDefaults().Upstream
 		}
 		p, err := proxies(up, timeout)

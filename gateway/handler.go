@@ -164,6 +164,9 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	f := &forward{path: cp, p: p}
 	if r.Body != nil && r.Body != http.NoBody {
 		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle}
+		if isGRPC(r) {
+			f.body.idle = 0 // streams may idle; see Timeouts.BodyIdle
+		}
 		r.Body = f.body
 		if isForm(r) {
 			ok, err := stripFormBody(r)
@@ -205,6 +208,9 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		stripSpoofable(out.Header, g.folded)
 		pr.SetXForwarded()
 		out.Host = pr.In.Host
+		if out.Trailer != nil {
+			stripSpoofable(out.Trailer, g.folded)
+		}
 		if f.p != nil {
 			g.setIdentity(out.Header, f.p)
 			if g.cfg.StripAuthorization {
@@ -278,7 +284,9 @@ type bodyReader struct {
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
+	if b.idle > 0 {
+		_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
+	}
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF {
 		b.err = err
