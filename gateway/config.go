@@ -97,6 +97,10 @@ type Timeouts struct {
 	// gRPC calls are exempt: their streams may idle, and gRPC keepalives
 	// and deadlines cover them.
 	BodyIdle time.Duration `yaml:"body_idle,omitempty"`
+	// BodyRead bounds reading a whole request body (default 5m), so a
+	// body trickled one byte at a time within BodyIdle still ends; 408
+	// past it. gRPC calls are exempt, as for BodyIdle.
+	BodyRead time.Duration `yaml:"body_read,omitempty"`
 	// Idle bounds a keep-alive connection between requests (default 90s).
 	Idle time.Duration `yaml:"idle,omitempty"`
 	// Upstream is how long the upstream may take to send its response
@@ -115,6 +119,7 @@ type Timeouts struct {
 const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultBodyIdleTimeout   = 30 * time.Second
+	DefaultBodyReadTimeout   = 5 * time.Minute
 	DefaultIdleTimeout       = 90 * time.Second
 	DefaultUpstreamTimeout   = 30 * time.Second
 	DefaultDrain             = 5 * time.Second
@@ -128,6 +133,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	}
 	def(&t.ReadHeader, DefaultReadHeaderTimeout)
 	def(&t.BodyIdle, DefaultBodyIdleTimeout)
+	def(&t.BodyRead, DefaultBodyReadTimeout)
 	def(&t.Idle, DefaultIdleTimeout)
 	def(&t.Upstream, DefaultUpstreamTimeout)
 	if t.Drain < 0 {

@@ -163,7 +163,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	f := &forward{path: cp, p: p}
 	if r.Body != nil && r.Body != http.NoBody {
-		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle}
+		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
 		if isGRPC(r) {
 			f.body.idle = 0 // streams may idle; see Timeouts.BodyIdle
 		}
@@ -260,7 +260,7 @@ func (g *Gateway) clientBodyFailed(w http.ResponseWriter, r *http.Request, err e
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		w.Header().Set("Connection", "close")
-		http.Error(w, "request body stalled: nothing received for "+g.timeouts.BodyIdle.String(), http.StatusRequestTimeout)
+		http.Error(w, "request body too slow: nothing received for "+g.timeouts.BodyIdle.String()+" or not complete within "+g.timeouts.BodyRead.String(), http.StatusRequestTimeout)
 		return
 	}
 	g.clientGone(w, r)
@@ -279,13 +279,18 @@ func (g *Gateway) clientGone(w http.ResponseWriter, r *http.Request) {
 type bodyReader struct {
 	rc   io.ReadCloser
 	ctl  *http.ResponseController
-	idle time.Duration
+	idle time.Duration // 0: no deadline (gRPC)
+	end  time.Time     // the whole body by then
 	err  error
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.idle > 0 {
-		_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
+		d := time.Now().Add(b.idle)
+		if b.end.Before(d) {
+			d = b.end
+		}
+		_ = b.ctl.SetReadDeadline(d)
 	}
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF {

@@ -134,6 +134,7 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 		{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}}},
 	}
 	cfg.Timeouts.BodyIdle = 500 * time.Millisecond
+	cfg.Timeouts.BodyRead = 1500 * time.Millisecond
 	gw := startGateway(t, cfg)
 	return &hostileEnv{
 		sb: sb, up: up, gw: gw, addr: strings.TrimPrefix(gw.url, "http://"),
@@ -413,6 +414,44 @@ func TestHostileClientTimeoutsAndAborts(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 408 || time.Since(start) > 5*time.Second {
 			t.Fatalf("status %d after %v", resp.StatusCode, time.Since(start))
+		}
+	})
+	t.Run("trickled body gets 408 once the body read timeout passes", func(t *testing.T) {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /orders HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", e.writer)
+		start := time.Now()
+		answered := make(chan *http.Response, 1)
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				answered <- nil
+				return
+			}
+			resp.Body.Close()
+			answered <- resp
+		}()
+		tick := time.NewTicker(200 * time.Millisecond) // within body_idle every time
+		defer tick.Stop()
+		for {
+			select {
+			case resp := <-answered:
+				if resp == nil || resp.StatusCode != 408 {
+					t.Fatalf("answer %v", resp)
+				}
+				if d := time.Since(start); d < time.Second || d > 4*time.Second {
+					t.Fatalf("408 after %v; body_read is 1.5s", d)
+				}
+				return
+			case <-tick.C:
+				conn.Write([]byte(" "))
+				if time.Since(start) > 10*time.Second {
+					t.Fatal("a trickled body held the connection for 10s")
+				}
+			}
 		}
 	})
 	t.Run("a client that aborts is counted as 499, not as an upstream failure", func(t *testing.T) {
