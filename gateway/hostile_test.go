@@ -256,6 +256,43 @@ func TestHostileClientIdentityHeaders(t *testing.T) {
 			t.Fatalf("status %d; the upstream was reached: %v", st, len(e.up.seen(t)) != before)
 		}
 	})
+	t.Run("the same rules over HTTP/2 (h2c)", func(t *testing.T) {
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		client := &http.Client{Transport: tr}
+		defer tr.CloseIdleConnections()
+		get := func(path string, hdr map[string]string) (*http.Response, environ) {
+			req, _ := http.NewRequest("GET", e.gw.url+path, nil)
+			req.Header.Set("Authorization", "Bearer "+e.reader)
+			for k, v := range hdr {
+				req.Header[k] = []string{v}
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env environ
+			json.NewDecoder(resp.Body).Decode(&env)
+			return resp, env
+		}
+		resp, env := get("/x?access_token=LEAKED", map[string]string{"X_Auth_User": "root", "X_Auth_Role": "admin"})
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+		}
+		if env.str("HTTP_X_AUTH_USER") != "alice@example.com" || env.str("HTTP_X_AUTH_ROLE") != "read" || env.str("QUERY_STRING") != "" {
+			t.Errorf("upstream saw %v", env)
+		}
+		before := len(e.up.seen(t))
+		for _, p := range []string{"/admin;x", "/admin.", "/public/%2e%2e/admin"} {
+			if resp, _ := get(p, nil); resp.StatusCode != 400 {
+				t.Errorf("%s over HTTP/2: %d, want 400", p, resp.StatusCode)
+			}
+		}
+		if len(e.up.seen(t)) != before {
+			t.Error("a refused HTTP/2 request reached the upstream")
+		}
+	})
 	t.Run("Basic credentials get 401 with a Bearer challenge", func(t *testing.T) {
 		st, h, _ := rawRequest(t, e.addr, "GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YWxpY2U6cHc=\r\nConnection: close\r\n\r\n")
 		if st != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
