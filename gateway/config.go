@@ -358,13 +358,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	return nil
 }
 
-// checkDomain refuses a domain given as a URL: "https://" is added to it,
-// so "http://x.okta.com" would become "https://http://x.okta.com".
+// checkDomain refuses a domain given as a URL other than https://host:
+// "https://" is added to it, so "http://x.okta.com" would become
+// "https://http://x.okta.com", which no retry ever reaches.
 func checkDomain(name, value, baseVar string) error {
 	if value == "" {
 		return nil
 	}
-	if strings.Contains(value, "://") || strings.ContainsAny(value, "/?#@ ") {
+	// https://host and host/ are what verify accepts as well.
+	host := strings.TrimSuffix(strings.TrimPrefix(value, "https://"), "/")
+	if host == "" || strings.Contains(host, "://") || strings.ContainsAny(host, "/?#@ ") {
 		return fmt.Errorf("%s=%q: give the host name only, e.g. example.okta.com; to reach an issuer over another scheme or port (a local sandbox on plain http), set %s=http://127.0.0.1:PORT instead", name, value, baseVar)
 	}
 	return nil
