@@ -94,12 +94,20 @@ type Timeouts struct {
 	// BodyIdle is the longest a request body may go without sending a
 	// byte (default 30s); a slow or stalled upload is answered 408 and
 	// its connection closed, so trickling bodies cannot hold connections.
+	// gRPC calls are exempt: their streams may idle, and gRPC keepalives
+	// and deadlines cover them.
 	BodyIdle time.Duration `yaml:"body_idle,omitempty"`
+	// BodyRead bounds reading a whole request body (default 5m), so a
+	// body trickled one byte at a time within BodyIdle still ends; 408
+	// past it. gRPC calls are exempt, as for BodyIdle.
+	BodyRead time.Duration `yaml:"body_read,omitempty"`
 	// Idle bounds a keep-alive connection between requests (default 90s).
 	Idle time.Duration `yaml:"idle,omitempty"`
 	// Upstream is how long the upstream may take to send its response
 	// headers (default 30s; a route's upstream_timeout overrides it);
-	// past it the client gets 504. Streaming after the headers is not cut.
+	// past it the client gets 504. Streaming after the headers is not cut;
+	// h2c:// (gRPC) routes only wait this long when they set
+	// upstream_timeout.
 	Upstream time.Duration `yaml:"upstream,omitempty"`
 	// Drain is how long the gateway keeps serving after a stop signal with
 	// /readyz answering 503, so load balancers move traffic away before
@@ -111,6 +119,7 @@ type Timeouts struct {
 const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultBodyIdleTimeout   = 30 * time.Second
+	DefaultBodyReadTimeout   = 5 * time.Minute
 	DefaultIdleTimeout       = 90 * time.Second
 	DefaultUpstreamTimeout   = 30 * time.Second
 	DefaultDrain             = 5 * time.Second
@@ -124,6 +133,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	}
 	def(&t.ReadHeader, DefaultReadHeaderTimeout)
 	def(&t.BodyIdle, DefaultBodyIdleTimeout)
+	def(&t.BodyRead, DefaultBodyReadTimeout)
 	def(&t.Idle, DefaultIdleTimeout)
 	def(&t.Upstream, DefaultUpstreamTimeout)
 	if t.Drain < 0 {
@@ -204,7 +214,8 @@ type Route struct {
 	guard.Rule `yaml:",inline"`
 	// Upstream overrides Config.Upstream for this route.
 	Upstream string `yaml:"upstream,omitempty"`
-	// UpstreamTimeout overrides Timeouts.Upstream for this route.
+	// UpstreamTimeout overrides Timeouts.Upstream for this route. Routes
+	// to h2c:// (gRPC) upstreams have none unless it is set.
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout,omitempty"`
 	// CaseInsensitive matches the prefix in any letter case, for routes in
 	// front of upstreams that ignore case (IIS, some Java servers), so
@@ -347,13 +358,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	return nil
 }
 
-// checkDomain refuses a domain given as a URL: "https://" is added to it,
-// so "http://x.okta.com" would become "https://http://x.okta.com".
+// checkDomain refuses a domain given as a URL other than https://host:
+// "https://" is added to it, so "http://x.okta.com" would become
+// "https://http://x.okta.com", which no retry ever reaches.
 func checkDomain(name, value, baseVar string) error {
 	if value == "" {
 		return nil
 	}
-	if strings.Contains(value, "://") || strings.ContainsAny(value, "/?#@ ") {
+	// https://host and host/ are what verify accepts as well.
+	host := strings.TrimSuffix(strings.TrimPrefix(value, "https://"), "/")
+	if host == "" || strings.Contains(host, "://") || strings.ContainsAny(host, "/?#@ ") {
 		return fmt.Errorf("%s=%q: give the host name only, e.g. example.okta.com; to reach an issuer over another scheme or port (a local sandbox on plain http), set %s=http://127.0.0.1:PORT instead", name, value, baseVar)
 	}
 	return nil
@@ -572,7 +586,11 @@ func (c *Config) compileRoutes(proxies func(raw string, timeout time.Duration) (
 			return nil, fmt.Errorf("route %s: no upstream: set GATEWAY_UPSTREAM (--upstream) or the route's upstream", r.Prefix)
 		}
 		timeout := r.UpstreamTimeout
-		if timeout <= 0 {
+		if timeout <= 0 && !strings.HasPrefix(up, "h2c:") {
+			// gRPC servers send response headers with the first
+			// message, which a bidirectional stream may hold back for
+			// long; h2c routes wait only when configured to (gRPC
+			// clients bound calls with grpc-timeout themselves).
 			timeout = c.Timeouts.withDefaults().Upstream
 		}
 		p, err := proxies(up, timeout)

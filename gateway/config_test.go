@@ -1,18 +1,22 @@
 package gateway
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
-	"github.com/oktafed/oktafed/guard"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
 
@@ -283,10 +287,10 @@ func TestStripSpoofable(t *testing.T) {
 	h := http.Header{
 		"X-Auth-User": {"root"}, "x-auth-role": {"admin"}, "X-AUTH-SCOPES": {"all"}, "X_Auth_User": {"root"},
 		"X_AUTH_ROLE": {"admin"}, "X-Auth_Groups": {"g"}, "X_Forwarded_For": {"1.2.3.4"}, "X_Real_Ip": {"1.2.3.4"},
-		"X-Authz": {"keep"}, "Accept": {"*/*"}, "X_Custom": {"keep"},
+		"X-Authz": {"keep"}, "Accept": {"*/*"}, "X_custom": {"keep"}, // as net/http canonicalizes it
 	}
 	stripSpoofable(h, "x-auth-")
-	if len(h) != 3 || h.Get("Accept") == "" || h.Get("X-Authz") == "" || h["X_Custom"] == nil {
+	if len(h) != 3 || h.Get("Accept") == "" || h.Get("X-Authz") == "" || h["X_custom"] == nil {
 		t.Errorf("after strip: %v", h)
 	}
 }
@@ -307,3 +311,18 @@ func TestStripAccessToken(t *testing.T) {
 func ruleRoles(r ...string) (rule guardRule) { rule.Roles = r; return }
 
 type guardRule = guard.Rule
+
+// TestRedisLoggerIsStructured: go-redis's own messages become JSON lines
+// in the gateway's log, not plain lines on standard error.
+func TestRedisLoggerIsStructured(t *testing.T) {
+	var buf bytes.Buffer
+	l := redisLogger{log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	l.Printf(context.Background(), "connection pool: %s", "dial tcp: refused")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	if line["msg"] != "redis: connection pool: dial tcp: refused" || line["level"] != "WARN" {
+		t.Errorf("line = %v", line)
+	}
+}

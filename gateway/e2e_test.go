@@ -107,7 +107,9 @@ func startGatewayWith(t testing.TB, cfg gateway.Config, opts gateway.Options) *r
 		cfg.Timeouts.Drain = -1 // tests that stop gateways do not wait
 	}
 	logs := &syncBuffer{}
-	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	gw, err := gateway.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -414,7 +414,7 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 	}
 	tr := &http.Transport{
 		Proxy:                 nil, // the upstream is addressed directly, never through HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: min(10*time.Second, timeout), KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout(timeout), KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
@@ -460,6 +460,13 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 		up.proxy.FlushInterval = -1
 	}
 	return up, nil
+}
+
+func dialTimeout(upstream time.Duration) time.Duration {
+	if upstream > 0 {
+		return min(10*time.Second, upstream)
+	}
+	return 10 * time.Second
 }
 
 // bufferPool recycles ReverseProxy's response copy buffers.

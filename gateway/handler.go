@@ -163,7 +163,10 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	f := &forward{path: cp, p: p}
 	if r.Body != nil && r.Body != http.NoBody {
-		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle}
+		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
+		if isGRPC(r) {
+			f.body.idle = 0 // streams may idle; see Timeouts.BodyIdle
+		}
 		r.Body = f.body
 		if isForm(r) {
 			ok, err := stripFormBody(r)
@@ -205,6 +208,9 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		stripSpoofable(out.Header, g.folded)
 		pr.SetXForwarded()
 		out.Host = pr.In.Host
+		if out.Trailer != nil {
+			stripSpoofable(out.Trailer, g.folded)
+		}
 		if f.p != nil {
 			g.setIdentity(out.Header, f.p)
 			if g.cfg.StripAuthorization {
@@ -254,7 +260,7 @@ func (g *Gateway) clientBodyFailed(w http.ResponseWriter, r *http.Request, err e
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		w.Header().Set("Connection", "close")
-		http.Error(w, "request body stalled: nothing received for "+g.timeouts.BodyIdle.String(), http.StatusRequestTimeout)
+		http.Error(w, "request body too slow: nothing received for "+g.timeouts.BodyIdle.String()+" or not complete within "+g.timeouts.BodyRead.String(), http.StatusRequestTimeout)
 		return
 	}
 	g.clientGone(w, r)
@@ -273,12 +279,19 @@ func (g *Gateway) clientGone(w http.ResponseWriter, r *http.Request) {
 type bodyReader struct {
 	rc   io.ReadCloser
 	ctl  *http.ResponseController
-	idle time.Duration
+	idle time.Duration // 0: no deadline (gRPC)
+	end  time.Time     // the whole body by then
 	err  error
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
+	if b.idle > 0 {
+		d := time.Now().Add(b.idle)
+		if b.end.Before(d) {
+			d = b.end
+		}
+		_ = b.ctl.SetReadDeadline(d)
+	}
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF {
 		b.err = err

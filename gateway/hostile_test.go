@@ -134,6 +134,7 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 		{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}}},
 	}
 	cfg.Timeouts.BodyIdle = 500 * time.Millisecond
+	cfg.Timeouts.BodyRead = 1500 * time.Millisecond
 	gw := startGateway(t, cfg)
 	return &hostileEnv{
 		sb: sb, up: up, gw: gw, addr: strings.TrimPrefix(gw.url, "http://"),
@@ -253,6 +254,43 @@ func TestHostileClientIdentityHeaders(t *testing.T) {
 		st, _, _ := e.send(t, "GET", "/x?access_token="+e.reader, "", nil, "")
 		if st != 401 || len(e.up.seen(t)) != before {
 			t.Fatalf("status %d; the upstream was reached: %v", st, len(e.up.seen(t)) != before)
+		}
+	})
+	t.Run("the same rules over HTTP/2 (h2c)", func(t *testing.T) {
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		client := &http.Client{Transport: tr}
+		defer tr.CloseIdleConnections()
+		get := func(path string, hdr map[string]string) (*http.Response, environ) {
+			req, _ := http.NewRequest("GET", e.gw.url+path, nil)
+			req.Header.Set("Authorization", "Bearer "+e.reader)
+			for k, v := range hdr {
+				req.Header[k] = []string{v}
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env environ
+			json.NewDecoder(resp.Body).Decode(&env)
+			return resp, env
+		}
+		resp, env := get("/x?access_token=LEAKED", map[string]string{"X_Auth_User": "root", "X_Auth_Role": "admin"})
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+		}
+		if env.str("HTTP_X_AUTH_USER") != "alice@example.com" || env.str("HTTP_X_AUTH_ROLE") != "read" || env.str("QUERY_STRING") != "" {
+			t.Errorf("upstream saw %v", env)
+		}
+		before := len(e.up.seen(t))
+		for _, p := range []string{"/admin;x", "/admin.", "/public/%2e%2e/admin"} {
+			if resp, _ := get(p, nil); resp.StatusCode != 400 {
+				t.Errorf("%s over HTTP/2: %d, want 400", p, resp.StatusCode)
+			}
+		}
+		if len(e.up.seen(t)) != before {
+			t.Error("a refused HTTP/2 request reached the upstream")
 		}
 	})
 	t.Run("Basic credentials get 401 with a Bearer challenge", func(t *testing.T) {
@@ -413,6 +451,44 @@ func TestHostileClientTimeoutsAndAborts(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 408 || time.Since(start) > 5*time.Second {
 			t.Fatalf("status %d after %v", resp.StatusCode, time.Since(start))
+		}
+	})
+	t.Run("trickled body gets 408 once the body read timeout passes", func(t *testing.T) {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /orders HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", e.writer)
+		start := time.Now()
+		answered := make(chan *http.Response, 1)
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				answered <- nil
+				return
+			}
+			resp.Body.Close()
+			answered <- resp
+		}()
+		tick := time.NewTicker(200 * time.Millisecond) // within body_idle every time
+		defer tick.Stop()
+		for {
+			select {
+			case resp := <-answered:
+				if resp == nil || resp.StatusCode != 408 {
+					t.Fatalf("answer %v", resp)
+				}
+				if d := time.Since(start); d < time.Second || d > 4*time.Second {
+					t.Fatalf("408 after %v; body_read is 1.5s", d)
+				}
+				return
+			case <-tick.C:
+				conn.Write([]byte(" "))
+				if time.Since(start) > 10*time.Second {
+					t.Fatal("a trickled body held the connection for 10s")
+				}
+			}
 		}
 	})
 	t.Run("a client that aborts is counted as 499, not as an upstream failure", func(t *testing.T) {

@@ -214,6 +214,10 @@ func printGatewayCheck(ios *IOStreams, cfg gateway.Config, output string) error 
 		Scopes   []string `json:"scopes,omitempty"`
 		Roles    []string `json:"roles,omitempty"`
 		Upstream string   `json:"upstream"`
+		// The route options that change what is admitted.
+		AllowNoRole     bool   `json:"allow_no_role,omitempty"`
+		CaseInsensitive bool   `json:"case_insensitive,omitempty"`
+		UpstreamTimeout string `json:"upstream_timeout,omitempty"`
 	}
 	out := struct {
 		Listen  string   `json:"listen"`
@@ -226,7 +230,12 @@ func printGatewayCheck(ios *IOStreams, cfg gateway.Config, output string) error 
 		if up == "" {
 			up = cfg.Upstream
 		}
-		out.Routes = append(out.Routes, route{r.Prefix, r.Methods, r.Public, r.Scopes, r.Roles, up})
+		rr := route{Prefix: r.Prefix, Methods: r.Methods, Public: r.Public, Scopes: r.Scopes, Roles: r.Roles, Upstream: up,
+			AllowNoRole: r.AllowNoRole, CaseInsensitive: r.CaseInsensitive}
+		if r.UpstreamTimeout > 0 {
+			rr.UpstreamTimeout = r.UpstreamTimeout.String()
+		}
+		out.Routes = append(out.Routes, rr)
 	}
 	if output == "json" {
 		enc := json.NewEncoder(ios.Out)

@@ -37,6 +37,7 @@ routes:
 		{"revoke without redis", []string{"gateway", "revoke", "--jti", "AT.x"}, map[string]string{}, "", "REDIS_URL"},
 		{"revoke without jti", []string{"gateway", "revoke"}, map[string]string{}, "", "--jti"},
 		{"org domain with a scheme", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "http://example.okta.com", "OKTA_AUDIENCE": "api://default"}, "", "OKTA_BASE_URL=http://127.0.0.1:PORT"},
+		{"org domain as an https URL", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "https://example.okta.com/", "OKTA_AUDIENCE": "api://default"}, "https://example.okta.com/oauth2/default", ""},
 		{"org domain with a path", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com/oauth2", "OKTA_AUDIENCE": "api://default"}, "", "host name only"},
 		{"base url for the sandbox", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_BASE_URL": "http://127.0.0.1:8443", "OKTA_AUDIENCE": "api://default"}, "http://127.0.0.1:8443/oauth2/default", ""},
 		{"bad access log", []string{"gateway", "--check", "--access-log", "text"}, env, "", "choose json or off"},
