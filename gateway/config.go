@@ -71,6 +71,11 @@ type Config struct {
 	// /_oktafed/revocations, "-" disables it.
 	AdminPath string `yaml:"admin_path,omitempty"`
 
+	// ForwardAuth answers ingresses' authorization calls (nginx
+	// auth_request, Traefik forwardAuth, Envoy ext_authz) with the same
+	// rules as the proxy.
+	ForwardAuth ForwardAuthConfig `yaml:"forward_auth,omitempty"`
+
 	Redis RedisConfig `yaml:"redis,omitempty"`
 	// RevocationTTL is how long a revoked jti is remembered when the
 	// revocation names no expiry (default 24h, Okta's longest access
@@ -179,11 +184,44 @@ type GroupsConfig struct {
 	Claim string `yaml:"claim,omitempty"`
 }
 
-// RedisConfig enables sharing between replicas.
+// RedisConfig enables sharing between replicas. One node, a Redis
+// Cluster or a Sentinel-managed primary, in plain text or TLS, with ACL
+// users; see NewRedisClient.
 type RedisConfig struct {
-	// URL is redis://[user:password@]host:port/db or rediss://...; empty
-	// keeps revocations and introspection results in memory.
+	// URL is redis://[user:password@]host:port/db or rediss://... for one
+	// node; empty (with no Addrs) keeps revocations and introspection
+	// results in memory. Its user, password, TLS and database also apply
+	// to Addrs when those are set.
 	URL string `yaml:"url,omitempty"`
+	// Addrs lists cluster nodes (with Cluster) or sentinels (with
+	// MasterName), host:port each.
+	Addrs []string `yaml:"addrs,omitempty"`
+	// Cluster talks to a Redis Cluster through the seed nodes in Addrs
+	// (or the URL's host).
+	Cluster bool `yaml:"cluster,omitempty"`
+	// MasterName is the Sentinel name of the primary; Addrs are then the
+	// sentinels, and the client follows failovers.
+	MasterName string `yaml:"master_name,omitempty"`
+	// Username and Password authenticate as an ACL user; they override
+	// the URL's. Prefer REDIS_PASSWORD (or a file) to writing a password
+	// into YAML.
+	Username string `yaml:"username,omitempty"`
+	Password string `yaml:"password,omitempty"`
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// when they require it.
+	SentinelUsername string `yaml:"sentinel_username,omitempty"`
+	SentinelPassword string `yaml:"sentinel_password,omitempty"`
+	// TLS turns TLS on (as rediss:// does) for nodes and sentinels.
+	TLS bool `yaml:"tls,omitempty"`
+	// CAFile is the CA bundle trusted for Redis TLS instead of the system
+	// pool; CertFile and KeyFile are a client certificate for servers
+	// that ask for one.
+	CAFile   string `yaml:"ca_file,omitempty"`
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+	// ServerName is checked against the server certificate (default: the
+	// host being dialled).
+	ServerName string `yaml:"server_name,omitempty"`
 	// Prefix starts every key and channel (default "oktafed:gateway:").
 	Prefix string `yaml:"prefix,omitempty"`
 	// OnFailure says what a replica does when it cannot read the shared
@@ -308,6 +346,16 @@ func LoadFile(path string) (Config, error) {
 //	ALLOW_NO_ROLE              true to admit tokens without a role as readers
 //	GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, REDIS_URL
 //	REDIS_FAILURE_MODE         closed (default) or open
+//	REDIS_ADDRS                cluster nodes or sentinels, comma-separated
+//	REDIS_CLUSTER              true for a Redis Cluster
+//	REDIS_MASTER_NAME          Sentinel primary name
+//	REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD
+//	REDIS_TLS                  true for TLS (as rediss://)
+//	REDIS_CA_FILE, REDIS_CERT_FILE, REDIS_KEY_FILE, REDIS_TLS_SERVER_NAME
+//	FORWARD_AUTH_PATH          nginx/Traefik decision endpoint ("-" disables)
+//	FORWARD_AUTH_ENVOY_PREFIX  Envoy ext_authz HTTP prefix ("-" disables)
+//	FORWARD_AUTH_TRUSTED       ingress addresses or CIDRs, comma-separated
+//	FORWARD_AUTH_ONLY          true: answer decisions only, proxy nothing
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str := func(dst *string, name string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -348,6 +396,35 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str(&c.TLS.KeyFile, "GATEWAY_TLS_KEY")
 	str(&c.Redis.URL, "REDIS_URL")
 	str(&c.Redis.OnFailure, "REDIS_FAILURE_MODE")
+	lst(&c.Redis.Addrs, "REDIS_ADDRS")
+	str(&c.Redis.MasterName, "REDIS_MASTER_NAME")
+	str(&c.Redis.Username, "REDIS_USERNAME")
+	if v := getenv("REDIS_PASSWORD"); v != "" {
+		c.Redis.Password = v // passwords keep their spaces
+	}
+	str(&c.Redis.SentinelUsername, "REDIS_SENTINEL_USERNAME")
+	if v := getenv("REDIS_SENTINEL_PASSWORD"); v != "" {
+		c.Redis.SentinelPassword = v
+	}
+	str(&c.Redis.CAFile, "REDIS_CA_FILE")
+	str(&c.Redis.CertFile, "REDIS_CERT_FILE")
+	str(&c.Redis.KeyFile, "REDIS_KEY_FILE")
+	str(&c.Redis.ServerName, "REDIS_TLS_SERVER_NAME")
+	str(&c.ForwardAuth.Path, "FORWARD_AUTH_PATH")
+	str(&c.ForwardAuth.EnvoyPrefix, "FORWARD_AUTH_ENVOY_PREFIX")
+	lst(&c.ForwardAuth.Trusted, "FORWARD_AUTH_TRUSTED")
+	for _, b := range []struct {
+		dst  *bool
+		name string
+	}{{&c.Redis.Cluster, "REDIS_CLUSTER"}, {&c.Redis.TLS, "REDIS_TLS"}, {&c.ForwardAuth.Only, "FORWARD_AUTH_ONLY"}} {
+		if v := strings.TrimSpace(getenv(b.name)); v != "" {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: use true or false", b.name, v)
+			}
+			*b.dst = x
+		}
+	}
 	if v := strings.TrimSpace(getenv("ALLOW_NO_ROLE")); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -539,7 +616,8 @@ type compiledRoute struct {
 	name    string
 	methods map[string]bool
 	folded  string // the prefix folded, for case-insensitive routes
-	proxy   *upstream
+	proxy   *upstream // nil when forward_auth.only
+	grpc    bool      // the upstream is h2c:// (gRPC)
 	metrics *routeMetrics
 }
 
@@ -582,8 +660,14 @@ func (c *Config) compileRoutes(proxies func(raw string, timeout time.Duration) (
 		if up == "" {
 			up = c.Upstream
 		}
+		cr.grpc = strings.HasPrefix(up, "h2c:")
+		if c.ForwardAuth.Only {
+			// Decisions only: the ingress proxies, nothing is dialled.
+			t.routes = append(t.routes, cr)
+			continue
+		}
 		if up == "" {
-			return nil, fmt.Errorf("route %s: no upstream: set GATEWAY_UPSTREAM (--upstream) or the route's upstream", r.Prefix)
+			return nil, fmt.Errorf("route %s: no upstream: set GATEWAY_UPSTREAM (--upstream) or the route's upstream, or FORWARD_AUTH_ONLY=true to answer forward-auth calls only", r.Prefix)
 		}
 		timeout := r.UpstreamTimeout
 		if timeout <= 0 && !strings.HasPrefix(up, "h2c:") {

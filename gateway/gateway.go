@@ -63,6 +63,7 @@ type Gateway struct {
 	idNames   [len(identityNames)]string
 	keysReady atomic.Bool
 	draining  atomic.Bool
+	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
 }
@@ -108,6 +109,9 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	case "", FailClosed, FailOpen:
 	default:
 		return nil, fmt.Errorf("redis on_failure %q: use closed (refuse tokens until the revocation list is loaded) or open", cfg.Redis.OnFailure)
+	}
+	if g.fwd, err = cfg.ForwardAuth.compile(); err != nil {
+		return nil, err
 	}
 	type upKey struct {
 		raw     string

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,6 +34,11 @@ func (g *Gateway) buildHandler() http.Handler {
 		admin = DefaultAdminPath
 	}
 	adminHandler := g.guard.Require(guard.Rule{Roles: []string{verify.RoleAdmin}})(http.HandlerFunc(g.serveRevoke))
+	fwd := g.fwd
+	var extAuthz http.Handler
+	if fwd.path != "" || fwd.envoyPrefix != "" {
+		extAuthz = g.newExtAuthzServer()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.draining.Load() && r.ProtoMajor == 1 {
 			// Tell HTTP/1 clients to reconnect: the next request goes to
@@ -62,9 +68,49 @@ func (g *Gateway) buildHandler() http.Handler {
 				g.logged(w, r, "admin", adminHandler)
 				return
 			}
+		case fwd.path:
+			if fwd.path != "" {
+				if g.refuseUntrusted(w, r) {
+					return
+				}
+				g.serveForwardAuth(w, r)
+				return
+			}
+		case extAuthzCheckPath:
+			if extAuthz != nil && isGRPC(r) {
+				if g.refuseUntrusted(w, r) {
+					return
+				}
+				extAuthz.ServeHTTP(w, r)
+				return
+			}
+		}
+		if fwd.envoyPrefix != "" && strings.HasPrefix(requestPath(r.RequestURI), fwd.envoyPrefix+"/") {
+			if g.refuseUntrusted(w, r) {
+				return
+			}
+			g.serveEnvoyHTTP(w, r)
+			return
 		}
 		g.proxy(w, r)
 	})
+}
+
+// refuseUntrusted answers 403 to a forward-auth call from an address not
+// in forward_auth.trusted, and reports whether it did.
+func (g *Gateway) refuseUntrusted(w http.ResponseWriter, r *http.Request) bool {
+	if g.fwd.trustedPeer(r.RemoteAddr) {
+		return false
+	}
+	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+	if isGRPC(r) {
+		writeGRPCError(lw, 7, "forward-auth answers only the ingresses in forward_auth.trusted", "")
+	} else {
+		http.Error(lw, "forward-auth answers only the ingresses in forward_auth.trusted (FORWARD_AUTH_TRUSTED)", http.StatusForbidden)
+	}
+	g.metrics.request("forward-auth untrusted", http.StatusForbidden, 0)
+	g.access(r, lw, "forward-auth untrusted", nil, nil, 0)
+	return true
 }
 
 // StatusClientClosedRequest is logged and counted for requests whose
@@ -112,55 +158,45 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	if !validMethod(r.Method) {
-		http.Error(lw, "method names are case-sensitive upper-case tokens: send GET, POST, DELETE, ...", http.StatusBadRequest)
-		return
+	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
+	rt, p, authErr = d.rt, d.p, d.authErr
+	if rt != nil {
+		routeName = rt.name
 	}
-	cp, err := canonicalPath(requestPath(r.RequestURI))
-	if err != nil {
-		http.Error(lw, "path refused: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	rt = g.routes.match(r.Method, cp)
-	if rt == nil {
-		http.Error(lw, "no route for this path and method", http.StatusNotFound)
-		return
-	}
-	routeName = rt.name
-	if !rt.Public {
-		if !g.revocationsUsable() {
-			authErr = errRevocationsUnavailable
-			if isGRPC(r) {
-				writeGRPCError(lw, 14, "revocation list unavailable: retry shortly", "")
-				return
+	switch d.verdict {
+	case verdictAllow:
+	case verdictAuth:
+		if isGRPC(r) {
+			st, challenge := verify.Challenge(authErr, g.cfg.Realm)
+			code := 16 // Unauthenticated
+			switch st {
+			case http.StatusForbidden:
+				code = 7 // PermissionDenied
+			case http.StatusServiceUnavailable:
+				code = 14 // Unavailable
 			}
-			lw.Header().Set("Retry-After", "5")
-			http.Error(lw, "the revocation list is unavailable (Redis): retry shortly", http.StatusServiceUnavailable)
+			writeGRPCError(lw, code, guard.Message(authErr), challenge)
 			return
 		}
-		method := r.Method
-		if rt.proxy.proto == "h2c" && isGRPC(r) {
-			// Every gRPC call is a POST: roles apply per method route.
-			method = ""
-		}
-		p, authErr = g.guard.CheckHTTP(r.Context(), r.Header.Get("Authorization"), method, rt.Rule)
-		if authErr != nil {
-			if isGRPC(r) {
-				st, challenge := verify.Challenge(authErr, g.cfg.Realm)
-				code := 16 // Unauthenticated
-				switch st {
-				case http.StatusForbidden:
-					code = 7 // PermissionDenied
-				case http.StatusServiceUnavailable:
-					code = 14 // Unavailable
-				}
-				writeGRPCError(lw, code, guard.Message(authErr), challenge)
-				return
-			}
-			guard.WriteError(lw, authErr, g.cfg.Realm)
+		guard.WriteError(lw, authErr, g.cfg.Realm)
+		return
+	case verdictUnavailable:
+		if isGRPC(r) {
+			writeGRPCError(lw, 14, "revocation list unavailable: retry shortly", "")
 			return
 		}
+		lw.Header().Set("Retry-After", "5")
+		http.Error(lw, d.msg, http.StatusServiceUnavailable)
+		return
+	default:
+		http.Error(lw, d.msg, d.status())
+		return
 	}
+	if rt.proxy == nil {
+		http.Error(lw, "this gateway answers forward-auth calls only (forward_auth.only)", http.StatusNotFound)
+		return
+	}
+	cp := d.path
 	f := &forward{path: cp, p: p}
 	if r.Body != nil && r.Body != http.NoBody {
 		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
@@ -182,6 +218,80 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
 	rt.proxy.proxy.ServeHTTP(lw, r)
+}
+
+// verdict is the kind of answer decide reached.
+type verdict int
+
+const (
+	verdictAllow       verdict = iota
+	verdictBadMethod           // 400
+	verdictBadPath             // 400
+	verdictNoRoute             // 404 (forward-auth: 403)
+	verdictUnavailable         // 503: fail-closed without a revocation list
+	verdictAuth                // authErr says 401, 403 or 503
+)
+
+// decision is what the gateway's rules say about one request, whether it
+// arrived to be proxied or was described by an ingress (forward-auth).
+type decision struct {
+	verdict verdict
+	msg     string // client-facing text for the refusals before authentication
+	path    string // the canonical path
+	rt      *compiledRoute
+	p       *verify.Principal // nil on public routes and refusals
+	authErr error
+}
+
+func (d *decision) status() int {
+	switch d.verdict {
+	case verdictAllow:
+		return http.StatusOK
+	case verdictBadMethod, verdictBadPath:
+		return http.StatusBadRequest
+	case verdictNoRoute:
+		return http.StatusNotFound
+	case verdictUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	st, _ := verify.Challenge(d.authErr, "")
+	return st
+}
+
+// decide applies the method, canonical-path, route, revocation, scope and
+// role rules to a request given by its method, raw request target
+// (origin-form, absolute-form or a path) and Authorization header. The
+// proxy and every forward-auth flavour call it, so an ingress gets exactly
+// the answers the proxy would give. grpc marks a gRPC call: roles then
+// apply per method route, as every call is a POST.
+func (g *Gateway) decide(ctx context.Context, method, target, authorization string, grpc bool) decision {
+	if !validMethod(method) {
+		return decision{verdict: verdictBadMethod, msg: "method names are case-sensitive upper-case tokens: send GET, POST, DELETE, ..."}
+	}
+	cp, err := canonicalPath(requestPath(target))
+	if err != nil {
+		return decision{verdict: verdictBadPath, msg: "path refused: " + err.Error()}
+	}
+	d := decision{path: cp, rt: g.routes.match(method, cp)}
+	if d.rt == nil {
+		d.verdict, d.msg = verdictNoRoute, "no route for this path and method"
+		return d
+	}
+	if d.rt.Public {
+		return d
+	}
+	if !g.revocationsUsable() {
+		d.verdict, d.msg, d.authErr = verdictUnavailable, "the revocation list is unavailable (Redis): retry shortly", errRevocationsUnavailable
+		return d
+	}
+	if d.rt.grpc && grpc {
+		method = ""
+	}
+	d.p, d.authErr = g.guard.CheckHTTP(ctx, authorization, method, d.rt.Rule)
+	if d.authErr != nil {
+		d.verdict = verdictAuth
+	}
+	return d
 }
 
 // errRevocationsUnavailable labels requests refused by a fail-closed
