@@ -615,7 +615,7 @@ type compiledRoute struct {
 	Route
 	name    string
 	methods map[string]bool
-	folded  string // the prefix folded, for case-insensitive routes
+	folded  string    // the prefix folded, for case-insensitive routes
 	proxy   *upstream // nil when forward_auth.only
 	grpc    bool      // the upstream is h2c:// (gRPC)
 	metrics *routeMetrics
