@@ -150,3 +150,44 @@ func FuzzStripAccessToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzForwardAuthOriginal: whatever request description an ingress (or a
+// client behind a careless one) sends, original either refuses it or
+// returns exactly one of the values sent, never a mix that no header
+// stated.
+func FuzzForwardAuthOriginal(f *testing.F) {
+	f.Add("/x", "GET", "", "", false)
+	f.Add("/x", "GET", "/admin", "DELETE", true)
+	f.Add("", "", "/x?y", "POST", false)
+	f.Add("/a", "", "", "GET", true)
+	f.Fuzz(func(t *testing.T, oURI, oMethod, fURI, fMethod string, dup bool) {
+		h := http.Header{}
+		for k, v := range map[string]string{hdrOriginalURI: oURI, hdrOriginalMethod: oMethod, hdrForwardedURI: fURI, hdrForwardedMethod: fMethod} {
+			if v != "" {
+				h[k] = []string{v}
+			}
+		}
+		if dup && oURI != "" {
+			h[hdrOriginalURI] = append(h[hdrOriginalURI], oURI)
+		}
+		method, uri, problem := original(h)
+		if problem != "" {
+			if method != "" || uri != "" {
+				t.Fatalf("refused but returned %q %q", method, uri)
+			}
+			return
+		}
+		if dup && oURI != "" {
+			t.Fatal("two X-Original-URI values accepted")
+		}
+		if uri != oURI && uri != fURI || uri == "" || method == "" {
+			t.Fatalf("uri %q from %q/%q", uri, oURI, fURI)
+		}
+		if method != oMethod && method != fMethod {
+			t.Fatalf("method %q from %q/%q", method, oMethod, fMethod)
+		}
+		if oURI != "" && fURI != "" && oURI != fURI || oMethod != "" && fMethod != "" && oMethod != fMethod {
+			t.Fatal("disagreeing descriptions accepted")
+		}
+	})
+}
