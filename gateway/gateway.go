@@ -132,7 +132,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Redis.URL != "" {
+	if cfg.Redis.Enabled() {
 		rs, err := newRedisShared(cfg.Redis, log)
 		if err != nil {
 			return nil, err

@@ -3,12 +3,16 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,17 +31,139 @@ type redisShared struct {
 	cache       *sharedCache
 }
 
+// Enabled reports whether the configuration names a Redis at all.
+func (c RedisConfig) Enabled() bool { return c.URL != "" || len(c.Addrs) > 0 }
+
+// NewRedisClient builds the go-redis client a configuration describes:
+// a Sentinel-managed primary (MasterName, Addrs are the sentinels), a
+// Redis Cluster (Cluster, Addrs are seed nodes) or one node (URL). TLS is
+// on with rediss:// or TLS; ACL users come from the URL or
+// Username/Password. It does not connect: the first command does.
+func NewRedisClient(cfg RedisConfig) (redis.UniversalClient, error) {
+	var single *redis.Options
+	addrs := cfg.Addrs
+	var username, password string
+	var db int
+	tlsOn := cfg.TLS
+	if cfg.URL != "" {
+		o, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w (use redis://[user:password@]host:port/0, or rediss:// for TLS)", err)
+		}
+		single = o
+		username, password, db = o.Username, o.Password, o.DB
+		if o.TLSConfig != nil {
+			tlsOn = true
+		}
+		if len(addrs) == 0 {
+			addrs = []string{o.Addr}
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("redis: no address: set REDIS_URL (redis://host:6379/0) or REDIS_ADDRS")
+	}
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("redis addrs: %q is not host:port", a)
+		}
+	}
+	if cfg.Username != "" {
+		username = cfg.Username
+	}
+	if cfg.Password != "" {
+		password = cfg.Password
+	}
+	switch {
+	case cfg.Cluster && cfg.MasterName != "":
+		return nil, errors.New("redis: cluster and master_name are exclusive: a Redis Cluster has no Sentinel")
+	case cfg.Cluster && db != 0:
+		return nil, fmt.Errorf("redis: database %d: a Redis Cluster has only database 0", db)
+	case !cfg.Cluster && cfg.MasterName == "" && len(addrs) > 1:
+		return nil, errors.New("redis: several addrs: set cluster (REDIS_CLUSTER=true) for a Redis Cluster or master_name (REDIS_MASTER_NAME) for Sentinel")
+	}
+	var tc *tls.Config
+	if tlsOn || cfg.CAFile != "" || cfg.CertFile != "" {
+		var err error
+		if tc, err = redisTLS(cfg, single); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MasterName == "" && !cfg.Cluster {
+		o := single
+		if o == nil {
+			o = &redis.Options{Addr: addrs[0]}
+		}
+		o.Addr = addrs[0]
+		o.Username, o.Password, o.DB, o.TLSConfig = username, password, db, tc
+		return redis.NewClient(o), nil
+	}
+	uo := &redis.UniversalOptions{
+		Addrs: addrs, Username: username, Password: password, DB: db,
+		MasterName: cfg.MasterName, SentinelUsername: cfg.SentinelUsername, SentinelPassword: cfg.SentinelPassword,
+		TLSConfig: tc,
+	}
+	if cfg.MasterName != "" {
+		return sentinelClient{redis.NewFailoverClient(uo.Failover())}, nil
+	}
+	return redis.NewClusterClient(uo.Cluster()), nil
+}
+
+// sentinelClient is a client of a Sentinel-managed primary. Replication
+// is asynchronous and a failover can promote a replica while the old
+// primary still accepts writes, which are lost when it rejoins as a
+// replica; so a revocation counts only once a replica has it too.
+type sentinelClient struct{ *redis.Client }
+
+// sentinelAckTimeout bounds the wait for a replica to acknowledge a
+// revocation.
+const sentinelAckTimeout = time.Second
+
+// redisTLS is the client TLS configuration: the system pool or CAFile,
+// an optional client certificate, and the host dialled as the name to
+// check unless ServerName says otherwise (each cluster node and sentinel
+// is checked against its own name).
+func redisTLS(cfg RedisConfig, fromURL *redis.Options) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if fromURL != nil && fromURL.TLSConfig != nil {
+		tc = fromURL.TLSConfig.Clone()
+		if len(cfg.Addrs) > 0 {
+			tc.ServerName = "" // the URL's host is not every node's
+		}
+	}
+	if cfg.ServerName != "" {
+		tc.ServerName = cfg.ServerName
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis ca_file %s holds no PEM certificate", cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis client certificate: %w (cert_file and key_file must name a matching PEM certificate and key)", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
 func newRedisShared(cfg RedisConfig, log *slog.Logger) (*redisShared, error) {
-	opts, err := redis.ParseURL(cfg.URL)
+	client, err := NewRedisClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w (use redis://host:port/0 or rediss:// for TLS)", err)
+		return nil, err
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
 		prefix = "oktafed:gateway:"
 	}
 	setRedisLogger(log)
-	client := redis.NewClient(opts)
 	rr := &redisRevocations{
 		local: newMemoryRevocations(), rdb: client, prefix: prefix, log: log,
 		done: make(chan struct{}), stopped: make(chan struct{}),
@@ -54,7 +180,7 @@ func newRedisShared(cfg RedisConfig, log *slog.Logger) (*redisShared, error) {
 // messages lost while disconnected.
 type redisRevocations struct {
 	local   *memoryRevocations
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	prefix  string
 	log     *slog.Logger
 	once    sync.Once
@@ -144,8 +270,9 @@ func (r *redisRevocations) Revoke(ctx context.Context, jti string, until time.Ti
 }
 
 // PublishRevocation writes a revocation to Redis for every gateway sharing
-// prefix ("" means the default); the CLI uses it without a gateway.
-func PublishRevocation(ctx context.Context, rdb *redis.Client, prefix, jti string, until time.Time) error {
+// prefix ("" means the default); the CLI uses it without a gateway. rdb
+// may be any client NewRedisClient builds (one node, Cluster, Sentinel).
+func PublishRevocation(ctx context.Context, rdb redis.UniversalClient, prefix, jti string, until time.Time) error {
 	if prefix == "" {
 		prefix = "oktafed:gateway:"
 	}
@@ -156,11 +283,28 @@ func PublishRevocation(ctx context.Context, rdb *redis.Client, prefix, jti strin
 	if ttl <= 0 {
 		return nil // already expired: nothing to refuse
 	}
-	pipe := rdb.TxPipeline()
-	pipe.Set(ctx, prefix+"revoked:"+jti, strconv.FormatInt(until.Unix(), 10), ttl)
-	pipe.Publish(ctx, prefix+"revocations", jti+" "+strconv.FormatInt(until.Unix(), 10))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("revoke: redis: %w (check REDIS_URL and that Redis is reachable)", err)
+	// The key first: it is what every replica rescans, so a revocation
+	// whose announcement is lost still arrives. In a Cluster the key and
+	// the channel live on different nodes, so this is no transaction.
+	key, val := prefix+"revoked:"+jti, strconv.FormatInt(until.Unix(), 10)
+	if _, ok := rdb.(sentinelClient); ok {
+		// WAIT counts the replicas that have this connection's writes,
+		// so both go down one connection in one pipeline.
+		pipe := rdb.Pipeline()
+		pipe.Set(ctx, key, val, ttl)
+		acks := redis.NewIntCmd(ctx, "wait", 1, sentinelAckTimeout.Milliseconds())
+		_ = pipe.Process(ctx, acks)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("revoke: redis: %w (check the Redis settings and that Redis is reachable)", err)
+		}
+		if acks.Val() < 1 {
+			return fmt.Errorf("revoke: no replica acknowledged the revocation within %v; a Sentinel failover may be under way: retry", sentinelAckTimeout)
+		}
+	} else if err := rdb.Set(ctx, key, val, ttl).Err(); err != nil {
+		return fmt.Errorf("revoke: redis: %w (check the Redis settings and that Redis is reachable)", err)
+	}
+	if err := rdb.Publish(ctx, prefix+"revocations", jti+" "+strconv.FormatInt(until.Unix(), 10)).Err(); err != nil {
+		return fmt.Errorf("revoke: stored, but announcing it failed: %w (replicas pick it up within %v)", err, resyncEvery)
 	}
 	return nil
 }
@@ -242,27 +386,39 @@ func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
 	}
 }
 
-// resync copies every listed id from Redis into the local list.
+// resync copies every listed id from Redis into the local list. A Cluster
+// spreads the keys over its primaries, so each is scanned.
 func (r *redisRevocations) resync(ctx context.Context) error {
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return r.resyncNode(ctx, node)
+		})
+	}
+	return r.resyncNode(ctx, r.rdb)
+}
+
+func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalClient) error {
 	pattern := r.prefix + "revoked:*"
-	iter := r.rdb.Scan(ctx, 0, pattern, 500).Iterator()
+	iter := node.Scan(ctx, 0, pattern, 500).Iterator()
 	var keys []string
 	flush := func() error {
 		if len(keys) == 0 {
 			return nil
 		}
-		vals, err := r.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
+		// GETs in one pipeline rather than MGET: in a Cluster the keys
+		// of one node still span many slots.
+		pipe := node.Pipeline()
+		cmds := make([]*redis.StringCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.Get(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue
-			}
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				continue
+		for i, c := range cmds {
+			n, err := strconv.ParseInt(c.Val(), 10, 64)
+			if c.Err() != nil || err != nil {
+				continue // expired since the scan, or not ours
 			}
 			_ = r.local.Revoke(ctx, strings.TrimPrefix(keys[i], r.prefix+"revoked:"), time.Unix(n, 0))
 		}
@@ -295,7 +451,7 @@ func (r *redisRevocations) Close() error {
 // provider serves them all. A small local map in front saves the Redis
 // round trip on repeated tokens.
 type sharedCache struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 
 	mu    sync.Mutex
