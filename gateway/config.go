@@ -619,6 +619,9 @@ type compiledRoute struct {
 	proxy   *upstream // nil when forward_auth.only
 	grpc    bool      // the upstream is h2c:// (gRPC)
 	metrics *routeMetrics
+	// faMetrics counts the route's forward-auth decisions apart from
+	// its proxied requests.
+	faMetrics *routeMetrics
 }
 
 func (c *Config) compileRoutes(proxies func(raw string, timeout time.Duration) (*upstream, error)) (*routeTable, error) {

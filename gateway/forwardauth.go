@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -176,7 +177,7 @@ func original(h http.Header) (method, uri, problem string) {
 func (g *Gateway) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
 	method, uri, problem := original(r.Header)
 	if problem != "" {
-		g.answerForwardAuth(w, r, time.Now(), decision{verdict: verdictBadPath, msg: "forward-auth: " + problem}, "")
+		g.answerForwardAuth(w, r, time.Now(), decision{verdict: verdictBadPath, msg: "forward-auth: " + problem}, "", "")
 		return
 	}
 	g.forwardAuthDecide(w, r, method, uri)
@@ -202,13 +203,13 @@ func queryOf(target string) string {
 func (g *Gateway) forwardAuthDecide(w http.ResponseWriter, r *http.Request, method, uri string) {
 	start := time.Now()
 	d := g.decide(r.Context(), method, uri, r.Header.Get("Authorization"), strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
-	g.answerForwardAuth(w, r, start, d, method+" "+d.path)
+	g.answerForwardAuth(w, r, start, d, method, d.path)
 }
 
 // answerForwardAuth writes a decision the way every ingress reads it:
 // 200 with identity headers, 401 with WWW-Authenticate, 403, or another
 // status the ingress passes on (nginx turns it into 500).
-func (g *Gateway) answerForwardAuth(w http.ResponseWriter, r *http.Request, start time.Time, d decision, described string) {
+func (g *Gateway) answerForwardAuth(w http.ResponseWriter, r *http.Request, start time.Time, d decision, method, path string) {
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 	h := lw.Header()
 	h.Set("Cache-Control", "no-store")
@@ -230,11 +231,17 @@ func (g *Gateway) answerForwardAuth(w http.ResponseWriter, r *http.Request, star
 	default:
 		http.Error(lw, d.msg, d.status())
 	}
-	route := "forward-auth"
-	if d.rt != nil {
-		route = "forward-auth " + d.rt.name
-	}
 	dur := time.Since(start)
-	g.metrics.request(route, lw.status, dur)
-	g.access(r, lw, route+" ("+described+")", d.p, d.authErr, dur)
+	if d.rt != nil {
+		d.rt.faMetrics.request(lw.status, dur)
+	} else {
+		g.metrics.request("forward-auth", lw.status, dur)
+	}
+	if g.accessLog && g.log.Enabled(r.Context(), slog.LevelInfo) {
+		route := "forward-auth"
+		if d.rt != nil {
+			route = d.rt.faMetrics.name
+		}
+		g.access(r, lw, route+" ("+method+" "+path+")", d.p, d.authErr, dur)
+	}
 }

@@ -147,6 +147,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	g.metrics = newMetrics(v, g.revs)
 	for i := range g.routes.routes {
 		g.routes.routes[i].metrics = g.metrics.forRoute(g.routes.routes[i].name)
+		g.routes.routes[i].faMetrics = g.metrics.forRoute("forward-auth " + g.routes.routes[i].name)
 	}
 	var ver guard.Verifier = v
 	if g.shared != nil {
