@@ -326,3 +326,67 @@ func TestRedisLoggerIsStructured(t *testing.T) {
 		t.Errorf("line = %v", line)
 	}
 }
+
+func TestApplyEnvRedisAndForwardAuth(t *testing.T) {
+	env := map[string]string{
+		"REDIS_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_MASTER_NAME": "mymaster",
+		"REDIS_USERNAME": "gw", "REDIS_PASSWORD": " pass with spaces ", "REDIS_SENTINEL_PASSWORD": "sp",
+		"REDIS_TLS": "true", "REDIS_CA_FILE": "/etc/ca.pem", "REDIS_TLS_SERVER_NAME": "redis.internal",
+		"FORWARD_AUTH_PATH": "/auth", "FORWARD_AUTH_ENVOY_PREFIX": "-", "FORWARD_AUTH_TRUSTED": "10.0.0.0/8,::1",
+		"FORWARD_AUTH_ONLY": "1",
+	}
+	var c Config
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Redis
+	if len(r.Addrs) != 2 || r.Addrs[1] != "10.0.0.2:26379" || r.MasterName != "mymaster" || r.Username != "gw" ||
+		r.Password != " pass with spaces " || r.SentinelPassword != "sp" || !r.TLS || r.CAFile != "/etc/ca.pem" || r.ServerName != "redis.internal" || r.Cluster {
+		t.Errorf("redis: %+v", r)
+	}
+	fa := c.ForwardAuth
+	if fa.Path != "/auth" || fa.EnvoyPrefix != "-" || len(fa.Trusted) != 2 || !fa.Only {
+		t.Errorf("forward_auth: %+v", fa)
+	}
+	compiled, err := fa.compile()
+	if err != nil || compiled.path != "/auth" || compiled.envoyPrefix != "" {
+		t.Fatalf("compile: %+v %v", compiled, err)
+	}
+	for addr, want := range map[string]bool{
+		"10.1.2.3:5": true, "[::1]:5": true, "127.0.0.1:5": false, "[::ffff:10.0.0.9]:5": true, "11.0.0.1:5": false, "garbage": false, "": false,
+	} {
+		if got := compiled.trustedPeer(addr); got != want {
+			t.Errorf("trustedPeer(%q) = %v", addr, got)
+		}
+	}
+	for _, bad := range []map[string]string{{"REDIS_CLUSTER": "yes please"}, {"REDIS_TLS": "maybe"}, {"FORWARD_AUTH_ONLY": "y"}} {
+		var c Config
+		if err := c.ApplyEnv(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	for _, fa := range []ForwardAuthConfig{
+		{Path: "auth"}, {Path: "/a/../b"}, {Path: "/auth/"}, {EnvoyPrefix: "/x;y"}, {Path: "/same", EnvoyPrefix: "/same"}, {Trusted: []string{"10.0.0.0/33"}},
+	} {
+		if _, err := fa.compile(); err == nil {
+			t.Errorf("%+v accepted", fa)
+		}
+	}
+}
+
+func TestParseConfigForwardAuthAndRedis(t *testing.T) {
+	c, err := ParseConfig([]byte("forward_auth: {only: true, trusted: [10.0.0.0/8]}\nredis: {addrs: [a:1, b:2, c:3], cluster: true, tls: true}\nroutes: [{prefix: /}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.ForwardAuth.Only || !c.Redis.Cluster || len(c.Redis.Addrs) != 3 {
+		t.Fatalf("%+v", c)
+	}
+	// No upstream is needed when only decisions are answered.
+	if _, err := c.compileRoutes(nil); err != nil {
+		t.Fatalf("forward_auth.only without an upstream: %v", err)
+	}
+	if _, err := ParseConfig([]byte("forward_auth: {trusted_proxies: [x]}\n")); err == nil {
+		t.Fatal("a misspelt forward_auth key was accepted")
+	}
+}
