@@ -352,6 +352,7 @@ func LoadFile(path string) (Config, error) {
 //	REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD
 //	REDIS_TLS                  true for TLS (as rediss://)
 //	REDIS_CA_FILE, REDIS_CERT_FILE, REDIS_KEY_FILE, REDIS_TLS_SERVER_NAME
+//	FORWARD_AUTH_ENABLED       true: serve the forward-auth endpoints too
 //	FORWARD_AUTH_PATH          nginx/Traefik decision endpoint ("-" disables)
 //	FORWARD_AUTH_ENVOY_PREFIX  Envoy ext_authz HTTP prefix ("-" disables)
 //	FORWARD_AUTH_TRUSTED       ingress addresses or CIDRs, comma-separated
@@ -416,7 +417,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, b := range []struct {
 		dst  *bool
 		name string
-	}{{&c.Redis.Cluster, "REDIS_CLUSTER"}, {&c.Redis.TLS, "REDIS_TLS"}, {&c.ForwardAuth.Only, "FORWARD_AUTH_ONLY"}} {
+	}{{&c.Redis.Cluster, "REDIS_CLUSTER"}, {&c.Redis.TLS, "REDIS_TLS"}, {&c.ForwardAuth.Only, "FORWARD_AUTH_ONLY"}, {&c.ForwardAuth.Enabled, "FORWARD_AUTH_ENABLED"}} {
 		if v := strings.TrimSpace(getenv(b.name)); v != "" {
 			x, err := strconv.ParseBool(v)
 			if err != nil {

@@ -365,9 +365,14 @@ func TestApplyEnvRedisAndForwardAuth(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+	off, err := ForwardAuthConfig{Path: "/auth"}.compile()
+	if err != nil || off.path != "" || off.envoyPrefix != "" {
+		t.Errorf("forward-auth on without enabled or only: %+v %v", off, err)
+	}
 	for _, fa := range []ForwardAuthConfig{
 		{Path: "auth"}, {Path: "/a/../b"}, {Path: "/auth/"}, {EnvoyPrefix: "/x;y"}, {Path: "/same", EnvoyPrefix: "/same"}, {Trusted: []string{"10.0.0.0/33"}},
 	} {
+		fa.Enabled = true
 		if _, err := fa.compile(); err == nil {
 			t.Errorf("%+v accepted", fa)
 		}

@@ -29,8 +29,12 @@ const (
 	DefaultEnvoyPrefix = "/_oktafed/ext_authz"
 )
 
-// ForwardAuthConfig configures the decision endpoints.
+// ForwardAuthConfig configures the decision endpoints. They are off
+// unless Enabled or Only is set, so a proxy never answers on paths (or a
+// gRPC service) its upstream may own.
 type ForwardAuthConfig struct {
+	// Enabled serves the endpoints next to the proxy.
+	Enabled bool `yaml:"enabled,omitempty"`
 	// Path answers nginx auth_request (X-Original-URI, X-Original-Method)
 	// and Traefik forwardAuth (X-Forwarded-Method, -Uri, -Host, -Proto);
 	// default DefaultForwardAuthPath, "-" disables.
@@ -45,7 +49,8 @@ type ForwardAuthConfig struct {
 	// from elsewhere are refused (403) before any header is read.
 	Trusted []string `yaml:"trusted,omitempty"`
 	// Only answers forward-auth calls (and health, readiness, metrics)
-	// without proxying: no upstream is needed, other paths get 404.
+	// without proxying: no upstream is needed, other paths get 404. It
+	// implies Enabled.
 	Only bool `yaml:"only,omitempty"`
 }
 
@@ -56,6 +61,9 @@ type forwardAuth struct {
 }
 
 func (c ForwardAuthConfig) compile() (*forwardAuth, error) {
+	if !c.Enabled && !c.Only {
+		return &forwardAuth{}, nil
+	}
 	fa := &forwardAuth{path: c.Path, envoyPrefix: c.EnvoyPrefix}
 	if fa.path == "" {
 		fa.path = DefaultForwardAuthPath

@@ -377,3 +377,29 @@ func TestForwardAuthTrustedIngressOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestForwardAuthOffByDefault: a proxy claims no forward-auth path unless
+// told to, and serves both when enabled.
+func TestForwardAuthOffByDefault(t *testing.T) {
+	sb := sandbox.Start(t, sandbox.DefaultConfig())
+	up := echoUpstream(t).URL
+	reader := mint(t, sb, []string{"orders.read"}, []string{"readers"}, nil)
+	hdr := map[string]string{"X-Original-URI": "/x", "X-Original-Method": "GET"}
+
+	plain := startGateway(t, oktaConfig(t, sb, up))
+	st, _, m := do(t, "GET", plain.url+gateway.DefaultForwardAuthPath, reader, hdr)
+	if st != 200 || m["path"] != gateway.DefaultForwardAuthPath {
+		t.Fatalf("proxy without forward_auth: %d %v; want the path proxied", st, m)
+	}
+
+	cfg := oktaConfig(t, sb, up)
+	cfg.ForwardAuth.Enabled = true
+	both := startGateway(t, cfg)
+	st, h, m := do(t, "GET", both.url+gateway.DefaultForwardAuthPath, reader, hdr)
+	if st != 200 || m["path"] != "" || h.Get("X-Auth-Role") != "read" {
+		t.Fatalf("forward_auth.enabled: %d %v %v", st, m, h)
+	}
+	if st, _, m := do(t, "GET", both.url+"/x", reader, nil); st != 200 || m["path"] != "/x" {
+		t.Fatalf("proxying next to forward-auth: %d %v", st, m)
+	}
+}
