@@ -3,8 +3,9 @@
 // when CI=true (the test script installs everything) and skips otherwise,
 // with a message that says how to get it.
 //
-// Servers (Postgres, MariaDB, Redis, OIDCProvider) run from Debian's
-// packages and testdata/oidc-provider, each in its own temporary
+// Servers (Postgres, MariaDB, Redis and its Cluster, Sentinel and TLS
+// variants, Nginx, OIDCProvider) run from Debian's packages and
+// testdata/oidc-provider, each in its own temporary
 // directory, listening on 127.0.0.1 on a free port, and stop when the test
 // ends. SharedPostgres and SharedMariaDB keep one server per test binary;
 // see Main. Database servers present a certificate from a CA made per test
