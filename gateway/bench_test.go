@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -86,6 +87,18 @@ func BenchmarkForwardAuth(b *testing.B) {
 			h.ServeHTTP(w, r)
 			if w.Code != 200 || w.Header().Get("X-Auth-Role") != "read" {
 				b.Fatalf("status %d", w.Code)
+			}
+		}
+	})
+	b.Run("ext_authz Check", func(b *testing.B) {
+		b.ReportAllocs()
+		srv := gw.gw.ExtAuthz()
+		req := checkRequest("GET", "/orders/42?x=1", map[string]string{"authorization": "Bearer " + tok})
+		ctx := context.Background()
+		for b.Loop() {
+			resp, err := srv.Check(ctx, req)
+			if err != nil || resp.GetOkResponse() == nil {
+				b.Fatalf("%v %v", resp, err)
 			}
 		}
 	})
