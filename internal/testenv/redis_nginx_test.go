@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,9 +57,9 @@ func TestRedisClusterAndSentinel(t *testing.T) {
 			t.Fatalf("cluster SET %s: %v", k, err)
 		}
 	}
-	masters := 0
-	_ = cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { masters++; return nil })
-	if masters != 3 {
+	var masters atomic.Int32 // the callback runs once per primary, concurrently
+	_ = cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { masters.Add(1); return nil })
+	if masters := masters.Load(); masters != 3 {
 		t.Fatalf("%d primaries, want 3", masters)
 	}
 
