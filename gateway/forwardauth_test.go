@@ -309,6 +309,12 @@ func TestForwardAuthTraefikAndEnvoyHTTP(t *testing.T) {
 			})
 		}
 	})
+	t.Run("Envoy over HTTP ignores a client's X-Original-URI", func(t *testing.T) {
+		req := fmt.Sprintf("GET %s/admin/users HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\nX-Original-URI: /x\r\nX-Forwarded-Uri: /x\r\nX-Original-Method: GET\r\nConnection: close\r\n\r\n", gateway.DefaultEnvoyPrefix, reader)
+		if st, _, body := rawRequest(t, strings.TrimPrefix(gw.url, "http://"), req); st != 403 {
+			t.Fatalf("status %d: %s", st, body)
+		}
+	})
 	t.Run("Envoy over HTTP", func(t *testing.T) {
 		cases := []struct {
 			method, path, token string
