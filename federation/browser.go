@@ -94,7 +94,11 @@ func (b *BrowserSignIn) SignIn(ctx context.Context, appURL string) (*BrowserResu
 		return nil, fmt.Errorf("the AWS app link %q is not an absolute http(s) URL: run `oktafed init` and give the app's embed link", appURL)
 	}
 	bin := b.Browser
-	if bin == "" {
+	if bin != "" {
+		if bin, err = exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("browser %s: %w (name Chrome, Chromium, Edge or Brave with --browser-path or %s)", b.Browser, err, BrowserEnv)
+		}
+	} else {
 		getenv := b.Getenv
 		if getenv == nil {
 			getenv = os.Getenv
