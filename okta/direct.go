@@ -183,6 +183,18 @@ func (c *Client) DirectSignIn(ctx context.Context, clientID, username, password 
 		return nil, err
 	}
 	useOTP := m.Preferred == KindTOTP || m.Preferred == KindToken || (m.Preferred == "" && m.TOTPSeed != "")
+	if m.Preferred == "" && m.TOTPSeed == "" && m.Choose != nil {
+		// Direct authentication does not list the user's factors: offer
+		// the two it can verify.
+		f, err := m.Choose(ctx, []Factor{
+			{Type: "push", Provider: "OKTA", Kind: KindPush},
+			{Type: "token:software:totp", Provider: "OKTA", Kind: KindTOTP},
+		})
+		if err != nil {
+			return nil, err
+		}
+		useOTP = f.Kind == KindTOTP
+	}
 	if useOTP {
 		return c.directOTP(ctx, clientID, mfaToken, m)
 	}

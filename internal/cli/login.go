@@ -140,10 +140,12 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		l.Aliases = federation.NewAliasLookup(httpClient(), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
 	}
 	var runner loginRunner = browserFallback{inner: l, login: l, deps: deps, flags: &opts.browser}
-	if browser, err := wantBrowserLogin(p, &opts.browser, opts.device); err != nil {
+	if method, err := signInMethod(p, &opts.browser, opts.device); err != nil {
 		return err
-	} else if browser {
-		runner = browserLogin(l, deps, &opts.browser)
+	} else if method != "" {
+		if runner, err = signInRunner(method, l, deps, &opts.browser); err != nil {
+			return err
+		}
 	} else if device, err := wantDeviceLogin(ctx, l, p, opts.device); err != nil {
 		return err
 	} else if device {

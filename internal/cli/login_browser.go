@@ -13,11 +13,14 @@ import (
 	"github.com/oktafed/oktafed/okta"
 )
 
-// browserFlags are login's flags for signing in in the person's browser.
+// browserFlags are login's flags for the sign-in methods beside the
+// password and the device flow: the person's browser and Okta Direct
+// Authentication.
 type browserFlags struct {
 	browser bool
 	path    string
 	timeout time.Duration
+	direct  bool
 }
 
 func (f *browserFlags) register(cmd *cobra.Command) {
@@ -25,6 +28,7 @@ func (f *browserFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.browser, "browser", false, "sign in in your browser (Chrome, Chromium, Edge or Brave), for security keys, Touch ID, Windows Hello, FastPass and every other Okta authenticator")
 	fl.StringVar(&f.path, "browser-path", "", "the browser program for --browser (default: $"+federation.BrowserEnv+", else Chrome, Chromium, Edge or Brave)")
 	fl.DurationVar(&f.timeout, "browser-timeout", federation.DefaultBrowserTimeout, "how long to wait for the sign-in in the browser")
+	fl.BoolVar(&f.direct, "direct", false, "sign in with Okta Direct Authentication: password, then an Okta Verify push or a TOTP code, no browser (Identity Engine orgs that enabled it; needs oidc_client_id)")
 }
 
 // browserTestHook, when set, adjusts every browser sign-in: tests run the
@@ -36,15 +40,44 @@ type loginRunner interface {
 	Run(context.Context, string, federation.Chooser, time.Duration) (*federation.Outcome, error)
 }
 
-// wantBrowserLogin reports whether this login signs in in the browser.
-func wantBrowserLogin(p *config.Profile, f *browserFlags, device bool) (bool, error) {
-	if f.browser && device {
-		return false, errors.New("--browser and --device are two ways to sign in: choose one")
+// signInMethod picks browser or direct sign-in from the flags and the
+// profile's sign_in; "" leaves the choice to the org (password and MFA,
+// or the device flow).
+func signInMethod(p *config.Profile, f *browserFlags, device bool) (string, error) {
+	n := 0
+	for _, set := range []bool{f.browser, f.direct, device} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", errors.New("--browser, --direct and --device are different ways to sign in: choose one")
 	}
 	if f.timeout <= 0 {
-		return false, fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
+		return "", fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
 	}
-	return f.browser || (!device && p.SignIn == "browser"), nil
+	switch {
+	case f.browser:
+		return "browser", nil
+	case f.direct:
+		return "direct", nil
+	case device:
+		return "", nil
+	case p.SignIn == "browser" || p.SignIn == "direct":
+		return p.SignIn, nil
+	}
+	return "", nil
+}
+
+// signInRunner is the login of a method signInMethod picked.
+func signInRunner(method string, l *federation.Login, d loginDeps, f *browserFlags) (loginRunner, error) {
+	if method == "direct" {
+		if l.Profile.OIDCClientID == "" {
+			return nil, fmt.Errorf("profile %s signs in with Okta Direct Authentication and needs oidc_client_id: create a native OIDC app with the Resource Owner Password, MFA OOB, MFA OTP and Token Exchange grants and set its client id with `oktafed init --profile %s --oidc-client-id …`", l.Profile.Name, l.Profile.Name)
+		}
+		return &federation.DirectLogin{Login: l}, nil
+	}
+	return browserLogin(l, d, f), nil
 }
 
 // browserLogin wraps l in a browser sign-in that talks to the person on

@@ -172,6 +172,7 @@ func TestLoginBrowserFailuresChangeNothing(t *testing.T) {
 		{"no such browser", nil, []string{"--browser-path", "/nonexistent/chrome"}, "--browser-path or OKTAFED_BROWSER"},
 		{"bad timeout", nil, []string{"--browser-timeout", "-1s"}, "--browser-timeout"},
 		{"browser and device", nil, []string{"--browser", "--device"}, "choose one"},
+		{"browser and direct", nil, []string{"--browser", "--direct"}, "choose one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			useBrowser(t, tc.prepare)
