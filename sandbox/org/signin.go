@@ -2,6 +2,7 @@ package org
 
 import (
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -206,7 +207,11 @@ func (o *Org) handleHostedWebAuthnFinish(w http.ResponseWriter, r *http.Request)
 		if o.failHostedMFA(w, t) {
 			return
 		}
-		o.hostedError(w, http.StatusUnauthorized, err.Error())
+		msg := err.Error()
+		if errors.Is(err, errKeyRejected) {
+			msg = msgKeyRejected
+		}
+		o.hostedError(w, http.StatusUnauthorized, msg)
 		return
 	}
 	t.user.failedMFA = 0

@@ -85,9 +85,11 @@ func webauthnFactor(u *user) *factor {
 	return nil
 }
 
-// errKeyRejected is what the page shows for any failed ceremony: which
-// check failed goes to the log, not to whoever holds the key.
-var errKeyRejected = errors.New("Your security key was not accepted. Try again with the key you set up for this account.")
+// errKeyRejected is any failed ceremony: which check failed goes to the
+// log, not to whoever holds the key. The page shows msgKeyRejected.
+var errKeyRejected = errors.New("security key not accepted")
+
+const msgKeyRejected = "Your security key was not accepted. Try again with the key you set up for this account."
 
 // beginWebAuthn starts a registration (no credential yet) or an assertion
 // for f and records its session data on t. Needs o.mu.
