@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/creack/pty"
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/testenv"
@@ -27,6 +29,13 @@ const (
 // no password or TOTP seed in the environment: the person types the
 // password in the browser. It registers the key and returns a copy.
 func setupKeyCLI(t *testing.T) (*cliEnv, *cdpwebauthn.Credential) {
+	t.Helper()
+	e := setupKeyEnv(t)
+	return e, testenv.RegisterSecurityKey(t, e.srv.URL+keyAppPath, keyUser, keyPass)
+}
+
+// setupKeyEnv is setupKeyCLI without registering the key.
+func setupKeyEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	testenv.Chromium(t)
 	cfg := sandbox.DefaultConfig()
@@ -48,7 +57,7 @@ func setupKeyCLI(t *testing.T) (*cliEnv, *cdpwebauthn.Credential) {
 		t.Setenv(k, v)
 	}
 	mustRun(t, "init", "--non-interactive", "--browser", "--org-url", srv.URL, "--app-url", keyAppPath, "--username", keyUser, "--region", "us-east-1")
-	return e, testenv.RegisterSecurityKey(t, srv.URL+keyAppPath, keyUser, keyPass)
+	return e
 }
 
 // useBrowser makes every browser sign-in of the test run headless Chromium
@@ -197,7 +206,7 @@ func TestLoginBrowserFailuresChangeNothing(t *testing.T) {
 }
 
 func TestLoginOffersBrowserWhenFactorsNeedOne(t *testing.T) {
-	e, _ := setupKeyCLI(t)
+	e := setupKeyEnv(t)
 	// A profile without sign_in: browser takes the password path, where
 	// Okta has nothing the command line can verify.
 	mustRun(t, "init", "--non-interactive", "--sign-in", "password", "--org-url", e.srv.URL, "--app-url", keyAppPath, "--username", keyUser)
@@ -208,5 +217,38 @@ func TestLoginOffersBrowserWhenFactorsNeedOne(t *testing.T) {
 	}
 	if _, err := os.Stat(e.creds); err == nil {
 		t.Fatal("the credentials file was written")
+	}
+}
+
+// TestInteractiveLoginOffersBrowser drives a password login on a terminal
+// for a user whose only factor is a security key: oktafed offers the
+// browser; "No" ends with Okta's explanation, "Yes" goes to the browser
+// (here a missing one, named by OKTAFED_BROWSER).
+func TestInteractiveLoginOffersBrowser(t *testing.T) {
+	e := setupKeyEnv(t)
+	mustRun(t, "init", "--non-interactive", "--sign-in", "password", "--org-url", e.srv.URL, "--app-url", keyAppPath, "--username", keyUser)
+	bin := oktafedBinary(t)
+	for _, tc := range []struct{ answer, want string }{
+		{"2", "from the command line"},
+		{"1", "/nonexistent/chrome"},
+	} {
+		cmd := exec.Command(bin, "login", "--role", "all")
+		cmd.Env = append(os.Environ(), "OKTA_PASSWORD="+keyPass, "OKTAFED_TOTP_SECRET=", "TERM=xterm", federation.BrowserEnv+"=/nonexistent/chrome")
+		f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newConsole(t, f)
+		c.expect("Sign in in your browser now?")
+		c.expect("Choose a number:")
+		c.send(tc.answer)
+		out := c.expect(tc.want)
+		if err := cmd.Wait(); err == nil {
+			t.Fatalf("answer %s: login succeeded:\n%s", tc.answer, out)
+		}
+		f.Close()
+		if _, err := os.Stat(e.creds); err == nil {
+			t.Fatalf("answer %s: the credentials file was written", tc.answer)
+		}
 	}
 }
