@@ -12,6 +12,7 @@ import (
 
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
@@ -272,4 +273,78 @@ func FuzzIsAWSSignInURL(f *testing.F) {
 			t.Fatalf("accepted %q", raw)
 		}
 	})
+}
+
+// TestBrowserLoginWithPushAndTOTPOnThePage signs the demo user in through
+// the hosted page's JavaScript with an Okta Verify push (the page polls
+// and shows the number) and with a TOTP code, as a person clicking and
+// typing would.
+func TestBrowserLoginWithPushAndTOTPOnThePage(t *testing.T) {
+	testenv.Chromium(t)
+	for _, factor := range []string{"push", "totp"} {
+		t.Run(factor, func(t *testing.T) {
+			srv := sandbox.Start(t, sandbox.DefaultConfig())
+			dir := t.TempDir()
+			hc := &http.Client{Timeout: 30 * time.Second}
+			sessions := federation.NewMemorySessions()
+			l := &federation.Login{
+				Profile:  &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1"},
+				Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
+				Sessions: sessions,
+				STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
+				Files:    federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
+			}
+			sawNumber := make(chan bool, 1)
+			prepare := func(ctx context.Context) error {
+				go func() {
+					steps := []chromedp.Action[chromedp.Void]{
+						chromedp.WaitVisible(chromedp.ID("username")),
+						chromedp.SendKeys(chromedp.ID("username"), demoUser),
+						chromedp.SendKeys(chromedp.ID("password"), demoPass),
+						chromedp.Click(chromedp.ID("submit")),
+						chromedp.Click(chromedp.ID("factor-" + factor)),
+					}
+					if factor == "totp" {
+						code, _ := totp.GenerateCode(demoSeed, time.Now())
+						steps = append(steps, chromedp.SendKeys(chromedp.ID("passcode"), code), chromedp.Click(chromedp.ID("verify")))
+					}
+					if err := chromedp.Do(ctx, steps...); err != nil && ctx.Err() == nil {
+						t.Logf("drive the page: %v", err)
+					}
+					if factor == "push" {
+						for range 50 {
+							s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+							if err != nil {
+								return
+							}
+							if strings.Contains(s, "tap ") {
+								sawNumber <- true
+								return
+							}
+							time.Sleep(100 * time.Millisecond)
+						}
+					}
+				}()
+				return nil
+			}
+			bl := &federation.BrowserLogin{Login: l, Browser: &federation.BrowserSignIn{Browser: testenv.Chromium(t), Headless: true, Timeout: 60 * time.Second, Prepare: prepare}}
+			out, err := bl.Run(context.Background(), "all", nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Written) != 3 {
+				t.Fatalf("written %+v", out.Written)
+			}
+			if factor == "push" {
+				select {
+				case <-sawNumber:
+				default:
+					t.Error("the page never showed the number to tap")
+				}
+			}
+			if sid, _, _ := sessions.LoadSession(context.Background(), "default"); sid == "" {
+				t.Error("no session saved")
+			}
+		})
+	}
 }

@@ -15,8 +15,8 @@ import (
 // without an Okta session (/login/login.htm?fromURI=…), as Okta's hosted
 // sign-in widget is. It is HTML and JavaScript that talk JSON to the
 // /login/hosted/ endpoints below: password first, then the factor the
-// user picks (a security key through navigator.credentials, or a TOTP
-// code); a user whose security key is not set up yet registers one with
+// user picks (a security key through navigator.credentials, a TOTP code,
+// an Okta Verify push the page polls, an SMS or email code); a user whose security key is not set up yet registers one with
 // navigator.credentials.create. On success the org sets its sid cookie
 // and the page goes on to fromURI, so the AWS app answers with its
 // SAMLResponse form, which posts to the AWS sign-in URL. Those endpoints
@@ -33,6 +33,8 @@ type hostedTxn struct {
 	expiresAt time.Time
 	webauthn  *webauthn.SessionData // the open ceremony, nil when none
 	enrolling bool                  // the open ceremony registers a key
+	push      *pushChallenge        // the push sent, nil when none
+	code      *issuedCode           // the SMS or email code sent
 }
 
 func (o *Org) registerHostedSignIn(mux *http.ServeMux) {
@@ -40,6 +42,9 @@ func (o *Org) registerHostedSignIn(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/hosted/webauthn/begin", o.handleHostedWebAuthnBegin)
 	mux.HandleFunc("POST /login/hosted/webauthn/finish", o.handleHostedWebAuthnFinish)
 	mux.HandleFunc("POST /login/hosted/totp", o.handleHostedTOTP)
+	mux.HandleFunc("POST /login/hosted/push", o.handleHostedPush)
+	mux.HandleFunc("POST /login/hosted/code/send", o.handleHostedSendCode)
+	mux.HandleFunc("POST /login/hosted/code", o.handleHostedCode)
 }
 
 // hostedReply is every answer of the /login/hosted/ endpoints.
@@ -52,11 +57,13 @@ type hostedReply struct {
 	// Options are WebAuthn's creation or request options ({publicKey: …}).
 	Options any  `json:"options,omitempty"`
 	Enroll  bool `json:"enroll,omitempty"`
+	// CorrectAnswer is the number to tap in Okta Verify.
+	CorrectAnswer int `json:"correctAnswer,omitempty"`
 }
 
 type hostedFactor struct {
 	ID   string `json:"id"`
-	Type string `json:"type"` // webauthn, totp
+	Type string `json:"type"` // webauthn, totp, push, sms, email
 }
 
 func (o *Org) hostedError(w http.ResponseWriter, status int, msg string) {
@@ -78,13 +85,11 @@ func readHosted(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// hostedFactors lists the factors the page can verify for u.
+// hostedFactors lists the factors the page can verify for u: all of them.
 func hostedFactors(u *user) []hostedFactor {
-	var out []hostedFactor
+	out := make([]hostedFactor, 0, len(u.factors))
 	for _, f := range u.factors {
-		if f.kind == "webauthn" || f.kind == "totp" {
-			out = append(out, hostedFactor{ID: f.id, Type: f.kind})
-		}
+		out = append(out, hostedFactor{ID: f.id, Type: f.kind})
 	}
 	return out
 }
@@ -133,7 +138,7 @@ func (o *Org) handleHostedAuthn(w http.ResponseWriter, r *http.Request) {
 	}
 	factors := hostedFactors(u)
 	if len(factors) == 0 {
-		o.hostedError(w, http.StatusForbidden, "This sign-in page verifies security keys and TOTP codes only, and you have neither.")
+		o.hostedError(w, http.StatusForbidden, "You have no factor to verify: enroll one first.")
 		return
 	}
 	t := &hostedTxn{token: newToken("00", 30), user: u, from: from, pwdAt: now, expiresAt: now.Add(o.pol.stateTokenLifetime)}
@@ -254,6 +259,111 @@ func (o *Org) handleHostedTOTP(w http.ResponseWriter, r *http.Request) {
 	o.finishHosted(w, t, now, []string{"pwd", "mfa", "otp"})
 }
 
+// handleHostedPush sends an Okta Verify push on the first call and reports
+// its state on the next ones (the page polls).
+func (o *Org) handleHostedPush(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		StateToken string `json:"stateToken"`
+	}
+	t, now := o.hostedCall(w, r, &req, func() string { return req.StateToken })
+	if t == nil {
+		return
+	}
+	defer o.mu.Unlock()
+	var f *factor
+	for _, c := range t.user.factors {
+		if c.kind == "push" {
+			f = c
+			break
+		}
+	}
+	if f == nil {
+		o.hostedError(w, http.StatusBadRequest, "You have no Okta Verify push factor.")
+		return
+	}
+	if t.push == nil {
+		p := &pushChallenge{factor: f, started: now, numberChallenge: f.push.NumberChallenge}
+		if p.numberChallenge {
+			p.correctAnswer = randomInt(10, 99)
+		}
+		t.push = p
+		t.user.pendingPush = p
+		o.log.Info("hosted sign-in: push sent", "login", t.user.login)
+	}
+	switch o.pushOutcome(t.push, now) {
+	case resultSuccess:
+		t.user.pendingPush = nil
+		t.user.failedMFA = 0
+		o.finishHosted(w, t, now, []string{"pwd", "mfa", "swk"})
+	case resultRejected:
+		t.user.pendingPush, t.push = nil, nil
+		o.hostedError(w, http.StatusForbidden, "You rejected this request in Okta Verify. Send another push to try again.")
+	case resultTimeout:
+		t.user.pendingPush, t.push = nil, nil
+		o.hostedError(w, http.StatusForbidden, "The push was not answered in time. Send another push to try again.")
+	default:
+		writeJSON(w, http.StatusOK, hostedReply{Status: "MFA_CHALLENGE", StateToken: t.token, CorrectAnswer: t.push.correctAnswer})
+	}
+}
+
+// hostedCodeFactor finds the SMS or email factor id of t's user.
+func hostedCodeFactor(t *hostedTxn, id string) *factor {
+	f := t.user.factor(id)
+	if f == nil || (f.kind != "sms" && f.kind != "email") {
+		return nil
+	}
+	return f
+}
+
+// handleHostedSendCode "sends" an SMS or email code (the admin endpoint
+// reads it back, as for /api/v1/authn).
+func (o *Org) handleHostedSendCode(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		StateToken string `json:"stateToken"`
+		FactorID   string `json:"factorId"`
+	}
+	t, now := o.hostedCall(w, r, &req, func() string { return req.StateToken })
+	if t == nil {
+		return
+	}
+	defer o.mu.Unlock()
+	f := hostedCodeFactor(t, req.FactorID)
+	if f == nil {
+		o.hostedError(w, http.StatusBadRequest, "You have no such SMS or email factor.")
+		return
+	}
+	c := &issuedCode{factorID: f.id, factorType: f.factorType, code: randomDigits(6), issuedAt: now, expiresAt: now.Add(codeLifetime)}
+	t.code = c
+	t.user.lastCode = c
+	o.log.Info("hosted sign-in: passcode sent", "login", t.user.login, "factorType", f.factorType)
+	writeJSON(w, http.StatusOK, hostedReply{Status: "MFA_CHALLENGE", StateToken: t.token})
+}
+
+func (o *Org) handleHostedCode(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		StateToken string `json:"stateToken"`
+		FactorID   string `json:"factorId"`
+		PassCode   string `json:"passCode"`
+	}
+	t, now := o.hostedCall(w, r, &req, func() string { return req.StateToken })
+	if t == nil {
+		return
+	}
+	defer o.mu.Unlock()
+	f := hostedCodeFactor(t, req.FactorID)
+	c := t.code
+	if f == nil || c == nil || c.factorID != f.id || !now.Before(c.expiresAt) || !secretEqual(c.code, strings.TrimSpace(req.PassCode)) {
+		if o.failHostedMFA(w, t) {
+			return
+		}
+		o.hostedError(w, http.StatusUnauthorized, "That code does not match. Try again, or send a new one.")
+		return
+	}
+	t.code = nil // one use
+	t.user.failedMFA = 0
+	o.finishHosted(w, t, now, []string{"pwd", "mfa", f.kind})
+}
+
 // failHostedMFA counts a failed second factor and reports whether it
 // locked the user out (then it has answered).
 func (o *Org) failHostedMFA(w http.ResponseWriter, t *hostedTxn) bool {
@@ -290,8 +400,9 @@ func (o *Org) serveHostedSignIn(w http.ResponseWriter, r *http.Request) {
 	_ = hostedPage.Execute(w, map[string]string{"Org": o.name, "FromURI": from})
 }
 
-// The page's element ids (username, password, submit, passcode, verify,
-// error, status) are stable for tests and for people's scripts.
+// The page's element ids (username, password, submit, factor-<type>,
+// passcode, verify, error, status) are stable for tests and for people's
+// scripts.
 var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign In - {{.Org}}</title>
 <style>body{font-family:sans-serif;max-width:28em;margin:10% auto}label{display:block;margin:.5em 0}.hidden{display:none}#error{color:#b00}</style>
@@ -307,7 +418,7 @@ var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
 </form>
 <div id="factors" class="hidden"></div>
 <form id="totp" class="hidden">
-<label>Code from your authenticator app <input id="passcode" inputmode="numeric" autocomplete="one-time-code"></label>
+<label><span id="codelabel">Code from your authenticator app</span> <input id="passcode" inputmode="numeric" autocomplete="one-time-code"></label>
 <button id="verify" type="submit">Verify</button>
 </form>
 <p><small>{{.Org}} (oktafed sandbox)</small></p>
@@ -316,6 +427,9 @@ var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
   "use strict";
   var fromURI = {{.FromURI}};
   var stateToken = "";
+  var current = null;
+  var labels = {webauthn: "Use a security key or biometric authenticator", totp: "Enter a code from your authenticator app",
+    push: "Send a push to Okta Verify", sms: "Send a code by SMS", email: "Send a code by email"};
   var $ = function (id) { return document.getElementById(id); };
   function say(id, text) { $(id).textContent = text || ""; }
   function b64u(buf) {
@@ -354,17 +468,39 @@ var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
         var b = document.createElement("button");
         b.id = "factor-" + f.type;
         b.type = "button";
-        b.textContent = f.type === "webauthn" ? "Use a security key or biometric authenticator" : "Enter a code from your authenticator app";
-        b.onclick = function () { choose(f.type); };
+        b.textContent = labels[f.type] || f.type;
+        b.onclick = function () { choose(f); };
         box.appendChild(b);
       });
-      if (j.factors.length === 1) { choose(j.factors[0].type); }
+      if (j.factors.length === 1) { choose(j.factors[0]); }
     }
   }
-  function choose(type) {
-    if (type === "webauthn") { securityKey(); return; }
+  function choose(f) {
+    current = f;
+    say("error", "");
+    if (f.type === "webauthn") { securityKey(); return; }
+    if (f.type === "push") { push(); return; }
+    if (f.type === "sms" || f.type === "email") { sendCode(f); return; }
+    codeForm("Code from your authenticator app");
+  }
+  function codeForm(label) {
+    say("codelabel", label);
     $("totp").classList.remove("hidden");
     $("passcode").focus();
+  }
+  async function sendCode(f) {
+    var j = await post("/login/hosted/code/send", {stateToken: stateToken, factorId: f.id});
+    if (j.error) { handle(j); return; }
+    codeForm(f.type === "sms" ? "Code sent by SMS" : "Code sent by email");
+  }
+  async function push() {
+    say("status", "Push sent: approve it in Okta Verify…");
+    for (;;) {
+      var j = await post("/login/hosted/push", {stateToken: stateToken});
+      if (j.status !== "MFA_CHALLENGE") { handle(j); return; }
+      if (j.correctAnswer) { say("status", "In Okta Verify, tap " + j.correctAnswer + "."); }
+      await new Promise(function (r) { setTimeout(r, 2000); });
+    }
   }
   async function securityKey() {
     say("status", "Waiting for your security key…");
@@ -404,6 +540,10 @@ var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
   });
   $("totp").addEventListener("submit", async function (ev) {
     ev.preventDefault();
+    if (current && current.type !== "totp") {
+      handle(await post("/login/hosted/code", {stateToken: stateToken, factorId: current.id, passCode: $("passcode").value}));
+      return;
+    }
     handle(await post("/login/hosted/totp", {stateToken: stateToken, passCode: $("passcode").value}));
   });
 })();

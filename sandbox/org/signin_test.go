@@ -183,3 +183,41 @@ func FuzzHostedSignIn(f *testing.F) {
 		}
 	})
 }
+
+func TestHostedSignInPushAndSMS(t *testing.T) {
+	h := newHarness(t, testConfig())
+	r := h.hosted("authn", map[string]string{"username": "push@example.com", "password": testPassword})
+	st := r.str("stateToken")
+	r = h.hosted("push", map[string]string{"stateToken": st})
+	if r.code != http.StatusOK || r.str("status") != "MFA_CHALLENGE" || dig(r.body, "correctAnswer") == nil {
+		t.Fatalf("push sent: %d %s", r.code, r.raw)
+	}
+	h.clk.Advance(3e9)
+	if r = h.hosted("push", map[string]string{"stateToken": st}); r.str("status") != "SUCCESS" {
+		t.Fatalf("push approved: %d %s", r.code, r.raw)
+	}
+	r = h.hosted("authn", map[string]string{"username": "reject@example.com", "password": testPassword})
+	st = r.str("stateToken")
+	h.hosted("push", map[string]string{"stateToken": st})
+	if r = h.hosted("push", map[string]string{"stateToken": st}); r.code != http.StatusForbidden || !strings.Contains(r.str("error"), "rejected") {
+		t.Fatalf("push rejected: %d %s", r.code, r.raw)
+	}
+
+	r = h.hosted("authn", map[string]string{"username": "sms@example.com", "password": testPassword})
+	st = r.str("stateToken")
+	if r = h.hosted("code", map[string]string{"stateToken": st, "factorId": "smssms", "passCode": "123456"}); r.code != http.StatusUnauthorized {
+		t.Fatalf("code before one was sent: %d %s", r.code, r.raw)
+	}
+	if r = h.hosted("code/send", map[string]string{"stateToken": st, "factorId": "smssms"}); r.code != http.StatusOK {
+		t.Fatalf("send: %d %s", r.code, r.raw)
+	}
+	h.org.mu.Lock()
+	code := h.org.usersByLogin["sms@example.com"].lastCode.code
+	h.org.mu.Unlock()
+	if r = h.hosted("code", map[string]string{"stateToken": st, "factorId": "emfemail", "passCode": code}); r.code != http.StatusUnauthorized {
+		t.Fatalf("SMS code for the email factor: %d %s", r.code, r.raw)
+	}
+	if r = h.hosted("code", map[string]string{"stateToken": st, "factorId": "smssms", "passCode": code}); r.str("status") != "SUCCESS" {
+		t.Fatalf("SMS code: %d %s", r.code, r.raw)
+	}
+}
