@@ -205,6 +205,19 @@ func TestLoginBrowserFailuresChangeNothing(t *testing.T) {
 	mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 }
 
+func TestDoctorChecksTheBrowser(t *testing.T) {
+	setupKeyEnv(t)
+	out := mustRun(t, "doctor", "--output", "json")
+	if !strings.Contains(out, `"name": "browser",`+"\n"+`    "status": "ok"`) {
+		t.Fatalf("doctor with a browser:\n%s", out)
+	}
+	t.Setenv(federation.BrowserEnv, "/nonexistent/chrome")
+	code, out, _ := run(t, "doctor", "--output", "json")
+	if code == 0 || !strings.Contains(out, "OKTAFED_BROWSER=/nonexistent/chrome") {
+		t.Fatalf("doctor with a missing browser: exit %d\n%s", code, out)
+	}
+}
+
 func TestLoginOffersBrowserWhenFactorsNeedOne(t *testing.T) {
 	e := setupKeyEnv(t)
 	// A profile without sign_in: browser takes the password path, where
