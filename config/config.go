@@ -32,6 +32,11 @@ const DefaultProfile = "default"
 // MFA methods a profile may prefer.
 var MFAMethods = []string{"push", "totp", "sms", "email"}
 
+// SignInMethods are how a profile's new Okta sign-ins may happen: password
+// (and MFA) through the Authentication API, the person's browser, the OIDC
+// device flow, or Okta Direct Authentication.
+var SignInMethods = []string{"password", "browser", "device", "direct"}
+
 // Profile is one Okta login and what to do with it.
 type Profile struct {
 	Name string `yaml:"-"`
@@ -64,6 +69,13 @@ type Profile struct {
 	// Authorization and Token Exchange grants. Okta Identity Engine orgs
 	// sign in through it (the device flow) instead of /api/v1/authn.
 	OIDCClientID string `yaml:"oidc_client_id,omitempty"`
+	// SignIn is how new Okta sign-ins happen (SignInMethods). Empty picks
+	// by org: password and MFA on Classic orgs, the device flow on Identity
+	// Engine orgs. browser signs in in the person's browser, so every
+	// authenticator works (security keys, Touch ID, Windows Hello,
+	// FastPass); direct uses Okta Direct Authentication (needs
+	// oidc_client_id).
+	SignIn string `yaml:"sign_in,omitempty"`
 }
 
 // Duration is a time.Duration written as "1h30m" in YAML.
@@ -227,6 +239,9 @@ func (p *Profile) Validate() error {
 	}
 	if p.MFA != "" && !contains(MFAMethods, p.MFA) {
 		return fmt.Errorf("mfa %q: choose one of %s", p.MFA, strings.Join(MFAMethods, ", "))
+	}
+	if p.SignIn != "" && !contains(SignInMethods, p.SignIn) {
+		return fmt.Errorf("sign_in %q: choose one of %s", p.SignIn, strings.Join(SignInMethods, ", "))
 	}
 	if _, err := p.RoleMatcher(); err != nil {
 		return err

@@ -37,7 +37,12 @@ import (
 // Config is the whole of sandbox.yaml.
 type Config struct {
 	// Addr is where to listen. Default 127.0.0.1:0 (a free port).
-	Addr  string            `yaml:"addr"`
+	Addr string `yaml:"addr"`
+	// Host is the host name in the sandbox's URLs (the org's base URL,
+	// links, the WebAuthn RP ID); default the listen address. Set it to
+	// localhost for security keys: browsers refuse WebAuthn on IP
+	// addresses. Only loopback names are accepted.
+	Host  string            `yaml:"host"`
 	Org   org.Config        `yaml:"org"`
 	OAuth authserver.Config `yaml:"oauth"`
 	AWS   iam.Config        `yaml:"aws"`
@@ -206,6 +211,13 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	}
 	clk := clock.Or(opts.Clock)
 	base := "http://" + ln.Addr().String()
+	if cfg.Host != "" {
+		if cfg.Host != "localhost" && !isLoopbackIP(cfg.Host) {
+			return nil, fmt.Errorf("sandbox: host %q is not localhost or a loopback address", cfg.Host)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		base = "http://" + net.JoinHostPort(cfg.Host, port)
+	}
 	if err := cfg.Latency.check(); err != nil {
 		return nil, err
 	}
@@ -389,4 +401,9 @@ func firstAccount(aws *iam.Service) string {
 		return ids[0]
 	}
 	return ""
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -169,5 +169,12 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	if p.Username == "" || p.AppURL == "" {
 		add("profile", "fail", "missing username or app_url: run `oktafed init --profile %s`", name)
 	}
+	if p.SignIn == "browser" {
+		if bin, err := federation.FindBrowser(ios.getenv); err != nil {
+			add("browser", "fail", "%v", err)
+		} else {
+			add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
+		}
+	}
 	return out
 }

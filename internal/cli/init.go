@@ -16,6 +16,7 @@ type initOptions struct {
 	profileFlags
 	orgURL, appURL, username, mfa, region, duration, role, template, stsEndpoint, oidcClientID string
 	savePassword, saveTOTP, forget                                                             bool
+	signIn                                                                                     string // --sign-in, or browser for --browser
 }
 
 func newInitCmd(ios *IOStreams) *cobra.Command {
@@ -52,6 +53,9 @@ an encrypted file is used (passphrase from OKTAFED_KEYRING_PASSWORD or a prompt)
 	f.StringVar(&opts.template, "profile-template", "", "AWS profile names, default "+config.DefaultProfileTemplate)
 	f.StringVar(&opts.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (AWS_ENDPOINT_URL_STS wins)")
 	f.StringVar(&opts.oidcClientID, "oidc-client-id", "", "client id of the native OIDC app used for the device flow on Okta Identity Engine orgs (also OKTA_CLIENT_ID)")
+	f.StringVar(&opts.signIn, "sign-in", "", "how new Okta sign-ins happen: password, browser, device or direct (default: by org)")
+	f.Var(browserSignIn{&opts.signIn}, "browser", "sign in in the browser (same as --sign-in browser): every Okta authenticator, such as security keys")
+	f.Lookup("browser").NoOptDefVal = "true"
 	f.BoolVar(&opts.savePassword, "save-password", false, "store the Okta password (from OKTA_PASSWORD or a prompt) in the keyring")
 	f.BoolVar(&opts.saveTOTP, "save-totp", false, "store the TOTP seed (from OKTAFED_TOTP_SECRET or a prompt) in the keyring")
 	f.BoolVar(&opts.forget, "forget", false, "remove the profile's saved password, TOTP seed and Okta session from the keyring")
@@ -154,6 +158,9 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if v := firstNonEmpty(opts.oidcClientID, ios.getenv("OKTA_CLIENT_ID")); v != "" {
 		p.OIDCClientID = v
 	}
+	if opts.signIn != "" {
+		p.SignIn = opts.signIn
+	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("profile %s: %w", name, err)
 	}
@@ -236,3 +243,26 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// browserSignIn is init's --browser: a boolean flag that sets --sign-in.
+type browserSignIn struct{ signIn *string }
+
+func (b browserSignIn) String() string {
+	if b.signIn != nil && *b.signIn == "browser" {
+		return "true"
+	}
+	return "false"
+}
+
+func (b browserSignIn) Set(v string) error {
+	switch v {
+	case "true":
+		*b.signIn = "browser"
+	case "false":
+	default:
+		return fmt.Errorf("--browser takes no value")
+	}
+	return nil
+}
+
+func (b browserSignIn) Type() string { return "bool" }

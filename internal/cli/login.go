@@ -21,7 +21,8 @@ type loginOptions struct {
 	verbose  bool
 	device   bool // the OIDC device flow (device.go)
 	open     bool
-	aliases  bool // look up account aliases for profile names
+	aliases  bool         // look up account aliases for profile names
+	browser  browserFlags // sign in in the browser (login_browser.go)
 }
 
 func newLoginCmd(ios *IOStreams) *cobra.Command {
@@ -57,6 +58,7 @@ neither.`,
 	cmd.Flags().BoolVar(&opts.aliases, "lookup-aliases", true, "name profiles by account alias (IAM ListAccountAliases; remembered in the oktafed config)")
 	cmd.Flags().BoolVar(&opts.device, "device", false, "sign in with the OIDC device flow in a browser (the default for Okta Identity Engine orgs; needs oidc_client_id)")
 	cmd.Flags().BoolVar(&opts.open, "open", false, "open the device sign-in page in the default browser")
+	opts.browser.register(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("mfa", cobra.FixedCompletions(config.MFAMethods, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"all"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -137,10 +139,14 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	if opts.aliases {
 		l.Aliases = federation.NewAliasLookup(httpClient(), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
 	}
-	var runner interface {
-		Run(context.Context, string, federation.Chooser, time.Duration) (*federation.Outcome, error)
-	} = l
-	if device, err := wantDeviceLogin(ctx, l, p, opts.device); err != nil {
+	var runner loginRunner = browserFallback{inner: l, login: l, deps: deps, flags: &opts.browser}
+	if method, err := signInMethod(p, &opts.browser, opts.device); err != nil {
+		return err
+	} else if method != "" {
+		if runner, err = signInRunner(method, l, deps, &opts.browser); err != nil {
+			return err
+		}
+	} else if device, err := wantDeviceLogin(ctx, l, p, opts.device); err != nil {
 		return err
 	} else if device {
 		runner = deviceLogin(l, deps, opts.open)

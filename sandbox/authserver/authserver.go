@@ -57,6 +57,7 @@ type Servers struct {
 	custom map[string]*server
 	limit  *rateLimiter
 	dev    deviceStore // device flow and token exchange state (device.go)
+	direct directStore // direct authentication state (direct.go)
 }
 
 // ErrUnknownServer is returned for a server ID that is not configured.
@@ -172,7 +173,7 @@ func (s *Servers) newOrgServer(cfg OrgServerConfig) (*server, error) {
 		audiences:   []string{s.base},
 		scopes:      scopes,
 		groupsOrg:   true,
-		grants:      []string{GrantPassword, GrantRefreshToken, GrantDeviceCode, GrantTokenExchange},
+		grants:      append([]string{GrantPassword, GrantRefreshToken, GrantDeviceCode, GrantTokenExchange}, directGrants...),
 		accessTTL:   defaultAccessTokenLifetime,
 		refreshIdle: defaultRefreshIdle,
 	}

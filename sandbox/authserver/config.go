@@ -339,7 +339,8 @@ func compileClient(c ClientConfig, serverGrants []string) (*client, error) {
 	cl.grantTypes = map[string]bool{}
 	if len(c.GrantTypes) == 0 {
 		for _, g := range serverGrants {
-			if g == GrantClientCredentials && cl.method == AuthNone {
+			if g == GrantClientCredentials && cl.method == AuthNone || isDirectGrant(g) {
+				// Direct authentication is an admin's explicit choice.
 				continue
 			}
 			cl.grantTypes[g] = true

@@ -31,7 +31,7 @@ func TestDiscovery(t *testing.T) {
 			[]string{"openid", "read"}, nil, nil},
 		{"org openid", "/.well-known/openid-configuration", org, org + "/oauth2/v1", true,
 			[]string{"openid", "profile", "email", "groups", "offline_access"}, []string{"read"},
-			[]string{GrantPassword, GrantRefreshToken, GrantDeviceCode, GrantTokenExchange}},
+			append([]string{GrantPassword, GrantRefreshToken, GrantDeviceCode, GrantTokenExchange}, directGrants...)},
 		{"org oauth", "/.well-known/oauth-authorization-server", org, org + "/oauth2/v1", false, []string{"groups"}, nil, nil},
 	}
 	for _, tc := range tests {

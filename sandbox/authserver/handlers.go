@@ -60,6 +60,8 @@ func (s *Servers) endpointTable() []endpoint {
 		{"introspect", "/v1/introspect", post, (*server).serveIntrospect},
 		{"revoke", "/v1/revoke", post, (*server).serveRevoke},
 		{"device-authorize", "/v1/device/authorize", post, (*server).serveDeviceAuthorize},
+		{"challenge", "/v1/challenge", post, (*server).serveChallenge},
+		{"primary-authenticate", "/v1/primary-authenticate", post, (*server).servePrimaryAuthenticate},
 		{"userinfo", "/v1/userinfo", []string{http.MethodGet, http.MethodPost}, (*server).serveUserinfo},
 	}
 }
@@ -252,7 +254,15 @@ func (srv *server) token(r *http.Request) (*tokenResponse, *oauthError) {
 			srv.parent.log.Info("authserver: password grant refused", "server", srv.label(), "client_id", cl.id, "err", err)
 			return nil, errInvalidGrant("The credentials provided were invalid.")
 		}
+		if oerr := srv.mfaRequired(cl, id, scopes); oerr != nil {
+			return nil, oerr
+		}
 		g = grant{client: cl, user: id, scopes: scopes, authTime: srv.parent.clk.Now()}
+	case GrantMFAOTP, GrantMFAOOB, GrantOTP, GrantOOB:
+		var oerr *oauthError
+		if g, oerr = srv.directGrant(r.Context(), cl, gt, form); oerr != nil {
+			return nil, oerr
+		}
 	case GrantRefreshToken:
 		var oerr *oauthError
 		g, oerr = srv.refreshGrant(cl, form)

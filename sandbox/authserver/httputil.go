@@ -20,6 +20,8 @@ type oauthError struct {
 	// basicChallenge adds WWW-Authenticate: Basic to a 401, as RFC 6749
 	// 5.2 asks when the client tried HTTP Basic.
 	basicChallenge bool
+	// mfaToken is sent with mfa_required (direct authentication).
+	mfaToken string
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.description }
@@ -45,7 +47,11 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oktafed sandbox"`)
 	}
 	noStore(w)
-	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.description})
+	body := map[string]string{"error": e.code, "error_description": e.description}
+	if e.mfaToken != "" {
+		body["mfa_token"] = e.mfaToken
+	}
+	writeJSON(w, e.status, body)
 }
 
 // writeOktaError writes an error in the Okta management API shape, which

@@ -85,7 +85,9 @@ type UserConfig struct {
 type FactorConfig struct {
 	// ID is generated with Okta's prefix for the type when empty.
 	ID string `yaml:"id"`
-	// Type is totp, push, sms or email.
+	// Type is totp, push, sms, email or webauthn (a security key or
+	// platform authenticator, set up on the hosted sign-in page the first
+	// time the user signs in there).
 	Type string `yaml:"type"`
 	// Secret is the base32 TOTP seed (totp only).
 	Secret string `yaml:"secret"`
@@ -95,6 +97,10 @@ type FactorConfig struct {
 	Email string `yaml:"email"`
 	// Push is how the simulated Okta Verify app answers (push only).
 	Push PushConfig `yaml:"push"`
+	// UserVerification is the webauthn policy: required, preferred (the
+	// default) or discouraged. With required, an assertion without the
+	// UV flag (no PIN or biometric) is refused.
+	UserVerification string `yaml:"user_verification"`
 }
 
 // PushConfig scripts the simulated phone of a push factor.
@@ -166,10 +172,11 @@ var (
 // factorKinds maps the config's factor type to Okta's factorType, provider
 // and id prefix.
 var factorKinds = map[string]struct{ factorType, provider, prefix string }{
-	"totp":  {"token:software:totp", "OKTA", "ost"},
-	"push":  {"push", "OKTA", "opf"},
-	"sms":   {"sms", "OKTA", "sms"},
-	"email": {"email", "OKTA", "emf"},
+	"totp":     {"token:software:totp", "OKTA", "ost"},
+	"push":     {"push", "OKTA", "opf"},
+	"sms":      {"sms", "OKTA", "sms"},
+	"email":    {"email", "OKTA", "emf"},
+	"webauthn": {"webauthn", "FIDO", "fwf"},
 }
 
 // policy is PolicyConfig with defaults applied.

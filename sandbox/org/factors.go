@@ -66,6 +66,9 @@ func (o *Org) handleVerify(w http.ResponseWriter, r *http.Request) {
 		o.verifyCode(w, t, f, req.PassCode, now)
 	case "push":
 		o.verifyPush(w, t, f, now)
+	default:
+		// WebAuthn needs a browser ceremony: the hosted sign-in page.
+		errValidation.writeSummary(w, "Api validation failed: factorType", "factorType: this factor is verified on the sign-in page in a browser")
 	}
 }
 

@@ -67,6 +67,9 @@ type Org struct {
 
 	devices []DeviceApprover // set before serving, read-only after
 	webSSO  WebSSORedeemer
+
+	hosted   map[string]*hostedTxn // hosted sign-in page transactions (signin.go), guarded by mu
+	webauthn *webauthnState        // guarded by mu (webauthn.go)
 }
 
 // User is what other sandbox parts learn about an authenticated user.
@@ -94,11 +97,12 @@ type user struct {
 }
 
 type factor struct {
-	id, kind             string // kind: totp, push, sms, email
+	id, kind             string // kind: totp, push, sms, email, webauthn
 	factorType, provider string
 	secret               string
 	phone, email         string
 	push                 PushConfig
+	userVerification     string // webauthn: required, preferred or discouraged
 
 	lastStep int64 // last accepted TOTP time step, guarded by Org.mu
 }
@@ -140,7 +144,9 @@ func New(cfg Config, opts Options) (*Org, error) {
 		txns:          map[string]*txn{},
 		sessionTokens: map[string]*sessionToken{},
 		sessions:      map[string]*session{},
+		hosted:        map[string]*hostedTxn{},
 	}
+	o.webauthn = newWebAuthnState(o)
 	if err := checkID("id", cfg.ID); err != nil {
 		return nil, fmt.Errorf("org: %w", err)
 	}
@@ -255,7 +261,7 @@ func (o *Org) loadUsers(users []UserConfig) error {
 func (o *Org) buildFactor(where string, fc FactorConfig, u *user) (*factor, error) {
 	kind, ok := factorKinds[fc.Type]
 	if !ok {
-		return nil, fmt.Errorf("%s: type %q is not totp, push, sms or email", where, fc.Type)
+		return nil, fmt.Errorf("%s: type %q is not totp, push, sms, email or webauthn", where, fc.Type)
 	}
 	if err := checkID(where+".id", fc.ID); err != nil {
 		return nil, err
@@ -270,6 +276,9 @@ func (o *Org) buildFactor(where string, fc FactorConfig, u *user) (*factor, erro
 	}
 	if fc.Type != "push" && fc.Push != (PushConfig{}) {
 		return nil, fmt.Errorf("%s: push only applies to push factors", where)
+	}
+	if fc.Type != "webauthn" && fc.UserVerification != "" {
+		return nil, fmt.Errorf("%s: user_verification only applies to webauthn factors", where)
 	}
 	switch fc.Type {
 	case "totp":
@@ -287,6 +296,13 @@ func (o *Org) buildFactor(where string, fc FactorConfig, u *user) (*factor, erro
 		f.email = orStr(fc.Email, u.email)
 		if f.email == "" {
 			return nil, fmt.Errorf("%s: email is required (the user has no email address)", where)
+		}
+	case "webauthn":
+		f.userVerification = orStr(fc.UserVerification, "preferred")
+		switch f.userVerification {
+		case "required", "preferred", "discouraged":
+		default:
+			return nil, fmt.Errorf("%s: user_verification %q is not required, preferred or discouraged", where, fc.UserVerification)
 		}
 	case "push":
 		f.push.Result = orStr(f.push.Result, pushApprove)
@@ -473,6 +489,7 @@ func (o *Org) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /login/sessionCookieRedirect", o.handleSessionCookieRedirect)
 	mux.HandleFunc("GET /login/login.htm", o.handleLoginPage)
+	o.registerHostedSignIn(mux)
 
 	// AWS Account Federation app.
 	mux.HandleFunc("GET /app/amazon_aws/{appId}/sso/saml", o.handleSSO)

@@ -289,9 +289,9 @@ func (o *Org) errorPage(w http.ResponseWriter, status int, title, message string
 	_ = pageTemplate.Execute(w, map[string]string{"Title": title, "Message": message, "Org": o.name})
 }
 
-// handleLoginPage is where unauthenticated app requests land. The sandbox
-// has no interactive sign-in form: clients authenticate through
-// /api/v1/authn and come back with a sessionToken.
+// handleLoginPage is where unauthenticated app requests land: the hosted
+// sign-in page (signin.go). API clients authenticate through
+// /api/v1/authn instead and come back with a sessionToken.
 func (o *Org) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	o.errorPage(w, http.StatusOK, "Sign In", "Sign in with the Authentication API (POST /api/v1/authn), then open the app with ?onetimetoken=<sessionToken> or a session cookie.")
+	o.serveHostedSignIn(w, r)
 }

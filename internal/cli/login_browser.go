@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/okta"
+)
+
+// browserFlags are login's flags for the sign-in methods beside the
+// password and the device flow: the person's browser and Okta Direct
+// Authentication.
+type browserFlags struct {
+	browser bool
+	path    string
+	timeout time.Duration
+	direct  bool
+}
+
+func (f *browserFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.browser, "browser", false, "sign in in your browser (Chrome, Chromium, Edge or Brave), for security keys, Touch ID, Windows Hello, FastPass and every other Okta authenticator")
+	fl.StringVar(&f.path, "browser-path", "", "the browser program for --browser (default: $"+federation.BrowserEnv+", else Chrome, Chromium, Edge or Brave)")
+	fl.DurationVar(&f.timeout, "browser-timeout", federation.DefaultBrowserTimeout, "how long to wait for the sign-in in the browser")
+	fl.BoolVar(&f.direct, "direct", false, "sign in with Okta Direct Authentication: password, then an Okta Verify push or a TOTP code, no browser (Identity Engine orgs that enabled it; needs oidc_client_id)")
+}
+
+// browserTestHook, when set, adjusts every browser sign-in: tests run the
+// browser headless and act as the person through Prepare.
+var browserTestHook func(*federation.BrowserSignIn)
+
+// loginRunner is what login runs: a Login, DeviceLogin or BrowserLogin.
+type loginRunner interface {
+	Run(context.Context, string, federation.Chooser, time.Duration) (*federation.Outcome, error)
+}
+
+// signInMethod picks browser or direct sign-in from the flags and the
+// profile's sign_in; "" leaves the choice to the org (password and MFA,
+// or the device flow).
+func signInMethod(p *config.Profile, f *browserFlags, device bool) (string, error) {
+	n := 0
+	for _, set := range []bool{f.browser, f.direct, device} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", errors.New("--browser, --direct and --device are different ways to sign in: choose one")
+	}
+	if f.timeout <= 0 {
+		return "", fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
+	}
+	switch {
+	case f.browser:
+		return "browser", nil
+	case f.direct:
+		return "direct", nil
+	case device:
+		return "", nil
+	case p.SignIn == "browser" || p.SignIn == "direct":
+		return p.SignIn, nil
+	}
+	return "", nil
+}
+
+// signInRunner is the login of a method signInMethod picked.
+func signInRunner(method string, l *federation.Login, d loginDeps, f *browserFlags) (loginRunner, error) {
+	if method == "direct" {
+		if l.Profile.OIDCClientID == "" {
+			return nil, fmt.Errorf("profile %s signs in with Okta Direct Authentication and needs oidc_client_id: create a native OIDC app with the Resource Owner Password, MFA OOB, MFA OTP and Token Exchange grants and set its client id with `oktafed init --profile %s --oidc-client-id …`", l.Profile.Name, l.Profile.Name)
+		}
+		return &federation.DirectLogin{Login: l}, nil
+	}
+	return browserLogin(l, d, f), nil
+}
+
+// browserLogin wraps l in a browser sign-in that talks to the person on
+// d.ios.
+func browserLogin(l *federation.Login, d loginDeps, f *browserFlags) *federation.BrowserLogin {
+	b := &federation.BrowserSignIn{
+		Browser: f.path,
+		Timeout: f.timeout,
+		Getenv:  d.ios.getenv,
+		Show: func(u string) {
+			if d.waiting != nil {
+				d.waiting.stop()
+			}
+			fmt.Fprintf(d.ios.ErrOut, "Finish signing in in the browser window: %s\n", colorize(d.ios, bold, u))
+			fmt.Fprintf(d.ios.ErrOut, "Waiting for the sign-in (up to %s)…\n", f.timeout)
+		},
+	}
+	if browserTestHook != nil {
+		browserTestHook(b)
+	}
+	return &federation.BrowserLogin{Login: l, Browser: b}
+}
+
+// browserFallback runs a password login and, when Okta answers that the
+// user's only factors need a browser (security keys and the like), offers
+// to finish the sign-in in the browser instead.
+type browserFallback struct {
+	inner loginRunner
+	login *federation.Login
+	deps  loginDeps
+	flags *browserFlags
+}
+
+func (b browserFallback) Run(ctx context.Context, selector string, choose federation.Chooser, d time.Duration) (*federation.Outcome, error) {
+	out, err := b.inner.Run(ctx, selector, choose, d)
+	if err == nil || !(errors.Is(err, okta.ErrNoUsableFactor) || errors.Is(err, okta.ErrFactorUnusable)) {
+		return out, err
+	}
+	ios := b.deps.ios
+	if !b.deps.interactive {
+		return nil, fmt.Errorf("%w\nSign in in your browser instead: oktafed login --browser (or make it the profile's way with `oktafed init --browser`)", err)
+	}
+	fmt.Fprintf(ios.ErrOut, "%s %v\n", colorize(ios, cyan, "!"), err)
+	idx, perr := newPrompter(ios).Select("Your Okta factors need a browser. Sign in in your browser now?", []string{"Yes, open the browser", "No"})
+	if perr != nil || idx != 0 {
+		return nil, err
+	}
+	return browserLogin(b.login, b.deps, b.flags).Run(ctx, selector, choose, d)
+}
