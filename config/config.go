@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -288,12 +287,12 @@ type NameFields struct {
 	Profile   string // the oktafed profile
 }
 
-func (p *Profile) template() (*template.Template, error) {
+func (p *Profile) template() (profileTemplate, error) {
 	src := p.ProfileTemplate
 	if src == "" {
 		src = DefaultProfileTemplate
 	}
-	t, err := template.New("profile").Option("missingkey=error").Parse(src)
+	t, err := parseProfileTemplate(src)
 	if err != nil {
 		return nil, fmt.Errorf("profile_template %q: %v", src, err)
 	}
@@ -311,9 +310,7 @@ func (p *Profile) AWSProfileName(accountID, roleName string) (string, error) {
 		acct = a
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, NameFields{Account: acct, AccountID: accountID, Role: roleName, Profile: p.Name}); err != nil {
-		return "", fmt.Errorf("profile_template: %v", err)
-	}
+	t.render(&b, NameFields{Account: acct, AccountID: accountID, Role: roleName, Profile: p.Name})
 	name := strings.TrimSpace(b.String())
 	if name == "" || strings.ContainsAny(name, "[]\r\n") {
 		return "", fmt.Errorf("profile_template gives %q for %s/%s: a profile name must be non-empty and have no brackets or line breaks", name, accountID, roleName)

@@ -371,3 +371,44 @@ func TestPrintArrows(t *testing.T) {
 		}
 	}
 }
+
+// maxPeopleBinary is the size oktafed must stay under, built as
+// `go build ./cmd/oktafed` builds it (32 MB is the promise; it is 23 MB).
+const maxPeopleBinary = 32_000_000
+
+// TestPeopleBinary links cmd/oktafed once and fails when it is larger than
+// maxPeopleBinary or when something in it turns off the linker's dead-code
+// elimination: a reachable reflect Method/MethodByName call with a name not
+// known at compile time, as text/template and html/template execution
+// make (the profile-name template and the sandbox's pages are written
+// without them for this reason). One such call keeps every exported method
+// of every type in the binary, about 10 MB of oktafed.
+func TestPeopleBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("links the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "oktafed")
+	cmd := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", bin, module+"/cmd/oktafed")
+	dump, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%.2000s", err, dump)
+	}
+	var culprits []string
+	for line := range strings.SplitSeq(string(dump), "\n") {
+		from, _, ok := strings.Cut(line, " <ReflectMethod> ->")
+		if ok && !slices.Contains(culprits, from) {
+			culprits = append(culprits, from)
+		}
+	}
+	if len(culprits) > 0 {
+		t.Errorf("cmd/oktafed links code that turns off dead-code elimination: %s; find its caller with go build -ldflags=-dumpdep ./cmd/oktafed 2>&1 | grep -B2 <name>", strings.Join(culprits, ", "))
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > maxPeopleBinary {
+		t.Errorf("cmd/oktafed is %d bytes, more than %d", fi.Size(), maxPeopleBinary)
+	}
+	t.Logf("cmd/oktafed: %d bytes", fi.Size())
+}
