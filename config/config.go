@@ -48,8 +48,9 @@ type Profile struct {
 	Duration Duration `yaml:"duration,omitempty"`
 	// Role selects roles: an ARN, /regex/ matched against ARNs, or "all".
 	Role string `yaml:"role,omitempty"`
-	// ProfileTemplate names AWS profiles; fields .Account (alias or id),
-	// .AccountID, .Role, .Profile.
+	// ProfileTemplate names AWS profiles: text with the fields
+	// {{.Account}} (alias or id), {{.AccountID}}, {{.Role}}, {{.Profile}}
+	// (template.go reads it; no other template actions).
 	ProfileTemplate string `yaml:"profile_template,omitempty"`
 	// AccountAliases maps account ids to names for profile names.
 	AccountAliases map[string]string `yaml:"account_aliases,omitempty"`

@@ -11,19 +11,20 @@
 // once x/sys/unix has: in GODEBUG=inittrace=1 output for a cached
 // credential-process, 100 packages with init work come first (72 of the
 // standard library, 13 of the AWS SDK and smithy, 8 of golang.org/x — html,
-// text, sys — and 7 others, about 1.2 ms of init, 2.2 ms into the start),
-// and the other 75 (the AWS SDK's endpoint tables, verify, the keyring,
+// text, sys — and 7 others, about 1.5 ms of init, 2.7 ms into the start),
+// and the other 74 (the AWS SDK's endpoint tables, verify, the keyring,
 // YAML, the sandbox, cobra and the CLI) never run. When the named
 // profile's cached credentials are fresh it prints them and exits right
 // there. TestFastPathInitOrder in internal/cli keeps the count under 128
 // and none of the program's own packages ahead of it.
 //
-// Measured against the lean binary (oktafed without the gateway's grpc,
-// Redis and Prometheus) with hyperfine, a cached credential-process as a
-// whole process, medians of 300 runs, six runs in alternating order on a
-// loaded 2-core machine: the fast path 4.2 to 4.9 ms, the full program
-// (OKTAFED_NO_FASTPATH=1) 6.0 to 7.3 ms, 1.6 to 2.9 ms slower in every
-// run; so the fast path stays (bench/credproc/run prints both).
+// Measured against the lean binary (23 MB: without the gateway's grpc,
+// Redis and Prometheus, with dead-code elimination) with hyperfine, a
+// cached credential-process as a whole process, medians of 300 runs, six
+// runs in alternating order on a loaded 2-core machine: the fast path 4.2
+// to 4.5 ms, the full program (OKTAFED_NO_FASTPATH=1) 6.2 to 6.7 ms, 1.9 to
+// 2.3 ms slower in every run; so the fast path stays (bench/credproc/run
+// prints both).
 //
 // Anything else (another command, a role flag it does not understand,
 // stale or missing credentials, an oktafed profile name rather than an AWS
