@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -54,8 +53,9 @@ type Profile struct {
 	Duration Duration `yaml:"duration,omitempty"`
 	// Role selects roles: an ARN, /regex/ matched against ARNs, or "all".
 	Role string `yaml:"role,omitempty"`
-	// ProfileTemplate names AWS profiles; fields .Account (alias or id),
-	// .AccountID, .Role, .Profile.
+	// ProfileTemplate names AWS profiles: text with the fields
+	// {{.Account}} (alias or id), {{.AccountID}}, {{.Role}}, {{.Profile}}
+	// (template.go reads it; no other template actions).
 	ProfileTemplate string `yaml:"profile_template,omitempty"`
 	// AccountAliases maps account ids to names for profile names.
 	AccountAliases map[string]string `yaml:"account_aliases,omitempty"`
@@ -303,12 +303,12 @@ type NameFields struct {
 	Profile   string // the oktafed profile
 }
 
-func (p *Profile) template() (*template.Template, error) {
+func (p *Profile) template() (profileTemplate, error) {
 	src := p.ProfileTemplate
 	if src == "" {
 		src = DefaultProfileTemplate
 	}
-	t, err := template.New("profile").Option("missingkey=error").Parse(src)
+	t, err := parseProfileTemplate(src)
 	if err != nil {
 		return nil, fmt.Errorf("profile_template %q: %v", src, err)
 	}
@@ -326,9 +326,7 @@ func (p *Profile) AWSProfileName(accountID, roleName string) (string, error) {
 		acct = a
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, NameFields{Account: acct, AccountID: accountID, Role: roleName, Profile: p.Name}); err != nil {
-		return "", fmt.Errorf("profile_template: %v", err)
-	}
+	t.render(&b, NameFields{Account: acct, AccountID: accountID, Role: roleName, Profile: p.Name})
 	name := strings.TrimSpace(b.String())
 	if name == "" || strings.ContainsAny(name, "[]\r\n") {
 		return "", fmt.Errorf("profile_template gives %q for %s/%s: a profile name must be non-empty and have no brackets or line breaks", name, accountID, roleName)

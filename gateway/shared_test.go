@@ -71,7 +71,7 @@ func TestReplicasShareRevocationsThroughRedis(t *testing.T) {
 	if st := revoke(t, b.url, admin, url.Values{"token": {viaB}}); st != 200 {
 		t.Fatalf("revoke through B: %d", st)
 	}
-	// What `oktafed gateway revoke` does: write to Redis with no gateway.
+	// What `oktafed-gateway revoke` does: write to Redis with no gateway.
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rdb.Close()
 	if err := gateway.PublishRevocation(context.Background(), rdb, cfg.Redis.Prefix, "AT.cli-revoked", time.Now().Add(time.Hour)); err != nil {

@@ -2,8 +2,10 @@
 // tokens checked by a verify.Verifier: it authenticates each request, puts
 // the verified Principal in the request's context, applies a per-route
 // Rule (required scopes, roles) and answers failures as RFC 6750 asks
-// (401 with WWW-Authenticate, 403 insufficient_scope) or, for gRPC, with
-// codes.Unauthenticated and codes.PermissionDenied.
+// (401 with WWW-Authenticate, 403 insufficient_scope). The gRPC
+// interceptors, which answer codes.Unauthenticated and
+// codes.PermissionDenied, live in guard/grpcguard so that HTTP users do
+// not link grpc.
 package guard
 
 import (

@@ -5,7 +5,11 @@
 // cost only), gateway verifying a token with a role rule, and, when its
 // binary is given, oauth2-proxy verifying the same bearer token.
 //
-//	go run ./gateway -d 10s -oauth2-proxy /tmp/o2p/oauth2-proxy
+// With -gateway-bin the gateway measured is the oktafed-gateway binary,
+// run as its own process as servers run it (./run builds it); without, or
+// when profiling, it runs inside this process through package gateway.
+//
+//	go run ./gateway -d 10s -gateway-bin /tmp/oktafed-gateway -oauth2-proxy /tmp/o2p/oauth2-proxy
 package main
 
 import (
@@ -42,6 +46,7 @@ func main() {
 	threads := flag.Int("t", 2, "wrk threads")
 	rounds := flag.Int("rounds", 1, "times each scenario runs; the best is kept")
 	o2p := flag.String("oauth2-proxy", "", "oauth2-proxy binary; empty skips it")
+	gwBin := flag.String("gateway-bin", "", "oktafed-gateway binary to measure as its own process; empty (or profiling) runs the gateway in this process")
 	wrk := flag.String("wrk", "/usr/bin/wrk", "wrk binary")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway process over every round of the token scenario to this file")
 	mutexprofile := flag.String("mutexprofile", "", "write a mutex contention profile of the token scenario to this file")
@@ -50,7 +55,10 @@ func main() {
 	if *dur > time.Minute || *dur <= 0 || *rounds < 1 || *rounds > 5 {
 		fail(errors.New("-d must be in (0, 60s] and -rounds in [1, 5]"))
 	}
-	if err := run(*dur, *conns, *threads, *rounds, *o2p, *wrk); err != nil {
+	if profilePath != "" || mutexPath != "" {
+		*gwBin = "" // the profiles are of this process
+	}
+	if err := run(*dur, *conns, *threads, *rounds, *o2p, *wrk, *gwBin); err != nil {
 		fail(err)
 	}
 }
@@ -79,7 +87,7 @@ type result struct {
 	non2 int
 }
 
-func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin string) error {
+func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin, gwBin string) error {
 	sb, err := sandbox.New(sandbox.DefaultConfig(), sandbox.Options{})
 	if err != nil {
 		return err
@@ -97,32 +105,21 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin string) e
 	defer upstream.Close()
 	upURL := "http://" + upLn.Addr().String()
 
-	cfg := gateway.Config{
-		Upstream: upURL,
-		Okta:     gateway.OktaConfig{BaseURL: sb.URL, AuthServerID: "default", Audience: []string{"api://default"}},
-		Groups:   gateway.GroupsConfig{Write: []string{"developers"}, ReadOnly: []string{"readers"}},
-		Routes: []gateway.Route{
-			{Prefix: "/public/", Rule: guard.Rule{Public: true}},
-			{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}, Scopes: []string{"orders.read"}}},
-		},
-	}
-	// Access logs off for the measurement, as for oauth2-proxy below:
-	// the comparison is of the proxies, not of their loggers.
-	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	defer gw.Close()
-	gwLn := listen()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go gw.Serve(ctx, gwLn)
-	gwURL := "http://" + gwLn.Addr().String()
-	for i := 0; !gw.Ready(); i++ {
-		if i > 500 {
-			return errors.New("gateway never became ready")
+	var gwURL string
+	if gwBin != "" {
+		u, stop, err := startGatewayBinary(gwBin, sb, upURL)
+		if err != nil {
+			return err
 		}
-		time.Sleep(10 * time.Millisecond)
+		defer stop()
+		gwURL = u
+	} else {
+		u, stop, err := startGateway(sb, upURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		gwURL = u
 	}
 
 	tok, err := sb.OAuth.MintAccessToken("default", map[string]any{
@@ -337,4 +334,89 @@ func startOAuth2Proxy(bin string, sb *sandbox.Server, upstream string) (string, 
 	}
 	stop()
 	return "", nil, fmt.Errorf("oauth2-proxy did not start: %s", strings.Join(tail, "\n"))
+}
+
+// startGateway runs the gateway inside this process, where -cpuprofile
+// and -mutexprofile can see it.
+func startGateway(sb *sandbox.Server, upURL string) (string, func(), error) {
+	cfg := gateway.Config{
+		Upstream: upURL,
+		Okta:     gateway.OktaConfig{BaseURL: sb.URL, AuthServerID: "default", Audience: []string{"api://default"}},
+		Groups:   gateway.GroupsConfig{Write: []string{"developers"}, ReadOnly: []string{"readers"}},
+		Routes: []gateway.Route{
+			{Prefix: "/public/", Rule: guard.Rule{Public: true}},
+			{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}, Scopes: []string{"orders.read"}}},
+		},
+	}
+	// Access logs off for the measurement, as for oauth2-proxy below:
+	// the comparison is of the proxies, not of their loggers.
+	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return "", nil, err
+	}
+	gwLn := listen()
+	ctx, cancel := context.WithCancel(context.Background())
+	go gw.Serve(ctx, gwLn)
+	stop := func() { cancel(); gw.Close() }
+	for i := 0; !gw.Ready(); i++ {
+		if i > 500 {
+			stop()
+			return "", nil, errors.New("gateway never became ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return "http://" + gwLn.Addr().String(), stop, nil
+}
+
+// startGatewayBinary runs the oktafed-gateway binary with the same
+// configuration as startGateway, given as a server is given it: the
+// environment variables and a YAML file for the routes.
+func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "oktafed-gwbench-")
+	if err != nil {
+		return "", nil, err
+	}
+	conf := dir + "/gateway.yaml"
+	routes := "routes:\n  - {prefix: /public/, public: true}\n  - {prefix: /, roles: [read], scopes: [orders.read]}\n"
+	if err := os.WriteFile(conf, []byte(routes), 0o600); err != nil {
+		return "", nil, err
+	}
+	ln := listen()
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--listen", addr, "--config", conf, "--access-log", "off", "--drain", "0")
+	cmd.Env = append(os.Environ(), "OKTA_BASE_URL="+sb.URL, "OKTA_AUTH_SERVER_ID=default", "OKTA_AUDIENCE=api://default",
+		"WRITE_GROUPS=developers", "READ_ONLY_GROUPS=readers", "GATEWAY_UPSTREAM="+upURL, "OKTA_ORG_DOMAIN=", "REDIS_URL=")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		os.RemoveAll(dir)
+	}
+	u := "http://" + addr
+	for i := 0; ; i++ {
+		if resp, err := http.Get(u + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return u, stop, nil
+			}
+		}
+		if i > 500 {
+			stop()
+			return "", nil, fmt.Errorf("%s never became ready: %s", bin, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

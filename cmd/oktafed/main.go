@@ -24,8 +24,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		// A draining gateway asks for longer (cli.StopGrace).
-		time.Sleep(max(interruptGrace, cli.StopGrace()))
+		time.Sleep(interruptGrace)
 		cli.RestoreTerminal()
 		fmt.Fprintln(os.Stderr, "\noktafed: interrupted")
 		os.Exit(130)

@@ -1,85 +1,22 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func TestGatewayCheck(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(`
-upstream: http://127.0.0.1:9000
-routes:
-  - {prefix: /admin/, roles: [admin]}
-  - {prefix: /grpc.health.v1.Health/, upstream: "h2c://127.0.0.1:9001", roles: [read]}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default", "ADMIN_GROUPS": "admins"}
-	cases := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    string
-		wantErr string
-	}{
-		{"text", []string{"gateway", "--config", path, "--check"}, env, "https://example.okta.com/oauth2/default", ""},
-		{"json", []string{"gateway", "--config", path, "--check", "-o", "json"}, env, `"prefix": "/grpc.health.v1.Health/"`, ""},
-		{"no issuer", []string{"gateway", "--config", path, "--check"}, map[string]string{}, "", "OKTA_ORG_DOMAIN"},
-		{"bad output", []string{"gateway", "--check", "-o", "yaml"}, env, "", "choose text or json"},
-		{"half TLS", []string{"gateway", "--config", path, "--check", "--tls-cert", "c.pem"}, env, "", "--tls-key"},
-		{"revoke without redis", []string{"gateway", "revoke", "--jti", "AT.x"}, map[string]string{}, "", "REDIS_URL"},
-		{"revoke without jti", []string{"gateway", "revoke"}, map[string]string{}, "", "--jti"},
-		{"org domain with a scheme", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "http://example.okta.com", "OKTA_AUDIENCE": "api://default"}, "", "OKTA_BASE_URL=http://127.0.0.1:PORT"},
-		{"org domain as an https URL", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "https://example.okta.com/", "OKTA_AUDIENCE": "api://default"}, "https://example.okta.com/oauth2/default", ""},
-		{"org domain with a path", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com/oauth2", "OKTA_AUDIENCE": "api://default"}, "", "host name only"},
-		{"base url for the sandbox", []string{"gateway", "--config", path, "--check"}, map[string]string{"OKTA_BASE_URL": "http://127.0.0.1:8443", "OKTA_AUDIENCE": "api://default"}, "http://127.0.0.1:8443/oauth2/default", ""},
-		{"bad access log", []string{"gateway", "--check", "--access-log", "text"}, env, "", "choose json or off"},
-		{"bad redis failure mode", []string{"gateway", "--config", path, "--check", "--redis-failure", "maybe"}, env, "", "use closed"},
-		{"default policy", []string{"gateway", "--check", "--upstream", "http://127.0.0.1:9000"}, env, "roles=read scopes= (read: GET/HEAD/OPTIONS)", ""},
-		{"help names OKTA_BASE_URL", []string{"gateway", "--help"}, env, "OKTA_BASE_URL", ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ios, _, out, errOut := Test()
-			ios.Getenv = func(k string) string { return tc.env[k] }
-			code := Main(context.Background(), ios, tc.args)
-			if tc.wantErr != "" {
-				if code == 0 || !strings.Contains(errOut.String(), tc.wantErr) {
-					t.Fatalf("exit %d, stderr %q, want %q", code, errOut.String(), tc.wantErr)
-				}
-				return
-			}
-			if code != 0 || !strings.Contains(out.String(), tc.want) {
-				t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
-			}
-			if strings.Contains(tc.name, "json") && !json.Valid(bytes.TrimSpace(out.Bytes())) {
-				t.Errorf("not JSON: %s", out.String())
-			}
-		})
-	}
-}
-
-// TestGatewayRevokeHelp: the --jti line shows a string value and the whole
-// sentence (pflag once took a back-quoted word for the value's name).
-func TestGatewayRevokeHelp(t *testing.T) {
-	ios, _, out, errOut := Test()
-	if code := Main(context.Background(), ios, []string{"gateway", "revoke", "--help"}); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-	var line string
-	for l := range strings.SplitSeq(out.String(), "\n") {
-		if strings.Contains(l, "--jti") {
-			line = l
+// TestGatewayMoved: the old command line, flags and all, says where the
+// gateway went and fails, and "oktafed --help" no longer offers it.
+func TestGatewayMoved(t *testing.T) {
+	for _, args := range [][]string{{"gateway"}, {"gateway", "--upstream", "http://127.0.0.1:9000"}, {"gateway", "revoke", "--jti", "AT.x"}} {
+		ios, _, out, errOut := Test()
+		if code := Main(context.Background(), ios, args); code != 1 || out.Len() != 0 || !strings.Contains(errOut.String(), "run oktafed-gateway") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out.String(), errOut.String())
 		}
 	}
-	if !strings.Contains(line, "--jti string") || !strings.Contains(line, "'oktafed token decode' shows") {
-		t.Fatalf("--jti help line: %q", line)
+	ios, _, out, _ := Test()
+	if code := Main(context.Background(), ios, []string{"--help"}); code != 0 || strings.Contains(out.String(), "gateway") {
+		t.Errorf("--help: exit %d, lists the gateway:\n%s", code, out.String())
 	}
 }

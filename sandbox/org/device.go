@@ -1,7 +1,7 @@
 package org
 
 import (
-	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,60 +44,6 @@ func (o *Org) registerDevice(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/token/sso", o.handleTokenSSOGet)
 }
 
-// The pages are plain HTML forms, without scripts, so any browser (or a
-// test driving one) can complete them. Element ids are stable.
-var devicePages = template.Must(template.New("signin").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign In - {{.Org}}</title></head>
-<body>
-<h1>Sign In</h1>
-{{if .Error}}<p id="error" role="alert">{{.Error}}</p>{{end}}
-<form id="signin" method="post" action="/login/signin">
-<input type="hidden" name="fromURI" value="{{.FromURI}}">
-<label>Username <input id="username" name="username" autocomplete="username" value="{{.Username}}"></label>
-<label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
-<button id="submit" type="submit">Sign In</button>
-</form>
-<p><small>{{.Org}} (oktafed sandbox)</small></p>
-</body></html>
-{{define "mfa"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Verify - {{.Org}}</title></head>
-<body>
-<h1>Enter a code from your authenticator app</h1>
-{{if .Error}}<p id="error" role="alert">{{.Error}}</p>{{end}}
-<form id="verify" method="post" action="/login/signin/verify">
-<input type="hidden" name="fromURI" value="{{.FromURI}}">
-<input type="hidden" name="stateToken" value="{{.StateToken}}">
-<label>Code <input id="passcode" name="passcode" inputmode="numeric" autocomplete="one-time-code"></label>
-<button id="submit" type="submit">Verify</button>
-</form>
-</body></html>
-{{end}}
-{{define "activate"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Activate a device - {{.Org}}</title></head>
-<body>
-<h1>Activate a device</h1>
-<p>Signed in as <span id="login">{{.Username}}</span>. Enter the code your device shows.</p>
-{{if .Error}}<p id="error" role="alert">{{.Error}}</p>{{end}}
-<form id="activate" method="post" action="/activate">
-<label>Code <input id="user_code" name="user_code" value="{{.UserCode}}" autocomplete="off"></label>
-<button id="submit" type="submit" name="action" value="approve">Next</button>
-<button id="deny" type="submit" name="action" value="deny">Deny</button>
-</form>
-</body></html>
-{{end}}
-{{define "done"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} - {{.Org}}</title></head>
-<body>
-<h1 id="result">{{.Title}}</h1>
-<p>{{.Message}}</p>
-</body></html>
-{{end}}
-`))
-
-type devicePage struct {
-	Org, Error, FromURI, Username, StateToken, UserCode, Title, Message string
-}
-
 func (o *Org) renderPage(w http.ResponseWriter, status int, name string, p devicePage) {
 	p.Org = o.name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -105,7 +51,7 @@ func (o *Org) renderPage(w http.ResponseWriter, status int, name string, p devic
 	// The pages take credentials: never inside another site's frame.
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
-	_ = devicePages.ExecuteTemplate(w, name, p)
+	_, _ = io.WriteString(w, p.html(name))
 }
 
 // fromURI keeps a sign-in's destination on this org; /activate otherwise.

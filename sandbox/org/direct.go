@@ -95,7 +95,9 @@ func (o *Org) StartPush(ctx context.Context, login string) (*Push, error) {
 	if f == nil {
 		return nil, ErrNoFactor
 	}
-	p := &pushChallenge{factor: f, started: now, numberChallenge: f.push.NumberChallenge}
+	p := &pushChallenge{factor: f, started: now, numberChallenge: f.push.NumberChallenge,
+		// The number goes out with the answer that sends the push.
+		numberShown: true}
 	if p.numberChallenge {
 		p.correctAnswer = randomInt(10, 99)
 	}

@@ -1,7 +1,7 @@
 package org
 
 import (
-	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -271,22 +271,11 @@ func (o *Org) handleSessionCookieRedirect(w http.ResponseWriter, r *http.Request
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{{.Title}} - {{.Org}}</title></head>
-<body>
-<h1>{{.Title}}</h1>
-<p>{{.Message}}</p>
-<p><small>{{.Org}} (oktafed sandbox)</small></p>
-</body>
-</html>
-`))
-
 func (o *Org) errorPage(w http.ResponseWriter, status int, title, message string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache, no-store")
 	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, map[string]string{"Title": title, "Message": message, "Org": o.name})
+	_, _ = io.WriteString(w, errorPageHTML(o.name, title, message))
 }
 
 // handleLoginPage is where unauthenticated app requests land: the hosted

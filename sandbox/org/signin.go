@@ -3,7 +3,8 @@ package org
 import (
 	"encoding/json"
 	"errors"
-	"html/template"
+	"html"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -282,7 +283,9 @@ func (o *Org) handleHostedPush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t.push == nil {
-		p := &pushChallenge{factor: f, started: now, numberChallenge: f.push.NumberChallenge}
+		p := &pushChallenge{factor: f, started: now, numberChallenge: f.push.NumberChallenge,
+			// The number goes out with the answer that sends the push.
+			numberShown: true}
 		if p.numberChallenge {
 			p.correctAnswer = randomInt(10, 99)
 		}
@@ -397,13 +400,19 @@ func (o *Org) serveHostedSignIn(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache, no-store")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	_ = hostedPage.Execute(w, map[string]string{"Org": o.name, "FromURI": from})
+	// fromURI goes into a script as a JSON string: encoding/json escapes
+	// <, > and & too, so it cannot close the script element.
+	fromJSON, _ := json.Marshal(from)
+	_, _ = io.WriteString(w, strings.NewReplacer("{{.Org}}", html.EscapeString(o.name), "{{.FromURI}}", string(fromJSON)).Replace(hostedPage))
 }
 
 // The page's element ids (username, password, submit, factor-<type>,
 // passcode, verify, error, status) are stable for tests and for people's
-// scripts.
-var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
+// scripts. The page is filled by plain replacement rather than with
+// html/template, whose method lookups would turn off the linker's
+// dead-code elimination for every binary that links the sandbox (see
+// pages.go); {{.Org}} is HTML-escaped, {{.FromURI}} a JSON string.
+const hostedPage = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign In - {{.Org}}</title>
 <style>body{font-family:sans-serif;max-width:28em;margin:10% auto}label{display:block;margin:.5em 0}.hidden{display:none}#error{color:#b00}</style>
 </head>
@@ -549,4 +558,4 @@ var hostedPage = template.Must(template.New("hosted").Parse(`<!DOCTYPE html>
 })();
 </script>
 </body></html>
-`))
+`

@@ -1,4 +1,8 @@
-package guard
+// Package grpcguard holds guard's gRPC server interceptors. It is its own
+// package so that programs protecting only HTTP handlers with guard do not
+// link grpc and protobuf; the policy (guard.Rule) and the verification
+// (guard.Guard) are the same for both.
+package grpcguard
 
 import (
 	"context"
@@ -9,17 +13,18 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
 
 // MethodPolicy picks the rule for a full gRPC method name
 // ("/package.Service/Method").
-type MethodPolicy func(fullMethod string) Rule
+type MethodPolicy func(fullMethod string) guard.Rule
 
 // Methods returns a MethodPolicy from a table keyed by full method name or
 // by service prefix ("/package.Service/"), falling back to def.
-func Methods(table map[string]Rule, def Rule) MethodPolicy {
-	return func(full string) Rule {
+func Methods(table map[string]guard.Rule, def guard.Rule) MethodPolicy {
+	return func(full string) guard.Rule {
 		if r, ok := table[full]; ok {
 			return r
 		}
@@ -35,11 +40,11 @@ func Methods(table map[string]Rule, def Rule) MethodPolicy {
 	}
 }
 
-// UnaryServerInterceptor authenticates unary calls from the
+// UnaryServerInterceptor authenticates unary calls with g from the
 // "authorization: Bearer ..." metadata and applies the method's rule.
-func (g *Guard) UnaryServerInterceptor(policy MethodPolicy) grpc.UnaryServerInterceptor {
+func UnaryServerInterceptor(g *guard.Guard, policy MethodPolicy) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := g.grpcCheck(ctx, policy(info.FullMethod))
+		ctx, err := check(ctx, g, policy(info.FullMethod))
 		if err != nil {
 			return nil, err
 		}
@@ -49,9 +54,9 @@ func (g *Guard) UnaryServerInterceptor(policy MethodPolicy) grpc.UnaryServerInte
 
 // StreamServerInterceptor is UnaryServerInterceptor for streams; the
 // handler's stream context carries the principal.
-func (g *Guard) StreamServerInterceptor(policy MethodPolicy) grpc.StreamServerInterceptor {
+func StreamServerInterceptor(g *guard.Guard, policy MethodPolicy) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := g.grpcCheck(ss.Context(), policy(info.FullMethod))
+		ctx, err := check(ss.Context(), g, policy(info.FullMethod))
 		if err != nil {
 			return err
 		}
@@ -66,7 +71,7 @@ type principalStream struct {
 
 func (s *principalStream) Context() context.Context { return s.ctx }
 
-func (g *Guard) grpcCheck(ctx context.Context, rule Rule) (context.Context, error) {
+func check(ctx context.Context, g *guard.Guard, rule guard.Rule) (context.Context, error) {
 	if rule.Public {
 		return ctx, nil
 	}
@@ -74,22 +79,22 @@ func (g *Guard) grpcCheck(ctx context.Context, rule Rule) (context.Context, erro
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get("authorization"); len(v) > 0 {
 			if len(v) > 1 {
-				return ctx, GRPCStatus(&verify.Error{Code: verify.CodeInvalidRequest, Reason: verify.ErrInvalidRequest, Description: "more than one authorization value"}).Err()
+				return ctx, Status(&verify.Error{Code: verify.CodeInvalidRequest, Reason: verify.ErrInvalidRequest, Description: "more than one authorization value"}).Err()
 			}
 			auth = v[0]
 		}
 	}
 	p, err := g.Check(ctx, auth, rule)
 	if err != nil {
-		return ctx, GRPCStatus(err).Err()
+		return ctx, Status(err).Err()
 	}
-	return WithPrincipal(ctx, p), nil
+	return guard.WithPrincipal(ctx, p), nil
 }
 
-// GRPCCode maps a failure to its gRPC code: Unauthenticated for a missing,
+// Code maps a failure to its gRPC code: Unauthenticated for a missing,
 // malformed or invalid token, PermissionDenied for a missing scope or role,
 // Unavailable when the issuer's keys cannot be had.
-func GRPCCode(err error) codes.Code {
+func Code(err error) codes.Code {
 	st, _ := verify.Challenge(err, "")
 	switch st {
 	case http.StatusForbidden:
@@ -100,7 +105,7 @@ func GRPCCode(err error) codes.Code {
 	return codes.Unauthenticated
 }
 
-// GRPCStatus builds the status for a failure; its message is Message(err).
-func GRPCStatus(err error) *status.Status {
-	return status.New(GRPCCode(err), Message(err))
+// Status builds the status for a failure; its message is guard.Message(err).
+func Status(err error) *status.Status {
+	return status.New(Code(err), guard.Message(err))
 }

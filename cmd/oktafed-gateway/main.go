@@ -1,0 +1,93 @@
+// Command oktafed-gateway is the oktafed gateway: a reverse proxy that
+// admits only requests carrying a valid access token. It is a binary of
+// its own, apart from oktafed, so the program people install and that
+// credential_process starts before every AWS call does not carry the
+// server's grpc, Redis and Prometheus libraries. It only parses flags and
+// the environment; package gateway holds the behaviour.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// defaultGrace is how long the process may take to stop after SIGTERM or
+// Ctrl-C before main exits anyway, unless a serving gateway asked for
+// longer to cover its drain period and shutdown (stopGrace).
+const defaultGrace = 2 * time.Second
+
+// stopGrace, when positive, replaces defaultGrace; serve sets it.
+var stopGrace atomic.Int64
+
+func grace() time.Duration {
+	if d := time.Duration(stopGrace.Load()); d > 0 {
+		return d
+	}
+	return defaultGrace
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		time.Sleep(grace())
+		fmt.Fprintln(os.Stderr, "\noktafed-gateway: interrupted")
+		os.Exit(130)
+	}()
+	code := run(ctx, streams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// streams is every byte the command reads or writes and the environment it
+// reads, so tests drive it without a process.
+type streams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	Getenv func(string) string
+}
+
+func (s streams) getenv(k string) string {
+	if s.Getenv == nil {
+		return ""
+	}
+	return s.Getenv(k)
+}
+
+// run executes the command line args and returns the exit code: 0, or 1
+// after printing the error.
+func run(ctx context.Context, s streams, args []string) int {
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(s.ErrOut, "oktafed-gateway: %v\n", err)
+	return 1
+}
+
+// newRootCmd builds the command tree: serving is the root command itself;
+// revoke, version and completion are its subcommands.
+func newRootCmd(s streams) *cobra.Command {
+	root := newServeCmd(s)
+	root.SilenceUsage = true
+	root.SilenceErrors = true
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	root.AddCommand(newRevokeCmd(s), newVersionCmd(s))
+	return root
+}
