@@ -246,7 +246,7 @@ func TestDeviceLoginInHeadlessChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	browserDone := make(chan error, 1)
-	d := newDeviceLogin(t, srv, &memTokens{}, func(_ context.Context, da *okta.DeviceAuthorization) error {
+	d := newDeviceLogin(t, srv, nil, &memTokens{}, func(_ context.Context, da *okta.DeviceAuthorization) error {
 		go func() { browserDone <- activateInBrowser(ctx, browser, srv, da.VerificationURIComplete) }()
 		return nil
 	})

@@ -51,8 +51,8 @@ type Client struct {
 	HTTPClient *http.Client
 	// Clock tells time for TOTP windows and rate-limit resets.
 	Clock clock.Clock
-	// Sleep waits for d or until ctx is done. nil means a real timer.
-	// Tests pass one that advances a fake clock.
+	// Sleep waits for d or until ctx is done. nil waits on Clock (see
+	// clock.Sleep): a real timer, or a fake clock's in tests.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// UserAgent is sent with every request; DefaultUserAgent when empty.
 	UserAgent string
@@ -73,17 +73,7 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep(ctx, c.clock(), d)
 }
 
 func (c *Client) pollInterval() time.Duration {

@@ -146,7 +146,7 @@ func ownedRegion(ios *IOStreams, owned federation.Owned) string {
 	return firstNonEmpty(ios.getenv("AWS_REGION"), ios.getenv("AWS_DEFAULT_REGION"))
 }
 
-// loginDeps are what building a federation.Login needs beyond a profile.
+// loginDeps are what building a profile's sign-in needs beyond the profile.
 type loginDeps struct {
 	ios         *IOStreams
 	secrets     secretStore
@@ -205,40 +205,64 @@ func (w *waitIndicator) stop() {
 	sp.Stop()
 }
 
-// newLogin builds the federation pipeline for profile p.
-func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Login, error) {
+// newApp builds the Okta side of p through the library's resolver, with
+// the Okta session in the CLI's keyring; every event first stops a pending
+// spinner so the next line is not drawn over.
+func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
 	r := resolverFor(d.ios)
 	r.Sessions = d.secrets.sessions()
-	l, err := r.NewLogin(p)
+	app, err := r.App(p)
 	if err != nil {
 		return nil, err
 	}
 	if d.waiting == nil {
 		d.waiting = &waitIndicator{}
 	}
-	l.Events = func(e federation.Event) {
+	app.Events = func(e federation.Event) {
 		d.waiting.stop()
 		if d.events != nil {
 			d.events(e)
 		}
 	}
-	if d.allowPassword {
-		lg := signInLedger(d.ios, p)
-		l.Password = passwordSource(d, p)
-		mfa, err := mfaFor(ctx, d, p, lg)
-		if err != nil {
-			return nil, err
-		}
-		l.MFA = mfa
-		if lg != nil {
-			l.SignInLock = func(ctx context.Context) (func(), error) {
-				return lg.Lock(ctx, func() {
-					d.waiting.stop()
-					fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
-				})
-			}
+	return app, nil
+}
+
+// newSource is the saved Okta session of app's profile with, when d allows
+// a password, a password and MFA sign-in behind it and the sign-in lock
+// that lets concurrent logins of one user take turns.
+func newSource(ctx context.Context, app *federation.App, d loginDeps) (*federation.Session, error) {
+	s := &federation.Session{App: app}
+	if d.waiting == nil {
+		d.waiting = &waitIndicator{}
+	}
+	if !d.allowPassword {
+		return s, nil
+	}
+	p := app.Profile
+	lg := signInLedger(d.ios, p)
+	mfa, err := mfaFor(ctx, d, p, lg)
+	if err != nil {
+		return nil, err
+	}
+	s.SignIn = &federation.Password{App: app, Password: passwordSource(d, p), MFA: mfa}
+	if lg != nil {
+		s.Lock = func(ctx context.Context) (func(), error) {
+			return lg.Lock(ctx, func() {
+				d.waiting.stop()
+				fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
+			})
 		}
 	}
+	return s, nil
+}
+
+// newLogin is the login pipeline of app's profile around source.
+func newLogin(app *federation.App, source federation.AssertionSource, d loginDeps) (*federation.Login, error) {
+	l, err := resolverFor(d.ios).Login(app.Profile, source)
+	if err != nil {
+		return nil, err
+	}
+	l.Events = app.Events
 	return l, nil
 }
 
