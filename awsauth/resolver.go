@@ -91,12 +91,21 @@ func (r *Resolver) window() time.Duration {
 
 func (r *Resolver) now() time.Time { return clock.Or(r.Clock).Now() }
 
+// Owned lists the AWS profiles oktafed wrote in the credentials file.
+func (r *Resolver) Owned() ([]federation.Owned, error) {
+	files, err := r.AWSFiles()
+	if err != nil {
+		return nil, err
+	}
+	return federation.OwnedProfiles(files)
+}
+
 // AWSFiles returns the AWS shared files the resolver reads and writes.
 func (r *Resolver) AWSFiles() (federation.Files, error) {
 	if r.Files != nil {
 		return *r.Files, nil
 	}
-	return federation.DefaultFiles()
+	return federation.DefaultFiles(r.getenv)
 }
 
 // OktafedConfig reads oktafed's own configuration ($OKTAFED_CONFIG, else

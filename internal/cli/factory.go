@@ -405,14 +405,13 @@ func withExitCode(err error) error {
 
 func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	var names []string
-	if cfg, _, err := loadConfig(System()); err == nil {
+	ios := System()
+	if cfg, _, err := loadConfig(ios); err == nil {
 		names = append(names, cfg.Names()...)
 	}
-	if files, err := federation.DefaultFiles(); err == nil {
-		if owned, err := federation.OwnedProfiles(files); err == nil {
-			for _, o := range owned {
-				names = append(names, o.AWSProfile)
-			}
+	if owned, err := resolverFor(ios).Owned(); err == nil {
+		for _, o := range owned {
+			names = append(names, o.AWSProfile)
 		}
 	}
 	return names, cobra.ShellCompDirectiveNoFileComp

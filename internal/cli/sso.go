@@ -107,7 +107,7 @@ func ssoSessionFor(ios *IOStreams, cfgPath string, o *ssoOptions) (string, error
 }
 
 func runSSOLogin(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
-	cfgPath, err := awsfile.ConfigPath()
+	cfgPath, err := awsfile.ConfigPath(ios.getenv)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func pickRole(ctx context.Context, ios *IOStreams, c *sso.Client, tok *sso.Token
 }
 
 func runSSOLogout(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
-	cfgPath, err := awsfile.ConfigPath()
+	cfgPath, err := awsfile.ConfigPath(ios.getenv)
 	if err != nil {
 		return err
 	}
