@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/netaddr"
 )
 
 // Defaults for the zero values of Client's fields.
@@ -103,19 +103,11 @@ func (c *Client) base() (*url.URL, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("okta: org URL %q is not an absolute URL such as https://example.okta.com", c.BaseURL)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !netaddr.IsLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("okta: org URL %q must use https (plain http is allowed only for loopback addresses)", c.BaseURL)
 	}
 	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // resolve turns a path or an absolute link from a response into a URL on
