@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -225,7 +226,7 @@ func (p *Profile) Validate() error {
 			return err
 		}
 	}
-	if p.MFA != "" && !contains(MFAMethods, p.MFA) {
+	if p.MFA != "" && !slices.Contains(MFAMethods, p.MFA) {
 		return fmt.Errorf("mfa %q: choose one of %s", p.MFA, strings.Join(MFAMethods, ", "))
 	}
 	if _, err := p.RoleMatcher(); err != nil {
@@ -243,15 +244,6 @@ func checkURL(field, s string) error {
 		return fmt.Errorf("%s %q: want an absolute URL such as https://example.okta.com", field, s)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RoleMatcher returns a predicate over role ARNs for the profile's Role
