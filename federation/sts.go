@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/oktafed/oktafed/internal/stsclient"
 )
 
 // STSAPI is the part of the STS client that federation calls.
@@ -22,17 +24,7 @@ type STSAPI interface {
 // NewSTSClient returns an STS client that needs no AWS credentials (the
 // SAML calls are unsigned) for region, at endpoint when it is not empty.
 func NewSTSClient(region, endpoint string, hc aws.HTTPClient) *sts.Client {
-	if region == "" {
-		region = "us-east-1"
-	}
-	opts := sts.Options{Region: region, Credentials: aws.AnonymousCredentials{}}
-	if hc != nil {
-		opts.HTTPClient = hc
-	}
-	if endpoint != "" {
-		opts.BaseEndpoint = aws.String(endpoint)
-	}
-	return sts.New(opts)
+	return stsclient.New(region, endpoint, hc)
 }
 
 // NewHTTPClient returns the HTTP client federation uses when given none:
