@@ -77,7 +77,7 @@ func (c *Client) cacheDir() (string, error) {
 	if c.CacheDir != "" {
 		return c.CacheDir, nil
 	}
-	return DefaultCacheDir()
+	return DefaultCacheDir(nil)
 }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {

@@ -24,6 +24,7 @@ type cliEnv struct {
 	srv        *sandbox.Server
 	home       string
 	creds, cfg string
+	env        *testEnv
 }
 
 func setupCLI(t *testing.T) *cliEnv {
@@ -31,15 +32,13 @@ func setupCLI(t *testing.T) *cliEnv {
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
 	home := t.TempDir()
 	e := &cliEnv{srv: srv, home: home, creds: filepath.Join(home, ".aws", "credentials"), cfg: filepath.Join(home, ".aws", "config")}
-	for k, v := range map[string]string{
+	e.env = newTestEnv(t, map[string]string{
 		"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config"), "XDG_DATA_HOME": filepath.Join(home, ".local", "share"), "XDG_STATE_HOME": filepath.Join(home, ".local", "state"),
 		"AWS_SHARED_CREDENTIALS_FILE": e.creds, "AWS_CONFIG_FILE": e.cfg, "AWS_ENDPOINT_URL_STS": srv.URL,
 		"OKTAFED_KEYRING_BACKEND": "file", "OKTAFED_KEYRING_PASSWORD": "test-keyring-passphrase",
 		"OKTA_PASSWORD": "Sandbox-Demo-1", "OKTAFED_TOTP_SECRET": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
 		"AWS_PROFILE": "", "OKTAFED_PROFILE": "", "OKTAFED_CONFIG": "", "AWS_ENDPOINT_URL": "", "OKTAFED_KEYRING_DIR": "",
-	} {
-		t.Setenv(k, v)
-	}
+	})
 	return e
 }
 
@@ -47,7 +46,7 @@ func setupCLI(t *testing.T) *cliEnv {
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ios, _, out, errOut := Test()
-	ios.Getenv = os.Getenv
+	ios.Getenv = getenvOf(t)
 	code := Main(context.Background(), ios, args)
 	return code, out.String(), errOut.String()
 }
@@ -95,6 +94,9 @@ func oktafedBinary(t *testing.T) string {
 // origEnv is the environment before tests change HOME and friends, with
 // the Go caches pinned so a build inside a test reuses them.
 var origEnv []string
+
+// origGetenv reads the process environment, for tests without their own.
+var origGetenv = os.Getenv
 
 func TestMain(m *testing.M) {
 	origEnv = os.Environ()
@@ -190,7 +192,7 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 
 	// The console hand-off: a sign-in URL from the federation endpoint that
 	// opens a session for the profile's role, once.
-	t.Setenv("OKTAFED_SIGNIN_ENDPOINT", e.srv.URL)
+	setenv(t, "OKTAFED_SIGNIN_ENDPOINT", e.srv.URL)
 	u := strings.TrimSpace(mustRun(t, "console", "--profile", "okta-123456789012-Admin", "--print"))
 	if !strings.HasPrefix(u, e.srv.URL+"/federation?") || !strings.Contains(u, "Action=login") {
 		t.Fatalf("console URL %q", u)
@@ -228,8 +230,8 @@ func TestCredentialProcessRefreshesOrAsksForLogin(t *testing.T) {
 	// Age the cached credentials: the next call refreshes through the
 	// Okta session, with no password available.
 	expireCached(t, e.creds)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
 	second := mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 	if first == second || !strings.Contains(second, `"Version":1`) {
 		t.Fatalf("no refresh: %s vs %s", first, second)
@@ -291,7 +293,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 func TestLoginNamesProfilesByAlias(t *testing.T) {
 	e := setupCLI(t)
 	e.initProfile(t)
-	t.Setenv("AWS_ENDPOINT_URL_IAM", e.srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_IAM", e.srv.URL)
 	out := mustRun(t, "login", "--role", "all", "--non-interactive")
 	for _, want := range []string{"okta-demo-prod-Admin", "okta-demo-dev-Developer"} {
 		if !strings.Contains(out, want) {
@@ -303,7 +305,7 @@ func TestLoginNamesProfilesByAlias(t *testing.T) {
 		t.Fatalf("aliases not remembered in the config (%v):\n%s", err, cfgData)
 	}
 	// Without the lookup the remembered names stay.
-	t.Setenv("AWS_ENDPOINT_URL_IAM", "")
+	setenv(t, "AWS_ENDPOINT_URL_IAM", "")
 	out = mustRun(t, "login", "--role", "all", "--non-interactive", "--lookup-aliases=false")
 	if !strings.Contains(out, "okta-demo-prod-Admin") {
 		t.Fatalf("remembered alias not used:\n%s", out)

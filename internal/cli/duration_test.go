@@ -24,7 +24,7 @@ func TestLoginAllRolesShorterThanAppSessionDuration(t *testing.T) {
 	srv := sandbox.Start(t, cfg)
 	e := setupCLI(t)
 	e.srv = srv
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_STS", srv.URL)
 	e.initProfile(t)
 
 	for round := 1; round <= 2; round++ {

@@ -85,7 +85,7 @@ func TestInteractiveLogin(t *testing.T) {
 		"--username", "demo@example.com", "--region", "us-east-1")
 	bin := oktafedBinary(t)
 	cmd := exec.Command(bin, "login")
-	cmd.Env = append(os.Environ(), "OKTA_PASSWORD=", "OKTAFED_TOTP_SECRET=", "TERM=xterm")
+	cmd.Env = append(e.env.environ(), "OKTA_PASSWORD=", "OKTAFED_TOTP_SECRET=", "TERM=xterm")
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatal(err)

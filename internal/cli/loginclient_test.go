@@ -22,7 +22,7 @@ import (
 // profile ("" when none).
 func savedSession(t *testing.T) string {
 	t.Helper()
-	kr, err := keystore.Open(keystore.Options{})
+	kr, err := keystore.Open(keystore.Options{Getenv: getenvOf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func savedSession(t *testing.T) string {
 func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 	e := setupCLI(t)
 	state := filepath.Join(e.home, ".local", "state")
-	t.Setenv("XDG_STATE_HOME", state)
+	setenv(t, "XDG_STATE_HOME", state)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
 	sid := savedSession(t)
@@ -55,7 +55,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 		timeout time.Duration
 		want    string
 	}{
-		{"mistyped password", func(t *testing.T) { t.Setenv("OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
+		{"mistyped password", func(t *testing.T) { setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
 		{"unreachable Okta", func(t *testing.T) {
 			if err := os.WriteFile(cfgPath, bytes.ReplaceAll(cfg, []byte(e.srv.URL), []byte("http://127.0.0.1:1")), 0o600); err != nil {
 				t.Fatal(err)
@@ -64,14 +64,14 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 		}, 0, "cannot reach Okta at 127.0.0.1:1"},
 		{"wrong TOTP seed", func(t *testing.T) {
 			// A ledger of its own, so this window is not spent already.
-			t.Setenv("XDG_STATE_HOME", t.TempDir())
-			t.Setenv("OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
+			setenv(t, "XDG_STATE_HOME", t.TempDir())
+			setenv(t, "OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
 		}, 0, "TOTP seed"},
 		{"used TOTP codes", func(t *testing.T) {
-			t.Setenv("XDG_STATE_HOME", t.TempDir())
+			setenv(t, "XDG_STATE_HOME", t.TempDir())
 			// Other logins spent this window's code and the next two:
 			// this one waits, says so, and gives up at its deadline.
-			dir, _ := ledger.DefaultDir(os.Getenv)
+			dir, _ := ledger.DefaultDir(getenvOf(t))
 			lg, err := ledger.Open(dir, e.srv.URL, "demo@example.com")
 			if err != nil {
 				t.Fatal(err)
@@ -82,7 +82,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 				}
 			}
 		}, 3 * time.Second, "Waiting"},
-		{"missing keyring passphrase", func(t *testing.T) { t.Setenv("OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
+		{"missing keyring passphrase", func(t *testing.T) { setenv(t, "OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 				defer cancel()
 			}
 			ios, _, out, errOut := Test()
-			ios.Getenv = os.Getenv
+			ios.Getenv = getenvOf(t)
 			code := Main(ctx, ios, []string{"login", "--force", "--role", "/Admin$/", "--non-interactive"})
 			if code == 0 || !strings.Contains(errOut.String(), c.want) {
 				t.Fatalf("login --force: exit %d, want a failure saying %q\nstdout: %s\nstderr: %s", code, c.want, out, errOut)
@@ -110,14 +110,14 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 
 	// The session still works: a refresh through it needs no password.
 	expireCached(t, e.creds)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
 	if out := mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin"); !strings.Contains(out, `"Version":1`) {
 		t.Fatalf("credential-process after the failed logins: %s", out)
 	}
 	// And a forced login that succeeds replaces the session.
-	t.Setenv("OKTA_PASSWORD", "Sandbox-Demo-1")
-	t.Setenv("OKTAFED_TOTP_SECRET", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-1")
+	setenv(t, "OKTAFED_TOTP_SECRET", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 	mustRun(t, "login", "--force", "--role", "/Admin$/", "--non-interactive")
 	if got := savedSession(t); got == sid || got == "" {
 		t.Fatal("a successful login --force kept the old session")
@@ -133,8 +133,8 @@ func TestExecSetsTheProfilesRegion(t *testing.T) {
 	if err := os.WriteFile(e.cfg, append(mustRead(t, e.cfg), "\n[default]\nregion = eu-west-3\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_REGION", "ap-south-1")
-	t.Setenv("AWS_DEFAULT_REGION", "ap-south-1")
+	setenv(t, "AWS_REGION", "ap-south-1")
+	setenv(t, "AWS_DEFAULT_REGION", "ap-south-1")
 	for _, args := range [][]string{
 		{"exec", "--profile", "okta-123456789012-Admin", "--", "sh", "-c", "echo $AWS_REGION/$AWS_DEFAULT_REGION"},
 		{"exec", "--server", "--profile", "okta-123456789012-Admin", "--", "sh", "-c", "echo $AWS_REGION/$AWS_DEFAULT_REGION"},
@@ -164,7 +164,7 @@ func mustRead(t *testing.T, path string) []byte {
 // for it and reuse the session it saved.
 func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	e := setupCLI(t)
-	t.Setenv("XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
+	setenv(t, "XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
 	bin := oktafedBinary(t)
@@ -178,7 +178,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	for range n {
 		go func() {
 			cmd := exec.Command(bin, "login", "--force", "--role", "/Admin$/", "--non-interactive")
-			cmd.Env = os.Environ()
+			cmd.Env = e.env.environ()
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
@@ -216,7 +216,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	t.Logf("%d processes, %d sign-in(s) in %s", n, signIns, time.Since(started).Round(time.Millisecond))
 	// The saved session is the last one made, and it works.
 	expireCached(t, e.creds)
-	t.Setenv("OKTA_PASSWORD", "")
+	setenv(t, "OKTA_PASSWORD", "")
 	mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 }
 
@@ -288,7 +288,7 @@ func TestErrorsSayWhatToCheck(t *testing.T) {
 		}
 	}
 
-	t.Setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
+	setenv(t, "AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
 	code, _, errOut := run(t, "login", "--role", "/Admin$/", "--non-interactive")
 	for _, w := range []string{"cannot reach STS at 127.0.0.1:1", "connection refused", "AWS_ENDPOINT_URL_STS", "--sts-endpoint"} {
 		if code == 0 || !strings.Contains(errOut, w) {
@@ -350,7 +350,7 @@ func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	ios, _, _, errOut := Test()
-	ios.Getenv = os.Getenv
+	ios.Getenv = getenvOf(t)
 	if code := Main(ctx, ios, []string{"sandbox", "--addr", "127.0.0.1:0"}); code != 0 {
 		t.Fatalf("sandbox: exit %d: %s", code, errOut)
 	}
@@ -370,20 +370,20 @@ func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
 		}
 	}
 	words := shellWords(t, initLine)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
-	t.Setenv("AWS_ENDPOINT_URL_STS", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
+	setenv(t, "AWS_ENDPOINT_URL_STS", "")
 	for len(words) > 0 && strings.Contains(words[0], "=") {
 		k, v, _ := strings.Cut(words[0], "=")
-		t.Setenv(k, v)
+		setenv(t, k, v)
 		words = words[1:]
 	}
 	if len(words) < 2 || words[0] != "oktafed" {
 		t.Fatalf("init line %q", initLine)
 	}
 	mustRun(t, words[1:]...)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
 	out := mustRun(t, "login", "--profile", "sandbox", "--role", "all", "--non-interactive")
 	if strings.Count(out, "✓") != 3 {
 		t.Fatalf("login with the printed setup:\n%s", out)

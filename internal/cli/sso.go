@@ -87,6 +87,9 @@ func ssoClient(ios *IOStreams, region string) *sso.Client {
 		OIDC:   first("AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL"),
 		Portal: first("AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL"),
 	}, httpClient())
+	if dir, err := sso.DefaultCacheDir(ios.getenv); err == nil {
+		c.CacheDir = dir
+	}
 	return c
 }
 

@@ -58,7 +58,7 @@ func runActivating(t *testing.T, e *cliEnv, args ...string) (string, string) {
 	ios, _, out, _ := Test()
 	act := &activator{t: t, srv: e.srv}
 	ios.ErrOut = act
-	ios.Getenv = os.Getenv
+	ios.Getenv = getenvOf(t)
 	if code := Main(context.Background(), ios, args); code != 0 {
 		t.Fatalf("oktafed %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, act)
 	}
@@ -67,8 +67,8 @@ func runActivating(t *testing.T, e *cliEnv, args ...string) (string, string) {
 
 func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 	e := setupCLI(t)
-	t.Setenv("AWS_ENDPOINT_URL_SSO", e.srv.URL)
-	t.Setenv("AWS_ENDPOINT_URL_SSO_OIDC", e.srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_SSO", e.srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_SSO_OIDC", e.srv.URL)
 	_, errOut := runActivating(t, e, "sso", "login", "--sso-session", "demo", "--start-url", e.srv.SSO.StartURL(), "--region", "us-east-1",
 		"--profile", "sso-admin", "--account-id", "123456789012", "--role-name", "AdministratorAccess")
 	if !strings.Contains(errOut, "/activate?user_code=") || !strings.Contains(errOut, "Profile sso-admin uses AdministratorAccess") {
@@ -117,7 +117,7 @@ func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 func TestLoginDeviceFlow(t *testing.T) {
 	e := setupCLI(t)
 	mustRun(t, "init", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "demo@example.com")
-	path, err := config.Path(os.Getenv)
+	path, err := config.Path(getenvOf(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestLoginDeviceFlow(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("OKTA_PASSWORD", "") // the device flow must not need it
+	setenv(t, "OKTA_PASSWORD", "") // the device flow must not need it
 	out, errOut := runActivating(t, e, "login", "--device", "--role", "all")
 	if strings.Count(out, "✓") != 3 || !strings.Contains(errOut, "confirm the code") {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -148,7 +148,7 @@ func TestLoginDeviceFlow(t *testing.T) {
 
 	// Logout forgets the session and the OIDC refresh token, so the next
 	// device login needs the browser again.
-	secrets, err := openSecrets(&IOStreams{Getenv: os.Getenv})
+	secrets, err := openSecrets(&IOStreams{Getenv: getenvOf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
