@@ -130,6 +130,7 @@ func (e *cliEnv) aws(t *testing.T, args ...string) (string, error) {
 }
 
 func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	out := mustRun(t, "login", "--role", "all", "--output", "json", "--non-interactive")
@@ -222,6 +223,7 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 }
 
 func TestCredentialProcessRefreshesOrAsksForLogin(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
@@ -267,6 +269,7 @@ func expireCached(t *testing.T, path string) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	for _, args := range [][]string{
 		{"login", "--role", "Admin"},
@@ -291,6 +294,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestLoginNamesProfilesByAlias(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	setenv(t, "AWS_ENDPOINT_URL_IAM", e.srv.URL)
@@ -313,6 +317,7 @@ func TestLoginNamesProfilesByAlias(t *testing.T) {
 }
 
 func TestDoctor(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	code, out, _ := run(t, "doctor")
 	if code == 0 || !strings.Contains(out, "oktafed init --profile default") {

@@ -16,6 +16,7 @@ import (
 // written, for the longest it allows, and the next login must ask for
 // that at once.
 func TestLoginAllRolesShorterThanAppSessionDuration(t *testing.T) {
+	t.Parallel()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Apps[0].SessionDuration = 12 * 3600
 	for i := range cfg.AWS.Roles {

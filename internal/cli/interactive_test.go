@@ -79,6 +79,7 @@ func (c *console) send(line string) {
 // would: a hidden password prompt, a factor picker, the push number to tap
 // while a spinner waits, and a role picker.
 func TestInteractiveLogin(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	// A profile with no preferred factor, so login asks.
 	mustRun(t, "init", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272",

@@ -36,6 +36,7 @@ func savedSession(t *testing.T) string {
 // A forced login that fails, for any reason, leaves the Okta session and
 // the credentials it had: credential_process keeps working.
 func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	state := filepath.Join(e.home, ".local", "state")
 	setenv(t, "XDG_STATE_HOME", state)
@@ -127,6 +128,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 // exec gives the child the profile's region, as env does: a child that
 // fell back to [default]'s region would sign for the wrong one.
 func TestExecSetsTheProfilesRegion(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
@@ -163,6 +165,7 @@ func mustRead(t *testing.T, path string) []byte {
 // once all succeed, with one Okta sign-in per TOTP window: the others wait
 // for it and reuse the session it saved.
 func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	setenv(t, "XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
 	e.initProfile(t)
@@ -223,6 +226,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 // A read-only credentials file is refused by login, and credential-process
 // still prints fresh credentials when it cannot cache them.
 func TestReadOnlyCredentialsFile(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
@@ -267,6 +271,7 @@ func TestReadOnlyCredentialsFile(t *testing.T) {
 // Failures to reach Okta or STS name the cause and the setting to check;
 // other mistakes name the command that fixes them.
 func TestErrorsSayWhatToCheck(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
@@ -346,6 +351,7 @@ func shellWords(t *testing.T, line string) []string {
 // app's embed link and an init line; that line, run as printed, sets up a
 // profile that logs in.
 func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -391,6 +397,7 @@ func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
 }
 
 func TestDemoEndsWithTheSignInLines(t *testing.T) {
+	t.Parallel()
 	setupCLI(t)
 	out := mustRun(t, "demo", "--mfa", "totp")
 	i := strings.LastIndex(out, "Done.")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestM2MCommands(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	key, err := filepath.Abs("../../sandbox/testdata/demo-m2m-client.PUBLIC-TEST-KEY.pem")
 	if err != nil {

@@ -66,6 +66,7 @@ func runActivating(t *testing.T, e *cliEnv, args ...string) (string, string) {
 }
 
 func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	setenv(t, "AWS_ENDPOINT_URL_SSO", e.srv.URL)
 	setenv(t, "AWS_ENDPOINT_URL_SSO_OIDC", e.srv.URL)
@@ -115,6 +116,7 @@ func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 }
 
 func TestLoginDeviceFlow(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	mustRun(t, "init", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "demo@example.com")
 	path, err := config.Path(getenvOf(t))
