@@ -13,6 +13,7 @@ import (
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/okta"
@@ -165,6 +166,8 @@ type loginDeps struct {
 type waitIndicator struct {
 	mu sync.Mutex
 	sp *spinner
+	// clock paces countdowns; the wall clock when nil.
+	clock clock.Clock
 }
 
 func (w *waitIndicator) start(ios *IOStreams, msg string) {
@@ -183,14 +186,13 @@ func (w *waitIndicator) tick(msg func() string, deadline time.Time) {
 	if sp == nil {
 		return
 	}
+	c := clock.Or(w.clock)
 	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for time.Now().Before(deadline) {
+		for c.Now().Before(deadline) {
 			select {
 			case <-sp.stop:
 				return
-			case <-t.C:
+			case <-clock.After(c, time.Second):
 				sp.Update(msg())
 			}
 		}
@@ -371,7 +373,7 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 // window: a countdown on a terminal, one plain line otherwise.
 func waitForWindow(d loginDeps, until time.Time) {
 	msg := func() string {
-		left := time.Until(until).Round(time.Second)
+		left := until.Sub(clock.Or(d.waiting.clock).Now()).Round(time.Second)
 		if left < 0 {
 			left = 0
 		}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/sandbox"
@@ -417,11 +419,19 @@ func sandboxDefault() sandbox.Config { return sandbox.DefaultConfig() }
 // On a terminal the wait for the next TOTP window counts down; without
 // one it is a single plain line.
 func TestTOTPWaitCountsDownOnATerminal(t *testing.T) {
+	t.Parallel()
 	var tty bytes.Buffer
 	ios := &IOStreams{ErrOut: &lockedWriter{w: &tty}, ErrTTY: true}
-	d := loginDeps{ios: ios, waiting: &waitIndicator{}}
-	waitForWindow(d, time.Now().Add(3500*time.Millisecond))
-	time.Sleep(2200 * time.Millisecond)
+	clk := clock.NewFake(time.Now())
+	d := loginDeps{ios: ios, waiting: &waitIndicator{clock: clk}}
+	waitForWindow(d, clk.Now().Add(3500*time.Millisecond))
+	// Two seconds pass: each time the countdown is waiting for the next
+	// one, move the clock by it.
+	for range 2 {
+		waitForTimer(t, clk)
+		clk.Advance(time.Second)
+	}
+	waitForTimer(t, clk) // the second update is drawn
 	d.waiting.stop()
 	got := tty.String()
 	for _, want := range []string{"Waiting 3 s", "Waiting 2 s", "\r"} {
@@ -435,6 +445,18 @@ func TestTOTPWaitCountsDownOnATerminal(t *testing.T) {
 	waitForWindow(loginDeps{ios: ios, waiting: &waitIndicator{}}, time.Now().Add(20*time.Second))
 	if got := plain.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "Waiting 20 s for the next TOTP code") || strings.Contains(got, "\r") {
 		t.Errorf("plain output %q", got)
+	}
+}
+
+// waitForTimer returns once code under test waits on clk.
+func waitForTimer(t *testing.T, clk *clock.Fake) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for clk.Waiters() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing waits on the clock")
+		}
+		runtime.Gosched()
 	}
 }
 
