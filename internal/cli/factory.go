@@ -229,18 +229,21 @@ func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
 	return app, nil
 }
 
-// newSource is the saved Okta session of app's profile with, when d allows
-// a password, a password and MFA sign-in behind it and the sign-in lock
-// that lets concurrent logins of one user take turns.
-func newSource(ctx context.Context, app *federation.App, d loginDeps) (*federation.Session, error) {
-	s := &federation.Session{App: app}
+// newSource is the saved Okta session of p (its App built by newApp)
+// with, when d allows a password, a password and MFA sign-in behind it and
+// the sign-in lock that lets concurrent logins of one user take turns.
+func newSource(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Session, error) {
 	if d.waiting == nil {
 		d.waiting = &waitIndicator{}
 	}
+	app, err := newApp(p, d)
+	if err != nil {
+		return nil, err
+	}
+	s := &federation.Session{App: app}
 	if !d.allowPassword {
 		return s, nil
 	}
-	p := app.Profile
 	lg := signInLedger(d.ios, p)
 	mfa, err := mfaFor(ctx, d, p, lg)
 	if err != nil {

@@ -109,14 +109,11 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail)
 		}
 	}
-	app, err := newApp(p, deps)
+	source, err := newSource(ctx, p, deps)
 	if err != nil {
 		return err
 	}
-	source, err := newSource(ctx, app, deps)
-	if err != nil {
-		return err
-	}
+	app := source.App
 	// --force signs in again, but the saved session and credentials stay
 	// until the new sign-in has succeeded.
 	source.Force = opts.force

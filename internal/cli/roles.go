@@ -43,11 +43,7 @@ func runRoles(ctx context.Context, ios *IOStreams, opts *profileFlags) error {
 	p := ps.profile
 	deps := loginDeps{ios: ios, secrets: ps.secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true, waiting: &waitIndicator{}}
 	defer deps.waiting.stop()
-	app, err := newApp(p, deps)
-	if err != nil {
-		return err
-	}
-	source, err := newSource(ctx, app, deps)
+	source, err := newSource(ctx, p, deps)
 	if err != nil {
 		return err
 	}
