@@ -89,8 +89,6 @@ func (r *Resolver) window() time.Duration {
 	return DefaultRefreshWindow
 }
 
-func (r *Resolver) now() time.Time { return clock.Or(r.Clock).Now() }
-
 // Owned lists the AWS profiles oktafed wrote in the credentials file.
 func (r *Resolver) Owned() ([]federation.Owned, error) {
 	files, err := r.AWSFiles()
