@@ -53,7 +53,8 @@ type Resolver struct {
 	// HTTPClient makes the Okta and STS calls; a client with a 60 s
 	// timeout when nil.
 	HTTPClient *http.Client
-	// Clock decides freshness; the wall clock when nil.
+	// Clock decides freshness and paces the Okta client's waits; the wall
+	// clock when nil.
 	Clock clock.Clock
 	// RefreshWindow is how long before expiry credentials count as stale;
 	// DefaultRefreshWindow when zero.
@@ -255,7 +256,7 @@ func (r *Resolver) App(p *config.Profile) (*federation.App, error) {
 	}
 	return &federation.App{
 		Profile:  p,
-		Okta:     &okta.Client{BaseURL: p.OrgURL, HTTPClient: r.httpClient(), UserAgent: ua},
+		Okta:     &okta.Client{BaseURL: p.OrgURL, HTTPClient: r.httpClient(), UserAgent: ua, Clock: r.Clock},
 		Sessions: sessions,
 		Clock:    r.Clock,
 		Events:   r.Events,

@@ -46,7 +46,7 @@ func setupCLI(t *testing.T) *cliEnv {
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ios, _, out, errOut := Test()
-	ios.Getenv = getenvOf(t)
+	ios.Getenv, ios.Clock = getenvOf(t), clockOf(t)
 	code := Main(context.Background(), ios, args)
 	return code, out.String(), errOut.String()
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/oktafed/oktafed/internal/clock"
 )
 
 // testEnv is one test's environment. Commands read it through
@@ -14,6 +16,8 @@ import (
 type testEnv struct {
 	mu   sync.Mutex
 	vars map[string]string
+	// clock, when set, is the commands' IOStreams.Clock.
+	clock clock.Clock
 }
 
 func (e *testEnv) get(k string) string {
@@ -60,6 +64,14 @@ func envOf(t testing.TB) *testEnv {
 		}
 		name = name[:i]
 	}
+}
+
+// clockOf is the clock t's commands run on; nil for the wall clock.
+func clockOf(t testing.TB) clock.Clock {
+	if e := envOf(t); e != nil {
+		return e.clock
+	}
+	return nil
 }
 
 // getenvOf reads t's environment, or the process's when t has none.

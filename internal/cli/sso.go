@@ -90,6 +90,7 @@ func ssoClient(ios *IOStreams, region string) *sso.Client {
 	if dir, err := sso.DefaultCacheDir(ios.getenv); err == nil {
 		c.CacheDir = dir
 	}
+	c.Clock = ios.Clock
 	return c
 }
 
