@@ -89,6 +89,7 @@ func activate(t *testing.T, srv *sandbox.Server) func(context.Context, *okta.Dev
 }
 
 func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
+	t.Parallel()
 	srv, clk := startIDX(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -129,6 +130,7 @@ func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
 }
 
 func TestDeviceLoginDenied(t *testing.T) {
+	t.Parallel()
 	srv, clk := startIDX(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 // Force signs in again, but a failed sign-in leaves the saved session; a
 // successful one replaces it.
 func TestForceKeepsTheSessionUntilASignInSucceeds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
@@ -41,6 +42,7 @@ func TestForceKeepsTheSessionUntilASignInSucceeds(t *testing.T) {
 // With a sign-in lock, a forced login that waited for another one reuses
 // the session that one saved instead of signing in again.
 func TestSignInLockReusesTheSessionSavedMeanwhile(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	var mu sync.Mutex

@@ -76,6 +76,7 @@ func (r *rig) refresher(window time.Duration) *federation.Cache {
 }
 
 func TestLoginAllRolesThenAWSCLI(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	out, err := r.login.Run(ctx, "all", nil, 0)
@@ -111,6 +112,7 @@ func TestLoginAllRolesThenAWSCLI(t *testing.T) {
 }
 
 func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
@@ -157,6 +159,7 @@ func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
 }
 
 func TestLoginRequiredWhenSessionEnds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
@@ -176,6 +179,7 @@ func TestLoginRequiredWhenSessionEnds(t *testing.T) {
 }
 
 func TestLogoutRemovesProfilesAndSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if err := os.WriteFile(r.files.Credentials, []byte("[mine]\naws_access_key_id = AKIAMINE\n"), 0o600); err != nil {
@@ -198,6 +202,7 @@ func TestLogoutRemovesProfilesAndSession(t *testing.T) {
 }
 
 func TestSelectRoles(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	a, err := r.session.Assertion(context.Background())
 	if err != nil {
@@ -218,6 +223,7 @@ func TestSelectRoles(t *testing.T) {
 }
 
 func TestSAMLProviderReusesSession(t *testing.T) {
+	t.Parallel()
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
 	ct := &countingTransport{}
 	sessions := federation.NewMemorySessions()
@@ -260,6 +266,7 @@ func TestSAMLProviderReusesSession(t *testing.T) {
 }
 
 func TestLoginNamesProfilesByAccountAlias(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.login.Profile.AccountAliases = nil
 	r.login.Aliases = federation.NewAliasLookup(http.DefaultClient, r.srv.URL)

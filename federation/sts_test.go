@@ -38,6 +38,7 @@ func (f *fakeSTS) AssumeRoleWithSAML(_ context.Context, in *sts.AssumeRoleWithSA
 }
 
 func TestAssumeRolesGetsEachRoleItsLongestSession(t *testing.T) {
+	t.Parallel()
 	roles := []Role{
 		{RoleARN: "arn:aws:iam::111111111111:role/One"},
 		{RoleARN: "arn:aws:iam::111111111111:role/Four"},
@@ -86,6 +87,7 @@ func TestAssumeRolesGetsEachRoleItsLongestSession(t *testing.T) {
 // explainSTS must keep the STS error in the chain for every code, so
 // callers can still act on it.
 func TestExplainSTSKeepsTheChain(t *testing.T) {
+	t.Parallel()
 	for _, code := range []string{"ValidationError", "ExpiredTokenException", "InvalidIdentityToken", "AccessDenied", "IDPRejectedClaim", "Throttling"} {
 		orig := &smithy.GenericAPIError{Code: code, Message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."}
 		err := explainSTS(Role{RoleARN: "arn:aws:iam::1:role/R"}, orig)
