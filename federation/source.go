@@ -60,17 +60,26 @@ func (a *App) loadSession(ctx context.Context) (string, time.Time, error) {
 // keep saves the session a sign-in opened, so later logins and refreshes
 // reuse it, then reads the app's page.
 func (a *App) keep(ctx context.Context, page *okta.AppPage) (*saml.Assertion, error) {
-	if a.Sessions != nil && page.SID != "" {
-		exp := time.Time{}
-		if s, err := a.Okta.Session(ctx, page.SID); err == nil {
-			exp = s.ExpiresAt
-		}
-		if err := a.Sessions.SaveSession(ctx, a.Profile.Name, page.SID, exp); err != nil {
-			return nil, fmt.Errorf("save the Okta session in the keyring: %w", err)
-		}
-		a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(exp))
+	if err := a.saveSession(ctx, page.SID, time.Time{}); err != nil {
+		return nil, err
 	}
 	return a.readPage(page)
+}
+
+// saveSession keeps the Okta session sid that a sign-in source opened (a
+// page's cookie, or a browser's), with the expiry Okta states, else exp.
+func (a *App) saveSession(ctx context.Context, sid string, exp time.Time) error {
+	if a.Sessions == nil || sid == "" {
+		return nil
+	}
+	if s, err := a.Okta.Session(ctx, sid); err == nil {
+		exp = s.ExpiresAt
+	}
+	if err := a.Sessions.SaveSession(ctx, a.Profile.Name, sid, exp); err != nil {
+		return fmt.Errorf("save the Okta session in the keyring: %w", err)
+	}
+	a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(exp))
+	return nil
 }
 
 // reuse gets the assertion through a saved session while it lives; ok is
