@@ -3,6 +3,7 @@ package awsauth_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/oktafed/oktafed/awsauth"
@@ -34,9 +36,12 @@ func (c *samlCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// rig is a sandbox where the demo user has logged in with oktafed.
+// rig is a sandbox where the demo user has logged in with oktafed. Its
+// environment is its own (awsauth.WithGetenv, and the SDK's region and
+// endpoint as options), so tests run in parallel.
 type rig struct {
 	env     *sandboxlogin.Env
+	vars    map[string]string
 	counter *samlCounter
 	hc      *http.Client
 }
@@ -49,20 +54,31 @@ func newRig(t *testing.T, opts sandbox.Options, selector string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(env.Close)
-	for k, v := range env.Environ() {
-		t.Setenv(k, v)
-	}
-	t.Setenv("OKTAFED_PROFILE", "")
+	vars := env.Environ()
+	vars["OKTAFED_PROFILE"] = ""
 	if _, err := env.Login(context.Background(), selector); err != nil {
 		t.Fatal(err)
 	}
 	c := &samlCounter{}
-	return &rig{env: env, counter: c, hc: &http.Client{Transport: c, Timeout: 30 * time.Second}}
+	return &rig{env: env, vars: vars, counter: c, hc: &http.Client{Transport: c, Timeout: 30 * time.Second}}
+}
+
+// getenv reads the rig's environment with the given pairs (k1, v1, k2,
+// v2, …) changed.
+func (r *rig) getenv(changed ...string) func(string) string {
+	vars := maps.Clone(r.vars)
+	for i := 0; i+1 < len(changed); i += 2 {
+		vars[changed[i]] = changed[i+1]
+	}
+	return func(k string) string { return vars[k] }
 }
 
 func (r *rig) load(t *testing.T, extra ...awsauth.Option) (aws.Config, error) {
 	t.Helper()
-	opts := append([]awsauth.Option{awsauth.WithSessions(r.env.Sessions), awsauth.WithHTTPClient(r.hc)}, extra...)
+	opts := append([]awsauth.Option{
+		awsauth.WithSessions(r.env.Sessions), awsauth.WithHTTPClient(r.hc), awsauth.WithGetenv(r.getenv()),
+		awsauth.WithSDKOptions(awsconfig.WithRegion(r.vars["AWS_REGION"]), awsconfig.WithBaseEndpoint(r.vars["AWS_ENDPOINT_URL"])),
+	}, extra...)
 	return awsauth.LoadConfig(context.Background(), opts...)
 }
 
@@ -77,6 +93,7 @@ func callerARN(t *testing.T, cfg aws.Config) string {
 }
 
 func TestLoadConfigPicksTheProfile(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, sandbox.Options{}, "all")
 	tests := []struct {
 		name       string
@@ -91,8 +108,7 @@ func TestLoadConfigPicksTheProfile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("AWS_PROFILE", tc.awsProfile)
-			cfg, err := r.load(t, tc.opts...)
+			cfg, err := r.load(t, append([]awsauth.Option{awsauth.WithGetenv(r.getenv("AWS_PROFILE", tc.awsProfile))}, tc.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,6 +126,7 @@ func TestLoadConfigPicksTheProfile(t *testing.T) {
 }
 
 func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, sandbox.Options{}, "all")
 	tests := []struct {
 		name string
@@ -132,6 +149,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestProfileNotWrittenByOktafedUsesTheSDKChain(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, sandbox.Options{}, "/Admin$/")
 	creds, err := r.env.Server.AWS.IssueCredentials("arn:aws:iam::123456789012:role/ReadOnly", "static-user", 0)
 	if err != nil {
@@ -146,8 +164,7 @@ func TestProfileNotWrittenByOktafedUsesTheSDKChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_PROFILE", "mine")
-	cfg, err := r.load(t)
+	cfg, err := r.load(t, awsauth.WithGetenv(r.getenv("AWS_PROFILE", "mine")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +200,9 @@ func expireOnDisk(t *testing.T, files federation.Files, awsProfile string, at ti
 }
 
 func TestRefreshThroughTheOktaSession(t *testing.T) {
+	t.Parallel()
 	t.Run("expired before start-up", func(t *testing.T) {
+		t.Parallel()
 		r := newRig(t, sandbox.Options{}, "/Admin$/")
 		old := expireOnDisk(t, r.env.Files, "okta-prod-Admin", time.Now().Add(-time.Minute))
 		cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"))
@@ -201,6 +220,7 @@ func TestRefreshThroughTheOktaSession(t *testing.T) {
 		}
 	})
 	t.Run("expires while running", func(t *testing.T) {
+		t.Parallel()
 		r := newRig(t, sandbox.Options{}, "/Admin$/")
 		// The window is a second, the stored keys have two seconds left:
 		// the in-process cache must fetch new keys within a second or so.
@@ -230,6 +250,7 @@ func TestRefreshThroughTheOktaSession(t *testing.T) {
 }
 
 func TestConcurrentCallersShareOneRefresh(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, sandbox.Options{}, "/Admin$/")
 	cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"))
 	if err != nil {
@@ -271,7 +292,9 @@ func checkLoginRequired(t *testing.T, err error) {
 }
 
 func TestLoginRequiredAfterTheOktaSessionEnds(t *testing.T) {
+	t.Parallel()
 	t.Run("session lifetime over", func(t *testing.T) {
+		t.Parallel()
 		clk := clock.NewFake(time.Now())
 		r := newRig(t, sandbox.Options{Clock: clk}, "/Admin$/")
 		if _, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"), awsauth.WithClock(clk)); err != nil {
@@ -285,6 +308,7 @@ func TestLoginRequiredAfterTheOktaSessionEnds(t *testing.T) {
 		}
 	})
 	t.Run("session closed at Okta, during SDK calls", func(t *testing.T) {
+		t.Parallel()
 		r := newRig(t, sandbox.Options{}, "/Admin$/")
 		cfg, err := r.load(t, awsauth.WithProfile("okta-prod-Admin"))
 		if err != nil {
@@ -303,6 +327,7 @@ func TestLoginRequiredAfterTheOktaSessionEnds(t *testing.T) {
 }
 
 func TestSessionEncoding(t *testing.T) {
+	t.Parallel()
 	exp := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	tests := []struct {
 		name    string
@@ -373,7 +398,7 @@ func TestLoginRequiredAfterLogout(t *testing.T) {
 	imds := imdsCounter(t)
 	ctx := context.Background()
 
-	t.Setenv("OKTAFED_PROFILE", sandboxlogin.Profile)
+	r.vars["OKTAFED_PROFILE"] = sandboxlogin.Profile
 	if cfg, err := r.load(t); err != nil {
 		t.Fatalf("OKTAFED_PROFILE alone, logged in: %v", err)
 	} else if arn := callerARN(t, cfg); !strings.Contains(arn, "Admin") {
@@ -400,9 +425,7 @@ func TestLoginRequiredAfterLogout(t *testing.T) {
 		})
 	}
 	t.Run("AWS_PROFILE names the written profile", func(t *testing.T) {
-		t.Setenv("OKTAFED_PROFILE", "")
-		t.Setenv("AWS_PROFILE", "okta-prod-Admin")
-		_, err := r.load(t)
+		_, err := r.load(t, awsauth.WithGetenv(r.getenv("OKTAFED_PROFILE", "", "AWS_PROFILE", "okta-prod-Admin")))
 		checkLoginRequired(t, err)
 	})
 	if n := imds.Load(); n != 0 {

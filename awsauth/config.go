@@ -25,7 +25,16 @@ type options struct {
 	hc       *http.Client
 	clock    clock.Clock
 	window   time.Duration
+	getenv   func(string) string
 	sdk      []func(*awsconfig.LoadOptions) error
+}
+
+// env is how these options read the environment.
+func (o *options) env() func(string) string {
+	if o.getenv != nil {
+		return o.getenv
+	}
+	return os.Getenv
 }
 
 // WithProfile names the AWS profile (or an oktafed profile with one role).
@@ -54,6 +63,14 @@ func WithClock(c interface{ Now() time.Time }) Option { return func(o *options) 
 // WithRefreshWindow sets how long before expiry credentials are refreshed
 // (DefaultRefreshWindow by default).
 func WithRefreshWindow(d time.Duration) Option { return func(o *options) { o.window = d } }
+
+// WithGetenv reads oktafed's and the AWS tools' variables (AWS_PROFILE,
+// OKTAFED_PROFILE, OKTAFED_CONFIG, AWS_SHARED_CREDENTIALS_FILE, …) with
+// getenv instead of os.Getenv, so a program (or a parallel test) can give
+// each configuration an environment of its own. The SDK's own loading
+// still reads the process environment for what it resolves (region,
+// endpoints); pass its options through WithSDKOptions to set those.
+func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
 
 // WithSDKOptions passes options through to the SDK's LoadDefaultConfig,
 // e.g. config.WithRetryMaxAttempts.
@@ -89,21 +106,31 @@ func LoadConfig(ctx context.Context, opts ...Option) (aws.Config, error) {
 		fn(&o)
 	}
 	sdk := append([]func(*awsconfig.LoadOptions) error(nil), o.sdk...)
+	if o.files == nil && o.getenv != nil {
+		// The SDK reads the process environment; point it at the files
+		// this environment names.
+		files, err := federation.DefaultFiles(o.getenv)
+		if err != nil {
+			return aws.Config{}, err
+		}
+		o.files = &files
+	}
 	if o.files != nil {
 		sdk = append(sdk, awsconfig.WithSharedCredentialsFiles([]string{o.files.Credentials}))
 		if o.files.Config != "" {
 			sdk = append(sdk, awsconfig.WithSharedConfigFiles([]string{o.files.Config}))
 		}
 	}
+	getenv := o.env()
 	name := o.profile
 	if name == "" {
-		name = os.Getenv("AWS_PROFILE")
+		name = getenv("AWS_PROFILE")
 	}
-	if name == "" && o.role == "" && os.Getenv("AWS_ACCESS_KEY_ID") != "" {
+	if name == "" && o.role == "" && getenv("AWS_ACCESS_KEY_ID") != "" {
 		// Static keys in the environment are the SDK's first choice.
 		return awsconfig.LoadDefaultConfig(ctx, sdk...)
 	}
-	r := &Resolver{Files: o.files, Sessions: o.sessions, HTTPClient: o.hc, Clock: o.clock, RefreshWindow: o.window}
+	r := &Resolver{Getenv: o.getenv, Files: o.files, Sessions: o.sessions, HTTPClient: o.hc, Clock: o.clock, RefreshWindow: o.window}
 	owned, err := r.Resolve(name, o.role)
 	if errors.Is(err, ErrNoCredentials) {
 		if lr := r.loginRequiredFor(name, o.role); lr != nil {

@@ -2,7 +2,6 @@ package awsauth
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -127,16 +126,17 @@ func ProfileKey(opts ...Option) string {
 	for _, fn := range opts {
 		fn(&o)
 	}
+	getenv := o.env()
 	name := o.profile
 	for _, k := range []string{"AWS_PROFILE", "OKTAFED_PROFILE"} {
 		if name == "" {
-			name = os.Getenv(k)
+			name = getenv(k)
 		}
 	}
 	if name == "" {
 		name = config.DefaultProfile
 	}
-	creds, cfg := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"), os.Getenv("AWS_CONFIG_FILE")
+	creds, cfg := getenv("AWS_SHARED_CREDENTIALS_FILE"), getenv("AWS_CONFIG_FILE")
 	if o.files != nil {
 		creds, cfg = o.files.Credentials, o.files.Config
 	}

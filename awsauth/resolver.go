@@ -53,7 +53,8 @@ type Resolver struct {
 	// HTTPClient makes the Okta and STS calls; a client with a 60 s
 	// timeout when nil.
 	HTTPClient *http.Client
-	// Clock decides freshness; the wall clock when nil.
+	// Clock decides freshness and paces the Okta client's waits; the wall
+	// clock when nil.
 	Clock clock.Clock
 	// RefreshWindow is how long before expiry credentials count as stale;
 	// DefaultRefreshWindow when zero.
@@ -89,14 +90,21 @@ func (r *Resolver) window() time.Duration {
 	return DefaultRefreshWindow
 }
 
-func (r *Resolver) now() time.Time { return clock.Or(r.Clock).Now() }
+// Owned lists the AWS profiles oktafed wrote in the credentials file.
+func (r *Resolver) Owned() ([]federation.Owned, error) {
+	files, err := r.AWSFiles()
+	if err != nil {
+		return nil, err
+	}
+	return federation.OwnedProfiles(files)
+}
 
 // AWSFiles returns the AWS shared files the resolver reads and writes.
 func (r *Resolver) AWSFiles() (federation.Files, error) {
 	if r.Files != nil {
 		return *r.Files, nil
 	}
-	return federation.DefaultFiles()
+	return federation.DefaultFiles(r.getenv)
 }
 
 // OktafedConfig reads oktafed's own configuration ($OKTAFED_CONFIG, else
@@ -180,7 +188,8 @@ func (r *Resolver) Cached(owned federation.Owned) (aws.Credentials, bool, error)
 	if err != nil {
 		return aws.Credentials{}, false, err
 	}
-	creds, _, ok, err := federation.CachedCredentials(files, owned.AWSProfile, r.now(), r.window())
+	c := &federation.Cache{Files: files, Clock: r.Clock, Window: r.window()}
+	creds, _, ok, err := c.Fresh(owned.AWSProfile)
 	return creds, ok, err
 }
 
@@ -193,11 +202,11 @@ func (r *Resolver) Credentials(ctx context.Context, owned federation.Owned) (aws
 	if err != nil || ok {
 		return creds, err
 	}
-	l, err := r.LoginFor(owned)
+	c, err := r.refresher(owned)
 	if err != nil {
 		return aws.Credentials{}, err
 	}
-	return l.Credentials(ctx, owned.AWSProfile)
+	return c.Credentials(ctx, owned.AWSProfile)
 }
 
 // Provider is an aws.CredentialsProvider for owned, cached in-process and
@@ -208,9 +217,9 @@ func (r *Resolver) Provider(owned federation.Owned) *aws.CredentialsCache {
 	}), func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = r.window() })
 }
 
-// LoginFor builds the pipeline that refreshes owned, from the oktafed
-// profile that wrote it.
-func (r *Resolver) LoginFor(owned federation.Owned) (*federation.Login, error) {
+// refresher is the refresh path of owned, from the oktafed profile that
+// wrote it: the file cache in front of the saved Okta session alone.
+func (r *Resolver) refresher(owned federation.Owned) (*federation.Cache, error) {
 	cfg, err := r.OktafedConfig()
 	if err != nil {
 		return nil, err
@@ -219,43 +228,64 @@ func (r *Resolver) LoginFor(owned federation.Owned) (*federation.Login, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AWS profile %s was written for oktafed profile %q, which is no longer configured: %w", owned.AWSProfile, owned.OktafedProfile, err)
 	}
-	return r.NewLogin(p)
-}
-
-// NewLogin builds the federation pipeline for oktafed profile p: Okta
-// client, session cache, STS client and files. It sets no Password, so it
-// only ever reuses the saved Okta session; the CLI adds a password source
-// and MFA answers for interactive logins.
-func (r *Resolver) NewLogin(p *config.Profile) (*federation.Login, error) {
-	if p.OrgURL == "" {
-		return nil, fmt.Errorf("profile %s has no org_url: run `oktafed init --profile %s`", p.Name, p.Name)
-	}
-	files, err := r.AWSFiles()
+	app, err := r.App(p)
 	if err != nil {
 		return nil, err
+	}
+	l, err := r.Login(p, &federation.Session{App: app})
+	if err != nil {
+		return nil, err
+	}
+	return &federation.Cache{Files: l.Files, Refresh: l.Reassume, Clock: r.Clock, Window: r.window(), Events: r.Events}, nil
+}
+
+// App builds the Okta side of oktafed profile p: its org's client, the
+// session cache, the clock and events. Sources of assertions (the saved
+// session, a password sign-in, the device flow) are built on it.
+func (r *Resolver) App(p *config.Profile) (*federation.App, error) {
+	if p.OrgURL == "" {
+		return nil, fmt.Errorf("profile %s has no org_url: run `oktafed init --profile %s`", p.Name, p.Name)
 	}
 	sessions, err := r.sessions()
 	if err != nil {
 		return nil, err
 	}
-	hc := r.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
-	}
 	ua := r.UserAgent
 	if ua == "" {
 		ua = "oktafed-awsauth"
 	}
-	return &federation.Login{
-		Profile:       p,
-		Okta:          &okta.Client{BaseURL: p.OrgURL, HTTPClient: hc, UserAgent: ua},
-		Sessions:      sessions,
-		STS:           federation.NewSTSClient(r.Region(p), r.STSEndpoint(p), hc),
-		Files:         files,
-		Clock:         r.Clock,
-		RefreshWindow: r.window(),
-		Events:        r.Events,
+	return &federation.App{
+		Profile:  p,
+		Okta:     &okta.Client{BaseURL: p.OrgURL, HTTPClient: r.httpClient(), UserAgent: ua, Clock: r.Clock},
+		Sessions: sessions,
+		Clock:    r.Clock,
+		Events:   r.Events,
 	}, nil
+}
+
+// Login builds the login pipeline for oktafed profile p around source:
+// the STS client (endpoint and region as STSEndpoint and Region say) and
+// the AWS files. With a Session that has no SignIn it only ever reuses the
+// saved Okta session; the CLI adds a password or device sign-in.
+func (r *Resolver) Login(p *config.Profile, source federation.AssertionSource) (*federation.Login, error) {
+	files, err := r.AWSFiles()
+	if err != nil {
+		return nil, err
+	}
+	return &federation.Login{
+		Profile: p,
+		Source:  source,
+		STS:     federation.NewSTSClient(r.Region(p), r.STSEndpoint(p), r.httpClient()),
+		Files:   files,
+		Events:  r.Events,
+	}, nil
+}
+
+func (r *Resolver) httpClient() *http.Client {
+	if r.HTTPClient != nil {
+		return r.HTTPClient
+	}
+	return &http.Client{Timeout: 60 * time.Second}
 }
 
 // sessions returns the configured session cache, or opens the keyring once.

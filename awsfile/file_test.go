@@ -388,22 +388,22 @@ func TestInsertAvoidsTurningNextHeaderIntoContinuation(t *testing.T) {
 }
 
 func TestSharedPaths(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "")
-	if p, _ := CredentialsPath(); p != filepath.Join(home, ".aws", "credentials") {
+	env := map[string]string{"HOME": home}
+	getenv := func(k string) string { return env[k] }
+	if p, _ := CredentialsPath(getenv); p != filepath.Join(home, ".aws", "credentials") {
 		t.Errorf("CredentialsPath() = %q", p)
 	}
-	if p, _ := ConfigPath(); p != filepath.Join(home, ".aws", "config") {
+	if p, _ := ConfigPath(getenv); p != filepath.Join(home, ".aws", "config") {
 		t.Errorf("ConfigPath() = %q", p)
 	}
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/etc/creds")
-	t.Setenv("AWS_CONFIG_FILE", "~/alt/config")
-	if p, _ := CredentialsPath(); p != "/etc/creds" {
+	env["AWS_SHARED_CREDENTIALS_FILE"] = "/etc/creds"
+	env["AWS_CONFIG_FILE"] = "~/alt/config"
+	if p, _ := CredentialsPath(getenv); p != "/etc/creds" {
 		t.Errorf("CredentialsPath() = %q", p)
 	}
-	if p, _ := ConfigPath(); p != filepath.Join(home, "alt", "config") {
+	if p, _ := ConfigPath(getenv); p != filepath.Join(home, "alt", "config") {
 		t.Errorf("ConfigPath() = %q", p)
 	}
 }

@@ -16,35 +16,46 @@ import (
 )
 
 // CredentialsPath returns the shared credentials file the AWS CLI uses:
-// $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials.
-func CredentialsPath() (string, error) {
-	return sharedPath("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+// $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials. getenv reads the
+// environment (os.Getenv when nil), so tests and callers with an
+// environment of their own need not change the process's.
+func CredentialsPath(getenv func(string) string) (string, error) {
+	return sharedPath(getenv, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
 }
 
 // ConfigPath returns the shared config file the AWS CLI uses:
-// $AWS_CONFIG_FILE, else ~/.aws/config.
-func ConfigPath() (string, error) {
-	return sharedPath("AWS_CONFIG_FILE", "config")
+// $AWS_CONFIG_FILE, else ~/.aws/config; getenv as for CredentialsPath.
+func ConfigPath(getenv func(string) string) (string, error) {
+	return sharedPath(getenv, "AWS_CONFIG_FILE", "config")
 }
 
-func sharedPath(env, base string) (string, error) {
-	if p := os.Getenv(env); p != "" {
+func sharedPath(getenv func(string) string, env, base string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	home := func() (string, error) {
+		if h := getenv("HOME"); h != "" {
+			return h, nil
+		}
+		return os.UserHomeDir()
+	}
+	if p := getenv(env); p != "" {
 		// The AWS CLI expands a leading ~ in these variables, so a value
 		// copied from its docs works here too.
 		if p == "~" || strings.HasPrefix(p, "~/") || strings.HasPrefix(p, "~"+string(filepath.Separator)) {
-			home, err := os.UserHomeDir()
+			h, err := home()
 			if err != nil {
 				return "", fmt.Errorf("expand %s: %w", env, err)
 			}
-			p = filepath.Join(home, p[1:])
+			p = filepath.Join(h, p[1:])
 		}
 		return p, nil
 	}
-	home, err := os.UserHomeDir()
+	h, err := home()
 	if err != nil {
 		return "", fmt.Errorf("find the AWS %s file: %w (set %s to its path)", base, err, env)
 	}
-	return filepath.Join(home, ".aws", base), nil
+	return filepath.Join(h, ".aws", base), nil
 }
 
 // LockTimeout bounds how long Update waits for another process's edit.
@@ -129,8 +140,10 @@ func envFor(path string) string {
 	return "AWS_SHARED_CREDENTIALS_FILE"
 }
 
-// resolve follows symbolic links so the edit replaces the real file and
-// the link keeps pointing at it.
+// resolve follows symbolic links (atomicfile.Resolve) so the edit
+// replaces the real file and the link keeps pointing at it. A link to a
+// missing file is refused: the user's layout is probably not what they
+// think, and creating a file at the far end would hide that.
 func resolve(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("awsfile: empty path")
@@ -139,16 +152,14 @@ func resolve(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := os.Lstat(abs)
-	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
-		return abs, nil
-	}
-	real, err := filepath.EvalSymlinks(abs)
+	real, err := atomicfile.Resolve(abs)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("follow symbolic link %s: %w", path, err)
+	}
+	if real != abs {
+		if _, err := os.Stat(real); errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("%s is a symbolic link to a missing file: create the file it points to, or remove the link", path)
 		}
-		return "", fmt.Errorf("follow symbolic link %s: %w", path, err)
 	}
 	return real, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -237,10 +238,10 @@ func (p *Profile) Validate() error {
 			return err
 		}
 	}
-	if p.MFA != "" && !contains(MFAMethods, p.MFA) {
+	if p.MFA != "" && !slices.Contains(MFAMethods, p.MFA) {
 		return fmt.Errorf("mfa %q: choose one of %s", p.MFA, strings.Join(MFAMethods, ", "))
 	}
-	if p.SignIn != "" && !contains(SignInMethods, p.SignIn) {
+	if p.SignIn != "" && !slices.Contains(SignInMethods, p.SignIn) {
 		return fmt.Errorf("sign_in %q: choose one of %s", p.SignIn, strings.Join(SignInMethods, ", "))
 	}
 	if _, err := p.RoleMatcher(); err != nil {
@@ -258,15 +259,6 @@ func checkURL(field, s string) error {
 		return fmt.Errorf("%s %q: want an absolute URL such as https://example.okta.com", field, s)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RoleMatcher returns a predicate over role ARNs for the profile's Role

@@ -17,6 +17,7 @@ import (
 	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 
 	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/secrets"
 )
 
 func TestSplitPostgresDSN(t *testing.T) {
@@ -402,7 +403,7 @@ func TestSecretsPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bad.Login(context.Background(), Endpoint{}); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+	if _, err := bad.Login(context.Background(), Endpoint{}); !errors.Is(err, secrets.ErrNotFound) || !strings.Contains(err.Error(), "other") {
 		t.Fatalf("missing secret: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/oktafed/oktafed/secrets"
 )
 
 // secretEntry is a cached database login read from Secrets Manager.
@@ -112,16 +114,20 @@ func (a *Auth) secretFetcher(ctx context.Context) (secretFetcher, error) {
 			o.Credentials = a.cfg.Credentials
 		}
 	})
+	// The secrets package reads (its errors say what to do, its values
+	// print redacted); Auth keeps its own cache, which expires on
+	// SecretExpiration and on a Reject, so the reader caches nothing.
+	reader := secrets.NewWithAPI(client, secrets.WithTTL(-1))
 	id := a.cfg.SecretID
 	f = func(ctx context.Context) (string, error) {
-		out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+		s, err := reader.Get(ctx, id)
 		if err != nil {
 			return "", err
 		}
-		if out.SecretString == nil {
+		if s.IsBinary() {
 			return "", errors.New("the secret has no string value; store the login as a JSON string")
 		}
-		return *out.SecretString, nil
+		return s.Reveal(), nil
 	}
 	a.mu.Lock()
 	a.fetcher = f

@@ -40,13 +40,16 @@ func newBenchLogin(tb testing.TB, srv *sandbox.Server) (*federation.Login, *fede
 	dir := tb.TempDir()
 	hc := federation.NewHTTPClient(30 * time.Second)
 	sessions := federation.NewMemorySessions()
-	return &federation.Login{
+	app := &federation.App{
 		Profile:  &config.Profile{Name: "bench", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: "bench@example.com", Region: "us-east-1"},
 		Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
 		Sessions: sessions,
-		Password: func(context.Context) (string, error) { return "Sandbox-Bench-1", nil },
-		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-		Files:    federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
+	}
+	return &federation.Login{
+		Profile: app.Profile,
+		Source:  &federation.Session{App: app, SignIn: &federation.Password{App: app, Password: func(context.Context) (string, error) { return "Sandbox-Bench-1", nil }}},
+		STS:     federation.NewSTSClient("us-east-1", srv.URL, hc),
+		Files:   federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
 	}, sessions
 }
 

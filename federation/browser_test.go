@@ -43,6 +43,7 @@ func keyConfig() sandbox.Config {
 
 type browserRig struct {
 	srv      *sandbox.Server
+	app      *federation.App
 	login    *federation.Login
 	sessions *federation.MemorySessions
 	files    federation.Files
@@ -61,15 +62,10 @@ func newBrowserRig(t *testing.T) *browserRig {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	sessions := federation.NewMemorySessions()
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: keyUser, Region: "us-east-1"}
-	l := &federation.Login{
-		Profile:  p,
-		Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
-		Sessions: sessions,
-		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-		Files:    files,
-	}
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
+	l := &federation.Login{Profile: p, STS: federation.NewSTSClient("us-east-1", srv.URL, hc), Files: files}
 	cred := testenv.RegisterSecurityKey(t, p.AppURL, keyUser, keyPass)
-	return &browserRig{srv: srv, login: l, sessions: sessions, files: files, cred: cred}
+	return &browserRig{srv: srv, app: app, login: l, sessions: sessions, files: files, cred: cred}
 }
 
 // person is what the person at the browser does: plug in a key (a copy
@@ -88,12 +84,15 @@ func person(t *testing.T, cred *cdpwebauthn.Credential, uv bool) func(ctx contex
 	}
 }
 
-func (r *browserRig) browserLogin(t *testing.T, prepare func(context.Context) error, timeout time.Duration) (*federation.BrowserLogin, *[]string) {
+// browserLogin is a login whose sign-in is the browser, behind the saved
+// Okta session.
+func (r *browserRig) browserLogin(t *testing.T, prepare func(context.Context) error, timeout time.Duration) (*federation.Login, *[]string) {
 	shown := &[]string{}
-	return &federation.BrowserLogin{Login: r.login, Browser: &federation.BrowserSignIn{
-		Browser: testenv.Chromium(t), Headless: true, Timeout: timeout, Prepare: prepare,
-		Show: func(u string) { *shown = append(*shown, u) },
-	}}, shown
+	return &federation.Login{Profile: r.login.Profile, STS: r.login.STS, Files: r.login.Files,
+		Source: &federation.Session{App: r.app, SignIn: &federation.Browser{App: r.app, SignIn: &federation.BrowserSignIn{
+			Browser: testenv.Chromium(t), Headless: true, Timeout: timeout, Prepare: prepare,
+			Show: func(u string) { *shown = append(*shown, u) },
+		}}}}, shown
 }
 
 func TestBrowserLoginWithSecurityKeyThenSilentRefresh(t *testing.T) {
@@ -114,12 +113,12 @@ func TestBrowserLoginWithSecurityKeyThenSilentRefresh(t *testing.T) {
 	if sid == "" {
 		t.Fatal("the browser's Okta session was not saved")
 	}
-	if s, err := r.login.Okta.Session(ctx, sid); err != nil || s.Login != keyUser {
+	if s, err := r.app.Okta.Session(ctx, sid); err != nil || s.Login != keyUser {
 		t.Fatalf("saved session: %+v, %v", s, err)
 	}
 	// A later login without a browser (what credential_process does)
 	// goes through the captured session.
-	silent := &federation.BrowserLogin{Login: r.login}
+	silent := &federation.Session{App: r.app}
 	a, err := silent.Assertion(ctx)
 	if err != nil {
 		t.Fatalf("silent assertion through the captured session: %v", err)
@@ -287,13 +286,8 @@ func TestBrowserLoginWithPushAndTOTPOnThePage(t *testing.T) {
 			dir := t.TempDir()
 			hc := &http.Client{Timeout: 30 * time.Second}
 			sessions := federation.NewMemorySessions()
-			l := &federation.Login{
-				Profile:  &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1"},
-				Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
-				Sessions: sessions,
-				STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-				Files:    federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
-			}
+			p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1"}
+			app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
 			sawNumber := make(chan bool, 1)
 			prepare := func(ctx context.Context) error {
 				go func() {
@@ -327,7 +321,12 @@ func TestBrowserLoginWithPushAndTOTPOnThePage(t *testing.T) {
 				}()
 				return nil
 			}
-			bl := &federation.BrowserLogin{Login: l, Browser: &federation.BrowserSignIn{Browser: testenv.Chromium(t), Headless: true, Timeout: 60 * time.Second, Prepare: prepare}}
+			bl := &federation.Login{
+				Profile: p,
+				Source:  &federation.Session{App: app, SignIn: &federation.Browser{App: app, SignIn: &federation.BrowserSignIn{Browser: testenv.Chromium(t), Headless: true, Timeout: 60 * time.Second, Prepare: prepare}}},
+				STS:     federation.NewSTSClient("us-east-1", srv.URL, hc),
+				Files:   federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
+			}
 			out, err := bl.Run(context.Background(), "all", nil, 0)
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/net/websocket"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
@@ -194,7 +196,7 @@ func (c *cdp) waitFor(ctx context.Context, id string) error {
 
 // activateInBrowser is the person: open the link, sign in with password
 // and TOTP through the HTML forms, confirm the code.
-func activateInBrowser(ctx context.Context, c *cdp, srv *sandbox.Server, link string) error {
+func activateInBrowser(ctx context.Context, c *cdp, srv *sandbox.Server, now func() time.Time, link string) error {
 	if !strings.HasPrefix(link, srv.URL+"/") {
 		return fmt.Errorf("refusing to load %s: only the sandbox on 127.0.0.1", link)
 	}
@@ -213,7 +215,7 @@ func activateInBrowser(ctx context.Context, c *cdp, srv *sandbox.Server, link st
 		}
 		script := s.script
 		if s.wait == "passcode" {
-			code, err := totp.GenerateCode(demoSeed, time.Now())
+			code, err := totp.GenerateCode(demoSeed, now())
 			if err != nil {
 				return err
 			}
@@ -241,13 +243,28 @@ func activateInBrowser(ctx context.Context, c *cdp, srv *sandbox.Server, link st
 func TestDeviceLoginInHeadlessChromium(t *testing.T) {
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Pipeline = "idx"
-	srv := sandbox.Start(t, cfg)
+	// The sandbox and the client share a clock that stands still while
+	// the browser works and moves by one poll interval once it is done:
+	// the client polls once, after the confirmation, without waiting.
+	clk := clock.NewFake(time.Now())
+	srv := sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk})
 	browser := startChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	browserDone := make(chan error, 1)
-	d := newDeviceLogin(t, srv, &memTokens{}, func(_ context.Context, da *okta.DeviceAuthorization) error {
-		go func() { browserDone <- activateInBrowser(ctx, browser, srv, da.VerificationURIComplete) }()
+	d := newDeviceLogin(t, srv, clk, &memTokens{}, func(_ context.Context, da *okta.DeviceAuthorization) error {
+		go func() {
+			err := activateInBrowser(ctx, browser, srv, clk.Now, da.VerificationURIComplete)
+			browserDone <- err
+			if err != nil {
+				cancel() // no one will confirm the code
+				return
+			}
+			for clk.Waiters() == 0 && ctx.Err() == nil {
+				runtime.Gosched()
+			}
+			clk.Advance(da.Interval)
+		}()
 		return nil
 	})
 	out, err := d.Run(ctx, "all", nil, 0)

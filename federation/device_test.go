@@ -11,6 +11,7 @@ import (
 
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -47,44 +48,49 @@ func (m *memTokens) DeleteTokens(_ context.Context, p string) error {
 	return nil
 }
 
-func newDeviceLogin(t *testing.T, srv *sandbox.Server, tokens federation.TokenCache, show func(context.Context, *okta.DeviceAuthorization) error) *federation.DeviceLogin {
+// newDeviceLogin is a login whose sign-in is the device flow, behind the
+// saved Okta session. clk, when set, is the sandbox's clock too: polling
+// then moves it instead of waiting.
+func newDeviceLogin(t *testing.T, srv *sandbox.Server, clk clock.Clock, tokens federation.TokenCache, show func(context.Context, *okta.DeviceAuthorization) error) *federation.Login {
 	t.Helper()
 	dir := t.TempDir()
 	hc := &http.Client{Timeout: 30 * time.Second}
 	p := &config.Profile{Name: "oie", OrgURL: srv.URL, AppURL: srv.URL + appPath, Region: "us-east-1", OIDCClientID: deviceClientID,
 		AccountAliases: map[string]string{"123456789012": "prod"}}
-	return &federation.DeviceLogin{
-		Login: &federation.Login{
-			Profile:  p,
-			Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
-			Sessions: federation.NewMemorySessions(),
-			STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-			Files:    federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
-		},
-		Tokens: tokens,
-		Show:   show,
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, Clock: clk}, Sessions: federation.NewMemorySessions(), Clock: clk}
+	return &federation.Login{
+		Profile: p,
+		Source:  &federation.Session{App: app, SignIn: &federation.Device{App: app, Tokens: tokens, Show: show}},
+		STS:     federation.NewSTSClient("us-east-1", srv.URL, hc),
+		Files:   federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
 	}
 }
 
-// activate confirms the code on the org's page as a person would.
+// startIDX starts an Identity Engine sandbox on a fake clock that moves
+// whenever the client waits between polls, so a device sign-in takes no
+// real time.
+func startIDX(t *testing.T) (*sandbox.Server, *clock.Fake) {
+	cfg := sandbox.DefaultConfig()
+	cfg.Org.Pipeline = "idx"
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	return sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk}), clk
+}
+
+// activate confirms the code on the org's page as a person would, before
+// the client first polls.
 func activate(t *testing.T, srv *sandbox.Server) func(context.Context, *okta.DeviceAuthorization) error {
 	return func(ctx context.Context, d *okta.DeviceAuthorization) error {
 		if !strings.HasPrefix(d.VerificationURIComplete, srv.URL+"/activate?user_code=") {
 			t.Errorf("verification link %s", d.VerificationURIComplete)
 		}
-		go func() {
-			if err := srv.ActivateDevice(context.Background(), demoUser, demoPass, demoSeed, d.UserCode, true); err != nil {
-				t.Errorf("activate: %v", err)
-			}
-		}()
-		return nil
+		return srv.ActivateDevice(ctx, demoUser, demoPass, demoSeed, d.UserCode, true)
 	}
 }
 
 func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
-	cfg := sandbox.DefaultConfig()
-	cfg.Org.Pipeline = "idx"
-	srv := sandbox.Start(t, cfg)
+	t.Parallel()
+	srv, clk := startIDX(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -94,7 +100,7 @@ func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
 	}
 
 	tokens := &memTokens{}
-	d := newDeviceLogin(t, srv, tokens, activate(t, srv))
+	d := newDeviceLogin(t, srv, clk, tokens, activate(t, srv))
 	out, err := d.Run(ctx, "all", nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +114,7 @@ func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
 
 	// A new run without the Okta session and without anyone to confirm a
 	// code still works, through the refresh token.
-	again := newDeviceLogin(t, srv, tokens, func(context.Context, *okta.DeviceAuthorization) error {
+	again := newDeviceLogin(t, srv, clk, tokens, func(context.Context, *okta.DeviceAuthorization) error {
 		t.Error("a browser sign-in was asked for although a refresh token was saved")
 		return nil
 	})
@@ -117,19 +123,19 @@ func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
 	}
 
 	// With neither, a login is required and the error says so.
-	none := newDeviceLogin(t, srv, &memTokens{}, nil)
+	none := newDeviceLogin(t, srv, clk, &memTokens{}, nil)
 	if _, err := none.Run(ctx, "all", nil, 0); !strings.Contains(err.Error(), "oktafed login --profile oie") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestDeviceLoginDenied(t *testing.T) {
-	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	t.Parallel()
+	srv, clk := startIDX(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d := newDeviceLogin(t, srv, &memTokens{}, func(ctx context.Context, da *okta.DeviceAuthorization) error {
-		go func() { _ = srv.ActivateDevice(context.Background(), demoUser, demoPass, demoSeed, da.UserCode, false) }()
-		return nil
+	d := newDeviceLogin(t, srv, clk, &memTokens{}, func(ctx context.Context, da *okta.DeviceAuthorization) error {
+		return srv.ActivateDevice(ctx, demoUser, demoPass, demoSeed, da.UserCode, false)
 	})
 	if _, err := d.Run(ctx, "all", nil, 0); err != okta.ErrDeviceDenied && !strings.Contains(err.Error(), "denied") {
 		t.Fatalf("err = %v", err)

@@ -21,7 +21,15 @@ const directClient = "0oa1demodirect000001"
 
 // directRig is a login of profile p through Okta Direct Authentication
 // against the demo sandbox (Identity Engine), with a rejecting-push user.
-func directRig(t *testing.T, user, pass string, mfa *okta.MFA) (*federation.DirectLogin, *federation.MemorySessions, federation.Files) {
+// directLogin is a login whose sign-in is Okta Direct Authentication,
+// behind the saved Okta session.
+type directLogin struct {
+	login   *federation.Login
+	session *federation.Session
+	direct  *federation.Direct
+}
+
+func directRig(t *testing.T, user, pass string, mfa *okta.MFA) (*directLogin, *federation.MemorySessions, federation.Files) {
 	t.Helper()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Pipeline = "idx"
@@ -35,16 +43,11 @@ func directRig(t *testing.T, user, pass string, mfa *okta.MFA) (*federation.Dire
 	hc := &http.Client{Timeout: 30 * time.Second}
 	sessions := federation.NewMemorySessions()
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: user, Region: "us-east-1", OIDCClientID: directClient, SignIn: "direct"}
-	l := &federation.Login{
-		Profile:  p,
-		Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
-		Sessions: sessions,
-		Password: func(context.Context) (string, error) { return pass, nil },
-		MFA:      mfa,
-		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-		Files:    files,
-	}
-	return &federation.DirectLogin{Login: l}, sessions, files
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
+	direct := &federation.Direct{App: app, Password: func(context.Context) (string, error) { return pass, nil }, MFA: mfa}
+	session := &federation.Session{App: app, SignIn: direct}
+	l := &federation.Login{Profile: p, Source: session, STS: federation.NewSTSClient("us-east-1", srv.URL, hc), Files: files}
+	return &directLogin{login: l, session: session, direct: direct}, sessions, files
 }
 
 func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
@@ -53,7 +56,7 @@ func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
 	mfa := &okta.MFA{Preferred: "push", PushNumber: func(n int) { number = n }, Waiting: func(okta.Factor) { waited = true }}
 	dl, sessions, _ := directRig(t, demoUser, demoPass, mfa)
 	ctx := context.Background()
-	out, err := dl.Run(ctx, "all", nil, 0)
+	out, err := dl.login.Run(ctx, "all", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,15 +71,15 @@ func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
 		t.Fatal("no Okta session saved")
 	}
 	// A refresh needs neither the password nor the phone.
-	dl.Login.Password, dl.Login.MFA = nil, nil
-	if _, err := dl.Assertion(ctx); err != nil {
+	dl.direct.Password, dl.direct.MFA = nil, nil
+	if _, err := dl.session.Assertion(ctx); err != nil {
 		t.Fatalf("silent refresh: %v", err)
 	}
 }
 
 func TestDirectLoginWithOTP(t *testing.T) {
 	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed})
-	out, err := dl.Run(context.Background(), "/Admin$/", nil, 0)
+	out, err := dl.login.Run(context.Background(), "/Admin$/", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +102,7 @@ func TestDirectLoginFailuresChangeNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dl, sessions, files := directRig(t, tc.user, tc.pass, tc.mfa)
-			_, err := dl.Run(context.Background(), "all", nil, 0)
+			_, err := dl.login.Run(context.Background(), "all", nil, 0)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -118,8 +121,8 @@ func TestDirectLoginFailuresChangeNothing(t *testing.T) {
 
 func TestDirectLoginClientWithoutGrants(t *testing.T) {
 	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "push"})
-	dl.Login.Profile.OIDCClientID = "0oa1demodevice000001" // device flow only
-	_, err := dl.Run(context.Background(), "all", nil, 0)
+	dl.login.Profile.OIDCClientID = "0oa1demodevice000001" // device flow only
+	_, err := dl.login.Run(context.Background(), "all", nil, 0)
 	if err == nil || !strings.Contains(err.Error(), "Direct Authentication") {
 		t.Fatalf("err = %v, want a hint to enable Direct Authentication", err)
 	}

@@ -1,9 +1,20 @@
 // Package federation turns an Okta login into AWS credentials. It is built
-// from small pieces, each testable alone: an Okta session source (password
-// and MFA once, then the session cookie from the keystore), a SAML assertion
-// source (the AWS app's form, read by package saml), role assumption with
-// STS, and a credentials provider that refreshes through the Okta session
-// and says when a person must log in again.
+// from small pieces, each testable alone, composed as x/oauth2 composes
+// token sources and aws-vault composes credential providers:
+//
+//   - assertion sources, one interface (AssertionSource) for every way of
+//     getting the AWS app's SAML assertion: Session (the saved Okta session,
+//     the sign-in lock and --force) in front of a sign-in source, Password
+//     (password and MFA) or Device (the OIDC device flow);
+//   - the STS assumer (AssumeRoles: parallel AssumeRoleWithSAML, each role
+//     for the longest session it allows);
+//   - the profile writer (WriteProfiles, into the AWS CLI's files);
+//   - Login, which runs the three for a person, and Reassume for refreshes;
+//   - Cache, the caching wrapper: fresh credentials from the credentials
+//     file, else a refresh through the Okta session, stored back.
+//
+// The package reads the oktafed profile and never edits it: what a login
+// learns comes back as Changes for the caller to save.
 package federation
 
 import "github.com/oktafed/oktafed/saml"

@@ -13,22 +13,23 @@ import (
 // Force signs in again, but a failed sign-in leaves the saved session; a
 // successful one replaces it.
 func TestForceKeepsTheSessionUntilASignInSucceeds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	sid, _, _ := r.sessions.LoadSession(ctx, "default")
-	r.login.Force = true
-	r.login.Password = func(context.Context) (string, error) { return "mistyped", nil }
+	r.session.Force = true
+	r.password.Password = func(context.Context) (string, error) { return "mistyped", nil }
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); !errors.Is(err, okta.ErrInvalidCredentials) {
 		t.Fatalf("forced login with a wrong password: %v", err)
 	}
 	if got, _, _ := r.sessions.LoadSession(ctx, "default"); got != sid {
 		t.Fatal("a failed forced sign-in replaced or removed the session")
 	}
-	r.login.Password = func(context.Context) (string, error) { return demoPass, nil }
-	r.login.MFA = &okta.MFA{Preferred: "push"} // this window's TOTP code is spent
+	r.password.Password = func(context.Context) (string, error) { return demoPass, nil }
+	r.password.MFA = &okta.MFA{Preferred: "push"} // this window's TOTP code is spent
 	before := r.counter.authn.Load()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
 		t.Fatal(err)
@@ -41,12 +42,13 @@ func TestForceKeepsTheSessionUntilASignInSucceeds(t *testing.T) {
 // With a sign-in lock, a forced login that waited for another one reuses
 // the session that one saved instead of signing in again.
 func TestSignInLockReusesTheSessionSavedMeanwhile(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	var mu sync.Mutex
 	waiting := make(chan struct{})
-	r.login.Force = true
-	r.login.SignInLock = func(ctx context.Context) (func(), error) {
+	r.session.Force = true
+	r.session.Lock = func(ctx context.Context) (func(), error) {
 		close(waiting)
 		mu.Lock()
 		return mu.Unlock, nil
@@ -59,8 +61,7 @@ func TestSignInLockReusesTheSessionSavedMeanwhile(t *testing.T) {
 		done <- err
 	}()
 	<-waiting
-	l := r.login
-	other := &federation.Login{Profile: l.Profile, Okta: l.Okta, Sessions: r.sessions, Password: l.Password, MFA: l.MFA, STS: l.STS, Files: l.Files}
+	other := &federation.Session{App: r.app, SignIn: r.password}
 	if _, err := other.Assertion(ctx); err != nil {
 		t.Fatal(err)
 	}

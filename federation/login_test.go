@@ -41,6 +41,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type rig struct {
 	srv      *sandbox.Server
+	app      *federation.App
+	password *federation.Password
+	session  *federation.Session
 	login    *federation.Login
 	sessions *federation.MemorySessions
 	counter  *countingTransport
@@ -57,19 +60,23 @@ func newRig(t *testing.T) *rig {
 	sessions := federation.NewMemorySessions()
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1",
 		AccountAliases: map[string]string{"123456789012": "prod"}}
-	l := &federation.Login{
-		Profile:  p,
-		Okta:     &okta.Client{BaseURL: srv.URL, HTTPClient: hc},
-		Sessions: sessions,
-		Password: func(context.Context) (string, error) { return demoPass, nil },
-		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed},
-		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-		Files:    files,
-	}
-	return &rig{srv: srv, login: l, sessions: sessions, counter: ct, files: files}
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
+	pw := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed}}
+	session := &federation.Session{App: app, SignIn: pw}
+	l := &federation.Login{Profile: p, Source: session, STS: federation.NewSTSClient("us-east-1", srv.URL, hc), Files: files}
+	return &rig{srv: srv, app: app, password: pw, session: session, login: l, sessions: sessions, counter: ct, files: files}
+}
+
+// refresher is the refresh path for the rig's profiles: stored
+// credentials while fresh (within window), else the Okta session alone,
+// never a password.
+func (r *rig) refresher(window time.Duration) *federation.Cache {
+	l := &federation.Login{Profile: r.login.Profile, Source: &federation.Session{App: r.app}, STS: r.login.STS, Files: r.files}
+	return &federation.Cache{Files: r.files, Refresh: l.Reassume, Window: window}
 }
 
 func TestLoginAllRolesThenAWSCLI(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	out, err := r.login.Run(ctx, "all", nil, 0)
@@ -105,6 +112,7 @@ func TestLoginAllRolesThenAWSCLI(t *testing.T) {
 }
 
 func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
@@ -113,15 +121,14 @@ func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
 	if n := r.counter.authn.Load(); n != 1 {
 		t.Fatalf("%d sign-ins for a login", n)
 	}
-	cached, err := r.login.Credentials(ctx, "okta-prod-Admin")
+	cached, err := r.refresher(0).Credentials(ctx, "okta-prod-Admin")
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Treat every cached credential as stale: the next call refreshes
 	// through the Okta session, with no password at hand.
-	r.login.Password = nil
-	r.login.RefreshWindow = 24 * time.Hour
+	stale := r.refresher(24 * time.Hour)
 	var wg sync.WaitGroup
 	keys := make([]string, 20)
 	errs := make([]error, 20)
@@ -129,7 +136,7 @@ func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := r.login.Credentials(ctx, "okta-prod-Admin")
+			c, err := stale.Credentials(ctx, "okta-prod-Admin")
 			keys[i], errs[i] = c.AccessKeyID, err
 		}()
 	}
@@ -152,18 +159,17 @@ func TestRefreshUsesSessionWithoutPassword(t *testing.T) {
 }
 
 func TestLoginRequiredWhenSessionEnds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if _, err := r.login.Run(ctx, "/Admin$/", nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	sid, _, _ := r.sessions.LoadSession(ctx, "default")
-	if err := r.login.Okta.CloseSession(ctx, sid); err != nil {
+	if err := r.app.Okta.CloseSession(ctx, sid); err != nil {
 		t.Fatal(err)
 	}
-	r.login.Password = nil
-	r.login.RefreshWindow = 24 * time.Hour
-	_, err := r.login.Credentials(ctx, "okta-prod-Admin")
+	_, err := r.refresher(24*time.Hour).Credentials(ctx, "okta-prod-Admin")
 	if !errors.Is(err, federation.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile default") {
 		t.Fatalf("err = %v", err)
 	}
@@ -173,6 +179,7 @@ func TestLoginRequiredWhenSessionEnds(t *testing.T) {
 }
 
 func TestLogoutRemovesProfilesAndSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	if err := os.WriteFile(r.files.Credentials, []byte("[mine]\naws_access_key_id = AKIAMINE\n"), 0o600); err != nil {
@@ -181,7 +188,7 @@ func TestLogoutRemovesProfilesAndSession(t *testing.T) {
 	if _, err := r.login.Run(ctx, "all", nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := r.login.Logout(ctx)
+	removed, err := federation.Logout(ctx, r.app, nil, r.files)
 	if err != nil || len(removed) != 3 {
 		t.Fatalf("removed %v, %v", removed, err)
 	}
@@ -195,8 +202,9 @@ func TestLogoutRemovesProfilesAndSession(t *testing.T) {
 }
 
 func TestSelectRoles(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
-	a, err := r.login.Assertion(context.Background())
+	a, err := r.session.Assertion(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +223,7 @@ func TestSelectRoles(t *testing.T) {
 }
 
 func TestSAMLProviderReusesSession(t *testing.T) {
+	t.Parallel()
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
 	ct := &countingTransport{}
 	sessions := federation.NewMemorySessions()
@@ -257,6 +266,7 @@ func TestSAMLProviderReusesSession(t *testing.T) {
 }
 
 func TestLoginNamesProfilesByAccountAlias(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.login.Profile.AccountAliases = nil
 	r.login.Aliases = federation.NewAliasLookup(http.DefaultClient, r.srv.URL)
@@ -273,8 +283,11 @@ func TestLoginNamesProfilesByAccountAlias(t *testing.T) {
 			t.Errorf("no profile %s in %v", want, names)
 		}
 	}
-	if r.login.Profile.AccountAliases["123456789012"] != "demo-prod" {
-		t.Fatalf("aliases not recorded: %v", r.login.Profile.AccountAliases)
+	if out.Changes.AccountAliases["123456789012"] != "demo-prod" {
+		t.Fatalf("aliases not returned: %v", out.Changes)
+	}
+	if r.login.Profile.AccountAliases != nil {
+		t.Fatalf("the login edited the profile: %v", r.login.Profile.AccountAliases)
 	}
 
 	// A lookup that fails (no permission, no network) leaves the id.

@@ -53,13 +53,14 @@ type Files struct {
 }
 
 // DefaultFiles returns the files the AWS CLI uses, honouring
-// AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE.
-func DefaultFiles() (Files, error) {
-	c, err := awsfile.CredentialsPath()
+// AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE as getenv reads them
+// (os.Getenv when nil).
+func DefaultFiles(getenv func(string) string) (Files, error) {
+	c, err := awsfile.CredentialsPath(getenv)
 	if err != nil {
 		return Files{}, err
 	}
-	g, err := awsfile.ConfigPath()
+	g, err := awsfile.ConfigPath(getenv)
 	if err != nil {
 		return Files{}, err
 	}

@@ -47,6 +47,7 @@ func assumedFor(r Role, key string, exp time.Time) Assumed {
 const userCreds = "# my keys\n[default]\naws_access_key_id = AKIAUSER\naws_secret_access_key = usersecret\n\n[work]   ; hand-written\naws_access_key_id=AKIAWORK\naws_secret_access_key=worksecret\n"
 
 func TestWriteProfilesKeepsForeignSections(t *testing.T) {
+	t.Parallel()
 	files := testFiles(t, userCreds, "[default]\nregion = eu-central-1\n")
 	p := &config.Profile{Name: "default", Region: "us-east-1", AccountAliases: map[string]string{"123456789012": "prod"}}
 	exp := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
@@ -115,6 +116,7 @@ func TestWriteProfilesKeepsForeignSections(t *testing.T) {
 }
 
 func TestWriteProfilesRefusesForeignClash(t *testing.T) {
+	t.Parallel()
 	clash := "[okta-123456789012-Admin]\naws_access_key_id = AKIAMINE\naws_secret_access_key = mine\n"
 	files := testFiles(t, clash, "")
 	p := &config.Profile{Name: "default"}
@@ -130,6 +132,7 @@ func TestWriteProfilesRefusesForeignClash(t *testing.T) {
 }
 
 func TestWriteProfilesDuplicateNames(t *testing.T) {
+	t.Parallel()
 	files := testFiles(t, "", "")
 	p := &config.Profile{Name: "default", ProfileTemplate: "okta-{{.Role}}"}
 	a := role(t, "arn:aws:iam::111111111111:role/Admin", "arn:aws:iam::111111111111:saml-provider/okta")
@@ -144,6 +147,7 @@ func TestWriteProfilesDuplicateNames(t *testing.T) {
 }
 
 func TestSessionLength(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ req, saml, want time.Duration }{
 		{0, 0, time.Hour},
 		{0, 2 * time.Hour, 2 * time.Hour},

@@ -85,22 +85,21 @@ func NewSAMLProvider(cfg SAMLConfig) (*SAMLProvider, error) {
 		sessions = NewMemorySessions()
 	}
 	name := "saml:" + cfg.Username + "@" + cfg.OrgURL
-	l := &Login{
+	app := &App{
 		Profile:  &config.Profile{Name: name, OrgURL: cfg.OrgURL, AppURL: cfg.AppURL, Username: cfg.Username, Duration: config.Duration(cfg.Duration)},
 		Okta:     &okta.Client{BaseURL: cfg.OrgURL, HTTPClient: hc, Clock: cfg.Clock},
 		Sessions: sessions,
-		Password: cfg.Password,
-		MFA:      cfg.MFA,
-		STS:      NewSTSClient(cfg.Region, cfg.STSEndpoint, hc),
 		Clock:    cfg.Clock,
 	}
+	source := &Session{App: app, SignIn: &Password{App: app, Password: cfg.Password, MFA: cfg.MFA}}
+	l := &Login{Profile: app.Profile, Source: source, STS: NewSTSClient(cfg.Region, cfg.STSEndpoint, hc)}
 	return &SAMLProvider{cfg: cfg, login: l}, nil
 }
 
 // Retrieve signs in (or reuses the Okta session), gets an assertion and
 // assumes the role.
 func (p *SAMLProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	a, err := p.login.Assertion(ctx)
+	a, err := p.login.Source.Assertion(ctx)
 	if err != nil {
 		return aws.Credentials{}, err
 	}
@@ -112,8 +111,8 @@ func (p *SAMLProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		return aws.Credentials{}, fmt.Errorf("the Okta AWS app pairs %s with SAML provider %s, not %s (iam_idp_arn)", p.cfg.RoleARN, r.PrincipalARN, p.cfg.PrincipalARN)
 	}
 	d := SessionLength(p.cfg.Duration, a.SessionDuration)
-	res := AssumeRoles(ctx, p.login.STS, a.Raw, []Role{r}, d, 1, roleLimits(p.login.Profile))[0]
-	return res.Credentials, res.Err
+	res, _ := p.login.assume(ctx, a, []Role{r}, d, 1)
+	return res[0].Credentials, res[0].Err
 }
 
 // MemorySessions is a SessionCache in process memory.

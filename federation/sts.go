@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
-	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/stsclient"
 )
 
 // STSAPI is the part of the STS client that federation calls.
@@ -24,17 +24,7 @@ type STSAPI interface {
 // NewSTSClient returns an STS client that needs no AWS credentials (the
 // SAML calls are unsigned) for region, at endpoint when it is not empty.
 func NewSTSClient(region, endpoint string, hc aws.HTTPClient) *sts.Client {
-	if region == "" {
-		region = "us-east-1"
-	}
-	opts := sts.Options{Region: region, Credentials: aws.AnonymousCredentials{}}
-	if hc != nil {
-		opts.HTTPClient = hc
-	}
-	if endpoint != "" {
-		opts.BaseEndpoint = aws.String(endpoint)
-	}
-	return sts.New(opts)
+	return stsclient.New(region, endpoint, hc)
 }
 
 // NewHTTPClient returns the HTTP client federation uses when given none:
@@ -170,48 +160,26 @@ func assumeLongest(ctx context.Context, api STSAPI, assertion string, r Role, wa
 	return Assumed{Role: r, Credentials: got, Duration: lo, Limit: lo}
 }
 
-// limitsMu guards Profile.RoleMaxSessions: refreshes of several AWS
-// profiles of one oktafed profile may run at once.
-var limitsMu sync.Mutex
-
-// roleLimits reads the profile's remembered role maximums.
-func roleLimits(p *config.Profile) RoleLimits {
-	limitsMu.Lock()
-	defer limitsMu.Unlock()
-	if p == nil || len(p.RoleMaxSessions) == 0 {
-		return nil
-	}
-	out := RoleLimits{}
-	for arn, d := range p.RoleMaxSessions {
-		out[arn] = time.Duration(d)
-	}
-	return out
-}
-
-// rememberLimits records the role maximums a call learned in the profile
-// and says what each such role was granted. It reports whether the
-// profile changed.
-func rememberLimits(p *config.Profile, assumed []Assumed, emit func(step, format string, args ...any)) bool {
-	limitsMu.Lock()
-	defer limitsMu.Unlock()
-	changed := false
+// newLimits says what each role shortened by its maximum session was
+// granted, and returns the maximums learned that known did not hold yet.
+func newLimits(known RoleLimits, assumed []Assumed, emit func(step, format string, args ...any)) RoleLimits {
+	var out RoleLimits
 	for _, a := range assumed {
-		if a.Err != nil || p == nil || a.Duration >= a.Asked {
+		if a.Err != nil || a.Duration >= a.Asked {
 			continue
 		}
-		if a.Limit == 0 || time.Duration(p.RoleMaxSessions[a.Role.RoleARN]) == a.Limit {
+		if a.Limit == 0 || known[a.Role.RoleARN] == a.Limit {
 			emit("assume", "%s: granted %s, the role's maximum session (asked %s)", a.Role.RoleARN, fmtHours(a.Duration), fmtHours(a.Asked))
 			continue
 		}
 		// Said once, when learned; later logins ask for it at once.
 		emit("warning", "%s allows sessions of at most %s: granted %s rather than %s (remembered for the next login)", a.Role.RoleARN, fmtHours(a.Limit), fmtHours(a.Duration), fmtHours(a.Asked))
-		if p.RoleMaxSessions == nil {
-			p.RoleMaxSessions = map[string]config.Duration{}
+		if out == nil {
+			out = RoleLimits{}
 		}
-		p.RoleMaxSessions[a.Role.RoleARN] = config.Duration(a.Limit)
-		changed = true
+		out[a.Role.RoleARN] = a.Limit
 	}
-	return changed
+	return out
 }
 
 // fmtHours writes 1h rather than 1h0m0s.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/saml"
 )
 
 // fakeSTS refuses durations above each role's maximum with the text AWS
@@ -37,6 +38,7 @@ func (f *fakeSTS) AssumeRoleWithSAML(_ context.Context, in *sts.AssumeRoleWithSA
 }
 
 func TestAssumeRolesGetsEachRoleItsLongestSession(t *testing.T) {
+	t.Parallel()
 	roles := []Role{
 		{RoleARN: "arn:aws:iam::111111111111:role/One"},
 		{RoleARN: "arn:aws:iam::111111111111:role/Four"},
@@ -48,9 +50,10 @@ func TestAssumeRolesGetsEachRoleItsLongestSession(t *testing.T) {
 	}}
 	p := &config.Profile{Name: "t"}
 	var said []string
-	emit := func(_, format string, args ...any) { said = append(said, format) }
 
-	got := AssumeRoles(context.Background(), f, "x", roles, 12*time.Hour, 4, roleLimits(p))
+	l := &Login{Profile: p, STS: f, Events: func(e Event) { said = append(said, e.Detail) }}
+	a := &saml.Assertion{Raw: "x"}
+	got, learned := l.assume(context.Background(), a, roles, 12*time.Hour, 4)
 	want := []time.Duration{time.Hour, 4 * time.Hour, 12 * time.Hour, 5 * time.Hour}
 	for i, a := range got {
 		if a.Err != nil || a.Duration != want[i] {
@@ -60,29 +63,31 @@ func TestAssumeRolesGetsEachRoleItsLongestSession(t *testing.T) {
 	if n := len(f.asked[roles[0].RoleARN]); n > 5 {
 		t.Errorf("a 1h role took %d calls from 12h: %v", n, f.asked[roles[0].RoleARN])
 	}
-	if !rememberLimits(p, got, emit) || len(said) != 3 {
-		t.Fatalf("limits not remembered or not said: %v %v", p.RoleMaxSessions, said)
+	if len(learned) != 3 || len(said) != 3 || len(p.RoleMaxSessions) != 0 {
+		t.Fatalf("limits not learned or not said, or the profile was edited: %v %v %v", learned, said, p.RoleMaxSessions)
 	}
+	Changes{RoleMaxSessions: learned}.Apply(p)
 	if p.RoleMaxSessions[roles[2].RoleARN] != 0 {
 		t.Errorf("a role that allowed what was asked has a remembered limit: %v", p.RoleMaxSessions)
 	}
 
 	// The next login asks each role for its maximum at once.
 	f.asked = map[string][]time.Duration{}
-	got = AssumeRoles(context.Background(), f, "x", roles, 12*time.Hour, 4, roleLimits(p))
+	got, learned = (&Login{Profile: p, STS: f}).assume(context.Background(), a, roles, 12*time.Hour, 4)
 	for i, a := range got {
 		if a.Err != nil || a.Duration != want[i] || len(f.asked[a.Role.RoleARN]) != 1 {
 			t.Errorf("second login %s: granted %s after %v, err %v", a.Role.RoleARN, a.Duration, f.asked[a.Role.RoleARN], a.Err)
 		}
 	}
-	if rememberLimits(p, got, emit) {
-		t.Error("nothing new was learned, yet the profile changed")
+	if len(learned) != 0 {
+		t.Errorf("nothing new was learned, yet there are changes: %v", learned)
 	}
 }
 
 // explainSTS must keep the STS error in the chain for every code, so
 // callers can still act on it.
 func TestExplainSTSKeepsTheChain(t *testing.T) {
+	t.Parallel()
 	for _, code := range []string{"ValidationError", "ExpiredTokenException", "InvalidIdentityToken", "AccessDenied", "IDPRejectedClaim", "Throttling"} {
 		orig := &smithy.GenericAPIError{Code: code, Message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."}
 		err := explainSTS(Role{RoleARN: "arn:aws:iam::1:role/R"}, orig)

@@ -20,10 +20,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/lazyregexp"
 	"github.com/oktafed/oktafed/internal/owned"
+	"github.com/oktafed/oktafed/internal/stsclient"
 )
 
 // AssertionType is the client_assertion_type of private_key_jwt.
@@ -204,7 +204,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	return &Provider{
 		cfg: cfg, tokenURL: tokenURL, signer: signer, hc: hc,
-		sts: federation.NewSTSClient(cfg.Region, cfg.STSEndpoint, hc),
+		sts: stsclient.New(cfg.Region, cfg.STSEndpoint, hc),
 	}, nil
 }
 

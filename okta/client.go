@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/netaddr"
 )
 
 // Defaults for the zero values of Client's fields.
@@ -51,8 +51,8 @@ type Client struct {
 	HTTPClient *http.Client
 	// Clock tells time for TOTP windows and rate-limit resets.
 	Clock clock.Clock
-	// Sleep waits for d or until ctx is done. nil means a real timer.
-	// Tests pass one that advances a fake clock.
+	// Sleep waits for d or until ctx is done. nil waits on Clock (see
+	// clock.Sleep): a real timer, or a fake clock's in tests.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// UserAgent is sent with every request; DefaultUserAgent when empty.
 	UserAgent string
@@ -73,17 +73,7 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep(ctx, c.clock(), d)
 }
 
 func (c *Client) pollInterval() time.Duration {
@@ -113,19 +103,11 @@ func (c *Client) base() (*url.URL, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("okta: org URL %q is not an absolute URL such as https://example.okta.com", c.BaseURL)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !netaddr.IsLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("okta: org URL %q must use https (plain http is allowed only for loopback addresses)", c.BaseURL)
 	}
 	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // resolve turns a path or an absolute link from a response into a URL on

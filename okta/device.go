@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/netaddr"
 	"github.com/oktafed/oktafed/saml"
 )
 
@@ -198,7 +199,7 @@ func parseDeviceAuthorization(data []byte, now time.Time) (*DeviceAuthorization,
 		if link == "" {
 			continue
 		}
-		if u, err := url.Parse(link); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		if u, err := url.Parse(link); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && netaddr.IsLoopbackHost(u.Hostname()))) {
 			// People open this link: it must not be a javascript: or
 			// plain-http URL on the network.
 			return nil, fmt.Errorf("okta: the verification link %q is not an https URL", link)

@@ -129,9 +129,16 @@ func CacheKey(sessionNameOrStartURL string) string {
 }
 
 // DefaultCacheDir is ~/.aws/sso/cache, where the CLI and SDKs look (they
-// take no variable to move it; HOME moves it).
-func DefaultCacheDir() (string, error) {
-	home, err := os.UserHomeDir()
+// take no variable to move it; HOME moves it). getenv reads HOME
+// (os.Getenv when nil).
+func DefaultCacheDir(getenv func(string) string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	home, err := getenv("HOME"), error(nil)
+	if home == "" {
+		home, err = os.UserHomeDir()
+	}
 	if err != nil {
 		return "", fmt.Errorf("sso: find the home directory for ~/.aws/sso/cache: %w (set HOME)", err)
 	}

@@ -37,7 +37,7 @@ type Client struct {
 	// CacheDir is the token cache; DefaultCacheDir when empty.
 	CacheDir string
 	Clock    clock.Clock
-	// Sleep waits between polls; nil means a real timer.
+	// Sleep waits between polls; nil waits on Clock (clock.Sleep).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// ClientName is the registered client's name; "oktafed" when empty.
 	ClientName string
@@ -77,21 +77,14 @@ func (c *Client) cacheDir() (string, error) {
 	if c.CacheDir != "" {
 		return c.CacheDir, nil
 	}
-	return DefaultCacheDir()
+	return DefaultCacheDir(nil)
 }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep(ctx, clock.Or(c.Clock), d)
 }
 
 // Cached returns the session's cached token if it is still valid for at

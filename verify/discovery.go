@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/oktafed/oktafed/internal/netaddr"
 )
 
 // discoveryDoc holds the members of an OpenID Provider / RFC 8414
@@ -116,18 +117,10 @@ func checkURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netaddr.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%s: plain http is allowed only to loopback hosts; use https", u.Redacted())
 	}
 	return fmt.Errorf("%q: URL scheme must be https", raw)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

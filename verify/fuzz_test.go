@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/oktafed/oktafed/internal/netaddr"
 )
 
 // Every parser that reads untrusted bytes has a fuzz target. The property
@@ -179,7 +181,7 @@ func FuzzCheckRedirect(f *testing.F) {
 		if !strings.EqualFold(fu.Hostname(), tu.Hostname()) {
 			t.Fatalf("followed %s -> %s, another host", from, tu)
 		}
-		if tu.Scheme == "http" && !isLoopback(tu.Hostname()) {
+		if tu.Scheme == "http" && !netaddr.IsLoopbackHost(tu.Hostname()) {
 			t.Fatalf("followed %s -> %s, plain http off loopback", from, tu)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/verify"
@@ -284,11 +285,14 @@ func TestSandboxIntrospection(t *testing.T) {
 	ctx := context.Background()
 	iss := srv.URL + "/oauth2/default"
 	ct := &countingTransport{}
+	// The verifier's clock is moved past cache lifetimes instead of the
+	// test waiting them out; it starts at the sandbox's time.
+	clk := clock.NewFake(time.Now())
 	introCfg := func(pc verify.ProviderConfig) verify.Config {
 		pc.Issuer = iss
 		pc.AcceptOpaque = true
 		pc.IntrospectTTL = time.Second
-		return verify.Config{Providers: []verify.ProviderConfig{pc}, Policy: verify.Policy{Audiences: []string{"api://default"}}, HTTPClient: &http.Client{Transport: ct}}
+		return verify.Config{Providers: []verify.ProviderConfig{pc}, Policy: verify.Policy{Audiences: []string{"api://default"}}, HTTPClient: &http.Client{Transport: ct}, Clock: clk}
 	}
 	v := newVerifier(t, introCfg(verify.Introspection(iss+"/v1/introspect", serviceClient, serviceSecret)))
 
@@ -316,7 +320,7 @@ func TestSandboxIntrospection(t *testing.T) {
 	if ok, err := srv.OAuth.Revoke("default", tok); err != nil || !ok {
 		t.Fatalf("revoke: %v %v", ok, err)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	clk.Advance(2100 * time.Millisecond)
 	_, err := v.Verify(ctx, tok)
 	wantReason(t, "revoked", err, verify.ErrInactive)
 

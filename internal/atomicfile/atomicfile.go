@@ -14,7 +14,7 @@ import (
 // link is kept and its target is replaced, so users who link their AWS files
 // into a dotfiles repository keep the link.
 func Write(path string, data []byte, perm os.FileMode) (err error) {
-	target, err := resolve(path)
+	target, err := Resolve(path)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func tempPrefix(target string) string { return "." + filepath.Base(target) + ".t
 // keys), so they must not linger. Call it only while holding the lock
 // that serialises writes to path, so no Write in progress loses its file.
 func RemoveStale(path string) error {
-	target, err := resolve(path)
+	target, err := Resolve(path)
 	if err != nil {
 		return err
 	}
@@ -89,8 +89,11 @@ func globEscape(s string) string {
 	return string(b)
 }
 
-// resolve follows symbolic links at path, leaving a missing final file as is.
-func resolve(path string) (string, error) {
+// Resolve follows symbolic links at path to the file an edit must replace,
+// so the links stay and keep pointing at it. A link to a missing file
+// resolves to that file's path (a write creates it); loops end in an error.
+// It is the module's one symlink resolver: awsfile's edits use it too.
+func Resolve(path string) (string, error) {
 	for range 40 {
 		fi, err := os.Lstat(path)
 		if os.IsNotExist(err) {

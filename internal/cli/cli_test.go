@@ -24,6 +24,7 @@ type cliEnv struct {
 	srv        *sandbox.Server
 	home       string
 	creds, cfg string
+	env        *testEnv
 }
 
 func setupCLI(t *testing.T) *cliEnv {
@@ -31,15 +32,13 @@ func setupCLI(t *testing.T) *cliEnv {
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
 	home := t.TempDir()
 	e := &cliEnv{srv: srv, home: home, creds: filepath.Join(home, ".aws", "credentials"), cfg: filepath.Join(home, ".aws", "config")}
-	for k, v := range map[string]string{
+	e.env = newTestEnv(t, map[string]string{
 		"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config"), "XDG_DATA_HOME": filepath.Join(home, ".local", "share"), "XDG_STATE_HOME": filepath.Join(home, ".local", "state"),
 		"AWS_SHARED_CREDENTIALS_FILE": e.creds, "AWS_CONFIG_FILE": e.cfg, "AWS_ENDPOINT_URL_STS": srv.URL,
 		"OKTAFED_KEYRING_BACKEND": "file", "OKTAFED_KEYRING_PASSWORD": "test-keyring-passphrase",
 		"OKTA_PASSWORD": "Sandbox-Demo-1", "OKTAFED_TOTP_SECRET": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
 		"AWS_PROFILE": "", "OKTAFED_PROFILE": "", "OKTAFED_CONFIG": "", "AWS_ENDPOINT_URL": "", "OKTAFED_KEYRING_DIR": "",
-	} {
-		t.Setenv(k, v)
-	}
+	})
 	return e
 }
 
@@ -47,7 +46,7 @@ func setupCLI(t *testing.T) *cliEnv {
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ios, _, out, errOut := Test()
-	ios.Getenv = os.Getenv
+	ios.Getenv, ios.Clock = getenvOf(t), clockOf(t)
 	code := Main(context.Background(), ios, args)
 	return code, out.String(), errOut.String()
 }
@@ -96,6 +95,9 @@ func oktafedBinary(t *testing.T) string {
 // the Go caches pinned so a build inside a test reuses them.
 var origEnv []string
 
+// origGetenv reads the process environment, for tests without their own.
+var origGetenv = os.Getenv
+
 func TestMain(m *testing.M) {
 	origEnv = os.Environ()
 	for _, k := range []string{"GOMODCACHE", "GOCACHE", "GOPATH"} {
@@ -128,6 +130,7 @@ func (e *cliEnv) aws(t *testing.T, args ...string) (string, error) {
 }
 
 func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	out := mustRun(t, "login", "--role", "all", "--output", "json", "--non-interactive")
@@ -190,7 +193,7 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 
 	// The console hand-off: a sign-in URL from the federation endpoint that
 	// opens a session for the profile's role, once.
-	t.Setenv("OKTAFED_SIGNIN_ENDPOINT", e.srv.URL)
+	setenv(t, "OKTAFED_SIGNIN_ENDPOINT", e.srv.URL)
 	u := strings.TrimSpace(mustRun(t, "console", "--profile", "okta-123456789012-Admin", "--print"))
 	if !strings.HasPrefix(u, e.srv.URL+"/federation?") || !strings.Contains(u, "Action=login") {
 		t.Fatalf("console URL %q", u)
@@ -220,6 +223,7 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 }
 
 func TestCredentialProcessRefreshesOrAsksForLogin(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
@@ -228,8 +232,8 @@ func TestCredentialProcessRefreshesOrAsksForLogin(t *testing.T) {
 	// Age the cached credentials: the next call refreshes through the
 	// Okta session, with no password available.
 	expireCached(t, e.creds)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
 	second := mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 	if first == second || !strings.Contains(second, `"Version":1`) {
 		t.Fatalf("no refresh: %s vs %s", first, second)
@@ -265,6 +269,7 @@ func expireCached(t *testing.T, path string) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	for _, args := range [][]string{
 		{"login", "--role", "Admin"},
@@ -289,9 +294,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestLoginNamesProfilesByAlias(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
-	t.Setenv("AWS_ENDPOINT_URL_IAM", e.srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_IAM", e.srv.URL)
 	out := mustRun(t, "login", "--role", "all", "--non-interactive")
 	for _, want := range []string{"okta-demo-prod-Admin", "okta-demo-dev-Developer"} {
 		if !strings.Contains(out, want) {
@@ -303,7 +309,7 @@ func TestLoginNamesProfilesByAlias(t *testing.T) {
 		t.Fatalf("aliases not remembered in the config (%v):\n%s", err, cfgData)
 	}
 	// Without the lookup the remembered names stay.
-	t.Setenv("AWS_ENDPOINT_URL_IAM", "")
+	setenv(t, "AWS_ENDPOINT_URL_IAM", "")
 	out = mustRun(t, "login", "--role", "all", "--non-interactive", "--lookup-aliases=false")
 	if !strings.Contains(out, "okta-demo-prod-Admin") {
 		t.Fatalf("remembered alias not used:\n%s", out)
@@ -311,6 +317,7 @@ func TestLoginNamesProfilesByAlias(t *testing.T) {
 }
 
 func TestDoctor(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	code, out, _ := run(t, "doctor")
 	if code == 0 || !strings.Contains(out, "oktafed init --profile default") {

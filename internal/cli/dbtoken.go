@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
+	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/dbauth"
 )
 
@@ -77,14 +78,17 @@ profile, in that order. The token is a credential: do not log it.`,
 				profile = ios.getenv("AWS_PROFILE")
 			}
 			ctx := cmd.Context()
-			var opts []func(*config.LoadOptions) error
+			// awsauth resolves the profile as every other command does: an
+			// oktafed-written profile refreshes through the Okta session,
+			// any other is the SDK's.
+			opts := []awsauth.Option{awsauth.WithGetenv(ios.getenv), awsauth.WithHTTPClient(httpClient())}
 			if profile != "" {
-				opts = append(opts, config.WithSharedConfigProfile(profile))
+				opts = append(opts, awsauth.WithProfile(profile))
 			}
 			if region != "" {
-				opts = append(opts, config.WithRegion(region))
+				opts = append(opts, awsauth.WithSDKOptions(config.WithRegion(region)))
 			}
-			awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+			awsCfg, err := awsauth.LoadConfig(ctx, opts...)
 			if err != nil {
 				return fmt.Errorf("load AWS configuration: %w (check --profile and ~/.aws/config)", err)
 			}

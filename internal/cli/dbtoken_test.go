@@ -15,6 +15,7 @@ import (
 // TestDBToken signs with a profile's key and checks the token with the
 // sandbox's verifier, as RDS would.
 func TestDBToken(t *testing.T) {
+	t.Parallel()
 	const (
 		userARN = "arn:aws:iam::123456789012:user/dev"
 		keyID   = "AKIAEXAMPLEDEVUSER01"
@@ -31,16 +32,8 @@ func TestDBToken(t *testing.T) {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("[dev]\naws_access_key_id = "+keyID+"\naws_secret_access_key = "+secret+"\n"), 0o600)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_ACCESS_KEY_ID", "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_REGION", "")
-
 	ios, _, out, _ := Test()
-	env := map[string]string{"AWS_PROFILE": "dev"}
+	env := map[string]string{"AWS_PROFILE": "dev", "HOME": dir, "AWS_SHARED_CREDENTIALS_FILE": creds, "AWS_CONFIG_FILE": filepath.Join(dir, "config"), "OKTAFED_CONFIG": filepath.Join(dir, "oktafed.yaml")}
 	ios.Getenv = func(k string) string { return env[k] }
 	root := NewRootCmd(ios)
 	root.SetArgs([]string{"db", "token", "--host", "db.abc.eu-west-1.rds.amazonaws.com", "--port", "5432", "--user", "app", "--output", "json"})

@@ -103,13 +103,13 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		detail("push sent to Okta Verify; the sandbox approves it after 2 s")
 		sp = startSpinner(ios, "Waiting for the push to be approved…")
 	}
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + Version}, Sessions: secrets.sessions()}
+	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPassword, nil }, MFA: mfa}
 	l := &federation.Login{
-		Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + Version},
-		Sessions: secrets.sessions(),
-		Password: func(context.Context) (string, error) { return demoPassword, nil },
-		MFA:      mfa,
-		STS:      federation.NewSTSClient("us-east-1", srv.URL, hc),
-		Files:    files,
+		Profile: p,
+		Source:  &federation.Session{App: app, SignIn: signIn},
+		STS:     federation.NewSTSClient("us-east-1", srv.URL, hc),
+		Files:   files,
 		// Profile names use account aliases, read with IAM's
 		// ListAccountAliases as `oktafed login` does.
 		Aliases: federation.NewAliasLookup(hc, srv.URL),
@@ -134,6 +134,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 			}
 		},
 	}
+	app.Events = l.Events
 	start := time.Now()
 	out, err := l.Run(ctx, "", nil, 0)
 	if sp != nil {
@@ -164,7 +165,8 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	}
 	say("The AWS SDK read profile %s and made a SigV4-signed call: GetCallerIdentity → %s", first, aws.ToString(who.Arn))
 
-	creds, err := l.Credentials(ctx, first)
+	cache := &federation.Cache{Files: files, Refresh: l.Reassume}
+	creds, err := cache.Credentials(ctx, first)
 	if err != nil {
 		return err
 	}
@@ -174,10 +176,12 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	say("credential_process output for %s (what `oktafed credential-process` prints; secrets hidden here):", first)
 	detail("%s", doc)
 
-	l.Events = func(e federation.Event) { detail("%s", e.Detail) }
-	l.Password = nil
-	l.RefreshWindow = 24 * time.Hour
-	fresh, err := l.Credentials(ctx, first)
+	// The refresh path: no password, the Okta session alone, and every
+	// stored credential counted as stale.
+	app.Events = func(e federation.Event) { detail("%s", e.Detail) }
+	l.Events, l.Source = app.Events, &federation.Session{App: app}
+	cache = &federation.Cache{Files: files, Refresh: l.Reassume, Window: 24 * time.Hour, Events: app.Events}
+	fresh, err := cache.Credentials(ctx, first)
 	if err != nil {
 		return fmt.Errorf("silent refresh: %w", err)
 	}

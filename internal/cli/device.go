@@ -8,7 +8,6 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
@@ -50,9 +49,10 @@ func (c storeTokens) DeleteTokens(ctx context.Context, profile string) error {
 
 // wantDeviceLogin decides between the Classic authn login and the device
 // flow: --device forces it, else an Identity Engine org ("idx") picks it.
-func wantDeviceLogin(ctx context.Context, l *federation.Login, p *config.Profile, flag bool) (bool, error) {
+func wantDeviceLogin(ctx context.Context, app *federation.App, flag bool) (bool, error) {
+	p := app.Profile
 	if !flag {
-		org, err := l.Okta.Organization(ctx)
+		org, err := app.Okta.Organization(ctx)
 		if err != nil || !org.IdentityEngine() {
 			// Orgs that do not answer are treated as Classic, as before.
 			return false, nil
@@ -61,13 +61,17 @@ func wantDeviceLogin(ctx context.Context, l *federation.Login, p *config.Profile
 	if p.OIDCClientID == "" {
 		return false, fmt.Errorf("profile %s signs in with the device flow (an Okta Identity Engine org or --device) and needs oidc_client_id: create a native OIDC app with the Device Authorization and Token Exchange grants and set its client id with `oktafed init --profile %s`", p.Name, p.Name)
 	}
+	if err := (&federation.Device{App: app}).Check(); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
-// deviceLogin wraps l in the device flow, showing codes on ios.
-func deviceLogin(l *federation.Login, d loginDeps, open bool) *federation.DeviceLogin {
-	return &federation.DeviceLogin{
-		Login:  l,
+// deviceSignIn is the device flow for app's profile, showing codes on ios
+// and keeping tokens in the keyring.
+func deviceSignIn(app *federation.App, d loginDeps, open bool) *federation.Device {
+	return &federation.Device{
+		App:    app,
 		Tokens: storeTokens{d.secrets},
 		Show: func(ctx context.Context, da *okta.DeviceAuthorization) error {
 			showDeviceCode(d.ios, da.VerificationURI, da.VerificationURIComplete, da.UserCode, open)

@@ -138,7 +138,8 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 		}
 	}
 
-	files, err := federation.DefaultFiles()
+	r := resolverFor(ios)
+	files, err := r.AWSFiles()
 	if err == nil {
 		for _, f := range []string{files.Credentials, files.Config} {
 			st, err := os.Stat(f)
@@ -153,7 +154,7 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 				add("aws files", "ok", "%s (mode %v)", f, st.Mode().Perm())
 			}
 		}
-		if owned, err := federation.OwnedProfiles(files); err == nil {
+		if owned, err := r.Owned(); err == nil {
 			for _, o := range owned {
 				if o.OktafedProfile != name {
 					continue

@@ -16,6 +16,7 @@ import (
 // written, for the longest it allows, and the next login must ask for
 // that at once.
 func TestLoginAllRolesShorterThanAppSessionDuration(t *testing.T) {
+	t.Parallel()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Apps[0].SessionDuration = 12 * 3600
 	for i := range cfg.AWS.Roles {
@@ -24,7 +25,7 @@ func TestLoginAllRolesShorterThanAppSessionDuration(t *testing.T) {
 	srv := sandbox.Start(t, cfg)
 	e := setupCLI(t)
 	e.srv = srv
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_STS", srv.URL)
 	e.initProfile(t)
 
 	for round := 1; round <= 2; round++ {

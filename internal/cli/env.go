@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,7 +26,7 @@ func newEnvCmd(ios *IOStreams) *cobra.Command {
 			} else if output != "text" {
 				return fmt.Errorf("--output %q: choose text or json", output)
 			}
-			if !contains(awscred.Shells, shell) && shell != "bash" && shell != "zsh" && shell != "pwsh" {
+			if !slices.Contains(awscred.Shells, shell) && shell != "bash" && shell != "zsh" && shell != "pwsh" {
 				return fmt.Errorf("--shell %q: choose one of %s", shell, strings.Join(awscred.Shells, ", "))
 			}
 			owned, err := resolveAWSProfile(ios, profile, role)

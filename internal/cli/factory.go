@@ -13,6 +13,7 @@ import (
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/okta"
@@ -120,7 +121,7 @@ func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Secon
 // reading the environment through ios, so the CLI and Go programs using
 // awsauth resolve and refresh profiles the same way.
 func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version}
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version, Clock: ios.Clock}
 }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
@@ -146,7 +147,7 @@ func ownedRegion(ios *IOStreams, owned federation.Owned) string {
 	return firstNonEmpty(ios.getenv("AWS_REGION"), ios.getenv("AWS_DEFAULT_REGION"))
 }
 
-// loginDeps are what building a federation.Login needs beyond a profile.
+// loginDeps are what building a profile's sign-in needs beyond the profile.
 type loginDeps struct {
 	ios         *IOStreams
 	secrets     secretStore
@@ -165,6 +166,8 @@ type loginDeps struct {
 type waitIndicator struct {
 	mu sync.Mutex
 	sp *spinner
+	// clock paces countdowns; the wall clock when nil.
+	clock clock.Clock
 }
 
 func (w *waitIndicator) start(ios *IOStreams, msg string) {
@@ -183,14 +186,13 @@ func (w *waitIndicator) tick(msg func() string, deadline time.Time) {
 	if sp == nil {
 		return
 	}
+	c := clock.Or(w.clock)
 	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for time.Now().Before(deadline) {
+		for c.Now().Before(deadline) {
 			select {
 			case <-sp.stop:
 				return
-			case <-t.C:
+			case <-clock.After(c, time.Second):
 				sp.Update(msg())
 			}
 		}
@@ -205,40 +207,67 @@ func (w *waitIndicator) stop() {
 	sp.Stop()
 }
 
-// newLogin builds the federation pipeline for profile p.
-func newLogin(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Login, error) {
+// newApp builds the Okta side of p through the library's resolver, with
+// the Okta session in the CLI's keyring; every event first stops a pending
+// spinner so the next line is not drawn over.
+func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
 	r := resolverFor(d.ios)
 	r.Sessions = d.secrets.sessions()
-	l, err := r.NewLogin(p)
+	app, err := r.App(p)
 	if err != nil {
 		return nil, err
 	}
 	if d.waiting == nil {
 		d.waiting = &waitIndicator{}
 	}
-	l.Events = func(e federation.Event) {
+	app.Events = func(e federation.Event) {
 		d.waiting.stop()
 		if d.events != nil {
 			d.events(e)
 		}
 	}
-	if d.allowPassword {
-		lg := signInLedger(d.ios, p)
-		l.Password = passwordSource(d, p)
-		mfa, err := mfaFor(ctx, d, p, lg)
-		if err != nil {
-			return nil, err
-		}
-		l.MFA = mfa
-		if lg != nil {
-			l.SignInLock = func(ctx context.Context) (func(), error) {
-				return lg.Lock(ctx, func() {
-					d.waiting.stop()
-					fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
-				})
-			}
+	return app, nil
+}
+
+// newSource is the saved Okta session of p (its App built by newApp)
+// with, when d allows a password, a password and MFA sign-in behind it and
+// the sign-in lock that lets concurrent logins of one user take turns.
+func newSource(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Session, error) {
+	if d.waiting == nil {
+		d.waiting = &waitIndicator{}
+	}
+	app, err := newApp(p, d)
+	if err != nil {
+		return nil, err
+	}
+	s := &federation.Session{App: app}
+	if !d.allowPassword {
+		return s, nil
+	}
+	lg := signInLedger(d.ios, p)
+	mfa, err := mfaFor(ctx, d, p, lg)
+	if err != nil {
+		return nil, err
+	}
+	s.SignIn = &federation.Password{App: app, Password: passwordSource(d, p), MFA: mfa}
+	if lg != nil {
+		s.Lock = func(ctx context.Context) (func(), error) {
+			return lg.Lock(ctx, func() {
+				d.waiting.stop()
+				fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
+			})
 		}
 	}
+	return s, nil
+}
+
+// newLogin is the login pipeline of app's profile around source.
+func newLogin(app *federation.App, source federation.AssertionSource, d loginDeps) (*federation.Login, error) {
+	l, err := resolverFor(d.ios).Login(app.Profile, source)
+	if err != nil {
+		return nil, err
+	}
+	l.Events = app.Events
 	return l, nil
 }
 
@@ -347,7 +376,7 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 // window: a countdown on a terminal, one plain line otherwise.
 func waitForWindow(d loginDeps, until time.Time) {
 	msg := func() string {
-		left := time.Until(until).Round(time.Second)
+		left := until.Sub(clock.Or(d.waiting.clock).Now()).Round(time.Second)
 		if left < 0 {
 			left = 0
 		}
@@ -381,14 +410,13 @@ func withExitCode(err error) error {
 
 func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	var names []string
-	if cfg, _, err := loadConfig(System()); err == nil {
+	ios := System()
+	if cfg, _, err := loadConfig(ios); err == nil {
 		names = append(names, cfg.Names()...)
 	}
-	if files, err := federation.DefaultFiles(); err == nil {
-		if owned, err := federation.OwnedProfiles(files); err == nil {
-			for _, o := range owned {
-				names = append(names, o.AWSProfile)
-			}
+	if owned, err := resolverFor(ios).Owned(); err == nil {
+		for _, o := range owned {
+			names = append(names, o.AWSProfile)
 		}
 	}
 	return names, cobra.ShellCompDirectiveNoFileComp

@@ -79,13 +79,14 @@ func (c *console) send(line string) {
 // would: a hidden password prompt, a factor picker, the push number to tap
 // while a spinner waits, and a role picker.
 func TestInteractiveLogin(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	// A profile with no preferred factor, so login asks.
 	mustRun(t, "init", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272",
 		"--username", "demo@example.com", "--region", "us-east-1")
 	bin := oktafedBinary(t)
 	cmd := exec.Command(bin, "login")
-	cmd.Env = append(os.Environ(), "OKTA_PASSWORD=", "OKTAFED_TOTP_SECRET=", "TERM=xterm")
+	cmd.Env = append(e.env.environ(), "OKTA_PASSWORD=", "OKTAFED_TOTP_SECRET=", "TERM=xterm")
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/term"
+
+	"github.com/oktafed/oktafed/internal/clock"
 )
 
 // IOStreams is every byte the CLI reads or writes, so tests can drive a
@@ -18,6 +20,9 @@ type IOStreams struct {
 	// machine-readable output (false).
 	InTTY, OutTTY, ErrTTY bool
 	Getenv                func(string) string
+	// Clock tells time and paces waits (Okta polls, countdowns); the wall
+	// clock when nil. Tests pass a fake one, shared with a sandbox.
+	Clock clock.Clock
 }
 
 // System returns the process's own standard streams.

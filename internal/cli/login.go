@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	if err := opts.checkOutput(); err != nil {
 		return err
 	}
-	if opts.mfa != "" && !contains(config.MFAMethods, opts.mfa) {
+	if opts.mfa != "" && !slices.Contains(config.MFAMethods, opts.mfa) {
 		return fmt.Errorf("--mfa %q: choose push, totp, sms or email", opts.mfa)
 	}
 	d, err := config.ParseDuration(opts.duration)
@@ -110,13 +111,34 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail)
 		}
 	}
-	l, err := newLogin(ctx, p, deps)
+	source, err := newSource(ctx, p, deps)
 	if err != nil {
 		return err
 	}
+	app := source.App
 	// --force signs in again, but the saved session and credentials stay
 	// until the new sign-in has succeeded.
-	l.Force = opts.force
+	source.Force = opts.force
+	if method, err := signInMethod(p, &opts.browser, opts.device); err != nil {
+		return err
+	} else if method != "" {
+		if err := useSignIn(source, method, deps, &opts.browser); err != nil {
+			return err
+		}
+	} else if device, err := wantDeviceLogin(ctx, app, opts.device); err != nil {
+		return err
+	} else if device {
+		// The device flow needs no password, and a person confirming a
+		// code must not hold other logins' turn.
+		source.SignIn, source.Lock = deviceSignIn(app, deps, opts.open), nil
+	} else {
+		// A password sign-in whose factors all need a browser offers one.
+		source.SignIn = &browserFallback{password: source.SignIn, app: app, deps: deps, flags: &opts.browser}
+	}
+	l, err := newLogin(app, source, deps)
+	if err != nil {
+		return err
+	}
 	var choose federation.Chooser
 	if interactive {
 		choose = func(ctx context.Context, roles []federation.Role) ([]federation.Role, error) {
@@ -135,30 +157,18 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			return out, nil
 		}
 	}
-	before := len(p.AccountAliases)
 	if opts.aliases {
 		l.Aliases = federation.NewAliasLookup(httpClient(), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
 	}
-	var runner loginRunner = browserFallback{inner: l, login: l, deps: deps, flags: &opts.browser}
-	if method, err := signInMethod(p, &opts.browser, opts.device); err != nil {
-		return err
-	} else if method != "" {
-		if runner, err = signInRunner(method, l, deps, &opts.browser); err != nil {
-			return err
-		}
-	} else if device, err := wantDeviceLogin(ctx, l, p, opts.device); err != nil {
-		return err
-	} else if device {
-		runner = deviceLogin(l, deps, opts.open)
-	}
-	out, err := runner.Run(ctx, opts.role, choose, d)
+	out, err := l.Run(ctx, opts.role, choose, d)
 	if err != nil {
 		return err
 	}
-	if len(p.AccountAliases) != before || out.LearnedLimits {
+	if !out.Changes.Empty() {
 		// Remember found aliases, so profile names stay put even when a
 		// later lookup cannot be made, and roles' maximum sessions, so the
 		// next login asks each role for what it allows at once.
+		out.Changes.Apply(p)
 		if err := cfg.Save(cfgPath); err != nil {
 			fmt.Fprintf(ios.ErrOut, "%s could not save account aliases and role session limits to %s: %v\n", colorize(ios, cyan, "!"), cfgPath, err)
 		}
@@ -188,13 +198,4 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d roles could not be assumed", n, len(out.Assumed))}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/saml"
 )
 
 // browserFlags are login's flags for the sign-in methods beside the
@@ -34,11 +35,6 @@ func (f *browserFlags) register(cmd *cobra.Command) {
 // browserTestHook, when set, adjusts every browser sign-in: tests run the
 // browser headless and act as the person through Prepare.
 var browserTestHook func(*federation.BrowserSignIn)
-
-// loginRunner is what login runs: a Login, DeviceLogin or BrowserLogin.
-type loginRunner interface {
-	Run(context.Context, string, federation.Chooser, time.Duration) (*federation.Outcome, error)
-}
 
 // signInMethod picks browser or direct sign-in from the flags and the
 // profile's sign_in; "" leaves the choice to the org (password and MFA,
@@ -69,20 +65,28 @@ func signInMethod(p *config.Profile, f *browserFlags, device bool) (string, erro
 	return "", nil
 }
 
-// signInRunner is the login of a method signInMethod picked.
-func signInRunner(method string, l *federation.Login, d loginDeps, f *browserFlags) (loginRunner, error) {
+// useSignIn puts the sign-in of a method signInMethod picked behind the
+// saved session.
+func useSignIn(s *federation.Session, method string, d loginDeps, f *browserFlags) error {
+	app := s.App
+	p := app.Profile
 	if method == "direct" {
-		if l.Profile.OIDCClientID == "" {
-			return nil, fmt.Errorf("profile %s signs in with Okta Direct Authentication and needs oidc_client_id: create a native OIDC app with the Resource Owner Password, MFA OOB, MFA OTP and Token Exchange grants and set its client id with `oktafed init --profile %s --oidc-client-id …`", l.Profile.Name, l.Profile.Name)
+		if p.OIDCClientID == "" {
+			return fmt.Errorf("profile %s signs in with Okta Direct Authentication and needs oidc_client_id: create a native OIDC app with the Resource Owner Password, MFA OOB, MFA OTP and Token Exchange grants and set its client id with `oktafed init --profile %s --oidc-client-id …`", p.Name, p.Name)
 		}
-		return &federation.DirectLogin{Login: l}, nil
+		pw, _ := s.SignIn.(*federation.Password)
+		if pw == nil {
+			return fmt.Errorf("profile %s: Okta Direct Authentication needs a password", p.Name)
+		}
+		s.SignIn = &federation.Direct{App: app, Password: pw.Password, MFA: pw.MFA}
+		return nil
 	}
-	return browserLogin(l, d, f), nil
+	s.SignIn = newBrowserSignIn(app, d, f)
+	return nil
 }
 
-// browserLogin wraps l in a browser sign-in that talks to the person on
-// d.ios.
-func browserLogin(l *federation.Login, d loginDeps, f *browserFlags) *federation.BrowserLogin {
+// newBrowserSignIn is a browser sign-in that talks to the person on d.ios.
+func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) *federation.Browser {
 	b := &federation.BrowserSignIn{
 		Browser: f.path,
 		Timeout: f.timeout,
@@ -98,23 +102,23 @@ func browserLogin(l *federation.Login, d loginDeps, f *browserFlags) *federation
 	if browserTestHook != nil {
 		browserTestHook(b)
 	}
-	return &federation.BrowserLogin{Login: l, Browser: b}
+	return &federation.Browser{App: app, SignIn: b}
 }
 
-// browserFallback runs a password login and, when Okta answers that the
+// browserFallback is a password sign-in that, when Okta answers that the
 // user's only factors need a browser (security keys and the like), offers
 // to finish the sign-in in the browser instead.
 type browserFallback struct {
-	inner loginRunner
-	login *federation.Login
-	deps  loginDeps
-	flags *browserFlags
+	password federation.AssertionSource
+	app      *federation.App
+	deps     loginDeps
+	flags    *browserFlags
 }
 
-func (b browserFallback) Run(ctx context.Context, selector string, choose federation.Chooser, d time.Duration) (*federation.Outcome, error) {
-	out, err := b.inner.Run(ctx, selector, choose, d)
+func (b *browserFallback) Assertion(ctx context.Context) (*saml.Assertion, error) {
+	a, err := b.password.Assertion(ctx)
 	if err == nil || !(errors.Is(err, okta.ErrNoUsableFactor) || errors.Is(err, okta.ErrFactorUnusable)) {
-		return out, err
+		return a, err
 	}
 	ios := b.deps.ios
 	if !b.deps.interactive {
@@ -125,5 +129,5 @@ func (b browserFallback) Run(ctx context.Context, selector string, choose federa
 	if perr != nil || idx != 0 {
 		return nil, err
 	}
-	return browserLogin(b.login, b.deps, b.flags).Run(ctx, selector, choose, d)
+	return newBrowserSignIn(b.app, b.deps, b.flags).Assertion(ctx)
 }

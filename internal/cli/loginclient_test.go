@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/sandbox"
@@ -22,7 +24,7 @@ import (
 // profile ("" when none).
 func savedSession(t *testing.T) string {
 	t.Helper()
-	kr, err := keystore.Open(keystore.Options{})
+	kr, err := keystore.Open(keystore.Options{Getenv: getenvOf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +38,10 @@ func savedSession(t *testing.T) string {
 // A forced login that fails, for any reason, leaves the Okta session and
 // the credentials it had: credential_process keeps working.
 func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	state := filepath.Join(e.home, ".local", "state")
-	t.Setenv("XDG_STATE_HOME", state)
+	setenv(t, "XDG_STATE_HOME", state)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
 	sid := savedSession(t)
@@ -55,7 +58,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 		timeout time.Duration
 		want    string
 	}{
-		{"mistyped password", func(t *testing.T) { t.Setenv("OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
+		{"mistyped password", func(t *testing.T) { setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
 		{"unreachable Okta", func(t *testing.T) {
 			if err := os.WriteFile(cfgPath, bytes.ReplaceAll(cfg, []byte(e.srv.URL), []byte("http://127.0.0.1:1")), 0o600); err != nil {
 				t.Fatal(err)
@@ -64,14 +67,14 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 		}, 0, "cannot reach Okta at 127.0.0.1:1"},
 		{"wrong TOTP seed", func(t *testing.T) {
 			// A ledger of its own, so this window is not spent already.
-			t.Setenv("XDG_STATE_HOME", t.TempDir())
-			t.Setenv("OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
+			setenv(t, "XDG_STATE_HOME", t.TempDir())
+			setenv(t, "OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
 		}, 0, "TOTP seed"},
 		{"used TOTP codes", func(t *testing.T) {
-			t.Setenv("XDG_STATE_HOME", t.TempDir())
+			setenv(t, "XDG_STATE_HOME", t.TempDir())
 			// Other logins spent this window's code and the next two:
 			// this one waits, says so, and gives up at its deadline.
-			dir, _ := ledger.DefaultDir(os.Getenv)
+			dir, _ := ledger.DefaultDir(getenvOf(t))
 			lg, err := ledger.Open(dir, e.srv.URL, "demo@example.com")
 			if err != nil {
 				t.Fatal(err)
@@ -82,7 +85,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 				}
 			}
 		}, 3 * time.Second, "Waiting"},
-		{"missing keyring passphrase", func(t *testing.T) { t.Setenv("OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
+		{"missing keyring passphrase", func(t *testing.T) { setenv(t, "OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,7 +97,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 				defer cancel()
 			}
 			ios, _, out, errOut := Test()
-			ios.Getenv = os.Getenv
+			ios.Getenv = getenvOf(t)
 			code := Main(ctx, ios, []string{"login", "--force", "--role", "/Admin$/", "--non-interactive"})
 			if code == 0 || !strings.Contains(errOut.String(), c.want) {
 				t.Fatalf("login --force: exit %d, want a failure saying %q\nstdout: %s\nstderr: %s", code, c.want, out, errOut)
@@ -110,14 +113,14 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 
 	// The session still works: a refresh through it needs no password.
 	expireCached(t, e.creds)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
 	if out := mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin"); !strings.Contains(out, `"Version":1`) {
 		t.Fatalf("credential-process after the failed logins: %s", out)
 	}
 	// And a forced login that succeeds replaces the session.
-	t.Setenv("OKTA_PASSWORD", "Sandbox-Demo-1")
-	t.Setenv("OKTAFED_TOTP_SECRET", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-1")
+	setenv(t, "OKTAFED_TOTP_SECRET", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 	mustRun(t, "login", "--force", "--role", "/Admin$/", "--non-interactive")
 	if got := savedSession(t); got == sid || got == "" {
 		t.Fatal("a successful login --force kept the old session")
@@ -127,14 +130,15 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 // exec gives the child the profile's region, as env does: a child that
 // fell back to [default]'s region would sign for the wrong one.
 func TestExecSetsTheProfilesRegion(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
 	if err := os.WriteFile(e.cfg, append(mustRead(t, e.cfg), "\n[default]\nregion = eu-west-3\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AWS_REGION", "ap-south-1")
-	t.Setenv("AWS_DEFAULT_REGION", "ap-south-1")
+	setenv(t, "AWS_REGION", "ap-south-1")
+	setenv(t, "AWS_DEFAULT_REGION", "ap-south-1")
 	for _, args := range [][]string{
 		{"exec", "--profile", "okta-123456789012-Admin", "--", "sh", "-c", "echo $AWS_REGION/$AWS_DEFAULT_REGION"},
 		{"exec", "--server", "--profile", "okta-123456789012-Admin", "--", "sh", "-c", "echo $AWS_REGION/$AWS_DEFAULT_REGION"},
@@ -163,8 +167,9 @@ func mustRead(t *testing.T, path string) []byte {
 // once all succeed, with one Okta sign-in per TOTP window: the others wait
 // for it and reuse the session it saved.
 func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
-	t.Setenv("XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
+	setenv(t, "XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
 	bin := oktafedBinary(t)
@@ -178,7 +183,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	for range n {
 		go func() {
 			cmd := exec.Command(bin, "login", "--force", "--role", "/Admin$/", "--non-interactive")
-			cmd.Env = os.Environ()
+			cmd.Env = e.env.environ()
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
@@ -216,13 +221,14 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	t.Logf("%d processes, %d sign-in(s) in %s", n, signIns, time.Since(started).Round(time.Millisecond))
 	// The saved session is the last one made, and it works.
 	expireCached(t, e.creds)
-	t.Setenv("OKTA_PASSWORD", "")
+	setenv(t, "OKTA_PASSWORD", "")
 	mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
 }
 
 // A read-only credentials file is refused by login, and credential-process
 // still prints fresh credentials when it cannot cache them.
 func TestReadOnlyCredentialsFile(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
@@ -267,6 +273,7 @@ func TestReadOnlyCredentialsFile(t *testing.T) {
 // Failures to reach Okta or STS name the cause and the setting to check;
 // other mistakes name the command that fixes them.
 func TestErrorsSayWhatToCheck(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	e.initProfile(t)
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
@@ -288,7 +295,7 @@ func TestErrorsSayWhatToCheck(t *testing.T) {
 		}
 	}
 
-	t.Setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
+	setenv(t, "AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
 	code, _, errOut := run(t, "login", "--role", "/Admin$/", "--non-interactive")
 	for _, w := range []string{"cannot reach STS at 127.0.0.1:1", "connection refused", "AWS_ENDPOINT_URL_STS", "--sts-endpoint"} {
 		if code == 0 || !strings.Contains(errOut, w) {
@@ -346,11 +353,12 @@ func shellWords(t *testing.T, line string) []string {
 // app's embed link and an init line; that line, run as printed, sets up a
 // profile that logs in.
 func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	ios, _, _, errOut := Test()
-	ios.Getenv = os.Getenv
+	ios.Getenv = getenvOf(t)
 	if code := Main(ctx, ios, []string{"sandbox", "--addr", "127.0.0.1:0"}); code != 0 {
 		t.Fatalf("sandbox: exit %d: %s", code, errOut)
 	}
@@ -370,20 +378,20 @@ func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
 		}
 	}
 	words := shellWords(t, initLine)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
-	t.Setenv("AWS_ENDPOINT_URL_STS", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
+	setenv(t, "AWS_ENDPOINT_URL_STS", "")
 	for len(words) > 0 && strings.Contains(words[0], "=") {
 		k, v, _ := strings.Cut(words[0], "=")
-		t.Setenv(k, v)
+		setenv(t, k, v)
 		words = words[1:]
 	}
 	if len(words) < 2 || words[0] != "oktafed" {
 		t.Fatalf("init line %q", initLine)
 	}
 	mustRun(t, words[1:]...)
-	t.Setenv("OKTA_PASSWORD", "")
-	t.Setenv("OKTAFED_TOTP_SECRET", "")
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
 	out := mustRun(t, "login", "--profile", "sandbox", "--role", "all", "--non-interactive")
 	if strings.Count(out, "✓") != 3 {
 		t.Fatalf("login with the printed setup:\n%s", out)
@@ -391,6 +399,7 @@ func TestSandboxPrintsAWorkingInitLine(t *testing.T) {
 }
 
 func TestDemoEndsWithTheSignInLines(t *testing.T) {
+	t.Parallel()
 	setupCLI(t)
 	out := mustRun(t, "demo", "--mfa", "totp")
 	i := strings.LastIndex(out, "Done.")
@@ -410,11 +419,19 @@ func sandboxDefault() sandbox.Config { return sandbox.DefaultConfig() }
 // On a terminal the wait for the next TOTP window counts down; without
 // one it is a single plain line.
 func TestTOTPWaitCountsDownOnATerminal(t *testing.T) {
+	t.Parallel()
 	var tty bytes.Buffer
 	ios := &IOStreams{ErrOut: &lockedWriter{w: &tty}, ErrTTY: true}
-	d := loginDeps{ios: ios, waiting: &waitIndicator{}}
-	waitForWindow(d, time.Now().Add(3500*time.Millisecond))
-	time.Sleep(2200 * time.Millisecond)
+	clk := clock.NewFake(time.Now())
+	d := loginDeps{ios: ios, waiting: &waitIndicator{clock: clk}}
+	waitForWindow(d, clk.Now().Add(3500*time.Millisecond))
+	// Two seconds pass: each time the countdown is waiting for the next
+	// one, move the clock by it.
+	for range 2 {
+		waitForTimer(t, clk)
+		clk.Advance(time.Second)
+	}
+	waitForTimer(t, clk) // the second update is drawn
 	d.waiting.stop()
 	got := tty.String()
 	for _, want := range []string{"Waiting 3 s", "Waiting 2 s", "\r"} {
@@ -428,6 +445,18 @@ func TestTOTPWaitCountsDownOnATerminal(t *testing.T) {
 	waitForWindow(loginDeps{ios: ios, waiting: &waitIndicator{}}, time.Now().Add(20*time.Second))
 	if got := plain.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "Waiting 20 s for the next TOTP code") || strings.Contains(got, "\r") {
 		t.Errorf("plain output %q", got)
+	}
+}
+
+// waitForTimer returns once code under test waits on clk.
+func waitForTimer(t *testing.T, clk *clock.Fake) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for clk.Waiters() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing waits on the clock")
+		}
+		runtime.Gosched()
 	}
 }
 

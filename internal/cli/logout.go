@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/federation"
 )
 
 func newLogoutCmd(ios *IOStreams) *cobra.Command {
@@ -40,13 +42,17 @@ seeds stay in the keyring (remove them with oktafed init --forget).`,
 				if err != nil {
 					return err
 				}
-				l, err := newLogin(cmd.Context(), p, loginDeps{ios: ios, secrets: secrets})
+				app, err := newApp(p, loginDeps{ios: ios, secrets: secrets})
 				if err != nil {
 					return err
 				}
-				// DeviceLogin.Logout also forgets the OIDC refresh token and
-				// device secret, so no later login skips the browser.
-				r, err := deviceLogin(l, loginDeps{ios: ios, secrets: secrets}, false).Logout(cmd.Context())
+				files, err := resolverFor(ios).AWSFiles()
+				if err != nil {
+					return err
+				}
+				// The OIDC refresh token and device secret go too, so no
+				// later login skips the browser.
+				r, err := federation.Logout(cmd.Context(), app, storeTokens{secrets}, files)
 				if err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,7 +100,7 @@ func newM2MEnvCmd(ios *IOStreams) *cobra.Command {
 		Example: `  eval "$(oktafed m2m env)"`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !contains(awscred.Shells, shell) {
+			if !slices.Contains(awscred.Shells, shell) {
 				return fmt.Errorf("--shell %q: choose one of %s", shell, strings.Join(awscred.Shells, ", "))
 			}
 			p, err := f.provider(ios)

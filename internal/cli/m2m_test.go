@@ -13,18 +13,19 @@ import (
 )
 
 func TestM2MCommands(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
 	key, err := filepath.Abs("../../sandbox/testdata/demo-m2m-client.PUBLIC-TEST-KEY.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("OKTA_ISSUER", e.srv.URL+"/oauth2/default")
-	t.Setenv("OKTA_CLIENT_ID", "0oa1demom2m000000001")
-	t.Setenv("OKTAFED_CLIENT_KEY", key)
-	t.Setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/Automation")
-	t.Setenv("AWS_REGION", "us-east-1")
+	setenv(t, "OKTA_ISSUER", e.srv.URL+"/oauth2/default")
+	setenv(t, "OKTA_CLIENT_ID", "0oa1demom2m000000001")
+	setenv(t, "OKTAFED_CLIENT_KEY", key)
+	setenv(t, "AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/Automation")
+	setenv(t, "AWS_REGION", "us-east-1")
 	for _, k := range []string{"OKTAFED_CLIENT_KEY_ID", "OKTA_SCOPES", "AWS_ROLE_SESSION_NAME", "OKTA_DOMAIN", "OKTA_BASE_URL"} {
-		t.Setenv(k, "")
+		setenv(t, k, "")
 	}
 
 	out := mustRun(t, "m2m", "credentials", "--scope", "orders.read", "--session-name", "batch-job")
@@ -67,6 +68,7 @@ func TestM2MCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(context.Background(), awscli, "sts", "get-caller-identity", "--profile", "batch", "--endpoint-url", e.srv.URL, "--query", "Arn", "--output", "text")
+	cmd.Env = e.env.environ()
 	got, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(got), "assumed-role/Automation/oktafed-0oa1demom2m000000001") {
 		t.Fatalf("aws: %v\n%s", err, got)

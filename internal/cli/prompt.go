@@ -198,9 +198,12 @@ type spinner struct {
 	once    sync.Once
 	mu      sync.Mutex
 	msg     string
+	frame   int
 	stop    chan struct{}
 	stopped chan struct{}
 }
+
+var spinnerFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 func startSpinner(ios *IOStreams, msg string) *spinner {
 	s := &spinner{ios: ios, msg: msg, stop: make(chan struct{}), stopped: make(chan struct{})}
@@ -212,29 +215,44 @@ func startSpinner(ios *IOStreams, msg string) *spinner {
 	return s
 }
 
+// drawLocked redraws the line; s.mu is held.
+func (s *spinner) drawLocked() {
+	fmt.Fprintf(s.ios.ErrOut, "\r\x1b[K%s %s", colorize(s.ios, cyan, spinnerFrames[s.frame%len(spinnerFrames)]), s.msg)
+}
+
 func (s *spinner) run() {
 	defer close(s.stopped)
-	frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	for i := 0; ; i++ {
+	for {
 		s.mu.Lock()
-		fmt.Fprintf(s.ios.ErrOut, "\r\x1b[K%s %s", colorize(s.ios, cyan, frames[i%len(frames)]), s.msg)
+		s.drawLocked()
+		s.frame++
 		s.mu.Unlock()
 		select {
 		case <-s.stop:
+			s.mu.Lock()
 			fmt.Fprint(s.ios.ErrOut, "\r\x1b[K")
+			s.mu.Unlock()
 			return
 		case <-t.C:
 		}
 	}
 }
 
-// Update changes the spinner's message.
+// Update changes the spinner's message and shows it at once (a countdown
+// must not lag a frame behind).
 func (s *spinner) Update(msg string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.msg = msg
-	s.mu.Unlock()
+	select {
+	case <-s.stop:
+	default:
+		if s.ios.ErrTTY {
+			s.drawLocked()
+		}
+	}
 }
 
 // Stop clears the spinner line. It may be called more than once, and on a

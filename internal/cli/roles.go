@@ -41,11 +41,13 @@ func runRoles(ctx context.Context, ios *IOStreams, opts *profileFlags) error {
 		return err
 	}
 	p := ps.profile
-	l, err := newLogin(ctx, p, loginDeps{ios: ios, secrets: ps.secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true})
+	deps := loginDeps{ios: ios, secrets: ps.secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true, waiting: &waitIndicator{}}
+	defer deps.waiting.stop()
+	source, err := newSource(ctx, p, deps)
 	if err != nil {
 		return err
 	}
-	a, err := l.Assertion(ctx)
+	a, err := source.Assertion(ctx)
 	if err != nil {
 		return err
 	}

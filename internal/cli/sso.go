@@ -87,6 +87,10 @@ func ssoClient(ios *IOStreams, region string) *sso.Client {
 		OIDC:   first("AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL"),
 		Portal: first("AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL"),
 	}, httpClient())
+	if dir, err := sso.DefaultCacheDir(ios.getenv); err == nil {
+		c.CacheDir = dir
+	}
+	c.Clock = ios.Clock
 	return c
 }
 
@@ -107,7 +111,7 @@ func ssoSessionFor(ios *IOStreams, cfgPath string, o *ssoOptions) (string, error
 }
 
 func runSSOLogin(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
-	cfgPath, err := awsfile.ConfigPath()
+	cfgPath, err := awsfile.ConfigPath(ios.getenv)
 	if err != nil {
 		return err
 	}
@@ -207,7 +211,7 @@ func pickRole(ctx context.Context, ios *IOStreams, c *sso.Client, tok *sso.Token
 }
 
 func runSSOLogout(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
-	cfgPath, err := awsfile.ConfigPath()
+	cfgPath, err := awsfile.ConfigPath(ios.getenv)
 	if err != nil {
 		return err
 	}

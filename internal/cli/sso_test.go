@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/sso"
@@ -36,12 +38,12 @@ func (a *activator) Write(p []byte) (int, error) {
 	m := userCodeRE.FindStringSubmatch(a.buf.String())
 	a.mu.Unlock()
 	if m != nil {
+		// Confirmed before the command goes on to poll, so a poll on an
+		// auto-advancing clock finds it done.
 		a.once.Do(func() {
-			go func() {
-				if err := a.srv.ActivateDevice(context.Background(), "demo@example.com", "Sandbox-Demo-1", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", m[1], true); err != nil {
-					a.t.Errorf("activate: %v", err)
-				}
-			}()
+			if err := a.srv.ActivateDevice(context.Background(), "demo@example.com", "Sandbox-Demo-1", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", m[1], true); err != nil {
+				a.t.Errorf("activate: %v", err)
+			}
 		})
 	}
 	return len(p), nil
@@ -58,7 +60,7 @@ func runActivating(t *testing.T, e *cliEnv, args ...string) (string, string) {
 	ios, _, out, _ := Test()
 	act := &activator{t: t, srv: e.srv}
 	ios.ErrOut = act
-	ios.Getenv = os.Getenv
+	ios.Getenv, ios.Clock = getenvOf(t), clockOf(t)
 	if code := Main(context.Background(), ios, args); code != 0 {
 		t.Fatalf("oktafed %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, act)
 	}
@@ -66,9 +68,15 @@ func runActivating(t *testing.T, e *cliEnv, args ...string) (string, string) {
 }
 
 func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
-	t.Setenv("AWS_ENDPOINT_URL_SSO", e.srv.URL)
-	t.Setenv("AWS_ENDPOINT_URL_SSO_OIDC", e.srv.URL)
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	e.srv = sandbox.StartWithOptions(t, sandbox.DefaultConfig(), sandbox.Options{Clock: clk})
+	e.env.clock = clk
+	setenv(t, "AWS_ENDPOINT_URL_STS", e.srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_SSO", e.srv.URL)
+	setenv(t, "AWS_ENDPOINT_URL_SSO_OIDC", e.srv.URL)
 	_, errOut := runActivating(t, e, "sso", "login", "--sso-session", "demo", "--start-url", e.srv.SSO.StartURL(), "--region", "us-east-1",
 		"--profile", "sso-admin", "--account-id", "123456789012", "--role-name", "AdministratorAccess")
 	if !strings.Contains(errOut, "/activate?user_code=") || !strings.Contains(errOut, "Profile sso-admin uses AdministratorAccess") {
@@ -115,9 +123,17 @@ func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 }
 
 func TestLoginDeviceFlow(t *testing.T) {
+	t.Parallel()
 	e := setupCLI(t)
+	// The sandbox and the command share a clock that moves whenever the
+	// command waits between polls: the sign-in takes no real time.
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	e.srv = sandbox.StartWithOptions(t, sandbox.DefaultConfig(), sandbox.Options{Clock: clk})
+	e.env.clock = clk
+	setenv(t, "AWS_ENDPOINT_URL_STS", e.srv.URL)
 	mustRun(t, "init", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "demo@example.com")
-	path, err := config.Path(os.Getenv)
+	path, err := config.Path(getenvOf(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +153,7 @@ func TestLoginDeviceFlow(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("OKTA_PASSWORD", "") // the device flow must not need it
+	setenv(t, "OKTA_PASSWORD", "") // the device flow must not need it
 	out, errOut := runActivating(t, e, "login", "--device", "--role", "all")
 	if strings.Count(out, "✓") != 3 || !strings.Contains(errOut, "confirm the code") {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -148,7 +164,7 @@ func TestLoginDeviceFlow(t *testing.T) {
 
 	// Logout forgets the session and the OIDC refresh token, so the next
 	// device login needs the browser again.
-	secrets, err := openSecrets(&IOStreams{Getenv: os.Getenv})
+	secrets, err := openSecrets(&IOStreams{Getenv: getenvOf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

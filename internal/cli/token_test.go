@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func TestTokenVerifySandbox(t *testing.T) {
 	// A user's token carries groups; the environment maps them to roles.
 	env := map[string]string{"OKTA_BASE_URL": srv.URL, "OKTA_AUDIENCE": "api://default", "ADMIN_GROUPS": "aws-admins"}
 	code, doc = verifyJSON(t, env, usr)
-	if code != 0 || doc.Principal.Subject != "demo@example.com" || !contains(doc.Principal.Groups, "developers") || doc.Principal.Roles[0] != "admin" {
+	if code != 0 || doc.Principal.Subject != "demo@example.com" || !slices.Contains(doc.Principal.Groups, "developers") || doc.Principal.Roles[0] != "admin" {
 		t.Fatalf("user token from env config: exit %d, %+v", code, doc.Principal)
 	}
 	code, out, _ := runWith(t, env, usr, "token", "verify")
@@ -315,7 +316,7 @@ func TestTokenVerifyOIDCProvider(t *testing.T) {
 	aud := "--audience=" + testenv.DefaultOIDCAudience + "," + testenv.ES256OIDCAudience
 	for name, tok := range map[string]string{"RS256": rs, "ES256": es} {
 		code, doc := verifyJSON(t, nil, tok, "--issuer", op.Issuer(), aud, "-")
-		if code != 0 || !doc.Valid || doc.Principal.ClientID != op.ClientID || !contains(doc.Principal.Scopes, "read") {
+		if code != 0 || !doc.Valid || doc.Principal.ClientID != op.ClientID || !slices.Contains(doc.Principal.Scopes, "read") {
 			t.Errorf("%s: exit %d, %+v", name, code, doc)
 		}
 	}

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -21,5 +22,61 @@ func TestFakeAdvances(t *testing.T) {
 	}
 	if Or(f) != Clock(f) {
 		t.Fatalf("Or(f) should return f")
+	}
+}
+
+func TestFakeAfterFiresWhenMovedPast(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f := NewFake(start)
+	ch := After(f, time.Minute)
+	if f.Waiters() != 1 {
+		t.Fatalf("%d waiters, want 1", f.Waiters())
+	}
+	f.Advance(59 * time.Second)
+	select {
+	case <-ch:
+		t.Fatal("fired before its time")
+	default:
+	}
+	f.Advance(time.Second)
+	select {
+	case got := <-ch:
+		if !got.Equal(start.Add(time.Minute)) {
+			t.Fatalf("fired with %v", got)
+		}
+	default:
+		t.Fatal("did not fire when moved past")
+	}
+	if f.Waiters() != 0 {
+		t.Fatalf("%d waiters left", f.Waiters())
+	}
+	select {
+	case <-f.After(0):
+	default:
+		t.Fatal("a zero wait did not fire at once")
+	}
+}
+
+func TestFakeAutoAdvanceSleepsWithoutWaiting(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f := NewFake(start)
+	f.AutoAdvance(true)
+	before := time.Now()
+	for range 10 {
+		if err := Sleep(context.Background(), f, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.Now(); !got.Equal(start.Add(10 * time.Hour)) {
+		t.Fatalf("clock at %v after ten hour-long sleeps", got)
+	}
+	if time.Since(before) > time.Second {
+		t.Fatal("auto-advanced sleeps waited in real time")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.AutoAdvance(false)
+	if err := Sleep(ctx, f, time.Hour); err == nil {
+		t.Fatal("a sleep with a done context returned nil")
 	}
 }

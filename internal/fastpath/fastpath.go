@@ -94,7 +94,7 @@ func profileArg(args []string) (string, bool) {
 // Cached returns the credential_process document for an AWS profile that
 // oktafed wrote, when its credentials are fresh.
 func Cached(profile string, now time.Time) ([]byte, bool) {
-	path, err := awsfile.CredentialsPath()
+	path, err := awsfile.CredentialsPath(nil)
 	if err != nil {
 		return nil, false
 	}

@@ -78,14 +78,13 @@ func New(srv *sandbox.Server) (*Env, error) {
 // Login signs the demo user in with password and TOTP and writes the AWS
 // profiles of the roles selector picks ("all", an ARN or /regex/).
 func (e *Env) Login(ctx context.Context, selector string) (*federation.Outcome, error) {
+	app := &federation.App{Profile: e.Profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.HTTPClient}, Sessions: e.Sessions}
+	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return DemoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: DemoSeed}}
 	l := &federation.Login{
-		Profile:  e.Profile,
-		Okta:     &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.HTTPClient},
-		Sessions: e.Sessions,
-		Password: func(context.Context) (string, error) { return DemoPass, nil },
-		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: DemoSeed},
-		STS:      federation.NewSTSClient("us-east-1", e.Server.URL, e.HTTPClient),
-		Files:    e.Files,
+		Profile: e.Profile,
+		Source:  &federation.Session{App: app, SignIn: signIn},
+		STS:     federation.NewSTSClient("us-east-1", e.Server.URL, e.HTTPClient),
+		Files:   e.Files,
 	}
 	return l.Run(ctx, selector, nil, 0)
 }

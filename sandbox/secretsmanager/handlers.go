@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,7 +198,7 @@ func (s *Service) getSecretValue(c *iam.Caller, body []byte) (any, error) {
 	switch {
 	case in.VersionID != "":
 		v = sec.versions[in.VersionID]
-		if v != nil && in.VersionStage != "" && !contains(v.stages, in.VersionStage) {
+		if v != nil && in.VersionStage != "" && !slices.Contains(v.stages, in.VersionStage) {
 			return nil, errorf(CodeInvalidRequest, "You provided a VersionStage that is not associated to the provided VersionId.")
 		}
 	case in.VersionStage != "":
@@ -438,15 +439,6 @@ func sameValue(v *version, str *string, bin []byte) bool {
 		return *v.str == *str
 	}
 	return bytes.Equal(v.bin, bin)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func remove(list []string, s string) []string {
