@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/oktafed/oktafed/internal/buildinfo"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -104,7 +105,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		sp = startSpinner(ios, "Waiting for the push to be approved…")
 	}
 	l := &federation.Login{
-		Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + Version},
+		Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + buildinfo.Version()},
 		Sessions: secrets.sessions(),
 		Password: func(context.Context) (string, error) { return demoPassword, nil },
 		MFA:      mfa,
