@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -333,8 +335,13 @@ func TestSandboxIntrospection(t *testing.T) {
 	_, err = v.Verify(ctx, refresh)
 	wantReason(t, "refresh token", err, verify.ErrInactive)
 
-	// The endpoint found through the server's metadata document.
-	pc := verify.ProviderConfig{Type: verify.ProviderIntrospection, ClientID: serviceClient, ClientSecret: serviceSecret,
+	// The endpoint found through the server's metadata document, and the
+	// secret read from a file as a mounted Kubernetes Secret provides it.
+	secretFile := filepath.Join(t.TempDir(), "client-secret")
+	if err := os.WriteFile(secretFile, []byte(serviceSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pc := verify.ProviderConfig{Type: verify.ProviderIntrospection, ClientID: serviceClient, ClientSecretFile: secretFile,
 		DiscoveryURL: iss + "/.well-known/oauth-authorization-server"}
 	v2 := newVerifier(t, introCfg(pc))
 	if p, err := v2.Verify(ctx, serviceToken(t, srv)); err != nil || !p.Introspected {

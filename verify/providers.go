@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -196,7 +197,12 @@ func (b *providerBuilder) introspection() error {
 		return errors.New("introspection: client_id is required")
 	}
 	b.p.issuer = pc.Issuer
-	in := &introspector{name: b.p.name, clientID: pc.ClientID, secret: pc.ClientSecret, keyID: pc.PrivateKeyID, f: b.f, names: b.names,
+	secret, err := introspectionSecret(pc)
+	if err != nil {
+		return err
+	}
+	pc.ClientSecret = secret
+	in := &introspector{name: b.p.name, clientID: pc.ClientID, secret: secret, keyID: pc.PrivateKeyID, f: b.f, names: b.names,
 		posTTL: pc.IntrospectTTL, negTTL: pc.NegativeTTL}
 	if in.posTTL <= 0 {
 		in.posTTL = DefaultIntrospectTTL
@@ -216,6 +222,38 @@ func (b *providerBuilder) introspection() error {
 	}
 	b.p.intro = in
 	return nil
+}
+
+// maxSecretFileBytes bounds client_secret_file: a wrong path (a log, a
+// device) fails fast instead of becoming a secret.
+const maxSecretFileBytes = 64 << 10
+
+// introspectionSecret returns ClientSecret or the content of
+// ClientSecretFile. Errors name the file, never its content.
+func introspectionSecret(pc ProviderConfig) (string, error) {
+	if pc.ClientSecretFile == "" {
+		return pc.ClientSecret, nil
+	}
+	if pc.ClientSecret != "" {
+		return "", errors.New("introspection: set client_secret or client_secret_file, not both")
+	}
+	f, err := os.Open(pc.ClientSecretFile)
+	if err != nil {
+		return "", fmt.Errorf("introspection: client_secret_file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("introspection: client_secret_file %s: %w", pc.ClientSecretFile, err)
+	}
+	if len(b) > maxSecretFileBytes {
+		return "", fmt.Errorf("introspection: client_secret_file %s: larger than %d bytes; is it the right file?", pc.ClientSecretFile, maxSecretFileBytes)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("introspection: client_secret_file %s is empty", pc.ClientSecretFile)
+	}
+	return s, nil
 }
 
 // introspectionKey reads the private_key_jwt key from PrivateKeyFile or

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,6 +58,49 @@ func TestProviderConfigs(t *testing.T) {
 			}
 			if got := v.Issuers(); len(got) != 1 || got[0] != tc.issuer {
 				t.Fatalf("issuers %q, want %q", got, tc.issuer)
+			}
+		})
+	}
+}
+
+// TestIntrospectionSecretFile: the secret read from a mounted file (a
+// Kubernetes Secret ends it with a newline or not), and the careless
+// cases refused with errors that name the file but never its content.
+func TestIntrospectionSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("secret", "  s3cret-value\n")
+	pc := ProviderConfig{Type: ProviderIntrospection, Issuer: "https://id.example.com", ClientID: "c", ClientSecretFile: good, IntrospectURL: "https://id.example.com/introspect"}
+	if got, err := introspectionSecret(pc); err != nil || got != "s3cret-value" {
+		t.Fatalf("introspectionSecret = %q, %v", got, err)
+	}
+	if _, err := New(Config{Providers: []ProviderConfig{pc}, Policy: Policy{AllowAnyAudience: true}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		file, secret, want string
+	}{
+		"both set":    {good, "inline", "not both"},
+		"missing":     {filepath.Join(dir, "nope"), "", "client_secret_file"},
+		"empty":       {write("empty", " \n\t\n"), "", "is empty"},
+		"too large":   {write("large", strings.Repeat("k", maxSecretFileBytes+1)), "", "larger than"},
+		"a directory": {dir, "", "client_secret_file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pc := pc
+			pc.ClientSecretFile, pc.ClientSecret = tc.file, tc.secret
+			_, err := New(Config{Providers: []ProviderConfig{pc}, Policy: Policy{AllowAnyAudience: true}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "kkkk") {
+				t.Fatalf("error leaks the file's content: %v", err)
 			}
 		})
 	}

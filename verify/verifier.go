@@ -71,12 +71,17 @@ type ProviderConfig struct {
 	// IntrospectURL is the RFC 7662 endpoint. ClientID authenticates with
 	// ClientSecret (client_secret_basic) or, when a private key is given,
 	// with private_key_jwt.
-	IntrospectURL  string `json:"introspect_url,omitempty" yaml:"introspect_url,omitempty"`
-	ClientID       string `json:"client_id,omitempty" yaml:"client_id,omitempty"`
-	ClientSecret   string `json:"client_secret,omitempty" yaml:"client_secret,omitempty"`
-	PrivateKeyFile string `json:"private_key_file,omitempty" yaml:"private_key_file,omitempty"`
-	PrivateKeyPEM  string `json:"private_key_pem,omitempty" yaml:"private_key_pem,omitempty"`
-	PrivateKeyID   string `json:"private_key_id,omitempty" yaml:"private_key_id,omitempty"`
+	IntrospectURL string `json:"introspect_url,omitempty" yaml:"introspect_url,omitempty"`
+	ClientID      string `json:"client_id,omitempty" yaml:"client_id,omitempty"`
+	ClientSecret  string `json:"client_secret,omitempty" yaml:"client_secret,omitempty"`
+	// ClientSecretFile holds the client secret instead of ClientSecret
+	// (surrounding white space ignored), so configuration can live in a
+	// file anyone may read and the secret in one mounted from a secret
+	// store (a Kubernetes Secret). Read once, when the verifier is built.
+	ClientSecretFile string `json:"client_secret_file,omitempty" yaml:"client_secret_file,omitempty"`
+	PrivateKeyFile   string `json:"private_key_file,omitempty" yaml:"private_key_file,omitempty"`
+	PrivateKeyPEM    string `json:"private_key_pem,omitempty" yaml:"private_key_pem,omitempty"`
+	PrivateKeyID     string `json:"private_key_id,omitempty" yaml:"private_key_id,omitempty"`
 	// AcceptOpaque routes tokens that are not JWTs to this introspection
 	// provider. At most one provider may set it.
 	AcceptOpaque bool `json:"accept_opaque,omitempty" yaml:"accept_opaque,omitempty"`

@@ -19,9 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // defaultGrace is how long the process may take to stop after SIGTERM or
 // Ctrl-C before main exits anyway, unless a serving gateway asked for
 // longer to cover its drain period and shutdown (stopGrace).

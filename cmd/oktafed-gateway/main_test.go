@@ -98,7 +98,10 @@ func TestCommands(t *testing.T) {
 		out     string
 		errText string
 	}{
-		{[]string{"version"}, 0, "oktafed-gateway dev", ""},
+		{[]string{"version"}, 0, "oktafed-gateway dev (", ""},
+		{[]string{"version", "--output", "json"}, 0, `{"version":"dev",`, ""},
+		{[]string{"version", "-o", "yaml"}, 1, "", `--output "yaml": choose text or json`},
+		{[]string{"version", "extra"}, 1, "", "unknown command"},
 		{[]string{"completion", "bash"}, 0, "oktafed-gateway", ""},
 		{[]string{"--help"}, 0, "revoke", ""},
 		{[]string{"serve"}, 1, "", `unknown command "serve"`},

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/oktafed/oktafed/internal/buildinfo"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,7 +104,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		detail("push sent to Okta Verify; the sandbox approves it after 2 s")
 		sp = startSpinner(ios, "Waiting for the push to be approved…")
 	}
-	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + Version}, Sessions: secrets.sessions()}
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + buildinfo.Version()}, Sessions: secrets.sessions()}
 	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPassword, nil }, MFA: mfa}
 	l := &federation.Login{
 		Profile: p,

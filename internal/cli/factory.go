@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oktafed/oktafed/internal/buildinfo"
 	"net/http"
 	"sync"
 	"time"
@@ -121,7 +122,7 @@ func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Secon
 // reading the environment through ios, so the CLI and Go programs using
 // awsauth resolve and refresh profiles the same way.
 func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + Version, Clock: ios.Clock}
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
 }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the

@@ -11,9 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
-var Version = "dev"
-
 // exitError carries a specific exit code out of a command.
 type exitError struct {
 	code int

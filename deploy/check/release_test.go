@@ -1,0 +1,251 @@
+package check
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// releaseDist is where scripts/test ran `goreleaser release --snapshot`;
+// TestReleaseSnapshot checks what it made.
+const releaseDistEnv = "OKTAFED_RELEASE_DIST"
+
+type artifact struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Goos   string `json:"goos"`
+	Goarch string `json:"goarch"`
+	Type   string `json:"type"`
+	Extra  struct {
+		ID     string `json:"ID"`
+		Format string `json:"Format"`
+	} `json:"extra"`
+}
+
+// TestReleaseSnapshot checks a goreleaser snapshot: both binaries archived
+// for linux, darwin and windows with the README, checksums that match the
+// files, Homebrew casks and Scoop manifests that name the archives by
+// their checksums, and a host binary that reports the snapshot's version
+// and was built static and trimmed.
+func TestReleaseSnapshot(t *testing.T) {
+	dist := os.Getenv(releaseDistEnv)
+	if dist == "" {
+		msg := releaseDistEnv + " not set: scripts/test sets it after goreleaser release --snapshot"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	var meta struct {
+		Version string `json:"version"`
+	}
+	readJSON(t, filepath.Join(dist, "metadata.json"), &meta)
+	var arts []artifact
+	readJSON(t, filepath.Join(dist, "artifacts.json"), &arts)
+	if meta.Version == "" {
+		t.Fatal("metadata.json has no version")
+	}
+
+	sums := map[string]string{}
+	f, err := os.Open(filepath.Join(dist, "checksums.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		sum, name, ok := strings.Cut(sc.Text(), "  ")
+		if !ok {
+			t.Fatalf("checksums.txt line %q", sc.Text())
+		}
+		sums[name] = sum
+	}
+
+	archives := map[string][]artifact{} // by ID
+	for _, a := range arts {
+		if a.Type != "Archive" {
+			continue
+		}
+		archives[a.Extra.ID] = append(archives[a.Extra.ID], a)
+		if got := fileSHA256(t, a.Path); sums[a.Name] != got {
+			t.Errorf("%s: checksums.txt says %q, the file hashes to %s", a.Name, sums[a.Name], got)
+		}
+		bin := a.Extra.ID
+		wantFormat := "tar.gz"
+		if a.Goos == "windows" {
+			bin += ".exe"
+			wantFormat = "zip"
+		}
+		if a.Extra.Format != wantFormat {
+			t.Errorf("%s: format %s, want %s", a.Name, a.Extra.Format, wantFormat)
+		}
+		entries := archiveEntries(t, a.Path, a.Extra.Format)
+		if mode, ok := entries[bin]; !ok || (a.Goos != "windows" && mode&0o111 == 0) {
+			t.Errorf("%s: %s missing or not executable (entries %v)", a.Name, bin, entries)
+		}
+		if _, ok := entries["README.md"]; !ok {
+			t.Errorf("%s: no README.md", a.Name)
+		}
+	}
+	for _, id := range []string{"oktafed", "oktafed-gateway"} {
+		var oses []string
+		for _, a := range archives[id] {
+			oses = append(oses, a.Goos)
+		}
+		for _, goos := range []string{"linux", "darwin", "windows"} {
+			if !slices.Contains(oses, goos) {
+				t.Errorf("%s: no %s archive (have %v)", id, goos, oses)
+			}
+		}
+
+		// The cask names every macOS and Linux archive by its checksum.
+		cask, err := os.ReadFile(filepath.Join(dist, "homebrew", "Casks", id+".rb"))
+		if err != nil {
+			t.Error(err)
+		} else {
+			for _, want := range []string{`cask "` + id + `"`, `version "` + meta.Version + `"`, `binary "` + id + `"`, "generate_completions_from_executable"} {
+				if !strings.Contains(string(cask), want) {
+					t.Errorf("%s.rb lacks %s", id, want)
+				}
+			}
+			for _, a := range archives[id] {
+				if a.Goos == "windows" {
+					continue
+				}
+				if !strings.Contains(string(cask), `sha256 "`+sums[a.Name]+`"`) ||
+					!strings.Contains(strings.ReplaceAll(string(cask), "#{version}", meta.Version), "/"+a.Name+`"`) {
+					t.Errorf("%s.rb does not name %s with its checksum", id, a.Name)
+				}
+			}
+		}
+
+		// The Scoop manifest names the Windows archives by their checksum.
+		var scoop struct {
+			Version      string `json:"version"`
+			Architecture map[string]struct {
+				URL  string   `json:"url"`
+				Bin  []string `json:"bin"`
+				Hash string   `json:"hash"`
+			} `json:"architecture"`
+		}
+		readJSON(t, filepath.Join(dist, "scoop", id+".json"), &scoop)
+		if scoop.Version != meta.Version || len(scoop.Architecture) == 0 {
+			t.Errorf("scoop/%s.json: version %q, %d architectures", id, scoop.Version, len(scoop.Architecture))
+		}
+		for arch, s := range scoop.Architecture {
+			name := s.URL[strings.LastIndexByte(s.URL, '/')+1:]
+			if sums[name] == "" || s.Hash != sums[name] || !slices.Equal(s.Bin, []string{id + ".exe"}) || !strings.Contains(name, "_windows_") {
+				t.Errorf("scoop/%s.json %s: %+v does not match a Windows archive's checksum", id, arch, s)
+			}
+		}
+	}
+
+	// The binary for this machine: its version is the snapshot's, and it
+	// was built the way the configuration says.
+	ran := 0
+	for _, a := range arts {
+		if a.Type != "Binary" || a.Goos != runtime.GOOS || a.Goarch != runtime.GOARCH {
+			continue
+		}
+		ran++
+		out, err := exec.Command(a.Path, "version", "--output", "json").Output()
+		if err != nil {
+			t.Fatalf("%s version: %v", a.Path, err)
+		}
+		var info struct{ Version, Commit string }
+		if err := json.Unmarshal(out, &info); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if info.Version != "v"+meta.Version || len(info.Commit) != 40 {
+			t.Errorf("%s reports %+v, want version v%s and the full commit hash", a.Name, info, meta.Version)
+		}
+		// With -trimpath the toolchain does not record -ldflags, so the
+		// version above is what shows the stamp took.
+		bi, err := exec.Command("go", "version", "-m", a.Path).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"CGO_ENABLED=0", "-trimpath=true"} {
+			if !strings.Contains(string(bi), want) {
+				t.Errorf("%s was not built with %s:\n%s", a.Name, want, bi)
+			}
+		}
+	}
+	if ran != 2 {
+		t.Errorf("%d binaries for %s/%s in the snapshot, want 2", ran, runtime.GOOS, runtime.GOARCH)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// archiveEntries lists an archive's files with their modes.
+func archiveEntries(t *testing.T, path, format string) map[string]os.FileMode {
+	t.Helper()
+	out := map[string]os.FileMode{}
+	if format == "zip" {
+		z, err := zip.OpenReader(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer z.Close()
+		for _, f := range z.File {
+			out[f.Name] = f.Mode()
+		}
+		return out
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = h.FileInfo().Mode()
+	}
+}
