@@ -26,8 +26,7 @@ import (
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/testenv"
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/rds"
+	"github.com/oktafed/oktafed/sandbox"
 )
 
 const (
@@ -38,11 +37,11 @@ const (
 	masterPW = "master-password"
 )
 
-// env is a sandbox AWS side on a fake clock with an RDS front.
+// env is a sandbox, for its AWS side, on a fake clock with an RDS front.
 type env struct {
-	svc   *iam.Service
+	srv   *sandbox.Server // its AWS side checks tokens and issues credentials
 	clk   *clock.Fake
-	front *rds.Server
+	front *sandbox.RDSFront
 	// federations counts Config.Federation calls and logins counts
 	// credential fetches, each standing for one Okta login and
 	// AssumeRoleWithSAML call.
@@ -55,15 +54,12 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	clk := clock.NewFake(time.Now())
-	svc, err := iam.New(iam.Config{
+	srv := sandbox.StartWithOptions(t, sandbox.Config{AWS: sandbox.AWSConfig{
 		Region:   "us-east-1",
-		Accounts: []iam.AccountConfig{{ID: "123456789012"}},
-		Roles:    []iam.RoleConfig{{ARN: appRole}},
-	}, iam.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{svc: svc, clk: clk}
+		Accounts: []sandbox.AWSAccountConfig{{ID: "123456789012"}},
+		Roles:    []sandbox.AWSRoleConfig{{ARN: appRole}},
+	}}, sandbox.Options{Clock: clk})
+	return &env{srv: srv, clk: clk}
 }
 
 // config is the okta plugin with a Federation that stands in for package
@@ -86,26 +82,26 @@ func (e *env) config() dbauth.Config {
 				if n == 1 && e.foreignFirst.Load() {
 					return aws.Credentials{AccessKeyID: "ASIAREVOKEDREVOKED00", SecretAccessKey: "x", SessionToken: "y", CanExpire: true, Expires: time.Now().Add(time.Hour)}, nil
 				}
-				return e.svc.IssueCredentials(l.RoleARN, "dbauth-test", time.Hour)
+				return e.srv.AWS.IssueCredentials(l.RoleARN, "dbauth-test", time.Hour)
 			}), nil
 		},
 	}
 }
 
-func (e *env) startPostgres(t testing.TB) (front *rds.Server, caFile string) {
+func (e *env) startPostgres(t testing.TB) (front *sandbox.RDSFront, caFile string) {
 	t.Helper()
 	pg := testenv.Postgres(t)
 	pg.Exec(t,
 		"CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'",
 		"CREATE DATABASE app OWNER alice",
 	)
-	front = rds.Start(t, rds.Config{
-		Engine:    rds.EnginePostgres,
+	front = e.srv.StartRDS(t, sandbox.RDSConfig{
+		Engine:    sandbox.RDSPostgres,
 		Allowed:   map[string][]string{dbUser: {appRole}},
 		Passwords: map[string]string{master: masterPW},
-		Backend: rds.BackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password,
+		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password,
 			Users: map[string]string{dbUser: "alice-backend-password"}},
-	}, rds.Options{Verifier: e.svc, Clock: e.clk})
+	})
 	caFile = filepath.Join(t.TempDir(), "front.pem")
 	if err := os.WriteFile(caFile, front.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
@@ -114,7 +110,7 @@ func (e *env) startPostgres(t testing.TB) (front *rds.Server, caFile string) {
 	return front, caFile
 }
 
-func pgURL(front *rds.Server, caFile, user string, extra url.Values) string {
+func pgURL(front *sandbox.RDSFront, caFile, user string, extra url.Values) string {
 	q := url.Values{"sslmode": {"verify-full"}, "sslrootcert": {caFile}}
 	for k, v := range extra {
 		q[k] = v
@@ -122,7 +118,7 @@ func pgURL(front *rds.Server, caFile, user string, extra url.Values) string {
 	return "postgres://" + user + "@" + front.Addr() + "/app?" + q.Encode()
 }
 
-func (e *env) startMySQL(t testing.TB) (front *rds.Server, tlsName string) {
+func (e *env) startMySQL(t testing.TB) (front *sandbox.RDSFront, tlsName string) {
 	t.Helper()
 	my := testenv.MariaDB(t)
 	my.Exec(t,
@@ -130,13 +126,13 @@ func (e *env) startMySQL(t testing.TB) (front *rds.Server, tlsName string) {
 		"CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'",
 		"GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'",
 	)
-	front = rds.Start(t, rds.Config{
-		Engine:    rds.EngineMySQL,
+	front = e.srv.StartRDS(t, sandbox.RDSConfig{
+		Engine:    sandbox.RDSMySQL,
 		Allowed:   map[string][]string{dbUser: {appRole}},
 		Passwords: map[string]string{master: masterPW},
-		Backend: rds.BackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password,
+		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password,
 			Users: map[string]string{dbUser: "alice-backend-password"}},
-	}, rds.Options{Verifier: e.svc, Clock: e.clk})
+	})
 	tlsName = "dbauth-test-" + front.Addr()
 	if err := mysql.RegisterTLSConfig(tlsName, front.ClientTLSConfig("127.0.0.1")); err != nil {
 		t.Fatal(err)

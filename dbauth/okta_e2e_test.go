@@ -14,9 +14,6 @@ import (
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/org"
-	"github.com/oktafed/oktafed/sandbox/rds"
 )
 
 // stsCounter counts what reaches the sandbox: Okta password sign-ins and
@@ -44,19 +41,19 @@ func (c *stsCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestOktaPluginEndToEnd(t *testing.T) {
 	cfg := sandbox.DefaultConfig()
 	// A service account without a second factor, as database clients use.
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{Login: "db-service@example.com", Password: "Sandbox-Db-1"})
-	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, org.RoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{"db-service@example.com"}})
-	cfg.AWS.Roles = append(cfg.AWS.Roles, iam.RoleConfig{ARN: appRole, Trust: iam.TrustConfig{SAMLProviders: []string{samlIdP}}})
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: "db-service@example.com", Password: "Sandbox-Db-1"})
+	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, sandbox.OrgRoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{"db-service@example.com"}})
+	cfg.AWS.Roles = append(cfg.AWS.Roles, sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}})
 	srv := sandbox.Start(t, cfg)
 	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
 
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
-	front := rds.Start(t, rds.Config{
-		Engine:  rds.EnginePostgres,
+	front := srv.StartRDS(t, sandbox.RDSConfig{
+		Engine:  sandbox.RDSPostgres,
 		Allowed: map[string][]string{dbUser: {appRole}},
-		Backend: rds.BackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: map[string]string{dbUser: "alice-backend-password"}},
-	}, rds.Options{Verifier: srv.AWS})
+		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: map[string]string{dbUser: "alice-backend-password"}},
+	})
 	ca := filepath.Join(t.TempDir(), "front.pem")
 	if err := os.WriteFile(ca, front.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)

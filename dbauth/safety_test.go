@@ -17,9 +17,6 @@ import (
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/org"
-	"github.com/oktafed/oktafed/sandbox/rds"
 )
 
 const (
@@ -34,7 +31,7 @@ const (
 type oktaRig struct {
 	srv     *sandbox.Server
 	counter *stsCounter
-	pg, my  *rds.Server
+	pg, my  *sandbox.RDSFront
 	pgCA    string
 	myTLS   string
 }
@@ -43,11 +40,11 @@ type oktaRig struct {
 func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[string]string) *oktaRig {
 	t.Helper()
 	cfg := sandbox.DefaultConfig()
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{Login: svcLogin, Password: svcPassword})
-	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, org.RoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{svcLogin}})
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: svcLogin, Password: svcPassword})
+	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, sandbox.OrgRoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{svcLogin}})
 	cfg.AWS.Roles = append(cfg.AWS.Roles,
-		iam.RoleConfig{ARN: appRole, Trust: iam.TrustConfig{SAMLProviders: []string{samlIdP}}},
-		iam.RoleConfig{ARN: otherRole})
+		sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}},
+		sandbox.AWSRoleConfig{ARN: otherRole})
 	srv := sandbox.Start(t, cfg)
 	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
 	r := &oktaRig{srv: srv, counter: &stsCounter{}}
@@ -55,17 +52,17 @@ func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[stri
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
 	r.pgCA = filepath.Join(t.TempDir(), "pg-front.pem")
-	r.pg = rds.Start(t, rds.Config{
-		Engine: rds.EnginePostgres, Allowed: allowed, CAFile: r.pgCA,
-		Backend: rds.BackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: backendUsers},
-	}, rds.Options{Verifier: srv.AWS})
+	r.pg = srv.StartRDS(t, sandbox.RDSConfig{
+		Engine: sandbox.RDSPostgres, Allowed: allowed, CAFile: r.pgCA,
+		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: backendUsers},
+	})
 
 	my := testenv.MariaDB(t)
 	my.Exec(t, "CREATE DATABASE app", "CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'", "GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'")
-	r.my = rds.Start(t, rds.Config{
-		Engine: rds.EngineMySQL, Allowed: allowed,
-		Backend: rds.BackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: backendUsers},
-	}, rds.Options{Verifier: srv.AWS})
+	r.my = srv.StartRDS(t, sandbox.RDSConfig{
+		Engine: sandbox.RDSMySQL, Allowed: allowed,
+		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: backendUsers},
+	})
 	r.myTLS = "dbauth-safety-" + r.my.Addr()
 	if err := mysql.RegisterTLSConfig(r.myTLS, r.my.ClientTLSConfig("127.0.0.1")); err != nil {
 		t.Fatal(err)
@@ -168,7 +165,7 @@ func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
 	for _, engine := range []struct {
 		name  string
 		db    *sql.DB
-		front *rds.Server
+		front *sandbox.RDSFront
 	}{
 		{"postgres", r.pgDB(t, dbUser, r.config(svcPassword)), r.pg},
 		{"mysql", r.myDB(t, dbUser, r.config(svcPassword)), r.my},

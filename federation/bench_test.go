@@ -11,8 +11,6 @@ import (
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 // manyRolesConfig is the demo org with a user who has no second factor and
@@ -20,13 +18,13 @@ import (
 // number of roles rather than the MFA wait.
 func manyRolesConfig(n int) sandbox.Config {
 	cfg := sandbox.DefaultConfig()
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{Login: "bench@example.com", Password: "Sandbox-Bench-1", Groups: []string{"developers"}})
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: "bench@example.com", Password: "Sandbox-Bench-1", Groups: []string{"developers"}})
 	app := &cfg.Org.Apps[0]
 	app.Roles = nil
 	for i := range n {
 		arn := fmt.Sprintf("arn:aws:iam::123456789012:role/Bench%02d", i)
-		app.Roles = append(app.Roles, org.RoleConfig{RoleARN: arn, ProviderARN: "arn:aws:iam::123456789012:saml-provider/okta", Users: []string{"bench@example.com"}})
-		cfg.AWS.Roles = append(cfg.AWS.Roles, iam.RoleConfig{ARN: arn, Trust: iam.TrustConfig{SAMLProviders: []string{"arn:aws:iam::123456789012:saml-provider/okta"}}})
+		app.Roles = append(app.Roles, sandbox.OrgRoleConfig{RoleARN: arn, ProviderARN: "arn:aws:iam::123456789012:saml-provider/okta", Users: []string{"bench@example.com"}})
+		cfg.AWS.Roles = append(cfg.AWS.Roles, sandbox.AWSRoleConfig{ARN: arn, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{"arn:aws:iam::123456789012:saml-provider/okta"}}})
 	}
 	return cfg
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 const (
@@ -33,10 +32,10 @@ const (
 func keyConfig() sandbox.Config {
 	cfg := sandbox.DefaultConfig()
 	cfg.Host = "localhost"
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{
 		Login: keyUser, Password: keyPass, FirstName: "Key", LastName: "Holder",
 		Groups:  []string{"aws-admins", "developers"},
-		Factors: []org.FactorConfig{{Type: "webauthn", UserVerification: "required"}},
+		Factors: []sandbox.OrgFactorConfig{{Type: "webauthn", UserVerification: "required"}},
 	})
 	return cfg
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 const directClient = "0oa1demodirect000001"
@@ -33,9 +32,9 @@ func directRig(t *testing.T, user, pass string, mfa *okta.MFA) (*directLogin, *f
 	t.Helper()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Pipeline = "idx"
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{
 		Login: "no@example.com", Password: "Sandbox-No-1", Groups: []string{"aws-admins"},
-		Factors: []org.FactorConfig{{Type: "push", Push: org.PushConfig{Result: "reject", Delay: time.Second}}},
+		Factors: []sandbox.OrgFactorConfig{{Type: "push", Push: sandbox.OrgPushConfig{Result: "reject", Delay: time.Second}}},
 	})
 	srv := sandbox.Start(t, cfg)
 	dir := t.TempDir()

@@ -222,7 +222,7 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	if duration == 0 {
 		duration = time.Duration(l.Profile.Duration)
 	}
-	d := SessionLength(duration, a.SessionDuration)
+	d := sessionLength(duration, a.SessionDuration)
 	l.emit("assume", "assuming %d role(s) for %s", len(roles), d)
 	parallel := l.Parallel
 	if parallel == 0 {
@@ -273,7 +273,7 @@ func (l *Login) Reassume(ctx context.Context, owned Owned) (aws.Credentials, err
 	if !ok {
 		return aws.Credentials{}, fmt.Errorf("the Okta app no longer grants %s: run `oktafed login --profile %s` to see your roles", owned.RoleARN, l.Profile.Name)
 	}
-	d := SessionLength(time.Duration(l.Profile.Duration), a.SessionDuration)
+	d := sessionLength(time.Duration(l.Profile.Duration), a.SessionDuration)
 	assumed, _ := l.assume(ctx, a, []Role{r}, d, 1)
 	return assumed[0].Credentials, assumed[0].Err
 }

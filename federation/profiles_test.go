@@ -156,8 +156,8 @@ func TestSessionLength(t *testing.T) {
 		{time.Minute, 0, 15 * time.Minute},
 		{24 * time.Hour, 0, 12 * time.Hour},
 	} {
-		if got := SessionLength(tc.req, tc.saml); got != tc.want {
-			t.Errorf("SessionLength(%v, %v) = %v, want %v", tc.req, tc.saml, got, tc.want)
+		if got := sessionLength(tc.req, tc.saml); got != tc.want {
+			t.Errorf("sessionLength(%v, %v) = %v, want %v", tc.req, tc.saml, got, tc.want)
 		}
 	}
 }

@@ -110,7 +110,7 @@ func (p *SAMLProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	if p.cfg.PrincipalARN != "" && r.PrincipalARN != p.cfg.PrincipalARN {
 		return aws.Credentials{}, fmt.Errorf("the Okta AWS app pairs %s with SAML provider %s, not %s (iam_idp_arn)", p.cfg.RoleARN, r.PrincipalARN, p.cfg.PrincipalARN)
 	}
-	d := SessionLength(p.cfg.Duration, a.SessionDuration)
+	d := sessionLength(p.cfg.Duration, a.SessionDuration)
 	res, _ := p.login.assume(ctx, a, []Role{r}, d, 1)
 	return res[0].Credentials, res[0].Err
 }

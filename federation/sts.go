@@ -44,10 +44,10 @@ const (
 	DefaultDuration = time.Hour
 )
 
-// SessionLength picks DurationSeconds: the requested length, else the
+// sessionLength picks DurationSeconds: the requested length, else the
 // assertion's SessionDuration, else one hour; never more than the
 // assertion's SessionDuration (the IdP's cap) and within STS's bounds.
-func SessionLength(requested, samlMax time.Duration) time.Duration {
+func sessionLength(requested, samlMax time.Duration) time.Duration {
 	d := requested
 	if d == 0 {
 		d = samlMax

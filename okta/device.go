@@ -19,12 +19,12 @@ import (
 // OAuth grant and token types of the device flow (RFC 8628) and of
 // Okta's token exchange for a web SSO token.
 const (
-	GrantDeviceCode       = "urn:ietf:params:oauth:grant-type:device_code"
-	GrantTokenExchange    = "urn:ietf:params:oauth:grant-type:token-exchange"
-	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
-	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
-	TokenTypeDeviceSecret = "urn:x-oath:params:oauth:token-type:device-secret"
-	TokenTypeWebSSO       = "urn:okta:oauth:token-type:web_sso_token"
+	grantDeviceCode       = "urn:ietf:params:oauth:grant-type:device_code"
+	grantTokenExchange    = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
+	tokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
+	tokenTypeDeviceSecret = "urn:x-oath:params:oauth:token-type:device-secret"
+	tokenTypeWebSSO       = "urn:okta:oauth:token-type:web_sso_token"
 )
 
 // DeviceScopes are what a device sign-in for AWS asks for: an ID token,
@@ -298,7 +298,7 @@ func (c *Client) PollDeviceToken(ctx context.Context, clientID string, d *Device
 		if err := c.sleep(ctx, interval); err != nil {
 			return nil, err
 		}
-		status, data, err := c.postForm(ctx, "token", url.Values{"client_id": {clientID}, "grant_type": {GrantDeviceCode}, "device_code": {d.DeviceCode}})
+		status, data, err := c.postForm(ctx, "token", url.Values{"client_id": {clientID}, "grant_type": {grantDeviceCode}, "device_code": {d.DeviceCode}})
 		if err != nil {
 			return nil, err
 		}
@@ -357,12 +357,12 @@ func (c *Client) WebSSOToken(ctx context.Context, clientID string, t *Tokens, ap
 	}
 	form := url.Values{
 		"client_id":            {clientID},
-		"grant_type":           {GrantTokenExchange},
+		"grant_type":           {grantTokenExchange},
 		"actor_token":          {t.AccessToken},
-		"actor_token_type":     {TokenTypeAccessToken},
+		"actor_token_type":     {tokenTypeAccessToken},
 		"subject_token":        {t.IDToken},
-		"subject_token_type":   {TokenTypeIDToken},
-		"requested_token_type": {TokenTypeWebSSO},
+		"subject_token_type":   {tokenTypeIDToken},
+		"requested_token_type": {tokenTypeWebSSO},
 		"audience":             {"urn:okta:apps:" + appID},
 	}
 	status, data, err := c.postForm(ctx, "token", form)
@@ -376,7 +376,7 @@ func (c *Client) WebSSOToken(ctx context.Context, clientID string, t *Tokens, ap
 	if err != nil {
 		return "", err
 	}
-	if j.IssuedTokenType != "" && j.IssuedTokenType != TokenTypeWebSSO {
+	if j.IssuedTokenType != "" && j.IssuedTokenType != tokenTypeWebSSO {
 		return "", fmt.Errorf("okta: token exchange issued %q, not a web SSO token", clean(j.IssuedTokenType, 100))
 	}
 	return j.AccessToken, nil

@@ -34,20 +34,20 @@ import (
 
 // Direct authentication grant types.
 const (
-	GrantPassword = "password"
-	GrantMFAOTP   = "http://auth0.com/oauth/grant-type/mfa-otp"
-	GrantMFAOOB   = "http://auth0.com/oauth/grant-type/mfa-oob"
-	GrantOTP      = "urn:okta:params:oauth:grant-type:otp"
-	GrantOOB      = "urn:okta:params:oauth:grant-type:oob"
+	grantPassword = "password"
+	grantMFAOTP   = "http://auth0.com/oauth/grant-type/mfa-otp"
+	grantMFAOOB   = "http://auth0.com/oauth/grant-type/mfa-oob"
+	grantOTP      = "urn:okta:params:oauth:grant-type:otp"
+	grantOOB      = "urn:okta:params:oauth:grant-type:oob"
 )
 
-// DirectScopes are what a direct sign-in for AWS asks for: an ID token and
+// directScopes are what a direct sign-in for AWS asks for: an ID token and
 // app SSO for the token exchange.
-var DirectScopes = []string{"openid", "profile", "okta.apps.sso"}
+var directScopes = []string{"openid", "profile", "okta.apps.sso"}
 
-// Challenge is the /challenge (or /primary-authenticate) answer for an
+// oobChallenge is the /challenge (or /primary-authenticate) answer for an
 // out-of-band factor. OOBCode is a credential; String leaves it out.
-type Challenge struct {
+type oobChallenge struct {
 	ChallengeType string
 	OOBCode       string
 	ExpiresAt     time.Time
@@ -58,19 +58,19 @@ type Challenge struct {
 }
 
 // String describes the challenge without the oob_code.
-func (c *Challenge) String() string {
+func (c *oobChallenge) String() string {
 	return fmt.Sprintf("okta.Challenge{Type: %s, Channel: %s, BindingMethod: %s, OOBCode: [redacted]}", c.ChallengeType, c.Channel, c.BindingMethod)
 }
 
 // GoString keeps %#v from printing the oob_code.
-func (c *Challenge) GoString() string { return c.String() }
+func (c *oobChallenge) GoString() string { return c.String() }
 
 // maxInterval bounds the poll interval a server may ask for.
 const maxInterval = time.Minute
 
 // parseChallenge reads a /challenge or /primary-authenticate answer, which
 // comes from the network: fields are checked and bounded.
-func parseChallenge(data []byte, now time.Time) (*Challenge, error) {
+func parseChallenge(data []byte, now time.Time) (*oobChallenge, error) {
 	var j struct {
 		ChallengeType string `json:"challenge_type"`
 		OOBCode       string `json:"oob_code"`
@@ -83,11 +83,11 @@ func parseChallenge(data []byte, now time.Time) (*Challenge, error) {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("okta: the challenge answer is not JSON this client can read (%v)", err)
 	}
-	c := &Challenge{
+	c := &oobChallenge{
 		ChallengeType: clean(j.ChallengeType, 200), OOBCode: j.OOBCode, Channel: clean(j.Channel, 20),
 		BindingMethod: clean(j.BindingMethod, 20), BindingCode: clean(j.BindingCode, 20),
 	}
-	if c.ChallengeType == GrantMFAOTP {
+	if c.ChallengeType == grantMFAOTP {
 		return c, nil
 	}
 	if c.OOBCode == "" || len(c.OOBCode) > 4096 || strings.ContainsAny(c.OOBCode, " \t\r\n") {
@@ -145,7 +145,7 @@ func directError(status int, data []byte, clientID, grant string) error {
 	case "unauthorized_client", "unsupported_grant_type":
 		return fmt.Errorf("%w: the OIDC app %s may not use the %s grant; ask your Okta admin to enable Direct Authentication (Resource Owner Password, MFA OOB and MFA OTP grants) for it, or sign in with --browser", err, clientID, grant)
 	case "invalid_scope":
-		return fmt.Errorf("%w: the OIDC app %s needs the scopes %s", err, clientID, strings.Join(DirectScopes, ", "))
+		return fmt.Errorf("%w: the OIDC app %s needs the scopes %s", err, clientID, strings.Join(directScopes, ", "))
 	}
 	return err
 }
@@ -163,7 +163,7 @@ func (c *Client) DirectSignIn(ctx context.Context, clientID, username, password 
 		m = &MFA{}
 	}
 	status, data, err := c.postForm(ctx, "token", url.Values{
-		"client_id": {clientID}, "grant_type": {GrantPassword}, "scope": {strings.Join(DirectScopes, " ")},
+		"client_id": {clientID}, "grant_type": {grantPassword}, "scope": {strings.Join(directScopes, " ")},
 		"username": {username}, "password": {password},
 	})
 	if err != nil {
@@ -175,7 +175,7 @@ func (c *Client) DirectSignIn(ctx context.Context, clientID, username, password 
 	}
 	mfaToken, ok := mfaRequiredToken(status, data)
 	if !ok {
-		err := directError(status, data, clientID, GrantPassword)
+		err := directError(status, data, clientID, grantPassword)
 		var oe *OAuthError
 		if errors.As(err, &oe) && oe.Code == "invalid_grant" {
 			return nil, ErrInvalidCredentials
@@ -221,7 +221,7 @@ func (c *Client) directOTP(ctx context.Context, clientID, mfaToken string, m *MF
 			return nil, err
 		}
 		status, data, err := c.postForm(ctx, "token", url.Values{
-			"client_id": {clientID}, "grant_type": {GrantMFAOTP}, "scope": {strings.Join(DirectScopes, " ")},
+			"client_id": {clientID}, "grant_type": {grantMFAOTP}, "scope": {strings.Join(directScopes, " ")},
 			"mfa_token": {mfaToken}, "otp": {code},
 		})
 		if err != nil {
@@ -231,7 +231,7 @@ func (c *Client) directOTP(ctx context.Context, clientID, mfaToken string, m *MF
 			t, _, err := parseTokens(data, c.clock().Now())
 			return t, err
 		}
-		err = directError(status, data, clientID, GrantMFAOTP)
+		err = directError(status, data, clientID, grantMFAOTP)
 		var oe *OAuthError
 		if !errors.As(err, &oe) || oe.Code != "invalid_grant" || strings.Contains(oe.Description, "mfa_token") {
 			return nil, err
@@ -245,13 +245,13 @@ func (c *Client) directOTP(ctx context.Context, clientID, mfaToken string, m *MF
 func (c *Client) directPush(ctx context.Context, clientID, mfaToken string, m *MFA) (*Tokens, error) {
 	status, data, err := c.postForm(ctx, "challenge", url.Values{
 		"client_id": {clientID}, "mfa_token": {mfaToken},
-		"challenge_types_supported": {GrantMFAOOB}, "channel_hint": {KindPush},
+		"challenge_types_supported": {grantMFAOOB}, "channel_hint": {KindPush},
 	})
 	if err != nil {
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, directError(status, data, clientID, GrantMFAOOB)
+		return nil, directError(status, data, clientID, grantMFAOOB)
 	}
 	ch, err := parseChallenge(data, c.clock().Now())
 	if err != nil {
@@ -271,14 +271,14 @@ func (c *Client) directPush(ctx context.Context, clientID, mfaToken string, m *M
 		m.Waiting(Factor{Type: "push", Provider: "OKTA", Kind: KindPush})
 	}
 	return c.pollOOB(ctx, url.Values{
-		"client_id": {clientID}, "grant_type": {GrantMFAOOB}, "scope": {strings.Join(DirectScopes, " ")},
+		"client_id": {clientID}, "grant_type": {grantMFAOOB}, "scope": {strings.Join(directScopes, " ")},
 		"mfa_token": {mfaToken}, "oob_code": {ch.OOBCode},
 	}, ch)
 }
 
 // pollOOB polls the token endpoint until the out-of-band factor is
 // answered, at the interval the challenge asked for.
-func (c *Client) pollOOB(ctx context.Context, form url.Values, ch *Challenge) (*Tokens, error) {
+func (c *Client) pollOOB(ctx context.Context, form url.Values, ch *oobChallenge) (*Tokens, error) {
 	interval := ch.Interval
 	for {
 		if !c.clock().Now().Before(ch.ExpiresAt) {

@@ -19,7 +19,7 @@ func FuzzDirectAnswers(f *testing.F) {
 	f.Add([]byte(`{"oob_code":"x","interval":1e300,"expires_in":-5,"binding_method":"transfer","binding_code":"<script>"}`), 400)
 	now := time.Unix(1_700_000_000, 0)
 	f.Fuzz(func(t *testing.T, data []byte, status int) {
-		if c, err := parseChallenge(data, now); err == nil && c.ChallengeType != GrantMFAOTP {
+		if c, err := parseChallenge(data, now); err == nil && c.ChallengeType != grantMFAOTP {
 			if c.OOBCode == "" || strings.ContainsAny(c.OOBCode, " \n") {
 				t.Fatalf("accepted oob_code %q", c.OOBCode)
 			}
@@ -39,6 +39,6 @@ func FuzzDirectAnswers(f *testing.F) {
 		if tok, ok := mfaRequiredToken(status, data); ok && (tok == "" || len(tok) > 4096) {
 			t.Fatalf("mfa_token %q", tok)
 		}
-		_ = directError(status, data, "client", GrantPassword)
+		_ = directError(status, data, "client", grantPassword)
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/saml"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 // The demo org's published credentials (sandbox/default.yaml).
@@ -186,7 +185,7 @@ func TestSandboxUserWithoutRoles(t *testing.T) {
 		t.Skip("sandbox integration test")
 	}
 	cfg := sandbox.DefaultConfig()
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{Login: "norole@example.com", Password: "Sandbox-NoRole-1"})
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: "norole@example.com", Password: "Sandbox-NoRole-1"})
 	srv := sandbox.Start(t, cfg)
 	c := &okta.Client{BaseURL: srv.URL}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/oktafed/oktafed/sandbox/authserver"
-	"github.com/oktafed/oktafed/sandbox/identitycenter"
-	"github.com/oktafed/oktafed/sandbox/org"
+	"github.com/oktafed/oktafed/sandbox/internal/authserver"
+	"github.com/oktafed/oktafed/sandbox/internal/identitycenter"
+	"github.com/oktafed/oktafed/sandbox/internal/org"
 )
 
 // wireDevices lets the org's /activate page confirm the device codes of

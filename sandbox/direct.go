@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/oktafed/oktafed/sandbox/authserver"
-	"github.com/oktafed/oktafed/sandbox/org"
+	"github.com/oktafed/oktafed/sandbox/internal/authserver"
+	"github.com/oktafed/oktafed/sandbox/internal/org"
 )
 
 // The org's factors, for the authorization servers' direct

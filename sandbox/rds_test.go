@@ -13,7 +13,7 @@ import (
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/rds"
+	"github.com/oktafed/oktafed/sandbox/internal/rds"
 )
 
 // TestRDSFrontFromConfig starts a sandbox whose config declares an RDS

@@ -3,10 +3,15 @@
 // and tests: users point their own integration tests at it, and oktafed's
 // own tests use it.
 //
-// The parts live in sub-packages, each a noun for what it holds:
-// okta (users, factors, authn, sessions, the AWS SAML app), authserver
-// (OIDC authorization servers) and iam (accounts, roles, providers, issued
-// credentials and STS). This package wires them together and dispatches
+// Users need Start (or New) and Config: the config's sections and their
+// parts are named here (OrgConfig, AWSRoleConfig, RDSConfig, …), and a
+// running Server's fields give a test the services to act on.
+//
+// The services live in internal packages, each a noun for what it holds:
+// org (users, factors, authn, sessions, the AWS SAML app), authserver
+// (OIDC authorization servers), iam (accounts, roles, providers, issued
+// credentials and STS), identitycenter, secretsmanager and rds (IAM-auth
+// database fronts). This package wires them together and dispatches
 // requests to them.
 package sandbox
 
@@ -26,12 +31,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/sandbox/authserver"
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/identitycenter"
-	"github.com/oktafed/oktafed/sandbox/org"
-	"github.com/oktafed/oktafed/sandbox/rds"
-	"github.com/oktafed/oktafed/sandbox/secretsmanager"
+	"github.com/oktafed/oktafed/sandbox/internal/authserver"
+	"github.com/oktafed/oktafed/sandbox/internal/iam"
+	"github.com/oktafed/oktafed/sandbox/internal/identitycenter"
+	"github.com/oktafed/oktafed/sandbox/internal/org"
+	"github.com/oktafed/oktafed/sandbox/internal/rds"
+	"github.com/oktafed/oktafed/sandbox/internal/secretsmanager"
 )
 
 // Config is the whole of sandbox.yaml.
@@ -42,18 +47,18 @@ type Config struct {
 	// links, the WebAuthn RP ID); default the listen address. Set it to
 	// localhost for security keys: browsers refuse WebAuthn on IP
 	// addresses. Only loopback names are accepted.
-	Host  string            `yaml:"host"`
-	Org   org.Config        `yaml:"org"`
-	OAuth authserver.Config `yaml:"oauth"`
-	AWS   iam.Config        `yaml:"aws"`
+	Host  string      `yaml:"host"`
+	Org   OrgConfig   `yaml:"org"`
+	OAuth OAuthConfig `yaml:"oauth"`
+	AWS   AWSConfig   `yaml:"aws"`
 	// SSO is IAM Identity Center (SSO OIDC and the access portal API).
-	SSO identitycenter.Config `yaml:"sso"`
+	SSO SSOConfig `yaml:"sso"`
 	// Secrets are Secrets Manager's secrets.
-	Secrets []secretsmanager.SecretConfig `yaml:"secrets"`
+	Secrets []SecretConfig `yaml:"secrets"`
 	// RDS are IAM-auth fronts for real PostgreSQL or MySQL servers, each on
 	// its own loopback port, checking tokens signed with credentials this
 	// sandbox issued.
-	RDS []rds.Config `yaml:"rds"`
+	RDS []RDSConfig `yaml:"rds"`
 	// Latency delays every answer of a service, to simulate the network
 	// between a client and the real service (e.g. to measure how well a
 	// client overlaps its calls). Zero, the default, adds nothing.
@@ -167,12 +172,15 @@ func LoadConfig(path string) (Config, error) {
 type Server struct {
 	URL string // base URL, e.g. http://127.0.0.1:41234
 
+	// The running services, for a test to act on them as an administrator
+	// or the service would: e.g. AWS.IssueCredentials, or
+	// AWS.VerifyPresignedURL to check a token as RDS does.
 	Org   *org.Org
 	OAuth *authserver.Servers
 	AWS   *iam.Service
 	SSO   *identitycenter.Service
 	// RDS are the database fronts, in the order of Config.RDS.
-	RDS []*rds.Server
+	RDS []*RDSFront
 
 	clock clock.Clock
 	ln    net.Listener

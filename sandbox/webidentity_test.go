@@ -19,7 +19,7 @@ import (
 
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/authserver"
+	"github.com/oktafed/oktafed/sandbox/internal/authserver"
 )
 
 const automationRole = "arn:aws:iam::123456789012:role/Automation"

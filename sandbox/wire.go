@@ -3,8 +3,8 @@ package sandbox
 import (
 	"fmt"
 
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/org"
+	"github.com/oktafed/oktafed/sandbox/internal/iam"
+	"github.com/oktafed/oktafed/sandbox/internal/org"
 )
 
 // wireSAMLTrust makes every AWS SAML provider that names an org app trust

@@ -30,19 +30,13 @@ func withRedirectHosts(ctx context.Context, hosts []string) context.Context {
 	return context.WithValue(ctx, redirectHostsKey{}, hosts)
 }
 
-// CheckRedirect is an http.Client CheckRedirect function for fetching
-// keys and metadata. A key set reached through a redirect is trusted as
+// checkRedirect is the rule for following a redirect while fetching keys
+// and metadata. A key set reached through a redirect is trusted as
 // much as the first URL, so a redirect is followed only when it keeps that
 // trust: it never drops TLS (https to plain http, whatever the target),
 // plain http stays on loopback hosts, and the target host is the host
 // the fetch started on unless allowHosts names it (ProviderConfig.
 // RedirectHosts). Chains longer than five are refused.
-func CheckRedirect(allowHosts ...string) func(req *http.Request, via []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		return checkRedirect(req, via, allowHosts)
-	}
-}
-
 func checkRedirect(req *http.Request, via []*http.Request, allowHosts []string) error {
 	if len(via) == 0 {
 		return nil
@@ -90,7 +84,7 @@ func guardRedirects(c *http.Client) *http.Client {
 // FetchKeySet downloads a JWK Set document from url with client for tools
 // that convert or inspect one (oktafed jwk2pem). It applies the verifier's
 // own rules: https (plain http to loopback hosts only), redirects only as
-// CheckRedirect allows, HTTP 200, at most DefaultMaxJWKSBytes. A nil
+// checkRedirect allows, HTTP 200, at most DefaultMaxJWKSBytes. A nil
 // client means one with DefaultFetchTimeout.
 func FetchKeySet(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	if err := checkURL(url); err != nil {

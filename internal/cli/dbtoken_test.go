@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox"
 )
 
 // TestDBToken signs with a profile's key and checks the token with the
@@ -21,14 +21,11 @@ func TestDBToken(t *testing.T) {
 		keyID   = "AKIAEXAMPLEDEVUSER01"
 		secret  = "dev-user-secret-access-key-0001"
 	)
-	svc, err := iam.New(iam.Config{
+	svc := sandbox.Start(t, sandbox.Config{AWS: sandbox.AWSConfig{
 		Region:   "eu-west-1",
-		Accounts: []iam.AccountConfig{{ID: "123456789012"}},
-		Users:    []iam.UserConfig{{ARN: userARN, AccessKeyID: keyID, SecretAccessKey: secret}},
-	}, iam.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+		Accounts: []sandbox.AWSAccountConfig{{ID: "123456789012"}},
+		Users:    []sandbox.AWSUserConfig{{ARN: userARN, AccessKeyID: keyID, SecretAccessKey: secret}},
+	}}).AWS
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("[dev]\naws_access_key_id = "+keyID+"\naws_secret_access_key = "+secret+"\n"), 0o600)

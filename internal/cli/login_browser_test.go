@@ -15,7 +15,6 @@ import (
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
-	"github.com/oktafed/oktafed/sandbox/org"
 )
 
 const (
@@ -40,9 +39,9 @@ func setupKeyEnv(t *testing.T) *cliEnv {
 	testenv.Chromium(t)
 	cfg := sandbox.DefaultConfig()
 	cfg.Host = "localhost"
-	cfg.Org.Users = append(cfg.Org.Users, org.UserConfig{
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{
 		Login: keyUser, Password: keyPass, Groups: []string{"aws-admins", "developers"},
-		Factors: []org.FactorConfig{{Type: "webauthn", UserVerification: "required"}},
+		Factors: []sandbox.OrgFactorConfig{{Type: "webauthn", UserVerification: "required"}},
 	})
 	srv := sandbox.Start(t, cfg)
 	home := t.TempDir()

@@ -14,6 +14,10 @@ import (
 	"github.com/oktafed/oktafed/sandbox"
 )
 
+// grantMFAOOB is the grant type (and challenge type) of an out-of-band
+// factor in Okta Direct Authentication, as the reference spells it.
+const grantMFAOOB = "http://auth0.com/oauth/grant-type/mfa-oob"
+
 // directFacts are the values of the direct-authentication shapes that are
 // facts of the reference, not examples.
 var directFacts = map[string][]string{
@@ -51,11 +55,11 @@ func TestClientDirectPush(t *testing.T) {
 			w.WriteHeader(http.StatusForbidden)
 			w.Write(conformance.Doc("okta/direct-mfa-required.json", ""))
 		case r.URL.Path == "/oauth2/v1/challenge":
-			if r.PostForm.Get("mfa_token") != "mfaTokenConformance01" || r.PostForm.Get("channel_hint") != "push" || r.PostForm.Get("challenge_types_supported") != okta.GrantMFAOOB {
+			if r.PostForm.Get("mfa_token") != "mfaTokenConformance01" || r.PostForm.Get("channel_hint") != "push" || r.PostForm.Get("challenge_types_supported") != grantMFAOOB {
 				t.Errorf("challenge request %v", r.PostForm)
 			}
 			w.Write(conformance.Doc("okta/direct-challenge-push.json", ""))
-		case r.URL.Path == "/oauth2/v1/token" && r.PostForm.Get("grant_type") == okta.GrantMFAOOB:
+		case r.URL.Path == "/oauth2/v1/token" && r.PostForm.Get("grant_type") == grantMFAOOB:
 			if r.PostForm.Get("oob_code") != "ftConformanceOobCode01" || r.PostForm.Get("mfa_token") != "mfaTokenConformance01" {
 				t.Errorf("poll %v", r.PostForm)
 			}
@@ -114,7 +118,7 @@ func TestSandboxDirectConforms(t *testing.T) {
 		Token string `json:"mfa_token"`
 	}
 	_ = json.Unmarshal(body, &mfa)
-	code, body = post("challenge", url.Values{"client_id": {client}, "mfa_token": {mfa.Token}, "challenge_types_supported": {okta.GrantMFAOOB}, "channel_hint": {"push"}})
+	code, body = post("challenge", url.Values{"client_id": {client}, "mfa_token": {mfa.Token}, "challenge_types_supported": {grantMFAOOB}, "channel_hint": {"push"}})
 	if code != http.StatusOK {
 		t.Fatalf("challenge: HTTP %d %s", code, body)
 	}
@@ -123,7 +127,7 @@ func TestSandboxDirectConforms(t *testing.T) {
 		OOB string `json:"oob_code"`
 	}
 	_ = json.Unmarshal(body, &ch)
-	code, body = post("token", url.Values{"client_id": {client}, "grant_type": {okta.GrantMFAOOB}, "mfa_token": {mfa.Token}, "oob_code": {ch.OOB}})
+	code, body = post("token", url.Values{"client_id": {client}, "grant_type": {grantMFAOOB}, "mfa_token": {mfa.Token}, "oob_code": {ch.OOB}})
 	if code != http.StatusBadRequest {
 		t.Fatalf("poll: HTTP %d", code)
 	}

@@ -36,7 +36,7 @@ import (
 
 	"github.com/oktafed/oktafed/internal/atomicfile"
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox/internal/iam"
 )
 
 // Engines the front speaks.

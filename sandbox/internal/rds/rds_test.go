@@ -22,8 +22,8 @@ import (
 
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/testenv"
-	"github.com/oktafed/oktafed/sandbox/iam"
-	"github.com/oktafed/oktafed/sandbox/rds"
+	"github.com/oktafed/oktafed/sandbox/internal/iam"
+	"github.com/oktafed/oktafed/sandbox/internal/rds"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/lazyregexp"
-	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox/internal/iam"
 )
 
 // Error codes, as Secrets Manager spells them in "__type".

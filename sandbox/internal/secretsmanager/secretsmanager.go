@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/sandbox/iam"
+	"github.com/oktafed/oktafed/sandbox/internal/iam"
 )
 
 // Version stages AWS maintains.
