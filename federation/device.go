@@ -100,13 +100,5 @@ func (d *Device) Assertion(ctx context.Context) (*saml.Assertion, error) {
 			return nil, fmt.Errorf("save the Okta tokens in the keyring: %w", err)
 		}
 	}
-	wst, err := a.Okta.WebSSOToken(ctx, p.OIDCClientID, tokens, appID)
-	if err != nil {
-		return nil, err
-	}
-	page, err := a.Okta.WebSSO(ctx, wst)
-	if err != nil {
-		return nil, err
-	}
-	return a.keep(ctx, page)
+	return a.appFromTokens(ctx, tokens, appID)
 }

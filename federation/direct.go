@@ -49,13 +49,5 @@ func (d *Direct) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	if err != nil {
 		return nil, err
 	}
-	wst, err := a.Okta.WebSSOToken(ctx, p.OIDCClientID, tokens, appID)
-	if err != nil {
-		return nil, err
-	}
-	page, err := a.Okta.WebSSO(ctx, wst)
-	if err != nil {
-		return nil, err
-	}
-	return a.keep(ctx, page)
+	return a.appFromTokens(ctx, tokens, appID)
 }

@@ -267,3 +267,19 @@ func fmtTime(t time.Time) string {
 	}
 	return t.Local().Format("15:04 MST")
 }
+
+// appFromTokens trades an Identity Engine sign-in's OIDC tokens for a web
+// SSO token for the AWS app, opens the app with it and keeps the Okta
+// session its page sets: where the device flow and Direct Authentication
+// end alike.
+func (a *App) appFromTokens(ctx context.Context, tokens *okta.Tokens, appID string) (*saml.Assertion, error) {
+	wst, err := a.Okta.WebSSOToken(ctx, a.Profile.OIDCClientID, tokens, appID)
+	if err != nil {
+		return nil, err
+	}
+	page, err := a.Okta.WebSSO(ctx, wst)
+	if err != nil {
+		return nil, err
+	}
+	return a.keep(ctx, page)
+}

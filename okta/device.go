@@ -287,18 +287,45 @@ func (c *Client) AuthorizeDevice(ctx context.Context, clientID string, scopes []
 // slow_down). It ends with the tokens, ErrDeviceExpired, ErrDeviceDenied,
 // another error, or when ctx is done.
 func (c *Client) PollDeviceToken(ctx context.Context, clientID string, d *DeviceAuthorization) (*Tokens, error) {
-	interval := d.Interval
+	return c.pollToken(ctx, tokenPoll{
+		form:     url.Values{"client_id": {clientID}, "grant_type": {grantDeviceCode}, "device_code": {d.DeviceCode}},
+		interval: d.Interval, expires: d.ExpiresAt,
+		expired: ErrDeviceExpired, denied: ErrDeviceDenied,
+		refusal: parseOAuthError,
+	})
+}
+
+// tokenPoll is one wait for a person on another device: the device flow's
+// code (RFC 8628) or Direct Authentication's out-of-band factor, which
+// poll the token endpoint alike.
+type tokenPoll struct {
+	form     url.Values
+	interval time.Duration // 5 s when the server named none
+	expires  time.Time
+	// expired and denied are the errors for expired_token (or running
+	// past expires) and access_denied.
+	expired, denied error
+	// refusal reads a non-200 answer into an error (an *OAuthError when
+	// it is one).
+	refusal func(status int, data []byte) error
+}
+
+// pollToken polls the token endpoint at p's interval, 5 s longer after
+// each slow_down, until tokens come, the person refuses, the wait expires,
+// another error comes, or ctx is done.
+func (c *Client) pollToken(ctx context.Context, p tokenPoll) (*Tokens, error) {
+	interval := p.interval
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
 	for {
-		if !c.clock().Now().Before(d.ExpiresAt) {
-			return nil, ErrDeviceExpired
+		if !c.clock().Now().Before(p.expires) {
+			return nil, p.expired
 		}
 		if err := c.sleep(ctx, interval); err != nil {
 			return nil, err
 		}
-		status, data, err := c.postForm(ctx, "token", url.Values{"client_id": {clientID}, "grant_type": {grantDeviceCode}, "device_code": {d.DeviceCode}})
+		status, data, err := c.postForm(ctx, "token", p.form)
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +333,7 @@ func (c *Client) PollDeviceToken(ctx context.Context, clientID string, d *Device
 			t, _, err := parseTokens(data, c.clock().Now())
 			return t, err
 		}
-		err = parseOAuthError(status, data)
+		err = p.refusal(status, data)
 		var oe *OAuthError
 		if !errors.As(err, &oe) {
 			return nil, err
@@ -316,9 +343,9 @@ func (c *Client) PollDeviceToken(ctx context.Context, clientID string, d *Device
 		case "slow_down":
 			interval += 5 * time.Second
 		case "expired_token":
-			return nil, ErrDeviceExpired
+			return nil, p.expired
 		case "access_denied":
-			return nil, ErrDeviceDenied
+			return nil, p.denied
 		default:
 			return nil, err
 		}

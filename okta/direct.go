@@ -279,37 +279,11 @@ func (c *Client) directPush(ctx context.Context, clientID, mfaToken string, m *M
 // pollOOB polls the token endpoint until the out-of-band factor is
 // answered, at the interval the challenge asked for.
 func (c *Client) pollOOB(ctx context.Context, form url.Values, ch *oobChallenge) (*Tokens, error) {
-	interval := ch.Interval
-	for {
-		if !c.clock().Now().Before(ch.ExpiresAt) {
-			return nil, ErrPushTimeout
-		}
-		if err := c.sleep(ctx, interval); err != nil {
-			return nil, err
-		}
-		status, data, err := c.postForm(ctx, "token", form)
-		if err != nil {
-			return nil, err
-		}
-		if status == http.StatusOK {
-			t, _, err := parseTokens(data, c.clock().Now())
-			return t, err
-		}
-		err = directError(status, data, form.Get("client_id"), form.Get("grant_type"))
-		var oe *OAuthError
-		if !errors.As(err, &oe) {
-			return nil, err
-		}
-		switch oe.Code {
-		case "authorization_pending":
-		case "slow_down":
-			interval += 5 * time.Second
-		case "access_denied":
-			return nil, ErrPushRejected
-		case "expired_token":
-			return nil, ErrPushTimeout
-		default:
-			return nil, err
-		}
-	}
+	return c.pollToken(ctx, tokenPoll{
+		form: form, interval: ch.Interval, expires: ch.ExpiresAt,
+		expired: ErrPushTimeout, denied: ErrPushRejected,
+		refusal: func(status int, data []byte) error {
+			return directError(status, data, form.Get("client_id"), form.Get("grant_type"))
+		},
+	})
 }
