@@ -69,7 +69,7 @@ func TestRedisClusterSharesRevocations(t *testing.T) {
 		}
 		revokeRetry(t, via, admin, url.Values{"token": {tok}})
 	}
-	// What `oktafed gateway revoke` does, through a cluster client.
+	// What `oktafed-gateway revoke` does, through a cluster client.
 	rdb, err := gateway.NewRedisClient(cfg.Redis)
 	if err != nil {
 		t.Fatal(err)
