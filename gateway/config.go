@@ -85,6 +85,11 @@ type Config struct {
 	// (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
 	Timeouts        Timeouts      `yaml:"timeouts,omitempty"`
+	// MaxBodyBytes bounds a request body the gateway reads before it
+	// forwards the request (default DefaultMaxBodyBytes, 1 MiB, as nginx's
+	// client_max_body_size); larger bodies get 413. Routes may raise it
+	// or stream instead (Route.StreamBody).
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
 	// KeyCache tunes how issuers' key sets are cached and refetched
 	// (verify.KeyCache): refetch_floor bounds how soon a failed fetch is
 	// retried, so how soon the gateway is ready once the issuer is back.
@@ -118,6 +123,9 @@ type Timeouts struct {
 	// /readyz answering 503, so load balancers move traffic away before
 	// connections close (default 5s; negative for none).
 	Drain time.Duration `yaml:"drain,omitempty"`
+	// Tunnel bounds a WebSocket tunnel (default 1h); tunnels on routes
+	// with a token also end when the token expires or is revoked.
+	Tunnel time.Duration `yaml:"tunnel,omitempty"`
 }
 
 // Timeout defaults.
@@ -128,7 +136,11 @@ const (
 	DefaultIdleTimeout       = 90 * time.Second
 	DefaultUpstreamTimeout   = 30 * time.Second
 	DefaultDrain             = 5 * time.Second
+	DefaultTunnel            = time.Hour
 )
+
+// DefaultMaxBodyBytes is Config.MaxBodyBytes when unset.
+const DefaultMaxBodyBytes = 1 << 20
 
 func (t Timeouts) withDefaults() Timeouts {
 	def := func(d *time.Duration, v time.Duration) {
@@ -141,6 +153,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.BodyRead, DefaultBodyReadTimeout)
 	def(&t.Idle, DefaultIdleTimeout)
 	def(&t.Upstream, DefaultUpstreamTimeout)
+	def(&t.Tunnel, DefaultTunnel)
 	if t.Drain < 0 {
 		t.Drain = 0
 	} else if t.Drain == 0 {
@@ -259,6 +272,21 @@ type Route struct {
 	// front of upstreams that ignore case (IIS, some Java servers), so
 	// "/Admin" cannot slip past an "/admin" rule to a weaker one.
 	CaseInsensitive bool `yaml:"case_insensitive,omitempty"`
+	// WebSocket lets GET requests on this route upgrade to a WebSocket
+	// ("Upgrade: websocket"), after the route's role rule passed for GET.
+	// Other routes refuse WebSocket upgrades (400), and every other
+	// Upgrade token (h2c, TLS, ...) is dropped on every route: the request
+	// reaches the upstream as a plain HTTP/1.1 request. The tunnel ends
+	// when the token expires or is revoked, or after Timeouts.Tunnel.
+	WebSocket bool `yaml:"websocket,omitempty"`
+	// StreamBody passes request bodies through as they arrive instead of
+	// reading them whole first (uploads larger than max_body_bytes, long
+	// streams). gRPC calls on h2c:// routes always stream. Streamed
+	// bodies are bounded by Timeouts.BodyIdle and BodyRead only.
+	StreamBody bool `yaml:"stream_body,omitempty"`
+	// MaxBodyBytes bounds a buffered request body on this route
+	// (default Config.MaxBodyBytes); larger bodies are answered 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
 }
 
 // DefaultRoutes is the policy used when a configuration lists no routes:

@@ -452,10 +452,11 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 		// Rewrite runs after ReverseProxy has removed hop-by-hop headers
 		// (including every header the client named in Connection), so
 		// what it sets reaches the upstream as set.
-		Rewrite:      g.rewrite(u),
-		Transport:    tr,
-		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		ErrorHandler: g.upstreamError(up),
+		Rewrite:        g.rewrite(u),
+		Transport:      tr,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler:   g.upstreamError(up),
+		ModifyResponse: checkResponse,
 		// Without a pool every response copy allocates a 32 KiB buffer:
 		// 5% of the CPU under load, most of it in the garbage collector.
 		BufferPool: copyBuffers,
@@ -487,6 +488,14 @@ func (b *bufferPool) Get() []byte {
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 var copyBuffers = &bufferPool{}
+
+// realGRPC reports whether the request is a gRPC call: an HTTP/2 POST
+// with a gRPC content type. Only on routes to h2c:// upstreams does that
+// change policy (see decide and the body timeouts); elsewhere the content
+// type is a client's word and changes nothing.
+func realGRPC(r *http.Request) bool {
+	return r.Method == http.MethodPost && isGRPC(r)
+}
 
 func isGRPC(r *http.Request) bool {
 	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")

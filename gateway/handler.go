@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -120,9 +122,10 @@ const StatusClientClosedRequest = 499
 // forward is what the gateway decided about one request, handed to the
 // proxy's Rewrite and ErrorHandler through the request context.
 type forward struct {
-	path string // canonical path, forwarded as is
-	p    *verify.Principal
-	body *bodyReader // nil without a body
+	path   string // canonical path, forwarded as is
+	p      *verify.Principal
+	body   *bodyReader // nil without a streamed body
+	tunnel *tunnel     // a WebSocket upgrade the route allows
 }
 
 type forwardKey struct{}
@@ -158,7 +161,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
+	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), realGRPC(r))
 	rt, p, authErr = d.rt, d.p, d.authErr
 	if rt != nil {
 		routeName = rt.name
@@ -196,28 +199,58 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "this gateway answers forward-auth calls only (forward_auth.only)", http.StatusNotFound)
 		return
 	}
-	cp := d.path
-	f := &forward{path: cp, p: p}
-	if r.Body != nil && r.Body != http.NoBody {
-		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
-		if isGRPC(r) {
-			f.body.idle = 0 // streams may idle; see Timeouts.BodyIdle
+	f := &forward{path: d.path, p: p}
+	switch clientUpgrade(r) {
+	case upgradeWebSocket:
+		if !rt.WebSocket || r.Method != http.MethodGet {
+			http.Error(lw, "WebSocket upgrades are refused on this route: the route needs websocket: true, and the handshake is a GET", http.StatusBadRequest)
+			return
 		}
-		r.Body = f.body
-		if isForm(r) {
-			ok, err := stripFormBody(r)
-			if err != nil {
-				g.clientBodyFailed(lw, r, err)
-				return
+		f.tunnel = g.openTunnel(r.Context(), p)
+		defer f.tunnel.cancel(nil)
+		lw.onHijack = func(c net.Conn) net.Conn {
+			g.logTunnel(r, routeName, p)
+			return &tunnelConn{Conn: c, t: f.tunnel}
+		}
+		r = r.WithContext(f.tunnel.ctx)
+	case upgradeOther:
+		dropUpgrade(r.Header)
+	}
+	delete(r.Header, "Http2-Settings")
+	if r.Body != nil && r.Body != http.NoBody {
+		body := &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
+		grpcCall := rt.grpc && realGRPC(r)
+		if grpcCall {
+			body.idle = 0 // streams may idle; see Timeouts.BodyIdle
+			body.end = time.Time{}
+		}
+		r.Body = body
+		if rt.StreamBody || grpcCall {
+			f.body = body
+			if isForm(r) {
+				ok, err := stripFormBody(r)
+				if err != nil {
+					g.clientBodyFailed(lw, r, err)
+					return
+				}
+				if !ok {
+					http.Error(lw, "form body larger than 1 MiB", http.StatusRequestEntityTooLarge)
+					return
+				}
 			}
-			if !ok {
-				http.Error(lw, "form body larger than 1 MiB", http.StatusRequestEntityTooLarge)
-				return
-			}
+		} else if !g.bufferBody(lw, r, body, rt) {
+			return
 		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
 	rt.proxy.proxy.ServeHTTP(lw, r)
+	if f.tunnel != nil && lw.status == http.StatusSwitchingProtocols && g.accessLog {
+		why := "upstream closed"
+		if err := context.Cause(f.tunnel.ctx); err != nil {
+			why = err.Error()
+		}
+		g.log.Info("tunnel closed", "path", r.URL.Path, "route", routeName, "remote", r.RemoteAddr, "cause", why, "duration_ms", time.Since(start).Milliseconds())
+	}
 }
 
 // verdict is the kind of answer decide reached.
@@ -284,7 +317,11 @@ func (g *Gateway) decide(ctx context.Context, method, target, authorization stri
 		d.verdict, d.msg, d.authErr = verdictUnavailable, "the revocation list is unavailable (Redis): retry shortly", errRevocationsUnavailable
 		return d
 	}
-	if d.rt.grpc && grpc {
+	if d.rt.grpc && grpc && method == http.MethodPost {
+		// A gRPC call on a gRPC route: every call is a POST, so roles
+		// apply per method route rather than by HTTP method. Anything
+		// else on the route (a DELETE with a gRPC content type) is
+		// judged by the method rules like any request.
 		method = ""
 	}
 	d.p, d.authErr = g.guard.CheckHTTP(ctx, authorization, method, d.rt.Rule)
@@ -343,6 +380,11 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 		}
 		if r.Context().Err() != nil {
 			g.clientGone(w, r)
+			return
+		}
+		if errors.Is(err, errUpgradeMismatch) {
+			g.log.Warn("upstream switched protocols unasked; answered 502", "upstream", up.url.Host, "path", r.URL.Path)
+			http.Error(w, "the upstream switched protocols without an allowed upgrade", http.StatusBadGateway)
 			return
 		}
 		var ne net.Error
@@ -419,6 +461,8 @@ type logWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// onHijack wraps the client connection of an allowed upgrade.
+	onHijack func(net.Conn) net.Conn
 }
 
 func (w *logWriter) WriteHeader(code int) {
@@ -470,4 +514,69 @@ func (g *Gateway) access(r *http.Request, w *logWriter, route string, p *verify.
 		attrs = append(attrs, "auth", guard.Reason(authErr))
 	}
 	g.log.Info("request", attrs...)
+}
+
+// bufferBody reads a request body whole (bounded by the route's
+// max_body_bytes, and by the body timeouts) before the upstream is
+// contacted, as nginx does: a client trickling its body holds a gateway
+// goroutine, never an upstream worker; a malformed or short body is 400
+// and the upstream sees nothing. It reports whether the request may go on.
+func (g *Gateway) bufferBody(lw *logWriter, r *http.Request, body *bodyReader, rt *compiledRoute) bool {
+	limit := rt.MaxBodyBytes
+	if limit <= 0 {
+		limit = g.cfg.MaxBodyBytes
+	}
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	tooLarge := func() bool {
+		lw.Header().Set("Connection", "close")
+		http.Error(lw, fmt.Sprintf("request body larger than %d bytes: this route's max_body_bytes", limit), http.StatusRequestEntityTooLarge)
+		return false
+	}
+	if r.ContentLength > limit {
+		return tooLarge()
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 4 << 10
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	_ = body.rc.Close()
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			g.clientBodyFailed(lw, r, err)
+		case r.Context().Err() != nil:
+			g.clientGone(lw, r)
+		default:
+			lw.Header().Set("Connection", "close")
+			http.Error(lw, "request body malformed or shorter than its Content-Length: send a complete body", http.StatusBadRequest)
+		}
+		return false
+	}
+	if int64(buf.Len()) > limit {
+		return tooLarge()
+	}
+	if r.ContentLength >= 0 && int64(buf.Len()) != r.ContentLength {
+		http.Error(lw, "request body shorter than its Content-Length: send a complete body", http.StatusBadRequest)
+		return false
+	}
+	data := buf.Bytes()
+	if isFormType(r) {
+		if s, changed := stripAccessToken(string(data)); changed {
+			data = []byte(s)
+		}
+	}
+	r.ContentLength = int64(len(data))
+	r.TransferEncoding = nil
+	r.Header.Del("Content-Length")
+	if len(data) == 0 {
+		r.Body = http.NoBody
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(data))
+	}
+	return true
 }

@@ -169,8 +169,16 @@ const maxFormBytes = 1 << 20
 
 // isForm reports whether the request carries an URL-encoded form body.
 func isForm(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	return isFormType(r)
+}
+
+// isFormType reports whether the Content-Type names an URL-encoded form.
+func isFormType(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
-	if ct == "" || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+	if ct == "" {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(ct)
