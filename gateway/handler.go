@@ -161,7 +161,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), realGRPC(r))
+	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header["Authorization"], realGRPC(r))
 	rt, p, authErr = d.rt, d.p, d.authErr
 	if rt != nil {
 		routeName = rt.name
@@ -293,11 +293,12 @@ func (d *decision) status() int {
 
 // decide applies the method, canonical-path, route, revocation, scope and
 // role rules to a request given by its method, raw request target
-// (origin-form, absolute-form or a path) and Authorization header. The
+// (origin-form, absolute-form or a path) and Authorization headers (more
+// than one is 400, on public routes too). The
 // proxy and every forward-auth flavour call it, so an ingress gets exactly
 // the answers the proxy would give. grpc marks a gRPC call: roles then
 // apply per method route, as every call is a POST.
-func (g *Gateway) decide(ctx context.Context, method, target, authorization string, grpc bool) decision {
+func (g *Gateway) decide(ctx context.Context, method, target string, authorization []string, grpc bool) decision {
 	if !validMethod(method) {
 		return decision{verdict: verdictBadMethod, msg: "method names are case-sensitive upper-case tokens: send GET, POST, DELETE, ..."}
 	}
@@ -306,6 +307,11 @@ func (g *Gateway) decide(ctx context.Context, method, target, authorization stri
 		return decision{verdict: verdictBadPath, msg: "path refused: " + err.Error()}
 	}
 	d := decision{path: cp, rt: g.routes.match(method, cp)}
+	authz, err := guard.AuthorizationHeader(http.Header{"Authorization": authorization})
+	if err != nil {
+		d.verdict, d.authErr = verdictAuth, err
+		return d
+	}
 	if d.rt == nil {
 		d.verdict, d.msg = verdictNoRoute, "no route for this path and method"
 		return d
@@ -324,7 +330,7 @@ func (g *Gateway) decide(ctx context.Context, method, target, authorization stri
 		// judged by the method rules like any request.
 		method = ""
 	}
-	d.p, d.authErr = g.guard.CheckHTTP(ctx, authorization, method, d.rt.Rule)
+	d.p, d.authErr = g.guard.CheckHTTP(ctx, authz, method, d.rt.Rule)
 	if d.authErr != nil {
 		d.verdict = verdictAuth
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/oktafed/oktafed/verify"
@@ -41,30 +40,6 @@ func foldedHasPrefix(name, prefix string) bool {
 
 func foldedEqual(name, want string) bool {
 	return len(name) == len(want) && foldedHasPrefix(name, want)
-}
-
-// forwardingHeaders are set by the proxy (SetXForwarded) or read by
-// upstreams as the client's address; ReverseProxy removes the exact names,
-// and stripSpoofable removes their underscore spellings.
-var forwardingHeaders = []string{"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"}
-
-// stripSpoofable removes every header whose folded name starts with the
-// identity prefix, and the underscore spellings of forwarding headers.
-func stripSpoofable(h http.Header, foldedPrefix string) {
-	for k := range h {
-		if foldedHasPrefix(k, foldedPrefix) {
-			delete(h, k)
-			continue
-		}
-		if strings.IndexByte(k, '_') >= 0 {
-			for _, f := range forwardingHeaders {
-				if foldedEqual(k, f) {
-					delete(h, k)
-					break
-				}
-			}
-		}
-	}
 }
 
 // setIdentity adds the verified identity headers. Values that could not
@@ -115,22 +90,6 @@ func headerSafe(v string) bool {
 // The gateway never authenticates with an access_token parameter (RFC 6750
 // section 2.2/2.3), but upstreams log query strings and forms, so the
 // parameter is removed before forwarding.
-
-// isAccessTokenKey reports whether a raw form or query key names
-// access_token once decoded, in any letter case.
-func isAccessTokenKey(raw string) bool {
-	if len(raw) < len("access_token") {
-		return false
-	}
-	k := raw
-	if strings.ContainsAny(raw, "%+") {
-		d, err := url.QueryUnescape(raw)
-		if err == nil {
-			k = d
-		}
-	}
-	return strings.EqualFold(k, "access_token")
-}
 
 // stripAccessToken removes access_token pairs from a raw query or form
 // body, keeping every other byte as it was. Pairs are split on '&'; a pair
