@@ -413,15 +413,21 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 }
 
 // clientBodyFailed answers a request whose body could not be read: 408
-// when it stalled past the body idle timeout, 499 when the client left.
+// when it stalled past the body idle timeout, 400 otherwise.
 func (g *Gateway) clientBodyFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var ne net.Error
+	w.Header().Set("Connection", "close")
 	if errors.As(err, &ne) && ne.Timeout() {
-		w.Header().Set("Connection", "close")
 		http.Error(w, "request body too slow: nothing received for "+g.timeouts.BodyIdle.String()+" or not complete within "+g.timeouts.BodyRead.String(), http.StatusRequestTimeout)
 		return
 	}
-	g.clientGone(w, r)
+	// A malformed chunked body, or one shorter than its Content-Length
+	// (the client half-closed or the HTTP/2 stream ended early): 400,
+	// never an empty 200. A client that has gone away is logged as 499.
+	http.Error(w, "request body malformed or shorter than its Content-Length: send a complete body", http.StatusBadRequest)
+	if r.Context().Err() != nil {
+		g.clientGone(w, r)
+	}
 }
 
 func (g *Gateway) clientGone(w http.ResponseWriter, r *http.Request) {
@@ -551,16 +557,7 @@ func (g *Gateway) bufferBody(lw *logWriter, r *http.Request, body *bodyReader, r
 	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
 	_ = body.rc.Close()
 	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.As(err, &ne) && ne.Timeout():
-			g.clientBodyFailed(lw, r, err)
-		case r.Context().Err() != nil:
-			g.clientGone(lw, r)
-		default:
-			lw.Header().Set("Connection", "close")
-			http.Error(lw, "request body malformed or shorter than its Content-Length: send a complete body", http.StatusBadRequest)
-		}
+		g.clientBodyFailed(lw, r, err)
 		return false
 	}
 	if int64(buf.Len()) > limit {

@@ -32,10 +32,10 @@ type wsgiUpstream struct {
 	addr string
 }
 
-func startWSGI(t testing.TB) *wsgiUpstream {
+func startWSGI(t testing.TB, args ...string) *wsgiUpstream {
 	t.Helper()
 	py := testenv.LookPath(t, "/usr/bin/python3", "Debian package python3")
-	cmd := exec.Command(py, "testdata/wsgi_echo.py")
+	cmd := exec.Command(py, append([]string{"testdata/wsgi_echo.py"}, args...)...)
 	stdin, err := cmd.StdinPipe() // closing it stops the server
 	if err != nil {
 		t.Fatal(err)
