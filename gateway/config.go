@@ -24,6 +24,14 @@ import (
 type Config struct {
 	// Listen is the address to serve on (default 127.0.0.1:8080).
 	Listen string `yaml:"listen,omitempty"`
+	// AdminListen is the address of the admin listener, which serves
+	// /metrics, /healthz and /readyz (default DefaultAdminListen,
+	// 127.0.0.1:9090; "off" disables it). The proxy port forwards those
+	// paths to the upstream like any other.
+	AdminListen string `yaml:"admin_listen,omitempty"`
+	// AdminPprof adds net/http/pprof under /debug/pprof/ to the admin
+	// listener (off by default: profiles reveal memory contents).
+	AdminPprof bool `yaml:"admin_pprof,omitempty"`
 	// Upstream is the default backend: http://host:port (HTTP/1.1),
 	// h2c://host:port (HTTP/2 without TLS, for gRPC) or https://host:port.
 	Upstream string `yaml:"upstream,omitempty"`
@@ -370,7 +378,7 @@ func LoadFile(path string) (Config, error) {
 //	OKTA_BASE_URL              scheme and host override (local sandbox)
 //	AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
 //	ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM
-//	GATEWAY_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
+//	GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
 //	ALLOW_NO_ROLE              true to admit tokens without a role as readers
 //	GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, REDIS_URL
 //	REDIS_FAILURE_MODE         closed (default) or open
@@ -419,6 +427,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	lst(&c.Groups.ReadOnly, "READ_ONLY_GROUPS")
 	str(&c.Groups.Claim, "GROUPS_CLAIM")
 	str(&c.Listen, "GATEWAY_LISTEN")
+	str(&c.AdminListen, "GATEWAY_ADMIN_LISTEN")
 	str(&c.Upstream, "GATEWAY_UPSTREAM")
 	str(&c.Realm, "GATEWAY_REALM")
 	str(&c.TLS.CertFile, "GATEWAY_TLS_CERT")

@@ -66,6 +66,7 @@ type Gateway struct {
 	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
+	served    chan struct{} // closed when Serve returns
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -88,7 +89,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, served: make(chan struct{})}
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
 	if g.prefix == "" {
@@ -225,8 +226,9 @@ func (g *Gateway) Verifier() *verify.Verifier { return g.v }
 // when configured).
 func (g *Gateway) Revocations() Revocations { return g.revs }
 
-// Handler returns the gateway's HTTP handler: health, readiness, metrics
-// and admin endpoints, then the routes.
+// Handler returns the gateway's HTTP handler: the revocation endpoint,
+// forward-auth endpoints when enabled, then the routes. Health, readiness
+// and metrics are on AdminHandler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Ready reports whether the gateway should receive traffic: issuer keys
@@ -336,6 +338,7 @@ func (g *Gateway) Close() error {
 // HTTP/2 over TLS; without, HTTP/1.1 and h2c (HTTP/2 with prior
 // knowledge, as gRPC clients speak it).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	defer g.closeServed()
 	srv := &http.Server{
 		Handler:           g.handler,
 		ReadHeaderTimeout: g.timeouts.ReadHeader,
@@ -402,6 +405,18 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+var servedOnce sync.Mutex
+
+func (g *Gateway) closeServed() {
+	servedOnce.Lock()
+	defer servedOnce.Unlock()
+	select {
+	case <-g.served:
+	default:
+		close(g.served)
+	}
 }
 
 // upstream is one backend and the proxy that speaks to it.

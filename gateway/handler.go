@@ -14,23 +14,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
 
 // Paths the gateway answers itself, before any route.
 const (
-	pathHealth  = "/healthz"
-	pathReady   = "/readyz"
-	pathMetrics = "/metrics"
 	// DefaultAdminPath is where admins POST revocations.
 	DefaultAdminPath = "/_oktafed/revocations"
 )
 
 func (g *Gateway) buildHandler() http.Handler {
-	metricsHandler := promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{})
 	admin := g.cfg.AdminPath
 	if admin == "" {
 		admin = DefaultAdminPath
@@ -49,22 +43,6 @@ func (g *Gateway) buildHandler() http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		switch r.URL.Path {
-		case pathHealth:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = w.Write([]byte("ok\n"))
-			return
-		case pathReady:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-store")
-			ok, msg := g.readiness()
-			if !ok {
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}
-			_, _ = w.Write([]byte(msg + "\n"))
-			return
-		case pathMetrics:
-			metricsHandler.ServeHTTP(w, r)
-			return
 		case admin:
 			if admin != "-" {
 				g.logged(w, r, "admin", adminHandler)

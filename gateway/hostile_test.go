@@ -506,7 +506,7 @@ func TestHostileClientTimeoutsAndAborts(t *testing.T) {
 		if strings.Contains(e.gw.logs.String(), "check that the upstream is running") {
 			t.Error("a client abort was logged as an upstream failure")
 		}
-		_, _, m := do(t, "GET", e.gw.url+"/metrics", "", nil)
+		_, _, m := do(t, "GET", e.gw.admin+"/metrics", "", nil)
 		if !strings.Contains(m["_body"], `oktafed_gateway_requests_total{code="499",route="/hang/"} 1`) {
 			t.Error("metrics do not count the 499")
 		}

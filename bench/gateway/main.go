@@ -384,7 +384,10 @@ func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, f
 	ln := listen()
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--listen", addr, "--config", conf, "--access-log", "off", "--drain", "0")
+	aln := listen()
+	adminAddr := aln.Addr().String()
+	aln.Close()
+	cmd := exec.Command(bin, "--listen", addr, "--admin-listen", adminAddr, "--config", conf, "--access-log", "off", "--drain", "0")
 	cmd.Env = append(os.Environ(), "OKTA_BASE_URL="+sb.URL, "OKTA_AUTH_SERVER_ID=default", "OKTA_AUDIENCE=api://default",
 		"WRITE_GROUPS=developers", "READ_ONLY_GROUPS=readers", "GATEWAY_UPSTREAM="+upURL, "OKTA_ORG_DOMAIN=", "REDIS_URL=")
 	var stderr strings.Builder
@@ -407,7 +410,7 @@ func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, f
 	}
 	u := "http://" + addr
 	for i := 0; ; i++ {
-		if resp, err := http.Get(u + "/readyz"); err == nil {
+		if resp, err := http.Get("http://" + adminAddr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return u, stop, nil

@@ -19,6 +19,7 @@ import (
 type serveOptions struct {
 	configPath   string
 	listen       string
+	adminListen  string
 	upstream     string
 	tlsCert      string
 	tlsKey       string
@@ -61,12 +62,15 @@ win over both:
   OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID, OKTA_CLIENT_ID, OKTA_ALLOW_ORG_SERVER
   AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
   ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM, ALLOW_NO_ROLE
-  GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_REALM, GATEWAY_CONFIG
+  GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_REALM,
+  GATEWAY_CONFIG
   REDIS_URL, REDIS_FAILURE_MODE (closed or open)
 
-The gateway serves /healthz, /readyz (ready once issuer keys and, with
-Redis, the revocation list are loaded; 503 while draining), /metrics
-(Prometheus) and POST /_oktafed/revocations (admin role). On SIGTERM it
+The admin listener (--admin-listen, default 127.0.0.1:9090) serves
+/healthz, /readyz (ready once issuer keys and, with Redis, the revocation
+list are loaded; 503 while draining) and /metrics (Prometheus); the proxy
+port forwards those paths to the upstream like any other, and serves POST
+/_oktafed/revocations (admin role). On SIGTERM it
 answers /readyz with 503 and keeps serving for --drain, then stops.`,
 		Example: `  OKTA_ORG_DOMAIN=example.okta.com OKTA_AUDIENCE=api://default \
     oktafed-gateway --upstream http://127.0.0.1:9000
@@ -81,6 +85,7 @@ answers /readyz with 503 and keeps serving for --drain, then stops.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.configPath, "config", "", "gateway YAML file (also GATEWAY_CONFIG)")
 	f.StringVar(&opts.listen, "listen", "", "address to serve on (default 127.0.0.1:8080; also GATEWAY_LISTEN)")
+	f.StringVar(&opts.adminListen, "admin-listen", "", "address of the admin listener for /healthz, /readyz and /metrics (default "+gateway.DefaultAdminListen+"; off disables it; also GATEWAY_ADMIN_LISTEN)")
 	f.StringVar(&opts.upstream, "upstream", "", "default upstream: http://, h2c:// (gRPC) or https:// host:port (also GATEWAY_UPSTREAM)")
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "PEM certificate to serve TLS with (also GATEWAY_TLS_CERT)")
 	f.StringVar(&opts.tlsKey, "tls-key", "", "PEM private key for --tls-cert (also GATEWAY_TLS_KEY)")
@@ -119,7 +124,7 @@ func loadConfig(s streams, opts serveOptions) (gateway.Config, error) {
 	for _, o := range []struct {
 		dst *string
 		v   string
-	}{{&cfg.Listen, opts.listen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Redis.OnFailure, opts.redisFailure}, {&cfg.Realm, opts.realm}} {
+	}{{&cfg.Listen, opts.listen}, {&cfg.AdminListen, opts.adminListen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Redis.OnFailure, opts.redisFailure}, {&cfg.Realm, opts.realm}} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
@@ -132,6 +137,9 @@ func loadConfig(s streams, opts serveOptions) (gateway.Config, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.AdminListen == "" {
+		cfg.AdminListen = gateway.DefaultAdminListen
 	}
 	if (cfg.TLS.CertFile == "") != (cfg.TLS.KeyFile == "") {
 		return cfg, errors.New("TLS needs both --tls-cert and --tls-key")
@@ -178,10 +186,27 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 	if cfg.TLS.CertFile != "" {
 		scheme = "https"
 	}
+	admin := "off"
+	adminDone := make(chan error, 1)
+	if cfg.AdminListen != gateway.AdminListenOff {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener on %s: %w (choose a free address with --admin-listen, or off)", cfg.AdminListen, err)
+		}
+		admin = "http://" + aln.Addr().String()
+		go func() { adminDone <- gw.ServeAdmin(ctx, aln) }()
+	} else {
+		adminDone <- nil
+	}
 	// main must not exit before the drain and the graceful shutdown end.
 	stopGrace.Store(int64(gw.StopDuration() + 2*time.Second))
-	fmt.Fprintf(s.ErrOut, "oktafed-gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully\n", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "))
-	return gw.Serve(ctx, ln)
+	fmt.Fprintf(s.ErrOut, "oktafed-gateway on %s://%s for issuers %s (admin: %s); Ctrl-C stops it gracefully\n", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "), admin)
+	err = gw.Serve(ctx, ln)
+	if aerr := <-adminDone; err == nil && aerr != nil {
+		err = fmt.Errorf("admin listener: %w", aerr)
+	}
+	return err
 }
 
 // printCheck validates cfg without serving and describes it.
