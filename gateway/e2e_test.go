@@ -87,7 +87,7 @@ type running struct {
 	gw    *gateway.Gateway
 	url   string
 	admin string // the admin listener's base URL
-	logs *syncBuffer
+	logs  *syncBuffer
 	// stop cancels Serve's context (a stop signal); done receives what
 	// Serve returned.
 	stop func()
