@@ -72,6 +72,13 @@ func (g *Gateway) buildHandler() http.Handler {
 			g.serveEnvoyHTTP(w, r)
 			return
 		}
+		if g.cfg.ForwardAuth.Only {
+			// Nothing to proxy: every other path is 404, without a
+			// token check, so this port tells a caller nothing about
+			// tokens or routes.
+			g.logged(w, r, "forward-auth only", http.NotFoundHandler())
+			return
+		}
 		g.proxy(w, r)
 	})
 }
