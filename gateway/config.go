@@ -98,6 +98,12 @@ type Config struct {
 	// client_max_body_size); larger bodies get 413. Routes may raise it
 	// or stream instead (Route.StreamBody).
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// MaxHeaderBytes bounds a request's header block as decoded, HTTP/1.1
+	// and HTTP/2 alike (default DefaultMaxHeaderBytes, 32 KiB, nginx's
+	// large_client_header_buffers): HPACK lets a few hundred bytes on the
+	// wire decode to a megabyte, which would otherwise reach the upstream.
+	// Larger header blocks get 431.
+	MaxHeaderBytes int `yaml:"max_header_bytes,omitempty"`
 	// KeyCache tunes how issuers' key sets are cached and refetched
 	// (verify.KeyCache): refetch_floor bounds how soon a failed fetch is
 	// retried, so how soon the gateway is ready once the issuer is back.
@@ -149,6 +155,9 @@ const (
 
 // DefaultMaxBodyBytes is Config.MaxBodyBytes when unset.
 const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultMaxHeaderBytes is Config.MaxHeaderBytes when unset.
+const DefaultMaxHeaderBytes = 32 << 10
 
 func (t Timeouts) withDefaults() Timeouts {
 	def := func(d *time.Duration, v time.Duration) {

@@ -343,6 +343,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           g.handler,
 		ReadHeaderTimeout: g.timeouts.ReadHeader,
 		IdleTimeout:       g.timeouts.Idle,
+		MaxHeaderBytes:    g.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
 	}
@@ -405,6 +406,14 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// maxHeaderBytes is Config.MaxHeaderBytes or its default.
+func (g *Gateway) maxHeaderBytes() int {
+	if g.cfg.MaxHeaderBytes > 0 {
+		return g.cfg.MaxHeaderBytes
+	}
+	return DefaultMaxHeaderBytes
 }
 
 var servedOnce sync.Mutex
