@@ -17,7 +17,7 @@
 // learns comes back as Changes for the caller to save.
 package federation
 
-import "github.com/oktafed/oktafed/saml"
+import "github.com/oktafed/oktafed/internal/saml"
 
 // Role is an AWS role offered by the Okta AWS app's assertion.
 type Role = saml.Role

@@ -28,7 +28,7 @@ var (
 		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus"},
 	}
 	// top: what only these may depend on; libraries never reach the CLI.
-	top = []string{"cmd", "internal/cli"}
+	top = []string{"cmd", "cmd/internal/cli"}
 	// private: trees whose packages only their own root and members
 	// import (tests aside): users get sandbox.Start and its config.
 	private = []string{"sandbox"}
@@ -315,16 +315,16 @@ func TestImportRules(t *testing.T) {
 // once, so a check that stopped reporting would fail here.
 func TestRulesCatch(t *testing.T) {
 	graph := map[string]pkg{
-		"cmd/oktafed":    {Imports: []string{"internal/cli", "internal/fastpath"}, Deps: []string{module + "/internal/cli", module + "/verify", "google.golang.org/grpc/codes"}},
-		"internal/cli":   {Imports: []string{"verify"}, Deps: []string{module + "/verify", "google.golang.org/grpc/codes"}},
-		"verify":         {Imports: []string{"okta"}, Deps: []string{module + "/okta", "google.golang.org/grpc/codes"}},
-		"okta":           {Imports: []string{"sandbox/org"}, Deps: []string{module + "/sandbox/org", module + "/internal/cli"}},
-		"sandbox/org":    {Imports: []string{"sandbox"}},
-		"sandbox":        {Imports: []string{"sandbox/org"}},
-		"unlisted":       {},
-		"internal/clock": {},
+		"cmd/oktafed":      {Imports: []string{"cmd/internal/cli", "cmd/internal/fastpath"}, Deps: []string{module + "/internal/cli", module + "/verify", "google.golang.org/grpc/codes"}},
+		"cmd/internal/cli": {Imports: []string{"verify"}, Deps: []string{module + "/verify", "google.golang.org/grpc/codes"}},
+		"verify":           {Imports: []string{"okta"}, Deps: []string{module + "/okta", "google.golang.org/grpc/codes"}},
+		"okta":             {Imports: []string{"sandbox/org"}, Deps: []string{module + "/sandbox/org", module + "/internal/cli"}},
+		"sandbox/org":      {Imports: []string{"sandbox"}},
+		"sandbox":          {Imports: []string{"sandbox/org"}},
+		"unlisted":         {},
+		"internal/clock":   {},
 	}
-	doc := "```imports\ncmd/oktafed ──► internal/cli\n\ninternal/cli ──► verify\n\n# same layer\nverify ──► okta\nokta ──► sandbox/org\n\n" +
+	doc := "```imports\ncmd/oktafed ──► cmd/internal/cli\n\ninternal/cli ──► verify\n\n# same layer\nverify ──► okta\nokta ──► sandbox/org\n\n" +
 		"sandbox ──► sandbox/org\n\nsandbox/org ──► sandbox\ninternal/clock\ngone\n```\n"
 	layer, arrows, err := readDoc(strings.NewReader(doc))
 	if err != nil {
@@ -332,9 +332,9 @@ func TestRulesCatch(t *testing.T) {
 	}
 	want := map[string][]string{
 		"layers":    {"unlisted is in no layer", "verify imports okta", "sandbox/org imports sandbox,", "gone, which is no package"},
-		"arrows":    {"the arrows of cmd/oktafed are not its imports; write: cmd/oktafed ──► internal/cli, internal/fastpath"},
+		"arrows":    {"the arrows of cmd/oktafed are not its imports; write: cmd/oktafed ──► cmd/internal/cli, cmd/internal/fastpath"},
 		"forbidden": {"cmd/oktafed links google.golang.org/grpc: 1 packages, such as google.golang.org/grpc/codes, through verify"},
-		"top":       {"library okta depends on internal/cli"},
+		"top":       {"library okta depends on cmd/internal/cli"},
 		"private":   {"okta imports sandbox/org"},
 	}
 	got := map[string][]string{

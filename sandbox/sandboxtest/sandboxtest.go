@@ -1,8 +1,20 @@
-// Package sandboxlogin signs the sandbox's demo user in through the real
-// federation pipeline and points the AWS SDK's environment at the sandbox,
-// so runnable examples and tests of the library packages start from what a
-// person has after `oktafed login`. It is for examples and tests only.
-package sandboxlogin
+// Package sandboxtest is a helper for tests of programs that use the
+// oktafed libraries: it logs the sandbox's demo user in through the real
+// federation pipeline and points the AWS SDK at the sandbox, so a test
+// starts from what a person has after `oktafed login`:
+//
+//	env, err := sandboxtest.New(nil) // or New(srv) for a sandbox of your own
+//	defer env.Close()
+//	_, err = env.Login(ctx, "all")
+//	for k, v := range env.Environ() {
+//		t.Setenv(k, v)
+//	}
+//	cfg, err := awsauth.LoadConfig(ctx)
+//
+// Everything it writes lives in a temporary directory that Close removes; it
+// reads nothing of the user's own files or keyring. It is for tests and
+// examples only.
+package sandboxtest
 
 import (
 	"context"
@@ -13,9 +25,9 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/awsauth"
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -38,10 +50,10 @@ type Env struct {
 	Files    federation.Files
 	Config   string // path of the oktafed config file
 	Sessions awsauth.KeyringSessions
-	Profile  *config.Profile
 	// HTTPClient is used for every call the helper makes.
 	HTTPClient *http.Client
 
+	profile   *config.Profile
 	ownServer bool
 }
 
@@ -65,9 +77,9 @@ func New(srv *sandbox.Server) (*Env, error) {
 	e.Files = federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
 	e.Config = filepath.Join(dir, "oktafed.yaml")
 	e.Sessions = awsauth.KeyringSessions{Store: keystore.NewMemory()}
-	e.Profile = &config.Profile{Name: Profile, OrgURL: e.Server.URL, AppURL: e.Server.URL + AppPath, Username: DemoUser,
+	e.profile = &config.Profile{Name: Profile, OrgURL: e.Server.URL, AppURL: e.Server.URL + AppPath, Username: DemoUser,
 		Region: "us-east-1", AccountAliases: map[string]string{"123456789012": "prod"}}
-	cfg := &config.File{Profiles: map[string]*config.Profile{Profile: e.Profile}}
+	cfg := &config.File{Profiles: map[string]*config.Profile{Profile: e.profile}}
 	if err := cfg.Save(e.Config); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("write the oktafed config: %w", err)
@@ -78,10 +90,10 @@ func New(srv *sandbox.Server) (*Env, error) {
 // Login signs the demo user in with password and TOTP and writes the AWS
 // profiles of the roles selector picks ("all", an ARN or /regex/).
 func (e *Env) Login(ctx context.Context, selector string) (*federation.Outcome, error) {
-	app := &federation.App{Profile: e.Profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.HTTPClient}, Sessions: e.Sessions}
+	app := &federation.App{Profile: e.profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.HTTPClient}, Sessions: e.Sessions}
 	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return DemoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: DemoSeed}}
 	l := &federation.Login{
-		Profile: e.Profile,
+		Profile: e.profile,
 		Source:  &federation.Session{App: app, SignIn: signIn},
 		STS:     federation.NewSTSClient("us-east-1", e.Server.URL, e.HTTPClient),
 		Files:   e.Files,

@@ -15,7 +15,7 @@
 // and the other 74 (the AWS SDK's endpoint tables, verify, the keyring,
 // YAML, the sandbox, cobra and the CLI) never run. When the named
 // profile's cached credentials are fresh it prints them and exits right
-// there. TestFastPathInitOrder in internal/cli keeps the count under 128
+// there. TestFastPathInitOrder in cmd/internal/cli keeps the count under 128
 // and none of the program's own packages ahead of it.
 //
 // Measured against the lean binary (23 MB: without the gateway's grpc,
@@ -39,7 +39,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/awsfile"
+	"github.com/oktafed/oktafed/internal/awsfile"
 	"github.com/oktafed/oktafed/internal/owned"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/awscred"
+	"github.com/oktafed/oktafed/internal/awscred"
 	"github.com/oktafed/oktafed/internal/testenv"
 )
 
