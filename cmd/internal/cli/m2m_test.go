@@ -15,7 +15,7 @@ import (
 func TestM2MCommands(t *testing.T) {
 	t.Parallel()
 	e := setupCLI(t)
-	key, err := filepath.Abs("../../sandbox/testdata/demo-m2m-client.PUBLIC-TEST-KEY.pem")
+	key, err := filepath.Abs("../../../sandbox/testdata/demo-m2m-client.PUBLIC-TEST-KEY.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
