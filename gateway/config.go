@@ -137,6 +137,12 @@ type Timeouts struct {
 	// /readyz answering 503, so load balancers move traffic away before
 	// connections close (default 5s; negative for none).
 	Drain time.Duration `yaml:"drain,omitempty"`
+	// Write is the longest one write of a response may block on a client
+	// that does not read (default 30s; an HTTP/2 client can stop reading
+	// by holding its flow-control window at zero). Past it the response is
+	// abandoned and the upstream request cancelled, so such clients
+	// cannot hold upstream handlers.
+	Write time.Duration `yaml:"write,omitempty"`
 	// Tunnel bounds a WebSocket tunnel (default 1h); tunnels on routes
 	// with a token also end when the token expires or is revoked.
 	Tunnel time.Duration `yaml:"tunnel,omitempty"`
@@ -151,6 +157,7 @@ const (
 	DefaultUpstreamTimeout   = 30 * time.Second
 	DefaultDrain             = 5 * time.Second
 	DefaultTunnel            = time.Hour
+	DefaultWriteTimeout      = 30 * time.Second
 )
 
 // DefaultMaxBodyBytes is Config.MaxBodyBytes when unset.
@@ -171,6 +178,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.Idle, DefaultIdleTimeout)
 	def(&t.Upstream, DefaultUpstreamTimeout)
 	def(&t.Tunnel, DefaultTunnel)
+	def(&t.Write, DefaultWriteTimeout)
 	if t.Drain < 0 {
 		t.Drain = 0
 	} else if t.Drain == 0 {

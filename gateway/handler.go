@@ -118,7 +118,12 @@ type forwardKey struct{}
 // proxy routes, authenticates, authorizes and forwards one request.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+	lw := &logWriter{ResponseWriter: w, status: http.StatusOK, ctl: http.NewResponseController(w), writeTimeout: g.timeouts.Write}
+	if r.ProtoMajor == 1 {
+		// A deadline from the previous response on this connection
+		// must not cut this one.
+		_ = lw.ctl.SetWriteDeadline(time.Time{})
+	}
 	var (
 		routeName = "-"
 		rt        *compiledRoute
@@ -460,6 +465,10 @@ type logWriter struct {
 	wroteHeader bool
 	// onHijack wraps the client connection of an allowed upgrade.
 	onHijack func(net.Conn) net.Conn
+	// ctl and writeTimeout bound each write (Timeouts.Write); nil ctl
+	// for none.
+	ctl          *http.ResponseController
+	writeTimeout time.Duration
 }
 
 func (w *logWriter) WriteHeader(code int) {
@@ -470,6 +479,9 @@ func (w *logWriter) WriteHeader(code int) {
 }
 
 func (w *logWriter) Write(b []byte) (int, error) {
+	if w.ctl != nil {
+		_ = w.ctl.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
 	w.wroteHeader = true
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -477,6 +489,9 @@ func (w *logWriter) Write(b []byte) (int, error) {
 }
 
 func (w *logWriter) Flush() {
+	if w.ctl != nil {
+		_ = w.ctl.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
