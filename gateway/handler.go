@@ -118,12 +118,8 @@ type forwardKey struct{}
 // proxy routes, authenticates, authorizes and forwards one request.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	lw := &logWriter{ResponseWriter: w, status: http.StatusOK, ctl: http.NewResponseController(w), writeTimeout: g.timeouts.Write}
-	if r.ProtoMajor == 1 {
-		// A deadline from the previous response on this connection
-		// must not cut this one.
-		_ = lw.ctl.SetWriteDeadline(time.Time{})
-	}
+	lw := &logWriter{ResponseWriter: w, status: http.StatusOK, writeTimeout: g.timeouts.Write}
+	defer lw.disarm()
 	var (
 		routeName = "-"
 		rt        *compiledRoute
@@ -297,9 +293,14 @@ func (g *Gateway) decide(ctx context.Context, method, target string, authorizati
 		return decision{verdict: verdictBadPath, msg: "path refused: " + err.Error()}
 	}
 	d := decision{path: cp, rt: g.routes.match(method, cp)}
-	authz, err := guard.AuthorizationHeader(http.Header{"Authorization": authorization})
-	if err != nil {
-		d.verdict, d.authErr = verdictAuth, err
+	var authz string
+	switch len(authorization) {
+	case 0:
+	case 1:
+		authz = authorization[0]
+	default:
+		// guard.AuthorizationHeader's rule, without building a header.
+		d.verdict, d.authErr = verdictAuth, guard.ErrTwoAuthorizations
 		return d
 	}
 	if d.rt == nil {
@@ -465,10 +466,38 @@ type logWriter struct {
 	wroteHeader bool
 	// onHijack wraps the client connection of an allowed upgrade.
 	onHijack func(net.Conn) net.Conn
-	// ctl and writeTimeout bound each write (Timeouts.Write); nil ctl
-	// for none.
-	ctl          *http.ResponseController
+	// writeTimeout bounds each write (Timeouts.Write) once the response
+	// is past writeFree bytes; ctl is set from then on. Smaller responses
+	// fit in socket buffers and flow-control windows and never block, so
+	// they pay nothing.
 	writeTimeout time.Duration
+	ctl          *http.ResponseController
+	hijacked     bool
+}
+
+// writeFree is how much of a response is written without a deadline.
+const writeFree = 32 << 10
+
+// arm sets the write deadline for the next write of n bytes.
+func (w *logWriter) arm(n int) {
+	if w.writeTimeout <= 0 || w.hijacked {
+		return
+	}
+	if w.ctl == nil {
+		if w.bytes+int64(n) <= writeFree {
+			return
+		}
+		w.ctl = http.NewResponseController(w.ResponseWriter)
+	}
+	_ = w.ctl.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+}
+
+// disarm clears the deadline so the connection's next response (HTTP/1
+// keep-alive) does not inherit it.
+func (w *logWriter) disarm() {
+	if w.ctl != nil && !w.hijacked {
+		_ = w.ctl.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (w *logWriter) WriteHeader(code int) {
@@ -479,9 +508,7 @@ func (w *logWriter) WriteHeader(code int) {
 }
 
 func (w *logWriter) Write(b []byte) (int, error) {
-	if w.ctl != nil {
-		_ = w.ctl.SetWriteDeadline(time.Now().Add(w.writeTimeout))
-	}
+	w.arm(len(b))
 	w.wroteHeader = true
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -490,7 +517,7 @@ func (w *logWriter) Write(b []byte) (int, error) {
 
 func (w *logWriter) Flush() {
 	if w.ctl != nil {
-		_ = w.ctl.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+		w.arm(0)
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()

@@ -154,7 +154,7 @@ func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return c, brw, err
 	}
 	w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
-	w.ctl = nil
+	w.hijacked = true
 	_ = c.SetDeadline(time.Time{}) // the tunnel has its own bounds
 	if w.onHijack != nil {
 		c = w.onHijack(c)
