@@ -142,7 +142,6 @@ func joinRoles(roles []string) string {
 	return strings.Join(roles, ",")
 }
 
-
 // The gateway never authenticates with an access_token parameter (RFC 6750
 // section 2.2/2.3), but upstreams log query strings and forms, so the
 // parameter is removed before forwarding.
