@@ -32,14 +32,14 @@ import (
 // between replicas through Redis.
 func waitStatus(t *testing.T, u, token string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, _, _ := do(t, "GET", u, token, nil)
 		if st == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %d, want %d within 5s", u, st, want)
+			t.Fatalf("GET %s: %d, want %d within 30s", u, st, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
