@@ -254,7 +254,7 @@ func TestDrainUnderWrk(t *testing.T) {
 
 	// wrk runs 2s; the stop signal comes 0.5s in, so every request of
 	// the run falls in the drain period and must be answered.
-	cmd := exec.Command(wrk, "-t1", "-c16", "-d2s", "--timeout", "2s", "-H", "Authorization: Bearer "+reader, gw.url+"/x")
+	cmd := exec.Command(wrk, "-t1", "-c16", "-d2s", "--timeout", "10s", "-H", "Authorization: Bearer "+reader, gw.url+"/x")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
