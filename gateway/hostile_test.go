@@ -172,6 +172,7 @@ func (e *hostileEnv) send(t *testing.T, method, target, token string, headers []
 }
 
 func TestHostileClientIdentityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newHostileEnv(t)
 	cases := []struct {
 		name    string
@@ -302,6 +303,7 @@ func TestHostileClientIdentityHeaders(t *testing.T) {
 }
 
 func TestHostileClientMethodsAndPaths(t *testing.T) {
+	t.Parallel()
 	e := newHostileEnv(t)
 	cases := []struct {
 		name, method, target, token string
@@ -377,6 +379,7 @@ func TestHostileClientMethodsAndPaths(t *testing.T) {
 }
 
 func TestHostileClientDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	up := startWSGI(t)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	strict := startGateway(t, oktaConfig(t, sb, up.URL)) // environment only: no routes
@@ -431,6 +434,7 @@ func TestHostileClientDefaultPolicy(t *testing.T) {
 const beforeDefaults = 15 * time.Second
 
 func TestHostileClientTimeoutsAndAborts(t *testing.T) {
+	t.Parallel()
 	e := newHostileEnv(t)
 	t.Run("hung upstream gets 504 after the route's timeout", func(t *testing.T) {
 		start := time.Now()

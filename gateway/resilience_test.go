@@ -117,6 +117,7 @@ func waitReadyz(t testing.TB, base string, within time.Duration, want int, conta
 }
 
 func TestRevocationsWhenRedisFails(t *testing.T) {
+	t.Parallel()
 	rs := testenv.Redis(t)
 	link := newFlakyTCP(t, rs.Addr())
 	link.setDown(true)
@@ -205,6 +206,7 @@ func (f *flakyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestKeyServerOutage(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, echoUpstream(t).URL)
 	const floor = 700 * time.Millisecond

@@ -46,6 +46,7 @@ func waitStatus(t *testing.T, u, token string, want int) {
 }
 
 func TestReplicasShareRevocationsThroughRedis(t *testing.T) {
+	t.Parallel()
 	rs := testenv.Redis(t)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	up := echoUpstream(t).URL
@@ -95,6 +96,7 @@ func TestReplicasShareRevocationsThroughRedis(t *testing.T) {
 }
 
 func TestReplicasShareIntrospectionThroughRedis(t *testing.T) {
+	t.Parallel()
 	rs := testenv.Redis(t)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	var calls atomic.Int64
@@ -138,6 +140,7 @@ func TestReplicasShareIntrospectionThroughRedis(t *testing.T) {
 }
 
 func TestGatewayWithOIDCProvider(t *testing.T) {
+	t.Parallel()
 	op := testenv.OIDCProvider(t, &testenv.OIDCProviderOptions{ExtraClaims: map[string]any{"groups": []string{"developers"}}})
 	up := echoUpstream(t).URL
 	cfg, err := gateway.ParseConfig([]byte(`
@@ -220,6 +223,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestGatewayTLSAndHTTP2(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, echoUpstream(t).URL)
 	certFile, keyFile, pool := selfSigned(t)
