@@ -35,6 +35,7 @@ func oauthPost(t *testing.T, base, endpoint string, form url.Values) (int, map[s
 }
 
 func TestDirectAuthenticationGrants(t *testing.T) {
+	t.Parallel()
 	// The phone answers a push after 2 s of the sandbox's clock, which the
 	// test moves forward rather than waiting.
 	clk := clock.NewFake(time.Now())
