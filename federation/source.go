@@ -121,6 +121,40 @@ func (a *App) readPage(page *okta.AppPage) (*saml.Assertion, error) {
 	return as, nil
 }
 
+// Captured is what a sign-in outside Okta's APIs (the person's browser)
+// captured: the SAML form the AWS app's page posted and the Okta session
+// cookie the sign-in left.
+type Captured struct {
+	// SAMLResponse is the base64 SAML response, as the page posted it.
+	SAMLResponse string
+	RelayState   string
+	// SID is the Okta session cookie ("" when there was none), and
+	// SIDExpires its expiry (zero for a cookie without one).
+	SID        string
+	SIDExpires time.Time
+}
+
+// FromCaptured reads the assertion of a sign-in outside Okta's APIs and
+// keeps the Okta session it opened, as Password keeps its own, so later
+// logins and refreshes reuse it.
+func (a *App) FromCaptured(ctx context.Context, c Captured) (*Assertion, error) {
+	as, err := saml.Decode(c.SAMLResponse)
+	if err != nil {
+		return nil, err
+	}
+	as.RelayState = c.RelayState
+	if len(as.Roles) == 0 {
+		return nil, saml.ErrNoRoles
+	}
+	if c.SID != "" && (c.SIDExpires.IsZero() || a.now().Before(c.SIDExpires)) {
+		if err := a.saveSession(ctx, c.SID, c.SIDExpires); err != nil {
+			return nil, err
+		}
+	}
+	a.emit("saml", "SAML assertion for %s with %d role(s), session duration %s", as.NameID, len(as.Roles), as.SessionDuration)
+	return as, nil
+}
+
 // Session is the saved Okta session as an assertion source, with a
 // sign-in source behind it for when the session is missing or has ended.
 // Many callers at once share one sign-in.
