@@ -417,8 +417,8 @@ func TestRulesCatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"layers":    {"unlisted is in no layer", "internal/foundation is in no layer", "okta/sub is in no layer", "verify imports okta", "sandbox/org imports sandbox,", "gone, which is no package"},
-		"arrows":    {"the arrows of cmd/oktafed are not its imports; write: cmd/oktafed ──► cmd/internal/cli, cmd/internal/fastpath"},
+		"layers": {"unlisted is in no layer", "internal/foundation is in no layer", "okta/sub is in no layer", "verify imports okta", "sandbox/org imports sandbox,", "gone, which is no package"},
+		"arrows": {"the arrows of cmd/oktafed are not its imports; write: cmd/oktafed ──► cmd/internal/cli, cmd/internal/fastpath"},
 		"forbidden": {
 			"cmd/oktafed links google.golang.org/grpc: 1 packages, such as google.golang.org/grpc/codes, through verify",
 			"awsauth links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation",
@@ -427,9 +427,9 @@ func TestRulesCatch(t *testing.T) {
 			"secrets links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through secrets",
 			"dbauth links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation",
 		},
-		"top":       {"library okta depends on cmd/internal/cli"},
-		"private":   {"okta imports sandbox/org"},
-		"folders":   {"internal/foundation imports okta: the packages under internal/", "folder okta/ imports verify/ (okta/sub ──► verify)", "folder verify/ imports okta/ (verify ──► okta)"},
+		"top":     {"library okta depends on cmd/internal/cli"},
+		"private": {"okta imports sandbox/org"},
+		"folders": {"internal/foundation imports okta: the packages under internal/", "folder okta/ imports verify/ (okta/sub ──► verify)", "folder verify/ imports okta/ (verify ──► okta)"},
 	}
 	got := map[string][]string{
 		"layers":    checkLayers(graph, layer),
