@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/otpseed"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -64,11 +61,11 @@ func Used(err error) bool {
 // Code reserves the next unspent time step and returns its code, waiting
 // for the step to begin when it lies ahead.
 func (t *TOTP) Code(ctx context.Context) (string, error) {
-	secret, opts, err := seedParams(t.Seed)
+	seed, err := otpseed.Parse(t.Seed)
 	if err != nil {
 		return "", err
 	}
-	period := time.Duration(opts.Period) * time.Second
+	period := seed.Period()
 	clk := clock.Or(t.Clock)
 	now := clk.Now()
 	left := Start(Step(now, period)+1, period).Sub(now)
@@ -93,12 +90,7 @@ func (t *TOTP) Code(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	code, err := totp.GenerateCodeCustom(secret, at, opts)
-	if err != nil {
-		// pquerna/otp's message does not include the secret.
-		return "", fmt.Errorf("the TOTP seed is not valid base32: %w", err)
-	}
-	return code, nil
+	return seed.Code(at)
 }
 
 func (t *TOTP) sleep(ctx context.Context, d time.Duration) error {
@@ -113,30 +105,4 @@ func (t *TOTP) sleep(ctx context.Context, d time.Duration) error {
 	case <-tm.C:
 		return nil
 	}
-}
-
-// seedParams reads a seed as okta.MFA.TOTPSeed does: a bare base32 secret
-// (any case, spaces and padding allowed) or an otpauth:// URL with its own
-// period, digits and algorithm.
-func seedParams(seed string) (string, totp.ValidateOpts, error) {
-	opts := totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-	seed = strings.TrimSpace(seed)
-	if strings.HasPrefix(strings.ToLower(seed), "otpauth://") {
-		k, err := otp.NewKeyFromURL(seed)
-		if err != nil || k.Type() != "totp" || k.Secret() == "" {
-			return "", opts, errors.New("the TOTP seed is an otpauth:// URL this client cannot read (want otpauth://totp/...?secret=...)")
-		}
-		opts.Period = uint(k.Period())
-		opts.Digits = k.Digits()
-		opts.Algorithm = k.Algorithm()
-		seed = k.Secret()
-	}
-	if opts.Period == 0 {
-		opts.Period = 30
-	}
-	seed = strings.ToUpper(strings.TrimRight(strings.Join(strings.Fields(seed), ""), "="))
-	if seed == "" {
-		return "", opts, errors.New("the TOTP seed is empty")
-	}
-	return seed, opts, nil
 }
