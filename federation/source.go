@@ -29,8 +29,10 @@ type App struct {
 	Profile  *config.Profile
 	Okta     *okta.Client
 	Sessions SessionCache // nil: sessions are neither reused nor saved
-	Clock    clock.Clock
-	Events   func(Event)
+	// Clock tells time (any value with a Now method); the wall clock
+	// when nil.
+	Clock  interface{ Now() time.Time }
+	Events func(Event)
 }
 
 func (a *App) now() time.Time { return clock.Or(a.Clock).Now() }

@@ -25,8 +25,9 @@ type TOTP struct {
 	// Ledger records the spent steps across processes. nil keeps them in
 	// this value only (when no state directory is writable).
 	Ledger *Ledger
-	// Clock tells time; the wall clock when nil.
-	Clock clock.Clock
+	// Clock tells time (any value with a Now method); the wall clock when
+	// nil.
+	Clock interface{ Now() time.Time }
 	// Sleep waits for d or until ctx is done; a timer when nil.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Waiting, when set, is told that the code must wait for a later
