@@ -17,13 +17,21 @@
 // learns comes back as Changes for the caller to save.
 package federation
 
-import "github.com/oktafed/oktafed/internal/saml"
+import (
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
+)
 
 // Role is an AWS role offered by the Okta AWS app's assertion.
 type Role = saml.Role
 
-// Assertion is the SAML assertion an AssertionSource yields (the
-// *saml.Assertion in its signature): the SAMLResponse as STS wants it and
-// what it says (issuer, audiences, validity, roles, session name and
-// duration). Sources outside this package name it through this alias.
+// Assertion is the SAML assertion an AssertionSource yields: the
+// SAMLResponse as STS wants it and what it says (issuer, audiences,
+// validity, roles, session name and duration).
 type Assertion = saml.Assertion
+
+// Profile is an oktafed profile as the CLI keeps it in its config file:
+// the Okta org and AWS app, the user, the MFA preference, the role
+// selector and profile-name template. A program builds one to log in
+// without the CLI, or gets the CLI's from awsauth.Resolver.
+type Profile = config.Profile

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -19,14 +18,14 @@ import (
 // Session puts the saved Okta session in front of one. Login, the refresh
 // path and SAMLProvider take any source, as x/oauth2 takes a TokenSource.
 type AssertionSource interface {
-	Assertion(ctx context.Context) (*saml.Assertion, error)
+	Assertion(ctx context.Context) (*Assertion, error)
 }
 
 // App is what every source shares: the profile's Okta org and AWS app, the
 // cache of its Okta session, the clock and the event sink. Sources read
 // the profile and never change it.
 type App struct {
-	Profile  *config.Profile
+	Profile  *Profile
 	Okta     *okta.Client
 	Sessions SessionCache // nil: sessions are neither reused nor saved
 	// Clock tells time (any value with a Now method); the wall clock
@@ -185,7 +184,7 @@ type Session struct {
 
 // Assertion returns an assertion through the saved session while it lives,
 // else through SignIn.
-func (s *Session) Assertion(ctx context.Context) (*saml.Assertion, error) {
+func (s *Session) Assertion(ctx context.Context) (*Assertion, error) {
 	v, err, _ := s.flight.Do("assertion", func() (any, error) { return s.assertion(ctx) })
 	if err != nil {
 		return nil, explainUnreachable(err, "Okta", fmt.Sprintf(oktaHint, s.App.Profile.Name))
@@ -196,7 +195,7 @@ func (s *Session) Assertion(ctx context.Context) (*saml.Assertion, error) {
 func (s *Session) assertion(ctx context.Context) (*saml.Assertion, error) {
 	a := s.App
 	if a.Profile.AppURL == "" {
-		return nil, fmt.Errorf("profile %s has no app_url: run `oktafed init --profile %s` and give the AWS app's embed link", a.Profile.Name, a.Profile.Name)
+		return nil, fmt.Errorf("profile %s has no app_url: set it to the AWS app's embed link", a.Profile.Name)
 	}
 	// seen is the session saved when this call started: Force does not
 	// reuse it, but a different one saved while this call waited is new.
@@ -244,10 +243,10 @@ type Password struct {
 }
 
 // Assertion signs in and returns the app's assertion.
-func (p *Password) Assertion(ctx context.Context) (*saml.Assertion, error) {
+func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 	a := p.App
 	if a.Profile.Username == "" {
-		return nil, fmt.Errorf("profile %s has no username: run `oktafed init --profile %s`", a.Profile.Name, a.Profile.Name)
+		return nil, fmt.Errorf("profile %s has no username: set the Okta user name", a.Profile.Name)
 	}
 	if p.Password == nil {
 		return nil, a.loginRequired("Okta sign-in needed")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/oktafed/oktafed/federation"
 	"github.com/spf13/cobra"
 )
 
@@ -71,10 +72,23 @@ func Main(ctx context.Context, ios *IOStreams, args []string) int {
 	}
 	if !errors.As(err, new(silentError)) {
 		fmt.Fprintf(ios.ErrOut, "oktafed: %v\n", err)
+		if hint := advice(err); hint != "" {
+			fmt.Fprintln(ios.ErrOut, hint)
+		}
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return 1
+}
+
+// advice is the command that helps after a library's typed error: the
+// libraries name what is wrong, the CLI which oktafed command fixes it.
+func advice(err error) string {
+	var lr *federation.LoginRequiredError
+	if errors.As(err, &lr) && lr.Profile != "" {
+		return fmt.Sprintf("Run `oktafed login --profile %s` to sign in again.", lr.Profile)
+	}
+	return ""
 }
