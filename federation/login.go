@@ -135,9 +135,9 @@ func (o *Outcome) Failed() []Assumed {
 // Chooser picks roles when the profile's selector does not decide.
 type Chooser func(ctx context.Context, roles []Role) ([]Role, error)
 
-// SelectRoles applies a role selector (ARN, /regex/, all) to the offered
+// selectRoles applies a role selector (ARN, /regex/, all) to the offered
 // roles; with no selector it takes the only role, or asks choose.
-func SelectRoles(ctx context.Context, offered []Role, selector string, choose Chooser) ([]Role, error) {
+func selectRoles(ctx context.Context, offered []Role, selector string, choose Chooser) ([]Role, error) {
 	sorted := append([]Role(nil), offered...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].RoleARN < sorted[j].RoleARN })
 	match, err := config.RoleMatcher(selector)
@@ -217,7 +217,7 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	if selector == "" {
 		selector = l.Profile.Role
 	}
-	roles, err := SelectRoles(ctx, a.Roles, selector, choose)
+	roles, err := selectRoles(ctx, a.Roles, selector, choose)
 	if err != nil {
 		return nil, err
 	}

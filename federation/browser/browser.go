@@ -251,7 +251,7 @@ func (b *SignIn) capture(ev *fetch.EventRequestPaused) (*Result, bool) {
 		}
 		body = append(body, e.Bytes...)
 	}
-	resp, relay, err := ParseSAMLPost(body)
+	resp, relay, err := parseSAMLPost(body)
 	if err != nil {
 		return nil, true
 	}
@@ -266,14 +266,14 @@ func (b *SignIn) isACS(raw string) bool {
 			return true
 		}
 	}
-	return IsAWSSignInURL(raw)
+	return isAWSSignInURL(raw)
 }
 
-// IsAWSSignInURL reports whether raw is where AWS takes SAML responses:
+// isAWSSignInURL reports whether raw is where AWS takes SAML responses:
 // https://signin.aws.amazon.com/saml, its regional forms
 // (https://<region>.signin.aws.amazon.com/saml) and the GovCloud and China
 // partitions' sign-in hosts.
-func IsAWSSignInURL(raw string) bool {
+func isAWSSignInURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.User != nil || u.Port() != "" {
 		return false
@@ -292,11 +292,11 @@ func IsAWSSignInURL(raw string) bool {
 	return false
 }
 
-// ParseSAMLPost reads the form body (application/x-www-form-urlencoded)
+// parseSAMLPost reads the form body (application/x-www-form-urlencoded)
 // the AWS app page posts: exactly one non-empty SAMLResponse and at most
 // one RelayState. The body comes from a web page, so it is size-capped
 // and parsed strictly.
-func ParseSAMLPost(body []byte) (samlResponse, relayState string, err error) {
+func parseSAMLPost(body []byte) (samlResponse, relayState string, err error) {
 	if len(body) > maxSAMLPost {
 		return "", "", errors.New("the SAML form is larger than 1 MiB")
 	}
