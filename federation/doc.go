@@ -5,7 +5,10 @@
 //   - assertion sources, one interface (AssertionSource) for every way of
 //     getting the AWS app's SAML assertion: Session (the saved Okta session,
 //     the sign-in lock and --force) in front of a sign-in source, Password
-//     (password and MFA) or Device (the OIDC device flow);
+//     (password and MFA), Device (the OIDC device flow) or Direct (Okta
+//     Direct Authentication); sign-ins outside Okta's APIs, such as the
+//     person's browser (package federation/browser, which only the CLI
+//     links), hand what they captured to App.FromCaptured;
 //   - the STS assumer (AssumeRoles: parallel AssumeRoleWithSAML, each role
 //     for the longest session it allows);
 //   - the profile writer (WriteProfiles, into the AWS CLI's files);
