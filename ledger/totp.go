@@ -48,7 +48,7 @@ var ErrSeedRefused = errors.New("okta refused the code computed from the TOTP se
 // the seed or this machine's clock is off, and says so.
 func (t *TOTP) Answer(ctx context.Context, p okta.CodePrompt) (string, error) {
 	if p.Attempt > 1 && !Used(p.Problem) {
-		return "", fmt.Errorf("%w: check that the seed (OKTAFED_TOTP_SECRET, or the one saved by `oktafed init`) belongs to this user's authenticator and that this computer's clock is right (%v)", ErrSeedRefused, p.Problem)
+		return "", fmt.Errorf("%w: check that the seed belongs to this user's authenticator and that this computer's clock is right (%v)", ErrSeedRefused, p.Problem)
 	}
 	return t.Code(ctx)
 }

@@ -253,7 +253,7 @@ func (c *Client) RoleCredentials(ctx context.Context, t *Token, accountID, roleN
 
 func portalError(err error) error {
 	if isUnauthorized(err) {
-		return fmt.Errorf("%w: IAM Identity Center refused the cached token; run `oktafed sso login`", ErrLoginRequired)
+		return fmt.Errorf("%w: IAM Identity Center refused the cached token; sign in again", ErrLoginRequired)
 	}
 	return err
 }

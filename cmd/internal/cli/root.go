@@ -9,6 +9,8 @@ import (
 	"fmt"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/ledger"
+	"github.com/oktafed/oktafed/sso"
 	"github.com/spf13/cobra"
 )
 
@@ -89,6 +91,12 @@ func advice(err error) string {
 	var lr *federation.LoginRequiredError
 	if errors.As(err, &lr) && lr.Profile != "" {
 		return fmt.Sprintf("Run `oktafed login --profile %s` to sign in again.", lr.Profile)
+	}
+	if errors.Is(err, ledger.ErrSeedRefused) {
+		return "The seed is OKTAFED_TOTP_SECRET's, else the one `oktafed init` saved in the keyring."
+	}
+	if errors.Is(err, sso.ErrLoginRequired) {
+		return "Run `oktafed sso login` to sign in to IAM Identity Center again."
 	}
 	return ""
 }
