@@ -402,10 +402,10 @@ func TestRulesCatch(t *testing.T) {
 	// libraries that link what only the CLI or dbauth may: the browser
 	// driver back in federation, a database driver in secrets
 	libs := map[string]pkg{
-		"awsauth":            {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp"}},
+		"awsauth":            {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp", "github.com/jackc/pgx/v5/stdlib", "github.com/go-sql-driver/mysql"}},
 		"federation":         {Imports: []string{"federation/browser"}, Deps: []string{module + "/federation/browser", "github.com/chromedp/chromedp"}},
 		"federation/browser": {Deps: []string{"github.com/chromedp/chromedp"}},
-		"secrets":            {Deps: []string{"github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql"}},
+		"secrets":            {Deps: []string{"github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql", "github.com/chromedp/cdproto/fetch"}},
 		"dbauth":             {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp", "github.com/jackc/pgx/v5"}},
 	}
 	withLibs := maps.Clone(graph)
@@ -425,6 +425,9 @@ func TestRulesCatch(t *testing.T) {
 			"federation links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation/browser",
 			"secrets links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5, through secrets",
 			"secrets links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through secrets",
+			"secrets links github.com/chromedp: 1 packages, such as github.com/chromedp/cdproto/fetch, through secrets",
+			"awsauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5/stdlib, through awsauth",
+			"awsauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through awsauth",
 			"dbauth links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation",
 		},
 		"top":     {"library okta depends on cmd/internal/cli"},
