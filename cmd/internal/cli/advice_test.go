@@ -23,6 +23,8 @@ func TestAdviceWordsLibraryErrors(t *testing.T) {
 		{fmt.Errorf("fetch: %w", &federation.LoginRequiredError{Profile: "prod", Reason: "Okta session expired"}), "oktafed login --profile prod"},
 		{fmt.Errorf("%w: nope", ledger.ErrSeedRefused), "OKTAFED_TOTP_SECRET"},
 		{fmt.Errorf("%w: refused", sso.ErrLoginRequired), "oktafed sso login"},
+		{fmt.Errorf("login: %w", &federation.UnreachableError{Service: "STS", Host: "127.0.0.1:1", Cause: "connection refused", Hint: "check"}), "--sts-endpoint"},
+		{&federation.UnreachableError{Service: "Okta", Host: "x.invalid", Cause: "does not resolve", Hint: "check"}, "--org-url"},
 		{errors.New("something else"), ""},
 	} {
 		got := advice(tc.err)

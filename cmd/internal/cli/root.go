@@ -92,6 +92,15 @@ func advice(err error) string {
 	if errors.As(err, &lr) && lr.Profile != "" {
 		return fmt.Sprintf("Run `oktafed login --profile %s` to sign in again.", lr.Profile)
 	}
+	var ue *federation.UnreachableError
+	if errors.As(err, &ue) {
+		switch ue.Service {
+		case "STS":
+			return "`oktafed init --sts-endpoint URL` sets the profile's STS endpoint."
+		case "Okta":
+			return "`oktafed init --profile NAME --org-url URL` changes a profile's org URL."
+		}
+	}
 	if errors.Is(err, ledger.ErrSeedRefused) {
 		return "The seed is OKTAFED_TOTP_SECRET's, else the one `oktafed init` saved in the keyring."
 	}
