@@ -210,8 +210,32 @@ func (p *Principal) Claims() (map[string]any, error) {
 // RawClaims returns a copy of the token's claims JSON.
 func (p *Principal) RawClaims() []byte { return []byte(p.raw) }
 
-func (p *Principal) clone() *Principal {
+// Clone returns a principal the caller owns: the struct and every slice
+// are fresh, so a handler that sorts, reverses or appends to its
+// principal's Audience, Scopes, Groups or Roles changes nothing another
+// request (or the token cache) sees. The four slices share one backing
+// array, each capped at its own length so that an append reallocates
+// instead of writing into its neighbour: one allocation for all of them.
+func (p *Principal) Clone() *Principal {
 	c := *p
+	n := len(p.Audience) + len(p.Scopes) + len(p.Groups) + len(p.Roles)
+	if n == 0 {
+		c.Audience, c.Scopes, c.Groups, c.Roles = nil, nil, nil, nil
+		return &c
+	}
+	buf := make([]string, 0, n)
+	take := func(s []string) []string {
+		if s == nil {
+			return nil
+		}
+		i := len(buf)
+		buf = append(buf, s...)
+		return buf[i:len(buf):len(buf)]
+	}
+	c.Audience = take(p.Audience)
+	c.Scopes = take(p.Scopes)
+	c.Groups = take(p.Groups)
+	c.Roles = take(p.Roles)
 	return &c
 }
 

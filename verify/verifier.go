@@ -413,7 +413,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		if ct, ok := v.cache.get(ck, now); ok {
 			if ct.gen == ct.prov.keys.generation() && v.policy.checkTime(&ct.c, now) == nil {
 				v.hits.Add(1)
-				return ct.p.clone(), nil
+				return ct.p.Clone(), nil
 			}
 			v.cache.remove(ck)
 		}
@@ -452,9 +452,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if v.cache != nil {
 		exp := min(c.exp, now+v.cacheTTL)
 		v.cache.put(ck, &cachedToken{p: pr, prov: p, gen: gen, c: *c}, exp, now)
-		return pr.clone(), nil
+		return pr.Clone(), nil
 	}
-	return pr, nil
+	// Roles points at the policy's shared lists: copy them out.
+	return pr.Clone(), nil
 }
 
 func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal {
@@ -513,7 +514,9 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t 
 	}
 	pr := v.principal(c, p, roles)
 	pr.Introspected = true
-	return pr, nil
+	// The claims came from the introspection cache, which other
+	// requests read: the caller gets slices of its own.
+	return pr.Clone(), nil
 }
 
 // isB64Token reports whether s has the RFC 6750 section 2.1 b64token
