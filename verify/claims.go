@@ -22,11 +22,25 @@ type claims struct {
 	// They sit with the other small fields so claims keeps its size.
 	cidRank           int8
 	cidConflict       bool
+	shape             shapeBits // which kind-revealing claims are present
 	scopes, groups    []string
 	hasActive, active bool
 	tokenType         string // RFC 7662 token_type, introspection only
+	cnf               string // the cnf claim's JSON object, "" when absent
 	raw               string
 }
+
+// shapeBits record the claims that tell an access token from an ID
+// token: Okta puts cid and scp in access tokens only; nonce, at_hash and
+// c_hash belong to ID tokens (OIDC Core 2, 3.1.3.6, 3.3.2.11).
+type shapeBits uint8
+
+const (
+	shapeCid shapeBits = 1 << iota
+	shapeScp
+	shapeIDToken
+	shapeCnf // a cnf (confirmation) claim: the token is sender-constrained
+)
 
 // clientClaimNames are the claims naming the client, in the order they
 // are read: Okta's cid, RFC 9068's client_id, OIDC's azp, Azure v1's
@@ -80,6 +94,9 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			// token ambiguous (refused by the policy).
 			var s string
 			s, err = stringValue(key, v)
+			if key == "cid" {
+				c.shape |= shapeCid
+			}
 			r := clientClaimRank(key)
 			switch {
 			case c.cidRank == 0:
@@ -97,11 +114,22 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			// string, RFC 9068 and Auth0 send scope as a string.
 			var s []string
 			s, err = stringList(key, v, true)
+			if key == "scp" {
+				c.shape |= shapeScp
+			}
 			if c.scopes == nil {
 				c.scopes = s // the usual case: one scope claim, no copy
 			} else {
 				c.scopes = append(slices.Clip(c.scopes), s...)
 			}
+		case "nonce", "at_hash", "c_hash":
+			c.shape |= shapeIDToken
+		case "cnf":
+			if v.kind != jsonObject {
+				return errors.New("cnf must be an object")
+			}
+			c.shape |= shapeCnf
+			c.cnf = v.raw
 		case "active":
 			if v.kind != jsonBool {
 				return errors.New("active must be a boolean")

@@ -140,7 +140,7 @@ func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("%s: response is larger than %d bytes", r.URL.Redacted(), f.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", 0, &statusError{url: r.URL.Redacted(), code: resp.StatusCode}
+		return "", 0, &statusError{url: r.URL.Redacted(), code: resp.StatusCode, retryAfter: retryAfter(resp.Header.Get("Retry-After"), f.clk.Now())}
 	}
 	return string(body), maxAge(resp.Header.Get("Cache-Control")), nil
 }
@@ -149,6 +149,26 @@ func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
 type statusError struct {
 	url  string
 	code int
+	// retryAfter is the answer's Retry-After (RFC 9110 section 10.2.3:
+	// seconds or an HTTP date), 0 when absent or unreadable.
+	retryAfter time.Duration
+}
+
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, 1<<20)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d", e.url, e.code) }

@@ -420,11 +420,18 @@ func (srv *server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, srv.introspect(form["token"]))
 }
 
-// introspect describes token, or reports it inactive. The hint is not
-// needed: JWTs are access or ID tokens, anything else may be a refresh
-// token.
+// introspect describes token, or reports it inactive, in the shapes of
+// Okta's /introspect reference: token_type is always Bearer; an access
+// token's answer carries iss, aud, jti, iat and (for a user) uid; a
+// refresh token's only active, token_type, scope, client_id, username,
+// exp and sub; an ID token's its own claims (aud is the client). The
+// hint is not needed: JWTs are access or ID tokens (Okta's jti says
+// which), anything else may be a refresh token.
 func (srv *server) introspect(token string) introspection {
 	if strings.Count(token, ".") == 2 {
+		if out, ok := srv.introspectIDToken(token); ok {
+			return out
+		}
 		vt, rec, ok := srv.activeAccess(token)
 		if !ok {
 			return introspection{}
@@ -465,11 +472,41 @@ func (srv *server) introspect(token string) introspection {
 		exp = end
 	}
 	return introspection{
-		Active: true, TokenType: "refresh_token", Scope: strings.Join(rec.scopes, " "),
-		ClientID: rec.clientID, Username: rec.user.Login, Sub: rec.user.Login, UID: rec.user.ID,
-		Exp: exp.Unix(), Iat: rec.created.Unix(), Nbf: rec.created.Unix(),
-		Aud: srv.audienceClaim(), Iss: srv.issuer,
+		Active: true, TokenType: "Bearer", Scope: strings.Join(rec.scopes, " "),
+		ClientID: rec.clientID, Username: rec.user.Login, Sub: rec.user.Login,
+		Exp: exp.Unix(),
 	}
+}
+
+// introspectIDToken answers for an unexpired ID token this server
+// signed, which Okta reports active: its claims, client_id (the
+// audience) and username. ok is false for anything else.
+func (srv *server) introspectIDToken(token string) (introspection, bool) {
+	now := srv.parent.clk.Now()
+	vt, err := srv.verifyJWT(token, now)
+	if err != nil || !strings.HasPrefix(vt.jti, "ID.") {
+		return introspection{}, false
+	}
+	if !now.Before(vt.exp) {
+		return introspection{}, true
+	}
+	c := vt.claims
+	out := introspection{Active: true, TokenType: "Bearer", Exp: vt.exp.Unix(), Jti: vt.jti, Iss: srv.issuer, Aud: c["aud"]}
+	if !vt.iat.IsZero() {
+		out.Iat = vt.iat.Unix()
+	}
+	out.Sub, _ = c["sub"].(string)
+	out.ClientID, _ = c["aud"].(string)
+	out.Username, _ = c["preferred_username"].(string)
+	for k, v := range c {
+		if k != "ver" && k != "jti" && k != "iss" && k != "aud" && k != "iat" && k != "exp" && k != "sub" {
+			if out.Custom == nil {
+				out.Custom = map[string]any{}
+			}
+			out.Custom[k] = v
+		}
+	}
+	return out, true
 }
 
 // stringList reads a JSON string array claim.
