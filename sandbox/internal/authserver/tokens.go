@@ -40,6 +40,24 @@ func (srv *server) signLocked(now time.Time, claims map[string]any) (string, err
 	return obj.CompactSerialize()
 }
 
+// signAccessLocked signs an access token's claims: with the unpublished
+// access key on the org server, with the current published key on a
+// custom server. Needs srv.mu.
+func (srv *server) signAccessLocked(now time.Time, claims map[string]any) (string, error) {
+	if srv.accessKey == nil {
+		return srv.signLocked(now, claims)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("token claims: %w", err)
+	}
+	obj, err := srv.accessKey.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return obj.CompactSerialize()
+}
+
 // grant is what a token request was allowed: who, for which client, with
 // which scopes.
 type grant struct {
@@ -117,7 +135,7 @@ func (srv *server) issue(g grant) (*tokenResponse, error) {
 		at["sub"] = g.client.id
 	}
 	srv.addCustomClaims(at, g.user, true)
-	access, err := srv.signLocked(now, at)
+	access, err := srv.signAccessLocked(now, at)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +267,9 @@ func (srv *server) verifyJWT(token string, now time.Time) (*verifiedToken, error
 		return nil, err
 	}
 	key := srv.keys.find(kid)
+	if key == nil && srv.accessKey != nil && kid == srv.accessKey.kid {
+		key = srv.accessKey
+	}
 	srv.mu.Unlock()
 	if key == nil {
 		return nil, errNotOurs
