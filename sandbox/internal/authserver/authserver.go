@@ -134,13 +134,13 @@ type server struct {
 	refreshLifetime time.Duration
 	refreshIdle     time.Duration
 
-	mu         sync.Mutex
-	keys       *keyRing
+	mu   sync.Mutex
+	keys *keyRing
 	// accessKey, on the org server, signs its access tokens. It is never
 	// published: Okta's reference says only Okta can validate org-server
 	// access tokens, and real ones are signed by a key absent from the
 	// org's JWKS. Introspection and userinfo still accept them.
-	accessKey *signingKey
+	accessKey  *signingKey
 	access     map[string]*accessRecord  // by jti
 	refresh    map[string]*refreshRecord // by token
 	revoked    map[string]time.Time      // jti of revoked tokens not in access, until exp
