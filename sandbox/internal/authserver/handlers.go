@@ -29,6 +29,11 @@ func (s *Servers) Register(mux *http.ServeMux) {
 	if s.org != nil {
 		org := func(*http.Request) *server { return s.org }
 		for _, e := range s.endpointTable() {
+			if e.name == "oauth-authorization-server" {
+				// Okta's reference: OAuth 2.0 metadata "is only
+				// available on custom authorization servers".
+				continue
+			}
 			path := "/oauth2" + e.path
 			if strings.HasPrefix(e.path, "/.well-known/") {
 				path = e.path
@@ -90,13 +95,14 @@ func (s *Servers) wrap(find func(*http.Request) *server, e endpoint) http.Handle
 }
 
 // discovery is an OpenID Provider / OAuth authorization server metadata
-// document with the fields Okta publishes.
+// document with the fields Okta publishes, less the endpoints the sandbox
+// does not serve (authorize, logout, client registration): a third-party
+// library reading it finds only endpoints that answer.
 type discovery struct {
 	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"`
-	RegistrationEndpoint                       string   `json:"registration_endpoint"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
 	JWKSURI                                    string   `json:"jwks_uri"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -112,7 +118,6 @@ type discovery struct {
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 }
@@ -138,9 +143,7 @@ func (srv *server) serveDiscovery(w http.ResponseWriter, openid bool) {
 	}
 	d := discovery{
 		Issuer:                            srv.issuer,
-		AuthorizationEndpoint:             srv.url("authorize"),
 		TokenEndpoint:                     srv.url("token"),
-		RegistrationEndpoint:              srv.parent.base + "/oauth2/v1/clients",
 		JWKSURI:                           srv.url("keys"),
 		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "code token", "id_token token", "code id_token token"},
 		ResponseModesSupported:            []string{"query", "fragment", "form_post", "okta_post_message"},
@@ -155,9 +158,11 @@ func (srv *server) serveDiscovery(w http.ResponseWriter, openid bool) {
 		IntrospectionEndpointAuthMethodsSupported: authMethods,
 		RevocationEndpoint:                        srv.url("revoke"),
 		RevocationEndpointAuthMethodsSupported:    authMethods,
-		EndSessionEndpoint:                        srv.url("logout"),
 		RequestParameterSupported:                 true,
 		RequestObjectSigningAlgValuesSupported:    []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"},
+	}
+	if slices.Contains(srv.grants, GrantDeviceCode) {
+		d.DeviceAuthorizationEndpoint = srv.url("device/authorize")
 	}
 	if openid {
 		// The OAuth metadata document leaves out the OIDC-only fields.
