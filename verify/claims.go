@@ -212,6 +212,12 @@ type Principal struct {
 	// Introspected is true when the token was checked by RFC 7662
 	// introspection rather than by signature.
 	Introspected bool
+	// KeyThumbprint is the token's cnf.jkt (RFC 9449): the RFC 7638
+	// thumbprint of the key it is bound to, "" for a bearer token.
+	KeyThumbprint string
+	// bound marks a cnf claim of any kind; such a token is never a
+	// bearer token.
+	bound bool
 
 	raw string
 }

@@ -182,6 +182,8 @@ type Config struct {
 	Limits     Limits     `json:"limits,omitempty" yaml:"limits,omitempty"`
 	KeyCache   KeyCache   `json:"key_cache,omitempty" yaml:"key_cache,omitempty"`
 	TokenCache TokenCache `json:"token_cache,omitempty" yaml:"token_cache,omitempty"`
+	// DPoP configures VerifyDPoP's proof checks.
+	DPoP DPoPConfig `json:"dpop,omitempty" yaml:"dpop,omitempty"`
 
 	HTTPClient *http.Client `json:"-" yaml:"-"`
 	Clock      clock.Clock  `json:"-" yaml:"-"`
@@ -247,6 +249,7 @@ type Verifier struct {
 	clk       clock.Clock
 	cache     *ttlCache[*cachedToken]
 	cacheTTL  int64
+	dpop      DPoPConfig
 	// hits and misses count token cache lookups for Stats.
 	hits, misses atomic.Uint64
 }
@@ -335,6 +338,13 @@ func New(cfg Config) (*Verifier, error) {
 			v.opaque = p
 		}
 		v.providers = append(v.providers, p)
+	}
+	v.dpop = cfg.DPoP
+	if v.dpop.Window <= 0 {
+		v.dpop.Window = DefaultDPoPWindow
+	}
+	if v.dpop.Replay == nil {
+		v.dpop.Replay = &memoryReplay{seen: map[string]time.Time{}, now: v.clk.Now}
 	}
 	if !cfg.TokenCache.Disabled {
 		size := cfg.TokenCache.Size
@@ -440,9 +450,22 @@ func (v *Verifier) Issuers() []string {
 	return out
 }
 
-// Verify checks token and returns the principal it names. Every failure is
-// an *Error; pass it to Challenge for the HTTP answer.
+// Verify checks a bearer token and returns the principal it names. Every
+// failure is an *Error; pass it to Challenge for the HTTP answer. A token
+// bound to a key (a cnf claim, RFC 9449) is refused with
+// ErrDPoPRequired: without its proof it is a stolen token's replay as
+// likely as not. VerifyDPoP checks such tokens.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
+	p, err := v.verify(ctx, token)
+	if err == nil && p.bound {
+		return nil, &Error{Code: CodeInvalidToken, Reason: ErrDPoPRequired, Scheme: "DPoP",
+			Description: "the token is bound to a key: send 'Authorization: DPoP <token>' with a DPoP proof"}
+	}
+	return p, err
+}
+
+// verify checks token, bound or not.
+func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
 		return nil, newError(ErrMissingToken, "")
 	}
@@ -539,6 +562,10 @@ func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal 
 		Roles:    roles,
 		Expiry:   time.Unix(c.exp, 0),
 		raw:      c.raw,
+	}
+	if c.shape&shapeCnf != 0 {
+		pr.bound = true
+		pr.KeyThumbprint, _ = cnfThumbprint(c.cnf)
 	}
 	if len(roles) > 0 {
 		pr.Role = roles[0]
