@@ -199,7 +199,7 @@ type provider struct {
 	keys      keySource
 	intro     *introspector
 	// okta marks an Okta custom authorization server: its access tokens
-	// carry cid and scp, which its ID tokens never do.
+	// carry cid, which its ID tokens never do.
 	okta bool
 	// orgClient, for the Okta org server, is the client whose ID tokens
 	// are accepted (their aud); the org server's access tokens are signed
@@ -222,8 +222,8 @@ func (p *provider) tokenKind(c *claims) error {
 		}
 	case c.shape&shapeIDToken != 0:
 		return newError(ErrUnsupportedToken, "an ID token (nonce, at_hash or c_hash) is not an access token")
-	case p.okta && c.shape&(shapeCid|shapeScp) != shapeCid|shapeScp:
-		return newError(ErrUnsupportedToken, "not an Okta access token (Okta access tokens carry cid and scp; an ID token does not)")
+	case p.okta && c.shape&shapeCid == 0:
+		return newError(ErrUnsupportedToken, "not an Okta access token (Okta access tokens carry cid; an ID token does not)")
 	}
 	return nil
 }
