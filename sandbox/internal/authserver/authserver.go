@@ -140,7 +140,9 @@ type server struct {
 	// published: Okta's reference says only Okta can validate org-server
 	// access tokens, and real ones are signed by a key absent from the
 	// org's JWKS. Introspection and userinfo still accept them.
-	accessKey  *signingKey
+	accessKey *signingKey
+	// dpop holds the DPoP nonce and the proofs seen (dpop.go).
+	dpop       dpopState
 	access     map[string]*accessRecord  // by jti
 	refresh    map[string]*refreshRecord // by token
 	revoked    map[string]time.Time      // jti of revoked tokens not in access, until exp

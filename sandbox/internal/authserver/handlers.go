@@ -120,6 +120,7 @@ type discovery struct {
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 }
 
 var supportedClaims = []string{
@@ -160,6 +161,7 @@ func (srv *server) serveDiscovery(w http.ResponseWriter, openid bool) {
 		RevocationEndpointAuthMethodsSupported:    authMethods,
 		RequestParameterSupported:                 true,
 		RequestObjectSigningAlgValuesSupported:    []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"},
+		DPoPSigningAlgValuesSupported:             dpopAlgNames,
 	}
 	if slices.Contains(srv.grants, GrantDeviceCode) {
 		d.DeviceAuthorizationEndpoint = srv.url("device/authorize")
@@ -234,6 +236,10 @@ func (srv *server) token(r *http.Request) (*tokenResponse, *oauthError) {
 		return nil, &oauthError{status: http.StatusBadRequest, code: "unauthorized_client",
 			description: fmt.Sprintf("The client may not use the '%s' grant type.", gt)}
 	}
+	jkt, oerr := srv.checkDPoP(r, cl)
+	if oerr != nil {
+		return nil, oerr
+	}
 	var g grant
 	switch gt {
 	case GrantClientCredentials:
@@ -282,6 +288,7 @@ func (srv *server) token(r *http.Request) (*tokenResponse, *oauthError) {
 	case GrantTokenExchange:
 		return srv.tokenExchange(cl, form)
 	}
+	g.jkt = jkt
 	resp, err := srv.issue(g)
 	if err == nil && gt == GrantDeviceCode {
 		err = srv.addDeviceSecret(g, resp)

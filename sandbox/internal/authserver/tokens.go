@@ -66,6 +66,7 @@ type grant struct {
 	scopes   []string
 	authTime time.Time
 	refresh  string // refresh token to return, if any
+	jkt      string // the DPoP key the access token is bound to, if any
 }
 
 func hasScope(scopes []string, want string) bool {
@@ -134,6 +135,9 @@ func (srv *server) issue(g grant) (*tokenResponse, error) {
 	} else {
 		at["sub"] = g.client.id
 	}
+	if g.jkt != "" {
+		at["cnf"] = map[string]any{"jkt": g.jkt}
+	}
 	srv.addCustomClaims(at, g.user, true)
 	access, err := srv.signAccessLocked(now, at)
 	if err != nil {
@@ -147,6 +151,9 @@ func (srv *server) issue(g grant) (*tokenResponse, error) {
 		AccessToken:  access,
 		Scope:        strings.Join(g.scopes, " "),
 		RefreshToken: g.refresh,
+	}
+	if g.jkt != "" {
+		resp.TokenType = "DPoP"
 	}
 	if g.user != nil && hasScope(g.scopes, "openid") {
 		idt, err := srv.idTokenLocked(now, g, access)
