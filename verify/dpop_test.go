@@ -234,3 +234,31 @@ func TestDPoPIntrospectedBinding(t *testing.T) {
 		t.Fatalf("bound opaque token with proof: %+v %v", p, err)
 	}
 }
+
+// FuzzDPoPProof: no proof the client's key did not sign is accepted, and
+// the proof parser never panics.
+func FuzzDPoPProof(f *testing.F) {
+	v, fc := staticVerifier(f, func(c *Config) { c.TokenCache.Disabled = true })
+	k := keys(f)
+	client := newProofKey(f)
+	c := baseClaims()
+	c["cnf"] = map[string]any{"jkt": client.jkt}
+	tok := mint(f, RS256, k.rsa, "rsa1", c)
+	const u = "https://api.example/x"
+	good := client.proof(f, "GET", u, tok, fc.Now(), nil)
+	f.Add(good)
+	f.Add(strings.Split(good, ".")[0] + ".e30.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, proof string) {
+		_, _ = parseProof(proof, defaultAlgs)
+		_, _ = normalHTU(proof)
+		_, _ = cnfThumbprint(proof)
+		if proof == good {
+			return // accepted once at most; not the property checked
+		}
+		if _, err := v.VerifyDPoP(context.Background(), tok, DPoPRequest{Proofs: []string{proof}, Method: "GET", URL: u}); err == nil {
+			t.Fatalf("accepted a proof the client did not sign: %q", proof)
+		}
+	})
+}

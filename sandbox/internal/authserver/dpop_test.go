@@ -84,3 +84,32 @@ func TestDPoPTokenRequests(t *testing.T) {
 		t.Fatalf("bearer app: %d %s", r.status, r.body)
 	}
 }
+
+// FuzzDPoPTokenProof: the token endpoint's DPoP proof check never panics
+// and binds tokens only to keys whose proofs verify.
+func FuzzDPoPTokenProof(f *testing.F) {
+	srv := fuzzServer(f)
+	key, err := dpop.NewKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := key.Proof("POST", srv.url("token"), "", srv.dpop.currentNonce(), testStart)
+	f.Add(good)
+	f.Add("a.b.c")
+	f.Add("")
+	cl := &client{id: "c", dpop: true}
+	f.Fuzz(func(t *testing.T, proof string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.url("token"), nil)
+		req.Header.Set("DPoP", proof)
+		jkt, oerr := srv.checkDPoP(req, cl)
+		if oerr != nil {
+			if jkt != "" || (oerr.code != "invalid_dpop_proof" && oerr.code != "use_dpop_nonce") {
+				t.Fatalf("%q %+v", jkt, oerr)
+			}
+			return
+		}
+		if jkt == "" {
+			t.Fatal("no error and no key")
+		}
+	})
+}
