@@ -130,7 +130,8 @@ func TestDPoP(t *testing.T) {
 		{"no jwk", tok, req(client.proof(t, "GET", u, tok, fc.Now(), func(h, _ map[string]any) { delete(h, "jwk") })), ErrDPoPProof},
 		{"kid instead", tok, req(client.proof(t, "GET", u, tok, fc.Now(), func(h, _ map[string]any) { h["kid"] = "rsa1" })), ErrDPoPProof},
 		{"private jwk", tok, req(client.proof(t, "GET", u, tok, fc.Now(), func(h, _ map[string]any) {
-			j := map[string]any{"d": enc.EncodeToString(client.priv.D.Bytes())}
+			d, _ := client.priv.Bytes()
+			j := map[string]any{"d": enc.EncodeToString(d)}
 			for k, v := range client.jwk {
 				j[k] = v
 			}

@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/json"
 	"math/big"
@@ -43,7 +44,10 @@ func TestProof(t *testing.T) {
 	}
 	x, _ := b64.DecodeString(h.JWK["x"])
 	y, _ := b64.DecodeString(h.JWK["y"])
-	pub := &ecdsa.PublicKey{Curve: k.priv.Curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sig, _ := b64.DecodeString(parts[2])
 	d := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if !ecdsa.Verify(pub, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
