@@ -86,6 +86,15 @@ func TestSandboxOrgServer(t *testing.T) {
 	if _, err := v.Verify(ctx, otherID); !errors.Is(err, verify.ErrAudience) {
 		t.Fatalf("another client's org ID token: err = %v, want audience refused", err)
 	}
+	// A client allow-list naming the configured client keeps its ID
+	// tokens (their client is their audience).
+	v2, err := verify.New(verify.Config{Providers: []verify.ProviderConfig{org}, Policy: verify.Policy{Audiences: []string{"x"}, ClientIDs: []string{"0oa1orgweb0000000001"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v2.Verify(ctx, id); err != nil {
+		t.Fatalf("org ID token with a client allow-list: %v", err)
+	}
 
 	// Introspection is the way for org access tokens.
 	ip := verify.Introspection(srv.URL+"/oauth2/v1/introspect", "0oa1orgweb0000000001", "org-web-secret")

@@ -506,6 +506,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 		if err := p.tokenKind(c); err != nil {
 			return nil, err
 		}
+		if c.cid == "" {
+			c.cid = p.orgClient // an ID token's audience is its client
+		}
 	}
 	if p.intro != nil {
 		// The answer will decide, but a JWT whose own claims or
@@ -536,9 +539,6 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 		return nil, err
 	}
 	pr := v.principal(c, p, roles)
-	if p.orgClient != "" && pr.ClientID == "" {
-		pr.ClientID = p.orgClient // an ID token's audience is its client
-	}
 	if v.cache != nil {
 		exp := min(c.exp, now+v.cacheTTL)
 		v.cache.put(ck, &cachedToken{p: pr, prov: p, gen: gen, c: *c}, exp, now)
