@@ -110,3 +110,30 @@ func TestSandboxOrgServer(t *testing.T) {
 		t.Fatalf("org ID token by introspection: %v, want refused (not an access token)", err)
 	}
 }
+
+// TestSandboxIDTokenNotAccessToken: an ID token of a custom server, signed
+// with the very keys its access tokens are, is refused as an access token
+// even under AllowAnyAudience, where its audience (the client) would not
+// stop it.
+func TestSandboxIDTokenNotAccessToken(t *testing.T) {
+	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	r := tokenResponse(t, srv, url.Values{
+		"grant_type": {"password"}, "client_id": {cliClient}, "username": {"demo@example.com"},
+		"password": {"Sandbox-Demo-1"}, "scope": {"openid orders.read"},
+	}, false)
+	id, _ := r["id_token"].(string)
+	access, _ := r["access_token"].(string)
+	if id == "" || access == "" {
+		t.Fatalf("token response %v", r)
+	}
+	pc := verify.Okta("sandbox.example", "default")
+	pc.BaseURL = srv.URL
+	v := newVerifier(t, verify.Config{Providers: []verify.ProviderConfig{pc}, Policy: verify.Policy{AllowAnyAudience: true}})
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, access); err != nil {
+		t.Fatalf("access token: %v", err)
+	}
+	if _, err := v.Verify(ctx, id); !errors.Is(err, verify.ErrUnsupportedToken) {
+		t.Fatalf("ID token as access token: %v, want refused", err)
+	}
+}
