@@ -63,8 +63,9 @@ type Config struct {
 	STSEndpoint string
 	// HTTPClient makes the token and STS calls; 30 s timeout when nil.
 	HTTPClient *http.Client
-	// Clock stamps assertions; the wall clock when nil.
-	Clock clock.Clock
+	// Clock stamps assertions (any value with a Now method); the wall
+	// clock when nil.
+	Clock interface{ Now() time.Time }
 	// DPoPKey, when set, signs a DPoP proof (RFC 9449) for every token
 	// request, as apps that require DPoP demand; the access token is then
 	// bound to this key. It must be an ECDSA P-256 key (OKTAFED_DPOP=true
