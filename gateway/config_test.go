@@ -55,9 +55,11 @@ func TestApplyEnv(t *testing.T) {
 		},
 		{
 			name: "okta inferred, default auth server, org server allowed",
-			env:  map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org"},
+			// The org server's ID tokens for OKTA_CLIENT_ID: its access
+			// tokens can only be introspected.
+			env: map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org", "OKTA_CLIENT_ID": "0oaweb"},
 			check: func(t *testing.T, vc verify.Config, _ map[string]providerRule) {
-				if len(vc.Providers) != 1 || vc.Providers[0].AuthServerID != "org" || !vc.Providers[0].AllowOrgServer {
+				if len(vc.Providers) != 1 || vc.Providers[0].AuthServerID != "org" || !vc.Providers[0].AllowOrgServer || vc.Providers[0].ClientID != "0oaweb" {
 					t.Fatalf("providers = %+v", vc.Providers)
 				}
 			},

@@ -335,7 +335,7 @@ func TestSandboxIntrospection(t *testing.T) {
 		t.Fatal("no refresh token")
 	}
 	_, err = v.Verify(ctx, refresh)
-	wantReason(t, "refresh token", err, verify.ErrInactive)
+	wantReason(t, "refresh token", err, verify.ErrUnsupportedToken)
 
 	// The endpoint found through the server's metadata document, and the
 	// secret read from a file as a mounted Kubernetes Secret provides it.

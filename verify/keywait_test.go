@@ -317,3 +317,58 @@ func TestBackgroundRefreshRetriesEveryFloor(t *testing.T) {
 	}
 	t.Logf("ready %v after the server came back (floor %v)", time.Since(back), floor)
 }
+
+// TestUnknownKidAfterOutage: the issuer fails, then comes back with a
+// rotated key. A token signed with the new key is fetched for a tenth of
+// the floor after the last failed attempt, not a whole floor after it;
+// before that, tokens with unknown kids cost the issuer nothing.
+func TestUnknownKidAfterOutage(t *testing.T) {
+	k := keys(t)
+	srv := newKeyServer(t, jwksOf(jwk(&k.rsa.PublicKey, "k1", RS256)))
+	fc := clock.NewFake(testNow)
+	const floor = time.Minute
+	v := keyVerifier(t, srv, fc, KeyCache{RefetchFloor: floor, MinRefresh: 5 * time.Minute, DefaultRefresh: 5 * time.Minute,
+		FetchTimeout: time.Minute, UnknownKeyWait: time.Minute})
+	ctx := context.Background()
+	if err := v.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok := func(kid string) string {
+		c := oktaClaims(srv.URL)
+		c["iat"], c["exp"] = fc.Now().Unix(), fc.Now().Unix()+3600
+		key := k.rsa
+		if kid == "k2" {
+			key = k.rsa2
+		}
+		return mint(t, RS256, key, kid, c)
+	}
+	// The outage: the refresh due after 5 minutes fails.
+	srv.set("fail", "")
+	fc.Advance(6 * time.Minute)
+	if _, err := v.Verify(ctx, tok("k1")); err != nil {
+		t.Fatalf("held key during the outage: %v", err)
+	}
+	waitIdle(t, remoteOf(v))
+	hits := srv.hits.Load()
+	// The issuer is back, with a rotated set.
+	srv.set("ok", jwksOf(jwk(&k.rsa.PublicKey, "k1", RS256), jwk(&k.rsa2.PublicKey, "k2", RS256)))
+	fc.Advance(floor/10 - time.Second)
+	for range 20 {
+		if _, err := v.Verify(ctx, tok("k2")); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("before a tenth of the floor: %v", err)
+		}
+	}
+	if n := srv.hits.Load(); n != hits {
+		t.Fatalf("%d fetches for unknown kids within a tenth of the floor after a failure, want 0", n-hits)
+	}
+	fc.Advance(2 * time.Second)
+	if _, err := v.Verify(ctx, tok("k2")); err != nil {
+		t.Fatalf("new key %v after the last failed attempt (floor %v): %v", floor/10+time.Second, floor, err)
+	}
+	// Once a fetch has succeeded, the whole floor applies again.
+	hits = srv.hits.Load()
+	fc.Advance(floor / 2)
+	if _, err := v.Verify(ctx, tok("k3")); !errors.Is(err, ErrUnknownKey) || srv.hits.Load() != hits {
+		t.Fatalf("unknown kid within the floor after a success: %v, %d fetches", err, srv.hits.Load()-hits)
+	}
+}
