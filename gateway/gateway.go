@@ -42,6 +42,10 @@ type Options struct {
 	// embedding). It must have been built from the same configuration for
 	// per-provider rules to apply.
 	Verifier *verify.Verifier
+
+	// prev, set by Reload, is the generation the new one replaces: it
+	// shares its Redis, metrics and serving state.
+	prev *Gateway
 }
 
 // Gateway is a configured proxy. Build it with New, serve it with Serve or
@@ -61,11 +65,14 @@ type Gateway struct {
 	prefix    string // canonical identity header prefix
 	folded    string // the prefix lower-case with '-', for stripSpoofable
 	idNames   [len(identityNames)]string
-	keysReady atomic.Bool
-	draining  atomic.Bool
+	keysReady *atomic.Bool // shared by every generation (reload.go)
+	draining  *atomic.Bool // shared by every generation (reload.go)
 	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
+	rshared   *redisShared // nil without Redis
+	reload    *reloadState // shared by every generation
+	entry     http.Handler // serves through the live generation
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -89,6 +96,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		}
 	}
 	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog}
+	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
 	if g.prefix == "" {
@@ -132,19 +140,27 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Redis.Enabled() {
+	if opts.prev != nil {
+		g.shareRedis(opts.prev, hasIntrospection(vc))
+	} else if cfg.Redis.Enabled() {
 		rs, err := newRedisShared(cfg.Redis, log)
 		if err != nil {
 			return nil, err
 		}
-		g.revs, g.redis = rs.revocations, rs.revocations
+		g.revs, g.redis, g.rshared = rs.revocations, rs.revocations, rs
 		if hasIntrospection(vc) {
 			g.shared = rs.cache
 		}
 	} else {
 		g.revs = newMemoryRevocations()
 	}
-	g.metrics = newMetrics(v, g.revs)
+	if opts.prev != nil {
+		g.metrics = opts.prev.metrics
+		g.metrics.setVerifier(v)
+	} else {
+		g.metrics = newMetrics(v, g.revs)
+		g.reload.register(g.metrics.reg, g.redis)
+	}
 	for i := range g.routes.routes {
 		g.routes.routes[i].metrics = g.metrics.forRoute(g.routes.routes[i].name)
 		g.routes.routes[i].faMetrics = g.metrics.forRoute("forward-auth " + g.routes.routes[i].name)
@@ -166,6 +182,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		Observe:     g.metrics.observe,
 	})
 	g.handler = g.buildHandler()
+	g.entry = http.HandlerFunc(g.serveLive)
 	return g, nil
 }
 
@@ -219,7 +236,7 @@ func containsString(list []string, s string) bool {
 }
 
 // Verifier returns the gateway's verifier.
-func (g *Gateway) Verifier() *verify.Verifier { return g.v }
+func (g *Gateway) Verifier() *verify.Verifier { return g.current().v }
 
 // Revocations returns the gateway's revocation list (shared through Redis
 // when configured).
@@ -227,7 +244,7 @@ func (g *Gateway) Revocations() Revocations { return g.revs }
 
 // Handler returns the gateway's HTTP handler: health, readiness, metrics
 // and admin endpoints, then the routes.
-func (g *Gateway) Handler() http.Handler { return g.handler }
+func (g *Gateway) Handler() http.Handler { return g.entry }
 
 // Ready reports whether the gateway should receive traffic: issuer keys
 // loaded, the revocation list usable (see RedisConfig.OnFailure), and not
@@ -322,6 +339,7 @@ func (g *Gateway) Close() error {
 	if g.stopWarm != nil {
 		g.stopWarm()
 	}
+	g.reload.close()
 	if c, ok := g.revs.(io.Closer); ok {
 		return c.Close()
 	}
@@ -337,7 +355,7 @@ func (g *Gateway) Close() error {
 // knowledge, as gRPC clients speak it).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           g.handler,
+		Handler:           g.entry,
 		ReadHeaderTimeout: g.timeouts.ReadHeader,
 		IdleTimeout:       g.timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),

@@ -168,6 +168,7 @@ func newRedisShared(cfg RedisConfig, log *slog.Logger) (*redisShared, error) {
 		local: newMemoryRevocations(), rdb: client, prefix: prefix, log: log,
 		done: make(chan struct{}), stopped: make(chan struct{}),
 	}
+	rr.keeper.init()
 	go rr.follow()
 	return &redisShared{revocations: rr, cache: &sharedCache{rdb: client, prefix: prefix + "introspect:", local: map[[32]byte]localEntry{}}}, nil
 }
@@ -191,6 +192,8 @@ type redisRevocations struct {
 	// (Unix nanoseconds, 0 while connected) is when the feed was lost.
 	loaded    atomic.Bool
 	downSince atomic.Int64
+
+	keeper keeper // re-publishes what Redis lost (republish.go)
 }
 
 const (
@@ -241,7 +244,8 @@ func (r *redisRevocations) markDown() {
 type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	l.log.Log(ctx, redisLogLevel(msg), "redis: "+msg)
 }
 
 // setRedisLogger installs the gateway's logger for go-redis. go-redis has
@@ -388,16 +392,26 @@ func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
 
 // resync copies every listed id from Redis into the local list. A Cluster
 // spreads the keys over its primaries, so each is scanned.
+// Then it writes back the ids this replica holds that Redis has lost
+// (republish.go).
 func (r *redisRevocations) resync(ctx context.Context) error {
+	seen := newSeenSet()
+	var err error
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return r.resyncNode(ctx, node)
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return r.resyncNode(ctx, node, seen)
 		})
+	} else {
+		err = r.resyncNode(ctx, r.rdb, seen)
 	}
-	return r.resyncNode(ctx, r.rdb)
+	r.keeper.resynced(err)
+	if err != nil {
+		return err
+	}
+	return r.republish(ctx, seen)
 }
 
-func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalClient) error {
+func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalClient, seen *seenSet) error {
 	pattern := r.prefix + "revoked:*"
 	iter := node.Scan(ctx, 0, pattern, 500).Iterator()
 	var keys []string
@@ -420,7 +434,9 @@ func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalC
 			if c.Err() != nil || err != nil {
 				continue // expired since the scan, or not ours
 			}
-			_ = r.local.Revoke(ctx, strings.TrimPrefix(keys[i], r.prefix+"revoked:"), time.Unix(n, 0))
+			jti := strings.TrimPrefix(keys[i], r.prefix+"revoked:")
+			seen.add(jti)
+			_ = r.local.Revoke(ctx, jti, time.Unix(n, 0))
 		}
 		keys = keys[:0]
 		return nil
