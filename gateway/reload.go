@@ -264,3 +264,12 @@ func (g *Gateway) ConfigLoaded(path string) {
 		g.reload.last.Store(&sum)
 	}
 }
+
+// ReloadFailed records a reload that failed before Reload could be
+// called (the file did not parse): it counts it and logs why, and the
+// running configuration stays.
+func (g *Gateway) ReloadFailed(trigger string, err error) {
+	g.reload.reloads.WithLabelValues("failed").Inc()
+	g.log.Error("configuration reload failed; the running configuration is kept",
+		"trigger", trigger, "generation", g.reload.gen.Load(), "err", err.Error())
+}
