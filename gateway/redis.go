@@ -367,10 +367,15 @@ func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
 			return nil
 		case <-ping.C:
 			pctx, cancel := context.WithTimeout(ctx, pingEvery)
-			err := r.rdb.Ping(pctx).Err()
+			lost, err := r.canaryLost(pctx)
 			cancel()
 			if err != nil {
 				return err
+			}
+			if lost { // Redis lost its data: rescan and write back now
+				if err := r.resync(ctx); err != nil {
+					return err
+				}
 			}
 		case <-tick.C:
 			if err := r.resync(ctx); err != nil {

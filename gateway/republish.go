@@ -116,6 +116,27 @@ func (m *memoryRevocations) unexpired(now time.Time) map[string]time.Time {
 	return out
 }
 
+// The canary is a key without expiry that every rescan writes. The feed
+// checks it every pingEvery instead of a PING: go-redis reconnects and
+// follows a failover silently, so a primary that restarted empty, a
+// failover to a replica that had resynced to empty, or a FLUSHALL would
+// otherwise go unseen until the next periodic rescan. In a Cluster it
+// watches the node holding its slot; the periodic rescan covers the
+// others.
+func (r *redisRevocations) canaryKey() string { return r.prefix + "canary" }
+
+// canaryLost reports whether the canary has gone since the last rescan.
+func (r *redisRevocations) canaryLost(ctx context.Context) (bool, error) {
+	n, err := r.rdb.Exists(ctx, r.canaryKey()).Result()
+	if err != nil {
+		return false, err
+	}
+	if n == 0 {
+		r.log.Warn("Redis lost its data (restart without persistence, flush or failover to an empty replica); rescanning the revocation list")
+	}
+	return n == 0, nil
+}
+
 // republishBatch bounds the writes sent in one pipeline.
 const republishBatch = 500
 
@@ -127,6 +148,11 @@ const republishBatch = 500
 func (r *redisRevocations) republish(ctx context.Context, seen *seenSet) error {
 	if r.keeper.checked.CompareAndSwap(false, true) {
 		r.checkPersistence(ctx)
+	}
+	// Written before the comparison: a loss after this point shows at the
+	// next canary check.
+	if err := r.rdb.Set(ctx, r.canaryKey(), "1", 0).Err(); err != nil {
+		return err
 	}
 	now := time.Now()
 	var missing []string
