@@ -291,6 +291,7 @@ func PublishRevocation(ctx context.Context, rdb redis.UniversalClient, prefix, j
 	// whose announcement is lost still arrives. In a Cluster the key and
 	// the channel live on different nodes, so this is no transaction.
 	key, val := prefix+"revoked:"+jti, strconv.FormatInt(until.Unix(), 10)
+	acked := true
 	if _, ok := rdb.(sentinelClient); ok {
 		// WAIT counts the replicas that have this connection's writes,
 		// so both go down one connection in one pipeline.
@@ -301,14 +302,20 @@ func PublishRevocation(ctx context.Context, rdb redis.UniversalClient, prefix, j
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("revoke: redis: %w (check the Redis settings and that Redis is reachable)", err)
 		}
-		if acks.Val() < 1 {
-			return fmt.Errorf("revoke: no replica acknowledged the revocation within %v; a Sentinel failover may be under way: retry", sentinelAckTimeout)
-		}
+		acked = acks.Val() >= 1
 	} else if err := rdb.Set(ctx, key, val, ttl).Err(); err != nil {
 		return fmt.Errorf("revoke: redis: %w (check the Redis settings and that Redis is reachable)", err)
 	}
-	if err := rdb.Publish(ctx, prefix+"revocations", jti+" "+strconv.FormatInt(until.Unix(), 10)).Err(); err != nil {
+	receivers, err := rdb.Publish(ctx, prefix+"revocations", jti+" "+val).Result()
+	if err != nil {
 		return fmt.Errorf("revoke: stored, but announcing it failed: %w (replicas pick it up within %v)", err, resyncEvery)
+	}
+	// Without a replica's acknowledgement the write may be lost with the
+	// primary; it still stands when a gateway received it: gateways keep
+	// every revocation they have seen and write back what Redis loses
+	// (republish.go). With neither, the caller must retry.
+	if !acked && receivers == 0 {
+		return fmt.Errorf("revoke: no replica acknowledged the revocation within %v and no gateway is listening; a Sentinel failover may be under way, or the primary has no replica left: retry", sentinelAckTimeout)
 	}
 	return nil
 }
