@@ -62,7 +62,10 @@ type forwardAuth struct {
 
 func (c ForwardAuthConfig) compile() (*forwardAuth, error) {
 	if !c.Enabled && !c.Only {
-		return &forwardAuth{}, nil
+		// No endpoints; the trusted ingresses still say whose
+		// X-Request-Id is kept (requestid.go).
+		off := ForwardAuthConfig{Enabled: true, Path: "-", EnvoyPrefix: "-", Trusted: c.Trusted}
+		return off.compile()
 	}
 	fa := &forwardAuth{path: c.Path, envoyPrefix: c.EnvoyPrefix}
 	if fa.path == "" {

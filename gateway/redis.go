@@ -335,7 +335,7 @@ func (r *redisRevocations) follow() {
 			backoff = 100 * time.Millisecond // a new outage, not the same one
 		}
 		r.markDown()
-		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff)
+		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return

@@ -112,7 +112,9 @@ func (g *Gateway) current() *Gateway {
 }
 
 func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
-	g.current().handler.ServeHTTP(w, r)
+	cur := g.current()
+	cur.withRequestID(r)
+	cur.handler.ServeHTTP(w, r)
 }
 
 // Generation is the number of the configuration serving new requests: 1

@@ -157,11 +157,18 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 		return err
 	}
 	var handler slog.Handler
+	// Durations as Go duration strings ("1.5s"), never raw nanoseconds.
+	hopts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
 	switch opts.logFormat {
 	case "json":
-		handler = slog.NewJSONHandler(s.ErrOut, nil)
+		handler = slog.NewJSONHandler(s.ErrOut, hopts)
 	case "text":
-		handler = slog.NewTextHandler(s.ErrOut, nil)
+		handler = slog.NewTextHandler(s.ErrOut, hopts)
 	default:
 		return fmt.Errorf("--log-format %q: choose json or text", opts.logFormat)
 	}
@@ -186,7 +193,8 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 	if opts.watch < 0 {
 		return fmt.Errorf("--watch-config %s: give a positive duration, e.g. 10s", opts.watch)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(handler), NoAccessLog: opts.accessLog == "off"})
+	logger := slog.New(handler)
+	gw, err := gateway.New(cfg, gateway.Options{Logger: logger, NoAccessLog: opts.accessLog == "off"})
 	if err != nil {
 		return err
 	}
@@ -201,7 +209,9 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 	}
 	// main must not exit before the drain and the graceful shutdown end.
 	stopGrace.Store(int64(gw.StopDuration() + 2*time.Second))
-	fmt.Fprintf(s.ErrOut, "oktafed-gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully\n", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "))
+	// In the log's own format: a JSON log holds only JSON lines.
+	logger.Info(fmt.Sprintf("oktafed-gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", ")),
+		"addr", ln.Addr().String(), "issuers", gw.Verifier().Issuers())
 	startReloads(ctx, s, opts, gw)
 	return gw.Serve(ctx, ln)
 }
