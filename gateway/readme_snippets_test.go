@@ -76,7 +76,7 @@ func TestDocumentedNginxSetsEveryIdentityHeader(t *testing.T) {
 	snippet, from := docNginxSnippet(t)
 	for _, h := range []string{"Subject", "User", "Issuer", "Provider", "Client-Id", "Scopes", "Groups", "Role", "Roles"} {
 		v := "$upstream_http_x_auth_" + strings.ReplaceAll(strings.ToLower(h), "-", "_")
-		if !regexp.MustCompile(`proxy_set_header X-Auth-` + h + `\s+\$oktafed_\w+;`).MatchString(snippet) || !strings.Contains(snippet, v+";") {
+		if !regexp.MustCompile(`proxy_set_header X-Auth-`+h+`\s+\$oktafed_\w+;`).MatchString(snippet) || !strings.Contains(snippet, v+";") {
 			t.Errorf("%s: the nginx snippet does not copy X-Auth-%s from %s", from, h, v)
 		}
 	}
