@@ -213,7 +213,7 @@ func queryOf(target string) string {
 
 func (g *Gateway) forwardAuthDecide(w http.ResponseWriter, r *http.Request, method, uri string) {
 	start := time.Now()
-	d := g.decide(r.Context(), method, uri, r.Header.Get("Authorization"), strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
+	d := g.tracedDecide(r.Context(), method, uri, r.Header.Get("Authorization"), strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
 	g.answerForwardAuth(w, r, start, d, method, d.path)
 }
 

@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
@@ -42,6 +44,9 @@ type Options struct {
 	// embedding). It must have been built from the same configuration for
 	// per-provider rules to apply.
 	Verifier *verify.Verifier
+	// TracerProvider, when set, traces every request (tracing.go); see
+	// TracingFromEnv for one configured by the OTEL_* variables.
+	TracerProvider trace.TracerProvider
 
 	// prev, set by Reload, is the generation the new one replaces: it
 	// shares its Redis, metrics and serving state.
@@ -73,6 +78,7 @@ type Gateway struct {
 	rshared   *redisShared // nil without Redis
 	reload    *reloadState // shared by every generation
 	entry     http.Handler // serves through the live generation
+	tr        *tracing
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -87,15 +93,16 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr := newTracing(opts.TracerProvider)
 	v := opts.Verifier
 	if v == nil {
-		vc.HTTPClient = opts.HTTPClient
+		vc.HTTPClient = tr.issuerClient(opts.HTTPClient)
 		vc.Logger = log
 		if v, err = verify.New(vc); err != nil {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr}
 	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
@@ -148,6 +155,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 		g.revs, g.redis, g.rshared = rs.revocations, rs.revocations, rs
+		tr.instrumentRedis(rs.revocations.rdb)
 		if hasIntrospection(vc) {
 			g.shared = rs.cache
 		}
@@ -174,6 +182,9 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			}
 		}
 		ver = sv
+	}
+	if tr.on {
+		ver = tracedVerifier{next: ver, tr: tr}
 	}
 	g.guard = guard.New(ver, guard.Options{
 		Realm:       cfg.Realm,
@@ -471,7 +482,7 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 		// (including every header the client named in Connection), so
 		// what it sets reaches the upstream as set.
 		Rewrite:      g.rewrite(u),
-		Transport:    tr,
+		Transport:    g.tr.upstreamTransport(tr),
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: g.upstreamError(up),
 		// Without a pool every response copy allocates a 32 KiB buffer:

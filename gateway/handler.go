@@ -158,7 +158,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
+	d := g.tracedDecide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
 	rt, p, authErr = d.rt, d.p, d.authErr
 	if rt != nil {
 		routeName = rt.name

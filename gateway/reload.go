@@ -114,6 +114,10 @@ func (g *Gateway) current() *Gateway {
 func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 	cur := g.current()
 	cur.withRequestID(r)
+	if cur.tr.on {
+		cur.tr.traced(cur.handler, w, r)
+		return
+	}
 	cur.handler.ServeHTTP(w, r)
 }
 

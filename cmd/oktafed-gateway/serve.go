@@ -64,6 +64,9 @@ win over both:
   ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM, ALLOW_NO_ROLE
   GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_REALM, GATEWAY_CONFIG
   REDIS_URL, REDIS_FAILURE_MODE (closed or open)
+  OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. http://collector:4318) turns
+                        tracing on; OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and
+                        the other standard OTEL_* variables apply
 
 The gateway serves /healthz, /readyz (ready once issuer keys and, with
 Redis, the revocation list are loaded; 503 while draining), /metrics
@@ -194,7 +197,18 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 		return fmt.Errorf("--watch-config %s: give a positive duration, e.g. 10s", opts.watch)
 	}
 	logger := slog.New(handler)
-	gw, err := gateway.New(cfg, gateway.Options{Logger: logger, NoAccessLog: opts.accessLog == "off"})
+	tp, shutdownTracing, err := gateway.TracingFromEnv(ctx, s.getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			logger.Warn("flushing traces at exit failed", "err", err.Error())
+		}
+	}()
+	gw, err := gateway.New(cfg, gateway.Options{Logger: logger, NoAccessLog: opts.accessLog == "off", TracerProvider: tp})
 	if err != nil {
 		return err
 	}

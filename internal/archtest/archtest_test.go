@@ -25,7 +25,7 @@ var (
 	// what people install and what credential_process starts before every
 	// AWS call; the server libraries belong to oktafed-gateway.
 	forbidden = map[string][]string{
-		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus"},
+		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus", "go.opentelemetry.io"},
 	}
 	// top: what only these may depend on; libraries never reach the CLI.
 	top = []string{"cmd", "internal/cli"}
