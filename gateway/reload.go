@@ -225,12 +225,15 @@ func restartOnly(a, b Config) []string {
 // editor's rename are seen alike; a file that cannot be read is skipped
 // and logged, and the running configuration stays. Reloads after SIGHUP
 // record the content they loaded through ConfigLoaded, so the watch does
-// not load the same file twice.
+// not load the same file twice; call ConfigLoaded before starting the
+// watch so a change made meanwhile is not taken as the baseline.
 func (g *Gateway) WatchFile(ctx context.Context, path string, every time.Duration, reload func()) {
 	if every <= 0 {
 		return
 	}
-	g.ConfigLoaded(path)
+	if g.reload.last.Load() == nil {
+		g.ConfigLoaded(path)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	warned := false

@@ -3,8 +3,12 @@ package gateway_test
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oktafed/oktafed/gateway"
 	"github.com/oktafed/oktafed/internal/testenv"
@@ -94,5 +98,41 @@ func TestReloadKeepsRevocationsAndRefusesRedisChanges(t *testing.T) {
 	}
 	if !gw.gw.Ready() {
 		t.Error("not ready after a reload that changed the verifier")
+	}
+}
+
+// TestWatchFileReloadsOnContentChange: the watch calls reload once per
+// change of content, whether the file is rewritten or swapped by a
+// rename (a ConfigMap update), and not for a rewrite with the same
+// content.
+func TestWatchFileReloadsOnContentChange(t *testing.T) {
+	sb := sandbox.Start(t, sandbox.DefaultConfig())
+	gw := startGateway(t, oktaConfig(t, sb, echoUpstream(t).URL))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path+".new", []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("upstream: http://127.0.0.1:1\n")
+	var calls atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	gw.gw.ConfigLoaded(path)
+	go func() { gw.gw.WatchFile(ctx, path, 5*time.Millisecond, func() { calls.Add(1) }); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	write("upstream: http://127.0.0.1:2\n")
+	testenv.WaitFor(t, 10*time.Second, "the watch to see the change", func() bool { return calls.Load() == 1 })
+	write("upstream: http://127.0.0.1:2\n") // same content
+	write("upstream: http://127.0.0.1:3\n")
+	testenv.WaitFor(t, 10*time.Second, "the watch to see the second change", func() bool { return calls.Load() >= 2 })
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d reloads for two changes", n)
 	}
 }

@@ -41,6 +41,7 @@ func startReloads(ctx context.Context, s streams, opts serveOptions, gw *gateway
 		}()
 	}
 	if opts.watch > 0 && path != "" {
+		gw.ConfigLoaded(path) // the baseline: what loadConfig read at start
 		go gw.WatchFile(ctx, path, opts.watch, func() { reload("file changed") })
 	}
 }
