@@ -44,14 +44,17 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET "+pathReady, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		ok, msg := g.readiness()
+		ok, msg := g.current().readiness()
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		_, _ = w.Write([]byte(msg + "\n"))
 	})
-	mux.Handle("GET "+pathMetrics, promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
-	if g.cfg.AdminPprof {
+	mux.HandleFunc("GET "+pathMetrics, func(w http.ResponseWriter, r *http.Request) {
+		// The live generation's registry: a reload builds a new one.
+		promhttp.HandlerFor(g.current().metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	})
+	if g.current().cfg.AdminPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

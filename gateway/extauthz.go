@@ -50,7 +50,7 @@ func (s *ExtAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3
 		// credential holds one, so a comma means two headers.
 		authz = strings.Split(a, ",")
 	}
-	d := g.decide(ctx, hr.GetMethod(), hr.GetPath(), authz, isGRPCContentType(headers["content-type"]))
+	d := g.tracedDecide(ctx, hr.GetMethod(), hr.GetPath(), authz, isGRPCContentType(headers["content-type"]))
 	route := "ext_authz"
 	if d.rt != nil {
 		route = "ext_authz " + d.rt.name
@@ -123,14 +123,7 @@ func (s *ExtAuthz) answer(d decision, headers map[string]string, target string) 
 		status, challenge = verify.Challenge(d.authErr, g.cfg.Realm)
 		set("WWW-Authenticate", challenge)
 		body = guard.Message(d.authErr)
-		switch status {
-		case http.StatusUnauthorized:
-			code = codes.Unauthenticated
-		case http.StatusForbidden:
-			code = codes.PermissionDenied
-		case http.StatusServiceUnavailable:
-			code = codes.Unavailable
-		}
+		code = codes.Code(guard.GRPCCode(d.authErr))
 	case verdictNoRoute:
 		status, code = http.StatusForbidden, codes.PermissionDenied
 	case verdictUnavailable:

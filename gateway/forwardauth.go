@@ -62,7 +62,10 @@ type forwardAuth struct {
 
 func (c ForwardAuthConfig) compile() (*forwardAuth, error) {
 	if !c.Enabled && !c.Only {
-		return &forwardAuth{}, nil
+		// No endpoints; the trusted ingresses still say whose
+		// X-Request-Id is kept (requestid.go).
+		off := ForwardAuthConfig{Enabled: true, Path: "-", EnvoyPrefix: "-", Trusted: c.Trusted}
+		return off.compile()
 	}
 	fa := &forwardAuth{path: c.Path, envoyPrefix: c.EnvoyPrefix}
 	if fa.path == "" {
@@ -217,7 +220,7 @@ func (g *Gateway) forwardAuthDecide(w http.ResponseWriter, r *http.Request, meth
 		g.answerForwardAuth(w, r, start, decision{verdict: verdictBadPath, msg: "forward-auth: access_token in the query string: send the token in the Authorization header"}, method, requestPath(uri))
 		return
 	}
-	d := g.decide(r.Context(), method, uri, r.Header["Authorization"], strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
+	d := g.tracedDecide(r.Context(), method, uri, r.Header["Authorization"], strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
 	g.answerForwardAuth(w, r, start, d, method, d.path)
 }
 

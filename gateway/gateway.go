@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
@@ -42,6 +44,13 @@ type Options struct {
 	// embedding). It must have been built from the same configuration for
 	// per-provider rules to apply.
 	Verifier *verify.Verifier
+	// TracerProvider, when set, traces every request (tracing.go); see
+	// TracingFromEnv for one configured by the OTEL_* variables.
+	TracerProvider trace.TracerProvider
+
+	// prev, set by Reload, is the generation the new one replaces: it
+	// shares its Redis, metrics and serving state.
+	prev *Gateway
 }
 
 // Gateway is a configured proxy. Build it with New, serve it with Serve or
@@ -61,11 +70,15 @@ type Gateway struct {
 	prefix    string // canonical identity header prefix
 	folded    string // the prefix lower-case with '-', for stripSpoofable
 	idNames   [len(identityNames)]string
-	keysReady atomic.Bool
-	draining  atomic.Bool
+	keysReady *atomic.Bool // shared by every generation (reload.go)
+	draining  *atomic.Bool // shared by every generation (reload.go)
 	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
+	rshared   *redisShared // nil without Redis
+	reload    *reloadState // shared by every generation
+	entry     http.Handler // serves through the live generation
+	tr        *tracing
 	served    chan struct{} // closed when Serve returns
 }
 
@@ -81,15 +94,18 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr := newTracing(opts.TracerProvider)
 	v := opts.Verifier
+	dpopReplay := newDPoPReplay(cfg.Redis, &vc) // dpop.go
 	if v == nil {
-		vc.HTTPClient = opts.HTTPClient
+		vc.HTTPClient = tr.issuerClient(opts.HTTPClient)
 		vc.Logger = log
 		if v, err = verify.New(vc); err != nil {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, served: make(chan struct{})}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr, served: make(chan struct{})}
+	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
 	if g.prefix == "" {
@@ -133,19 +149,31 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Redis.Enabled() {
+	if opts.prev != nil {
+		g.shareRedis(opts.prev, hasIntrospection(vc))
+	} else if cfg.Redis.Enabled() {
 		rs, err := newRedisShared(cfg.Redis, log)
 		if err != nil {
 			return nil, err
 		}
-		g.revs, g.redis = rs.revocations, rs.revocations
+		g.revs, g.redis, g.rshared = rs.revocations, rs.revocations, rs
+		tr.instrumentRedis(rs.revocations.rdb)
 		if hasIntrospection(vc) {
 			g.shared = rs.cache
 		}
 	} else {
 		g.revs = newMemoryRevocations()
 	}
-	g.metrics = newMetrics(v, g.revs)
+	// Every generation shares the first one's Redis client, and so does
+	// the DPoP replay cache of a verifier a reload builds anew.
+	dpopReplay.attach(g.rshared)
+	if opts.prev != nil {
+		g.metrics = opts.prev.metrics
+		g.metrics.setVerifier(v)
+	} else {
+		g.metrics = newMetrics(v, g.revs)
+		g.reload.register(g.metrics.reg, g.redis)
+	}
 	for i := range g.routes.routes {
 		g.routes.routes[i].metrics = g.metrics.forRoute(g.routes.routes[i].name)
 		g.routes.routes[i].faMetrics = g.metrics.forRoute("forward-auth " + g.routes.routes[i].name)
@@ -160,13 +188,17 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		}
 		ver = sv
 	}
+	if tr.on {
+		ver = tracedVerifier{next: ver, tr: tr}
+	}
 	g.guard = guard.New(ver, guard.Options{
 		Realm:       cfg.Realm,
 		Revocations: g.revs,
 		Extra:       extraCheck(rules),
 		Observe:     g.metrics.observe,
 	})
-	g.handler = g.buildHandler()
+	g.handler = withDPoP(g.buildHandler())
+	g.entry = http.HandlerFunc(g.serveLive)
 	return g, nil
 }
 
@@ -220,7 +252,7 @@ func containsString(list []string, s string) bool {
 }
 
 // Verifier returns the gateway's verifier.
-func (g *Gateway) Verifier() *verify.Verifier { return g.v }
+func (g *Gateway) Verifier() *verify.Verifier { return g.current().v }
 
 // Revocations returns the gateway's revocation list (shared through Redis
 // when configured).
@@ -229,7 +261,7 @@ func (g *Gateway) Revocations() Revocations { return g.revs }
 // Handler returns the gateway's HTTP handler: the revocation endpoint,
 // forward-auth endpoints when enabled, then the routes. Health, readiness
 // and metrics are on AdminHandler.
-func (g *Gateway) Handler() http.Handler { return g.handler }
+func (g *Gateway) Handler() http.Handler { return g.entry }
 
 // Ready reports whether the gateway should receive traffic: issuer keys
 // loaded, the revocation list usable (see RedisConfig.OnFailure), and not
@@ -324,6 +356,7 @@ func (g *Gateway) Close() error {
 	if g.stopWarm != nil {
 		g.stopWarm()
 	}
+	g.reload.close()
 	if c, ok := g.revs.(io.Closer); ok {
 		return c.Close()
 	}
@@ -340,7 +373,7 @@ func (g *Gateway) Close() error {
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	defer g.closeServed()
 	srv := &http.Server{
-		Handler:           g.handler,
+		Handler:           g.entry,
 		ReadHeaderTimeout: g.timeouts.ReadHeader,
 		IdleTimeout:       g.timeouts.Idle,
 		MaxHeaderBytes:    g.maxHeaderBytes(),
@@ -477,7 +510,7 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 		// (including every header the client named in Connection), so
 		// what it sets reaches the upstream as set.
 		Rewrite:        g.rewrite(u),
-		Transport:      tr,
+		Transport:      g.tr.upstreamTransport(tr),
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler:   g.upstreamError(up),
 		ModifyResponse: checkResponse,
@@ -525,9 +558,13 @@ func isGRPC(r *http.Request) bool {
 	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 }
 
+// grpcDeadlineExceeded is gRPC's DeadlineExceeded; the codes of
+// authentication failures come from guard.GRPCCode.
+const grpcDeadlineExceeded uint32 = 4
+
 // writeGRPCError answers a gRPC call with a trailers-only response, which
 // is how a gRPC server refuses a call before any message.
-func writeGRPCError(w http.ResponseWriter, code int, msg, challenge string) {
+func writeGRPCError(w http.ResponseWriter, code uint32, msg, challenge string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", fmt.Sprint(code))

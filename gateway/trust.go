@@ -14,7 +14,7 @@ import (
 // "X_Real_IP" as X-Real-IP). Everything else passes. The same table
 // serves the proxy (the headers are removed), Envoy ext_authz (they are
 // listed in headers_to_remove) and nginx forward-auth (the ingress clears
-// them: see testdata/nginx-forward-auth.conf and
+// them: see the README's nginx snippet and
 // TestTrustTableNginxClearsEveryName).
 
 // trustNames are header names that carry trust, compared folded

@@ -9,7 +9,6 @@ package gateway_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -168,18 +167,15 @@ func TestDecisionTableSharedByDoors(t *testing.T) {
 	})
 }
 
-// TestTrustTableNginxClearsEveryName: the nginx configuration the README
-// shows clears every header name of the decision table, so the nginx door
+// TestTrustTableNginxClearsEveryName: the nginx configuration the
+// documentation shows (and the nginx tests run) clears every header name of the decision table, so the nginx door
 // applies the same table as the proxy and ext_authz.
 func TestTrustTableNginxClearsEveryName(t *testing.T) {
-	conf, err := os.ReadFile("testdata/nginx-forward-auth.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	conf, from := docNginxSnippet(t)
 	for _, n := range gateway.TrustNames {
 		re := regexp.MustCompile(`(?mi)^\s*proxy_set_header\s+` + regexp.QuoteMeta(n) + `\s+"";`)
-		if !re.Match(conf) {
-			t.Errorf("testdata/nginx-forward-auth.conf does not clear %s: add proxy_set_header %s \"\";", n, http.CanonicalHeaderKey(n))
+		if !re.MatchString(conf) {
+			t.Errorf("%s: the nginx snippet does not clear %s: add proxy_set_header %s \"\";", from, n, http.CanonicalHeaderKey(n))
 		}
 	}
 }

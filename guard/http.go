@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/oktafed/oktafed/verify"
@@ -19,7 +20,7 @@ func (g *Guard) Require(rule Rule) func(http.Handler) http.Handler {
 			authz, err := AuthorizationHeader(r.Header)
 			var p *verify.Principal
 			if err == nil {
-				p, err = g.CheckHTTP(r.Context(), authz, r.Method, rule)
+				p, err = g.CheckHTTP(WithDPoPRequest(r.Context(), r), authz, r.Method, rule)
 			}
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
@@ -50,7 +51,7 @@ func (g *Guard) Middleware(policy Policy) func(http.Handler) http.Handler {
 			authz, err := AuthorizationHeader(r.Header)
 			var p *verify.Principal
 			if err == nil {
-				p, err = g.CheckHTTP(r.Context(), authz, r.Method, rule)
+				p, err = g.CheckHTTP(WithDPoPRequest(r.Context(), r), authz, r.Method, rule)
 			}
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
@@ -69,6 +70,10 @@ func WriteError(w http.ResponseWriter, err error, realm string) {
 	status, challenge := verify.Challenge(err, realm)
 	h := w.Header()
 	h.Set("WWW-Authenticate", challenge)
+	var e *verify.Error
+	if errors.As(err, &e) && e.Nonce != "" {
+		h.Set("DPoP-Nonce", e.Nonce)
+	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -94,6 +99,12 @@ func Message(err error) string {
 		return "your groups grant no role allowed here: ask an administrator for access"
 	case "keys_unavailable":
 		return "the token issuer's keys are unavailable: retry shortly"
+	case "dpop_required":
+		return "the access token is bound to a key: send it as 'Authorization: DPoP <token>' with a DPoP proof header"
+	case "dpop_proof":
+		return "the DPoP proof is not accepted: sign a fresh proof for this method and URL with the token's key"
+	case "dpop_nonce":
+		return "the DPoP proof must carry the nonce in this answer's DPoP-Nonce header: sign a new proof with it"
 	}
 	return "the access token is not accepted here: request a token for this API from a trusted issuer"
 }
