@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/oktafed/oktafed/gateway"
 	"github.com/oktafed/oktafed/sandbox"
 )
