@@ -1,7 +1,7 @@
 package gateway_test
 
 // Forward-auth end to end: Debian's nginx with auth_request (running
-// testdata/nginx-forward-auth.conf as the README shows it) in front of the
+// testdata/nginx-forward-auth.conf, which docs/gateway.md shows) in front of the
 // WSGI upstream of the hostile-client suite, oktafed answering only the
 // decisions. The hostile cases of the proxy are rerun through nginx,
 // asserting what the upstream received or that it received nothing.
@@ -31,7 +31,7 @@ func hostileRoutes() []gateway.Route {
 	}
 }
 
-// nginxConf reads the README's nginx configuration and points it at app
+// nginxConf reads the nginx configuration docs/gateway.md shows and points it at app
 // and oktafed.
 func nginxConf(t testing.TB, app, oktafed string) func(port int) string {
 	t.Helper()
