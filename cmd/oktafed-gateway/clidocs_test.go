@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/internal/clidocs"
+	"github.com/oktafed/oktafed/cmd/internal/clidocs"
 )
 
 // TestCLIReferenceCurrent fails when docs/cli/oktafed-gateway or docs/man/oktafed-gateway

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/internal/clidocs"
+	"github.com/oktafed/oktafed/cmd/internal/clidocs"
 )
 
 func init() { genDocs = writeDocs }

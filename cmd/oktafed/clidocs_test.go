@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/internal/cli"
-	"github.com/oktafed/oktafed/internal/clidocs"
+	"github.com/oktafed/oktafed/cmd/internal/cli"
+	"github.com/oktafed/oktafed/cmd/internal/clidocs"
 )
 
 // TestCLIReferenceCurrent fails when docs/cli/oktafed or docs/man/oktafed

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/internal/cli"
-	"github.com/oktafed/oktafed/internal/clidocs"
+	"github.com/oktafed/oktafed/cmd/internal/cli"
+	"github.com/oktafed/oktafed/cmd/internal/clidocs"
 )
 
 func init() { genDocs = writeDocs }
