@@ -168,31 +168,6 @@ func TestDocsLinksCatch(t *testing.T) {
 	}
 }
 
-// TestDocsNginxForwardAuth keeps docs/gateway.md's nginx configuration the
-// one the forward-auth tests run (gateway/testdata/nginx-forward-auth.conf,
-// without its opening comment).
-func TestDocsNginxForwardAuth(t *testing.T) {
-	guide, err := os.ReadFile(filepath.Join(repoRoot, "docs/gateway.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)<!-- nginx-forward-auth -->\n```nginx\n(.*?)```").FindSubmatch(guide)
-	if m == nil {
-		t.Fatal("docs/gateway.md has no nginx block after <!-- nginx-forward-auth -->")
-	}
-	conf, err := os.ReadFile(filepath.Join(repoRoot, "gateway/testdata/nginx-forward-auth.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(conf), "\n")
-	for len(lines) > 0 && strings.HasPrefix(lines[0], "#") {
-		lines = lines[1:]
-	}
-	if got, want := strings.TrimSpace(string(m[1])), strings.TrimSpace(strings.Join(lines, "\n")); got != want {
-		t.Errorf("docs/gateway.md's nginx configuration differs from gateway/testdata/nginx-forward-auth.conf (after its opening comment); copy the file into the guide")
-	}
-}
-
 // envName is a quoted environment variable name of the module's families.
 var envName = regexp.MustCompile(`"((?:OKTA|OKTAFED|AWS|GATEWAY|REDIS|FORWARD_AUTH|AUTH0|AUTH|ADMIN|WRITE|READ_ONLY|ALLOW|GROUPS|XDG)_[A-Z0-9_]+)"`)
 
