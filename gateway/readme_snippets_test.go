@@ -7,6 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oktafed/oktafed/gateway"
 )
 
 // The nginx configuration operators paste is the one the tests run: it is
@@ -82,5 +86,96 @@ func TestDocumentedNginxSetsEveryIdentityHeader(t *testing.T) {
 	}
 	if strings.Contains(snippet, "...") {
 		t.Errorf("%s: the nginx snippet elides something (\"...\"): it must work pasted as written", from)
+	}
+}
+
+var fencedYAML = regexp.MustCompile("(?s)```yaml\n(.*?)```")
+
+// docYAMLSnippet returns the one documented YAML block containing marker.
+func docYAMLSnippet(t *testing.T, marker string) string {
+	t.Helper()
+	files := []string{filepath.Join("..", "README.md")}
+	more, _ := filepath.Glob(filepath.Join("..", "docs", "*.md"))
+	var found []string
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, m := range fencedYAML.FindAllStringSubmatch(string(b), -1) {
+			if strings.Contains(m[1], marker) {
+				found = append(found, m[1])
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one documented YAML block with %q, found %d", marker, len(found))
+	}
+	return found[0]
+}
+
+// TestDocumentedTraefikAndEnvoySnippets: Debian has neither Traefik nor
+// Envoy, so their snippets are checked for what they must say as
+// written: valid YAML, the gateway's endpoint, and header rules that copy
+// every identity header and strip the client's, in every spelling.
+func TestDocumentedTraefikAndEnvoySnippets(t *testing.T) {
+	var traefik struct {
+		HTTP struct {
+			Middlewares map[string]struct {
+				ForwardAuth struct {
+					Address                  string `yaml:"address"`
+					AuthResponseHeadersRegex string `yaml:"authResponseHeadersRegex"`
+					TrustForwardHeader       bool   `yaml:"trustForwardHeader"`
+				} `yaml:"forwardAuth"`
+			} `yaml:"middlewares"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal([]byte(docYAMLSnippet(t, "forwardAuth:")), &traefik); err != nil {
+		t.Fatalf("the Traefik snippet is not YAML: %v", err)
+	}
+	fa := traefik.HTTP.Middlewares["oktafed"].ForwardAuth
+	if !strings.HasSuffix(fa.Address, gateway.DefaultForwardAuthPath) || fa.TrustForwardHeader {
+		t.Errorf("Traefik forwardAuth %+v: want the address ending in %s and trustForwardHeader off", fa, gateway.DefaultForwardAuthPath)
+	}
+	re, err := regexp.Compile(fa.AuthResponseHeadersRegex)
+	if err != nil {
+		t.Fatalf("authResponseHeadersRegex %q: %v", fa.AuthResponseHeadersRegex, err)
+	}
+	for _, h := range []string{"Subject", "User", "Issuer", "Provider", "Client-Id", "Scopes", "Groups", "Role", "Roles"} {
+		for _, name := range []string{"X-Auth-" + h, strings.ToLower("x-auth-" + h), "X_Auth_" + strings.ReplaceAll(h, "-", "_")} {
+			if !re.MatchString(name) {
+				t.Errorf("Traefik's authResponseHeadersRegex misses %s", name)
+			}
+		}
+	}
+	if re.MatchString("X-Forwarded-For") || re.MatchString("Authorization") {
+		t.Error("Traefik's authResponseHeadersRegex matches headers that are not the identity")
+	}
+
+	var envoy struct {
+		HTTPFilters []struct {
+			Name        string `yaml:"name"`
+			TypedConfig struct {
+				Type                string `yaml:"@type"`
+				TransportAPIVersion string `yaml:"transport_api_version"`
+				GRPCService         struct {
+					EnvoyGRPC struct {
+						ClusterName string `yaml:"cluster_name"`
+					} `yaml:"envoy_grpc"`
+					Timeout string `yaml:"timeout"`
+				} `yaml:"grpc_service"`
+			} `yaml:"typed_config"`
+		} `yaml:"http_filters"`
+	}
+	if err := yaml.Unmarshal([]byte(docYAMLSnippet(t, "envoy.filters.http.ext_authz")), &envoy); err != nil {
+		t.Fatalf("the Envoy snippet is not YAML: %v", err)
+	}
+	if len(envoy.HTTPFilters) != 1 {
+		t.Fatalf("Envoy snippet: %d filters", len(envoy.HTTPFilters))
+	}
+	tc := envoy.HTTPFilters[0].TypedConfig
+	if envoy.HTTPFilters[0].Name != "envoy.filters.http.ext_authz" || tc.Type != "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz" ||
+		tc.TransportAPIVersion != "V3" || tc.GRPCService.EnvoyGRPC.ClusterName == "" || tc.GRPCService.Timeout == "" {
+		t.Errorf("Envoy ext_authz filter %+v", envoy.HTTPFilters[0])
 	}
 }
