@@ -148,7 +148,9 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 		}
 	}
 	configured := false
+	var oktafedProfiles []string
 	if cfg, err := r.OktafedConfig(); err == nil {
+		oktafedProfiles = cfg.Names()
 		p, ok := cfg.Profiles[name]
 		configured = ok
 		if ok && role == "" && strings.HasPrefix(p.Role, "arn:") {
@@ -167,6 +169,17 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	case 1:
 		return candidates[0], nil
 	case 0:
+		if !configured && len(oktafedProfiles) > 0 {
+			// An AWS profile name oktafed does not hold now, with oktafed
+			// set up: a logout removed it, or no login wrote it yet. That
+			// is a person's login to do (exit 3 in credential_process),
+			// not a configuration to make.
+			lr := &federation.LoginRequiredError{Profile: oktafedProfiles[0], Reason: fmt.Sprintf("no credentials for AWS profile %q (logged out, or not written yet)", name)}
+			if len(oktafedProfiles) > 1 {
+				return federation.Owned{}, fmt.Errorf("%w: %w; the oktafed profile that writes it is one of: %s", ErrNoCredentials, lr, strings.Join(oktafedProfiles, ", "))
+			}
+			return federation.Owned{}, fmt.Errorf("%w: %w", ErrNoCredentials, lr)
+		}
 		if !configured {
 			return federation.Owned{}, fmt.Errorf("%w: %q is neither an AWS profile oktafed wrote nor an oktafed profile: configure it with `oktafed init --profile %s`, then run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name, name)
 		}

@@ -320,8 +320,32 @@ func (p *Profile) AWSProfileName(accountID, roleName string) (string, error) {
 	var b strings.Builder
 	t.render(&b, NameFields{Account: acct, AccountID: accountID, Role: roleName, Profile: p.Name})
 	name := strings.TrimSpace(b.String())
-	if name == "" || strings.ContainsAny(name, "[]\r\n") {
-		return "", fmt.Errorf("profile_template gives %q for %s/%s: a profile name must be non-empty and have no brackets or line breaks", name, accountID, roleName)
+	if err := CheckAWSProfileName(name); err != nil {
+		return "", fmt.Errorf("profile_template gives %q for %s/%s: %w", name, accountID, roleName, err)
 	}
 	return name, nil
+}
+
+// ProfileNameRule is the rule CheckAWSProfileName holds names to, in words.
+const ProfileNameRule = "a profile name must be non-empty and hold no spaces, tabs, quotes, brackets, # or ; (the AWS CLI and SDKs cannot read such a [profile …] section)"
+
+// CheckAWSProfileName refuses names the AWS CLI and SDKs cannot read back
+// from a `[profile NAME]` header or a credentials section: whitespace
+// splits the header, quotes and brackets end it, # and ; start comments.
+func CheckAWSProfileName(name string) error {
+	if name == "" || strings.ContainsAny(name, " \t\r\n\"'[]#;\\") {
+		return errors.New(ProfileNameRule)
+	}
+	return nil
+}
+
+// CheckNames checks, before anything is asked of a person, that the
+// profile's name and the AWS profile names its template makes are names
+// AWS tools can read (with a sample account and role).
+func (p *Profile) CheckNames() error {
+	if err := CheckAWSProfileName(p.Name); err != nil {
+		return fmt.Errorf("profile name %q: %w", p.Name, err)
+	}
+	_, err := p.AWSProfileName("123456789012", "Admin")
+	return err
 }

@@ -25,7 +25,8 @@ In ~/.aws/config:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			owned, err := resolveAWSProfile(ios, profile, role)
 			if err != nil {
-				return err
+				// A profile a logout removed is a login to do: exit 3.
+				return withExitCode(err)
 			}
 			creds, err := awsCredentialsFor(cmd.Context(), ios, owned)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -81,11 +82,11 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	if secrets, err := openSecrets(ios); err != nil {
 		add("keyring", "fail", "%v", err)
 	} else {
-		_, err := secrets.Get(ctx, name, secretSession)
+		n, err := readAllSecrets(ctx, secrets)
 		if err != nil {
 			add("keyring", "fail", "cannot read: %v", err)
 		} else {
-			add("keyring", "ok", "readable")
+			add("keyring", "ok", "%s", n)
 			if sid, _, _ := secrets.sessions().LoadSession(ctx, name); sid == "" {
 				add("okta session", "warn", "none saved: the next login asks for your password and MFA")
 			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClient()}).Session(ctx, sid); err != nil {
@@ -178,4 +179,39 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 		}
 	}
 	return out
+}
+
+// readAllSecrets reads every oktafed item in the keyring, so "readable"
+// means each one decrypts (one passphrase opens them all), not only that
+// the keyring opens.
+func readAllSecrets(ctx context.Context, secrets secretStore) (string, error) {
+	ks, ok := secrets.(keyringStore)
+	if !ok {
+		return "readable", nil
+	}
+	lister, ok := ks.s.(interface {
+		Keys() ([]keystore.Key, error)
+	})
+	if !ok {
+		return "readable", nil
+	}
+	if u, ok := ks.s.(interface{ Unlock() error }); ok {
+		if err := u.Unlock(); err != nil {
+			return "", err
+		}
+	}
+	keys, err := lister.Keys()
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if _, err := secrets.Get(ctx, k.Profile, string(k.Kind)); err != nil {
+			return "", err
+		}
+	}
+	backend := ""
+	if b, ok := ks.s.(interface{ Backend() string }); ok {
+		backend = b.Backend() + " keyring: "
+	}
+	return fmt.Sprintf("%sall %d item(s) readable", backend, len(keys)), nil
 }

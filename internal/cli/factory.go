@@ -294,7 +294,14 @@ func passwordSource(d loginDeps, p *config.Profile) func(context.Context) (strin
 		if v := d.ios.getenv("OKTA_PASSWORD"); v != "" {
 			return v, nil
 		}
-		if v, err := d.secrets.Get(ctx, p.Name, secretPassword); err == nil && v != "" {
+		v, err := d.secrets.Get(ctx, p.Name, secretPassword)
+		if err != nil {
+			// A keyring that cannot be read (a wrong passphrase) is said
+			// so, never passed over: the session this sign-in saves would
+			// land where the saved password cannot be read.
+			return "", err
+		}
+		if v != "" {
 			return v, nil
 		}
 		if !d.interactive {
@@ -313,7 +320,10 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 	}
 	seed := d.ios.getenv("OKTAFED_TOTP_SECRET")
 	if seed == "" {
-		seed, _ = d.secrets.Get(ctx, p.Name, secretTOTP)
+		var err error
+		if seed, err = d.secrets.Get(ctx, p.Name, secretTOTP); err != nil {
+			return nil, err
+		}
 	}
 	var codes *ledger.TOTP
 	if seed != "" {

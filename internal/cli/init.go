@@ -78,6 +78,11 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 		p = &cp
 	}
 	p.Name = name
+	if err := config.CheckAWSProfileName(name); err != nil && !opts.forget {
+		// Checked before any question: the name enters AWS profile names
+		// and every command oktafed prints for it.
+		return fmt.Errorf("--profile %s: %w; choose another name, e.g. %s", shellQuote(name), err, shellQuote(suggestProfileName(name)))
+	}
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	pr := newPrompter(ios)
 
@@ -164,6 +169,9 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("profile %s: %w", name, err)
 	}
+	if err := p.CheckNames(); err != nil {
+		return fmt.Errorf("profile %s: %w", name, err)
+	}
 
 	if opts.savePassword || opts.saveTOTP {
 		secrets, err := openSecrets(ios)
@@ -207,7 +215,7 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if opts.output == "json" {
 		return json.NewEncoder(ios.Out).Encode(map[string]any{"profile": name, "config": path})
 	}
-	fmt.Fprintf(ios.ErrOut, "%s Saved profile %s to %s\nNext: oktafed login --profile %s\n", colorize(ios, green, "✓"), name, path, name)
+	fmt.Fprintf(ios.ErrOut, "%s Saved profile %s to %s\nNext: oktafed login %s\n", colorize(ios, green, "✓"), name, path, strings.TrimSpace(profileArg(name)))
 	return nil
 }
 
@@ -266,3 +274,25 @@ func (b browserSignIn) Set(v string) error {
 }
 
 func (b browserSignIn) Type() string { return "bool" }
+
+// suggestProfileName turns a refused profile name into one AWS tools can
+// read: each run of refused characters becomes one "-".
+func suggestProfileName(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.TrimSpace(name) {
+		if config.CheckAWSProfileName(string(r)) != nil {
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = true
+			continue
+		}
+		b.WriteRune(r)
+		dash = false
+	}
+	if s := strings.Trim(b.String(), "-"); s != "" {
+		return s
+	}
+	return "work"
+}
