@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/oktafed/oktafed/awsfile"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
@@ -169,11 +170,12 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	case 1:
 		return candidates[0], nil
 	case 0:
-		if !configured && len(oktafedProfiles) > 0 {
-			// An AWS profile name oktafed does not hold now, with oktafed
-			// set up: a logout removed it, or no login wrote it yet. That
-			// is a person's login to do (exit 3 in credential_process),
-			// not a configuration to make.
+		if !configured && len(oktafedProfiles) > 0 && inAWSConfig(files.Config, name) {
+			// An AWS profile the person's AWS config names (its
+			// credential_process runs oktafed) but oktafed holds no
+			// credentials for, with oktafed set up: a logout removed them,
+			// or no login wrote them yet. That is a login to do (exit 3
+			// in credential_process), not a configuration to make.
 			lr := &federation.LoginRequiredError{Profile: oktafedProfiles[0], Reason: fmt.Sprintf("no credentials for AWS profile %q (logged out, or not written yet)", name)}
 			if len(oktafedProfiles) > 1 {
 				return federation.Owned{}, fmt.Errorf("%w: %w; the oktafed profile that writes it is one of: %s", ErrNoCredentials, lr, strings.Join(oktafedProfiles, ", "))
@@ -342,4 +344,14 @@ func (r *Resolver) Region(p *config.Profile) string {
 		return v
 	}
 	return r.getenv("AWS_DEFAULT_REGION")
+}
+
+// inAWSConfig reports whether the AWS config file has a profile section
+// for name.
+func inAWSConfig(path, name string) bool {
+	if path == "" {
+		return false
+	}
+	f, err := awsfile.Load(path)
+	return err == nil && f.Profile(awsfile.Config, name) != nil
 }

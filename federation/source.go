@@ -243,9 +243,26 @@ func (p *Password) Assertion(ctx context.Context) (*saml.Assertion, error) {
 // skips the browser. Then it removes the profile's AWS profiles from files
 // and returns their names.
 func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]string, error) {
+	// The refresh token is revoked at Okta before it is forgotten, so a
+	// copy of the keyring taken earlier cannot sign in afterwards. When
+	// Okta cannot be reached the rest of the logout still happens, and the
+	// token stays in the keyring for the next logout to revoke.
+	var revokeErr error
 	if tokens != nil {
-		if err := tokens.DeleteTokens(ctx, app.Profile.Name); err != nil {
-			return nil, fmt.Errorf("remove the Okta tokens from the keyring: %w", err)
+		refresh, _, err := tokens.LoadTokens(ctx, app.Profile.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read the Okta tokens from the keyring: %w", err)
+		}
+		if refresh != "" {
+			revokeErr = app.Okta.RevokeToken(ctx, app.Profile.OIDCClientID, refresh)
+		}
+		if revokeErr == nil {
+			if refresh != "" {
+				app.emit("okta-token", "revoked the refresh token at Okta")
+			}
+			if err := tokens.DeleteTokens(ctx, app.Profile.Name); err != nil {
+				return nil, fmt.Errorf("remove the Okta tokens from the keyring: %w", err)
+			}
 		}
 	}
 	if app.Sessions != nil {
@@ -258,7 +275,11 @@ func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]st
 			return nil, fmt.Errorf("remove the Okta session from the keyring: %w", err)
 		}
 	}
-	return RemoveProfiles(files, app.Profile.Name)
+	removed, err := RemoveProfiles(files, app.Profile.Name)
+	if err == nil && revokeErr != nil {
+		err = fmt.Errorf("logged out here, but the OIDC refresh token could not be revoked at Okta (%w); it stays in the keyring so that running `oktafed logout --profile %s` again, once Okta can be reached, revokes it", revokeErr, app.Profile.Name)
+	}
+	return removed, err
 }
 
 func fmtTime(t time.Time) string {

@@ -375,6 +375,25 @@ func (c *Client) RefreshTokens(ctx context.Context, clientID, refreshToken strin
 	return t, err
 }
 
+// RevokeToken revokes a refresh token of the OIDC app clientID at the org
+// authorization server's /oauth2/v1/revoke (RFC 7009), so a copy of it
+// taken earlier is refused from then on. Okta answers 200 for a token it
+// does not know or already revoked, so only a refusal of the request is an
+// error.
+func (c *Client) RevokeToken(ctx context.Context, clientID, refreshToken string) error {
+	if clientID == "" || refreshToken == "" {
+		return nil
+	}
+	status, data, err := c.postForm(ctx, "revoke", url.Values{"client_id": {clientID}, "token": {refreshToken}, "token_type_hint": {"refresh_token"}})
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("revoke the refresh token: %w", parseOAuthError(status, data))
+	}
+	return nil
+}
+
 // WebSSOToken exchanges the ID token and access token of a device sign-in
 // for a one-time web SSO token for the app appID (the 0oa… id of the AWS
 // app): Okta's token exchange with audience urn:okta:apps:<appID>.

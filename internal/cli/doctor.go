@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -171,12 +172,17 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	if p.Username == "" || p.AppURL == "" {
 		add("profile", "fail", "missing username or app_url: run `oktafed init --profile %s`", name)
 	}
-	if p.SignIn == "browser" {
-		if bin, err := federation.FindBrowser(ios.getenv); err != nil {
-			add("browser", "fail", "%v", err)
-		} else {
-			add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
-		}
+	// The browser as login would start it: a program and a display to
+	// show its window on (the same check, so the two cannot disagree).
+	bin, berr := (&federation.BrowserSignIn{Getenv: ios.getenv}).Check()
+	instead := "sign in without a browser window: `oktafed login " + profileArg(name) + "--device` or `--direct` (both need oidc_client_id), or `--sign-in password`"
+	switch {
+	case p.SignIn == "browser" && berr != nil:
+		add("browser", "fail", "%v; %s", berr, instead)
+	case p.SignIn == "browser":
+		add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
+	case berr != nil && errors.Is(berr, federation.ErrNoDisplay):
+		add("browser", "warn", "%v: `oktafed login --browser` cannot work here; %s", berr, instead)
 	}
 	return out
 }

@@ -44,7 +44,7 @@ func chooseSignIn(ctx context.Context, app *federation.App, f *browserFlags, fla
 		}
 	}
 	if len(set) > 1 {
-		return signInChoice{}, errors.New("--sign-in, --browser, --direct and --device each choose a way to sign in: give one")
+		return signInChoice{}, errors.New("--sign-in, --browser, --direct and --device are different ways to sign in: choose one")
 	}
 	if f.timeout <= 0 {
 		return signInChoice{}, fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
@@ -145,7 +145,9 @@ func useSignIn(s *federation.Session, c signInChoice, d loginDeps, f *browserFla
 	case "device":
 		// The device flow needs no password, and a person confirming a
 		// code must not hold other logins' turn.
-		s.SignIn, s.Lock = deviceSignIn(app, d, open), nil
+		dev := deviceSignIn(app, d, open)
+		dev.Force = s.Force // --force: a new device sign-in, not the refresh token
+		s.SignIn, s.Lock = dev, nil
 	case "direct":
 		pw, _ := s.SignIn.(*federation.Password)
 		if pw == nil {
