@@ -174,7 +174,11 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	}
 	// The browser as login would start it: a program and a display to
 	// show its window on (the same check, so the two cannot disagree).
-	bin, berr := (&federation.BrowserSignIn{Getenv: ios.getenv}).Check()
+	bs := &federation.BrowserSignIn{Getenv: ios.getenv}
+	if browserTestHook != nil {
+		browserTestHook(bs)
+	}
+	bin, berr := bs.Check()
 	instead := "sign in without a browser window: `oktafed login " + profileArg(name) + "--device` or `--direct` (both need oidc_client_id), or `--sign-in password`"
 	switch {
 	case p.SignIn == "browser" && berr != nil:
