@@ -90,7 +90,7 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 			add("keyring", "ok", "%s", n)
 			if sid, _, _ := secrets.sessions().LoadSession(ctx, name); sid == "" {
 				add("okta session", "warn", "none saved: the next login asks for your password and MFA")
-			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClient()}).Session(ctx, sid); err != nil {
+			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClientFor(ios)}).Session(ctx, sid); err != nil {
 				add("okta session", "warn", "saved session is not valid any more (%v): run `oktafed login --profile %s`", err, name)
 			} else {
 				add("okta session", "ok", "active until %s", s.ExpiresAt.Local().Format(time.RFC1123))

@@ -115,14 +115,23 @@ func loadProfile(ios *IOStreams, flag string) (*profileSetup, error) {
 	return &profileSetup{cfg: cfg, cfgPath: path, profile: p, secrets: secrets}, nil
 }
 
-// httpClient is the client every network call of the CLI uses.
-func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Second) }
+// httpClientFor is the client every network call of the CLI uses: the
+// connect and response deadlines of OKTAFED_CONNECT_TIMEOUT and
+// OKTAFED_RESPONSE_TIMEOUT (checked before any command runs), else the
+// defaults.
+func httpClientFor(ios *IOStreams) *http.Client {
+	d, err := federation.DeadlinesFromEnv(ios.getenv)
+	if err != nil {
+		d = federation.Deadlines{}
+	}
+	return d.HTTPClient()
+}
 
 // resolverFor is the library's resolver of oktafed-written AWS profiles,
 // reading the environment through ios, so the CLI and Go programs using
 // awsauth resolve and refresh profiles the same way.
 func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClientFor(ios), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
 }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the

@@ -161,7 +161,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		}
 	}
 	if opts.aliases {
-		l.Aliases = federation.NewAliasLookup(httpClient(), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
+		l.Aliases = federation.NewAliasLookup(httpClientFor(ios), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
 	}
 	out, err := l.Run(ctx, opts.role, choose, d)
 	if err != nil {

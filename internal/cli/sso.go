@@ -86,7 +86,7 @@ func ssoClient(ios *IOStreams, region string) *sso.Client {
 	c := sso.New(region, sso.Endpoints{
 		OIDC:   first("AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL"),
 		Portal: first("AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL"),
-	}, httpClient())
+	}, httpClientFor(ios))
 	if dir, err := sso.DefaultCacheDir(ios.getenv); err == nil {
 		c.CacheDir = dir
 	}
