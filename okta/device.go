@@ -70,10 +70,21 @@ type OAuthError struct {
 }
 
 func (e *OAuthError) Error() string {
+	if e.Status == http.StatusTooManyRequests {
+		// Okta may put its rate limit in an OAuth body (invalid_grant):
+		// the status is what counts.
+		return "Okta's rate limit was reached: wait a minute and try again [Okta OAuth " + e.Code + ", HTTP 429]"
+	}
 	if e.Description == "" {
 		return fmt.Sprintf("okta: OAuth error %s (HTTP %d)", e.Code, e.Status)
 	}
 	return fmt.Sprintf("okta: OAuth error %s (HTTP %d): %s", e.Code, e.Status, e.Description)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true for a 429, whatever error
+// code its body names.
+func (e *OAuthError) Is(target error) bool {
+	return target == ErrRateLimited && e.Status == http.StatusTooManyRequests
 }
 
 // DeviceAuthorization is a started device sign-in. DeviceCode is the
@@ -308,6 +319,9 @@ type tokenPoll struct {
 	// refusal reads a non-200 answer into an error (an *OAuthError when
 	// it is one).
 	refusal func(status int, data []byte) error
+	// deniedFor, when set, picks the error for an access_denied answer
+	// from its description instead of denied.
+	deniedFor func(*OAuthError) error
 }
 
 // pollToken polls the token endpoint at p's interval, 5 s longer after
@@ -345,6 +359,9 @@ func (c *Client) pollToken(ctx context.Context, p tokenPoll) (*Tokens, error) {
 		case "expired_token":
 			return nil, p.expired
 		case "access_denied":
+			if p.deniedFor != nil {
+				return nil, p.deniedFor(oe)
+			}
 			return nil, p.denied
 		default:
 			return nil, err
