@@ -339,6 +339,28 @@ func CheckAWSProfileName(name string) error {
 	return nil
 }
 
+// CheckAppLink checks that the AWS app link is on the org's host: the
+// Okta client follows links on the org only (so a session cookie never
+// leaves it), so a link elsewhere could only fail after the password and
+// MFA.
+func (p *Profile) CheckAppLink() error {
+	if p.AppURL == "" || p.OrgURL == "" {
+		return nil
+	}
+	app, err := url.Parse(p.AppURL)
+	if err != nil || app.Host == "" {
+		return fmt.Errorf("app_url %q is not an absolute URL: give the AWS app's embed link from the Okta dashboard", p.AppURL)
+	}
+	org, err := url.Parse(p.OrgURL)
+	if err != nil || org.Host == "" {
+		return fmt.Errorf("org_url %q is not an absolute URL such as https://example.okta.com", p.OrgURL)
+	}
+	if !strings.EqualFold(app.Host, org.Host) || app.Scheme != org.Scheme {
+		return fmt.Errorf("app_url %s is on %s://%s, not on the org %s://%s: use the embed link as the org's own dashboard shows it (or set org_url to the host the link is on)", p.AppURL, app.Scheme, app.Host, org.Scheme, org.Host)
+	}
+	return nil
+}
+
 // CheckNames checks, before anything is asked of a person, that the
 // profile's name and the AWS profile names its template makes are names
 // AWS tools can read (with a sample account and role).

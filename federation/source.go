@@ -231,11 +231,27 @@ func (p *Password) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	for _, w := range res.Warnings {
 		a.emit("warning", "%s", w)
 	}
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SessionToken: res.SessionToken})
+	// The session Okta granted is saved before the AWS app is asked, so a
+	// refusal there (a 403, an app not assigned) costs no second MFA on
+	// the next try.
+	sess, err := a.Okta.CreateSession(ctx, res.SessionToken)
 	if err != nil {
 		return nil, err
 	}
-	return a.keep(ctx, page)
+	if a.Sessions != nil {
+		if err := a.Sessions.SaveSession(ctx, a.Profile.Name, sess.ID, sess.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("save the Okta session in the keyring: %w", err)
+		}
+		a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(sess.ExpiresAt))
+	}
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sess.ID})
+	if err != nil {
+		return nil, err
+	}
+	if page.SID != "" && page.SID != sess.ID {
+		return a.keep(ctx, page)
+	}
+	return a.readPage(page)
 }
 
 // Logout closes the saved Okta session and forgets it; tokens, when set,

@@ -172,6 +172,9 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if err := p.CheckNames(); err != nil {
 		return fmt.Errorf("profile %s: %w", name, err)
 	}
+	if err := p.CheckAppLink(); err != nil {
+		return fmt.Errorf("profile %s: %w", name, err)
+	}
 
 	if opts.savePassword || opts.saveTOTP {
 		secrets, err := openSecrets(ios)

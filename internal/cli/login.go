@@ -109,6 +109,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	if err := p.CheckNames(); err != nil {
 		return fmt.Errorf("profile %s: %w; fix it with `oktafed init %s--profile-template …`", p.Name, err, profileArg(p.Name))
 	}
+	if err := p.CheckAppLink(); err != nil {
+		return fmt.Errorf("profile %s: %w; fix it with `oktafed init %s--app-url …`", p.Name, err, profileArg(p.Name))
+	}
 	if err := checkAWSFilesWritable(ios); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
@@ -266,4 +268,90 @@ func TestInitRefusesProfileNamesAWSToolsCannotRead(t *testing.T) {
 		t.Fatalf("a refused init wrote the config: %v", err)
 	}
 	mustRun(t, "init", "--profile", "my-work", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "demo@example.com")
+}
+
+// What can be checked without Okta is checked before the password is
+// asked for: with no password anywhere, each of these fails on its own
+// cause, not on the missing password.
+func TestLoginChecksBeforeSecrets(t *testing.T) {
+	t.Parallel()
+	e := setupCLI(t)
+	e.initProfile(t)
+	setenv(t, "OKTA_PASSWORD", "")
+	setenv(t, "OKTAFED_TOTP_SECRET", "")
+	cfgPath := filepath.Join(e.home, ".config", "oktafed", "config.yaml")
+	cfg := mustRead(t, cfgPath)
+	cases := []struct {
+		name  string
+		setup func(t *testing.T)
+		want  string
+	}{
+		{"read-only credentials file", func(t *testing.T) {
+			if err := os.MkdirAll(filepath.Dir(e.creds), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(e.creds, []byte("[mine]\naws_access_key_id = AKIAEXAMPLE\n"), 0o400); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(e.creds) })
+		}, "read-only"},
+		{"duplicate section in the config file", func(t *testing.T) {
+			if err := os.WriteFile(e.cfg, []byte("[profile a]\nregion = x\n[profile a]\nregion = y\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(e.cfg) })
+		}, "appears again"},
+		{"bracketed profile names", func(t *testing.T) {
+			f, err := config.Load(cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Profiles["default"].ProfileTemplate = "[{{.Role}}]"
+			if err := f.Save(cfgPath); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.WriteFile(cfgPath, cfg, 0o600) })
+		}, "profile_template"},
+		{"app link on another host", func(t *testing.T) {
+			if err := os.WriteFile(cfgPath, bytes.Replace(cfg, []byte("app_url: "+e.srv.URL), []byte("app_url: https://elsewhere.example.com"), 1), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.WriteFile(cfgPath, cfg, 0o600) })
+		}, "not on the org"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.setup(t)
+			code, _, errOut := run(t, "login", "--role", "all", "--non-interactive")
+			if code == 0 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, "OKTA_PASSWORD") {
+				t.Fatalf("exit %d, want %q before any secret:\n%s", code, c.want, errOut)
+			}
+		})
+	}
+}
+
+// When the AWS app refuses (403: no role assigned), the Okta session the
+// sign-in opened is kept, so the next try after the admin's fix needs no
+// password and MFA again.
+func TestSessionKeptWhenTheAppRefuses(t *testing.T) {
+	t.Parallel()
+	e := setupCLI(t)
+	cfg := sandbox.DefaultConfig()
+	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: "norole@example.com", Password: "Sandbox-NoRole-1"})
+	e.srv = sandbox.Start(t, cfg)
+	setenv(t, "AWS_ENDPOINT_URL_STS", e.srv.URL)
+	setenv(t, "OKTA_PASSWORD", "Sandbox-NoRole-1")
+	mustRun(t, "init", "--non-interactive", "--org-url", e.srv.URL, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "norole@example.com")
+	code, _, errOut := run(t, "login", "--role", "all", "--non-interactive")
+	if code == 0 || !strings.Contains(errOut, "no AWS role is assigned") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	if savedSession(t) == "" {
+		t.Fatal("the Okta session was not kept after the app refused")
+	}
+	setenv(t, "OKTA_PASSWORD", "")
+	code, _, errOut = run(t, "login", "--role", "all", "--non-interactive")
+	if code == 0 || !strings.Contains(errOut, "no AWS role is assigned") || strings.Contains(errOut, "OKTA_PASSWORD") {
+		t.Fatalf("the retry asked for the password again: exit %d\n%s", code, errOut)
+	}
 }
