@@ -282,9 +282,51 @@ func RoleMatcher(sel string) (func(arn string) bool, error) {
 		return re.MatchString, nil
 	case strings.HasPrefix(sel, "arn:"):
 		return func(arn string) bool { return arn == sel }, nil
+	case strings.ContainsAny(sel, " \t\r\n"):
+		return nil, fmt.Errorf("role %q: give a role ARN, a role name, an account alias or id (alone or as ACCOUNT/ROLE), /regex/ or all", sel)
 	default:
-		return nil, fmt.Errorf("role %q: give a role ARN, /regex/ or all", sel)
+		return RoleNameMatcher(sel, nil), nil
 	}
+}
+
+// RoleNameMatcher matches roles by name: "Admin" (the role name), "prod"
+// (an account alias, or an account id: every role there), or
+// "prod/Admin" (both; ":" works as well as "/"). Names compare without
+// regard to case. aliases maps account ids to aliases.
+func RoleNameMatcher(sel string, aliases map[string]string) func(arn string) bool {
+	acct, role, both := strings.Cut(sel, "/")
+	if !both {
+		acct, role, both = strings.Cut(sel, ":")
+	}
+	return func(arn string) bool {
+		id, name := ARNAccount(arn), ARNRoleName(arn)
+		isAcct := func(a string) bool {
+			return strings.EqualFold(a, id) || (aliases[id] != "" && strings.EqualFold(a, aliases[id]))
+		}
+		if both {
+			return isAcct(acct) && strings.EqualFold(role, name)
+		}
+		return strings.EqualFold(sel, name) || isAcct(sel)
+	}
+}
+
+// ARNAccount is the account id of an IAM ARN ("" when it has none).
+func ARNAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+// ARNRoleName is the role name of a role ARN: the last segment of its
+// path.
+func ARNRoleName(arn string) string {
+	_, res, _ := strings.Cut(arn, ":role/")
+	if i := strings.LastIndexByte(res, '/'); i >= 0 {
+		res = res[i+1:]
+	}
+	return res
 }
 
 // NameFields are the values a profile template sees.

@@ -136,11 +136,20 @@ type Chooser func(ctx context.Context, roles []Role) ([]Role, error)
 // SelectRoles applies a role selector (ARN, /regex/, all) to the offered
 // roles; with no selector it takes the only role, or asks choose.
 func SelectRoles(ctx context.Context, offered []Role, selector string, choose Chooser) ([]Role, error) {
+	return selectRoles(ctx, offered, selector, nil, choose)
+}
+
+// selectRoles is SelectRoles where names may be account aliases (aliases
+// maps account ids to them).
+func selectRoles(ctx context.Context, offered []Role, selector string, aliases map[string]string, choose Chooser) ([]Role, error) {
 	sorted := append([]Role(nil), offered...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].RoleARN < sorted[j].RoleARN })
 	match, err := config.RoleMatcher(selector)
 	if err != nil {
 		return nil, err
+	}
+	if match != nil && selector != "all" && !strings.HasPrefix(selector, "/") && !strings.HasPrefix(selector, "arn:") {
+		match = config.RoleNameMatcher(selector, aliases)
 	}
 	if match != nil {
 		var out []Role
@@ -215,7 +224,7 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	if selector == "" {
 		selector = l.Profile.Role
 	}
-	roles, err := SelectRoles(ctx, a.Roles, selector, choose)
+	roles, err := selectRoles(ctx, a.Roles, selector, l.Profile.AccountAliases, choose)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ neither.`,
 	}
 	opts.register(cmd, "oktafed profile to log in with (default: $OKTAFED_PROFILE or default)")
 	opts.registerOutput(cmd)
-	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, /regex/ or all (default: the profile's role, else ask)")
+	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, a role name, an account alias or id, ACCOUNT/ROLE, /regex/ or all (default: the profile's role, else ask)")
 	cmd.Flags().StringVarP(&opts.duration, "duration", "d", "", "session length, e.g. 1h or 3600 (capped by the app's SessionDuration and the role's maximum)")
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives (the saved session and credentials stay until the new sign-in succeeds)")
@@ -148,11 +148,11 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	var choose federation.Chooser
 	if interactive {
 		choose = func(ctx context.Context, roles []federation.Role) ([]federation.Role, error) {
-			names := make([]string, len(roles))
+			arns := make([]string, len(roles))
 			for i, r := range roles {
-				names[i] = r.RoleARN
+				arns[i] = r.RoleARN
 			}
-			idx, err := newPrompter(ios).MultiSelect("Which roles?", names)
+			idx, err := newPrompter(ios).pickRoles("Which roles?", roleRows(p, arns))
 			if err != nil {
 				return nil, err
 			}
