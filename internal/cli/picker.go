@@ -158,7 +158,9 @@ func rowFilter(s string) (func(r pickerRow, fuzzy bool) bool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bad regular expression: %v", err)
 		}
-		return func(r pickerRow, fuzzy bool) bool { return !fuzzy && re.MatchString(r.account+" "+r.id+" "+r.role+" "+r.arn) }, nil
+		return func(r pickerRow, fuzzy bool) bool {
+			return !fuzzy && re.MatchString(r.account+" "+r.id+" "+r.role+" "+r.arn)
+		}, nil
 	}
 	want := strings.ToLower(s)
 	words := strings.Fields(want)
