@@ -31,8 +31,10 @@ type loginOptions struct {
 func newLoginCmd(ios *IOStreams) *cobra.Command {
 	var opts loginOptions
 	cmd := &cobra.Command{
-		Use:   "login",
-		Short: "Sign in to Okta and write short-lived AWS credentials",
+		Use: "login",
+		// refresh is what okta-aws-cred-helper's users type.
+		Aliases: []string{"refresh"},
+		Short:   "Sign in to Okta and write short-lived AWS credentials",
 		Long: `Sign in to Okta (password and MFA, or the saved Okta session), get the AWS
 app's SAML assertion, assume the chosen roles with STS in parallel and write
 them as profiles to the AWS credentials file (AWS_SHARED_CREDENTIALS_FILE or
