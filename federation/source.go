@@ -298,11 +298,15 @@ func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]st
 	return removed, err
 }
 
+// TimeLayout is how times are shown to people: with the date, since an
+// Okta session or a role's credentials may last past midnight.
+const TimeLayout = "2006-01-02 15:04 MST"
+
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "when Okta ends it"
 	}
-	return t.Local().Format("15:04 MST")
+	return t.Local().Format(TimeLayout)
 }
 
 // appFromTokens trades an Identity Engine sign-in's OIDC tokens for a web

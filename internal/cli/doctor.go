@@ -162,9 +162,9 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 					continue
 				}
 				if time.Now().After(o.Expires) {
-					add("aws profile", "warn", "%s expired at %s", o.AWSProfile, o.Expires.Local().Format("15:04"))
+					add("aws profile", "warn", "%s expired at %s", o.AWSProfile, o.Expires.Local().Format(federation.TimeLayout))
 				} else {
-					add("aws profile", "ok", "%s valid until %s", o.AWSProfile, o.Expires.Local().Format("15:04"))
+					add("aws profile", "ok", "%s valid until %s", o.AWSProfile, o.Expires.Local().Format(federation.TimeLayout))
 				}
 			}
 		}

@@ -209,6 +209,13 @@ func (w *waitIndicator) tick(msg func() string, deadline time.Time) {
 	}()
 }
 
+// running reports whether a spinner is shown.
+func (w *waitIndicator) running() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sp != nil
+}
+
 func (w *waitIndicator) stop() {
 	w.mu.Lock()
 	sp := w.sp
@@ -342,7 +349,14 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 	}
 	pr := newPrompter(d.ios)
 	m.PushNumber = func(n int) {
+		// The number gets a line of its own: a spinner drawn on the
+		// current line is stopped first and started again below it.
+		restart := d.waiting.running()
+		d.waiting.stop()
 		fmt.Fprintf(d.ios.ErrOut, "%s Okta Verify: tap %s on your phone\n", colorize(d.ios, cyan, "!"), colorize(d.ios, bold, fmt.Sprint(n)))
+		if restart {
+			d.waiting.start(d.ios, fmt.Sprintf("Waiting for you to approve the Okta Verify push (tap %d)…", n))
+		}
 	}
 	m.Waiting = func(f okta.Factor) {
 		if d.interactive {

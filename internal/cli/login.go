@@ -194,7 +194,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		return enc.Encode(doc)
 	}
 	for _, w := range out.Written {
-		fmt.Fprintf(ios.Out, "%s %-40s %s (until %s)\n", colorize(ios, green, "✓"), w.AWSProfile, w.Role.RoleARN, w.Expires.Local().Format("15:04 MST"))
+		fmt.Fprintf(ios.Out, "%s %-40s %s (until %s)\n", colorize(ios, green, "✓"), w.AWSProfile, w.Role.RoleARN, w.Expires.Local().Format(federation.TimeLayout))
 	}
 	for _, f := range out.Failed() {
 		fmt.Fprintf(ios.ErrOut, "%s %s: %v\n", colorize(ios, red, "✗"), f.Role.RoleARN, f.Err)

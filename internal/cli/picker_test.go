@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/okta"
 )
 
 // manyRoles is 200 roles in 100 accounts with aliases team-000…team-099,
@@ -150,5 +154,36 @@ func TestRoleNameSelectors(t *testing.T) {
 		if n != want {
 			t.Errorf("--role %s matches %d roles, want %d", sel, n, want)
 		}
+	}
+}
+
+// The push number gets a line of its own: a spinner on the current line
+// is cleared before it and drawn again below it, naming the number.
+func TestPushNumberOnItsOwnLine(t *testing.T) {
+	var buf bytes.Buffer
+	errOut := &lockedWriter{w: &buf}
+	ios := &IOStreams{ErrOut: errOut, InTTY: true, ErrTTY: true, Getenv: func(string) string { return "" }}
+	d := loginDeps{ios: ios, secrets: keyringStore{keystore.NewMemory()}, interactive: true, waiting: &waitIndicator{}}
+	defer d.waiting.stop()
+	m, err := mfaFor(context.Background(), d, &config.Profile{Name: "default"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Waiting(okta.Factor{Kind: okta.KindPush})
+	m.PushNumber(42)
+	d.waiting.stop()
+	errOut.mu.Lock()
+	out := buf.String()
+	errOut.mu.Unlock()
+	i := strings.Index(out, "Okta Verify: tap")
+	if i < 0 {
+		t.Fatalf("no push number:\n%q", out)
+	}
+	line := out[strings.LastIndex(out[:i], "\n")+1 : i]
+	if cut := strings.LastIndex(line, "\r\x1b[K"); cut < 0 || strings.Contains(line[cut:], "Waiting") {
+		t.Fatalf("the number shares the spinner's line: %q", line)
+	}
+	if !strings.Contains(out[i:], "\n") || !strings.Contains(out[i:], "(tap 42)") {
+		t.Fatalf("no spinner naming the number after it:\n%q", out[i:])
 	}
 }
