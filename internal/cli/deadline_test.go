@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -80,5 +81,39 @@ func TestSilentOktaMeetsTheDeadline(t *testing.T) {
 	setenv(t, "OKTAFED_CONNECT_TIMEOUT", "soon")
 	if code, _, errOut := run(t, "credential-process", "--profile", "okta-123456789012-Admin"); code == 0 || !strings.Contains(errOut, "OKTAFED_CONNECT_TIMEOUT=\"soon\"") {
 		t.Errorf("a mistyped deadline: exit %d\n%s", code, errOut)
+	}
+}
+
+// While a login waits on a terminal, it shows which host it waits for.
+func TestLoginShowsWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	setupCLI(t)
+	addr := silentListener(t)
+	mustRun(t, "init", "--non-interactive", "--org-url", "http://"+addr, "--app-url", "/home/amazon_aws/0oa1demoawsapp0000001/272", "--username", "demo@example.com", "--mfa", "totp")
+	var buf bytes.Buffer
+	errOut := &lockedWriter{w: &buf}
+	ios, _, _, _ := Test()
+	ios.ErrOut, ios.ErrTTY, ios.Getenv = errOut, true, getenvOf(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() { code <- Main(ctx, ios, []string{"login", "--role", "all", "--non-interactive"}) }()
+	want := "Waiting for " + addr + " to answer"
+	for {
+		errOut.mu.Lock()
+		seen := strings.Contains(buf.String(), want)
+		errOut.mu.Unlock()
+		if seen {
+			break
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("login ended (exit %d) without showing %q:\n%s", c, want, buf.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	if c := <-code; c == 0 {
+		t.Fatal("a cancelled login succeeded")
 	}
 }

@@ -170,6 +170,9 @@ type loginDeps struct {
 	// waiting is the spinner shown while a push is pending; every later
 	// step stops it so the next prompt is not drawn over.
 	waiting *waitIndicator
+	// hc, when set, makes the Okta and STS calls (login's shows what it
+	// waits for on a terminal); else httpClientFor's.
+	hc *http.Client
 }
 
 // waitIndicator holds the spinner of a pending push.
@@ -229,6 +232,9 @@ func (w *waitIndicator) stop() {
 // spinner so the next line is not drawn over.
 func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
 	r := resolverFor(d.ios)
+	if d.hc != nil {
+		r.HTTPClient = d.hc
+	}
 	r.Sessions = d.secrets.sessions()
 	app, err := r.App(p)
 	if err != nil {
@@ -280,7 +286,11 @@ func newSource(ctx context.Context, p *config.Profile, d loginDeps) (*federation
 
 // newLogin is the login pipeline of app's profile around source.
 func newLogin(app *federation.App, source federation.AssertionSource, d loginDeps) (*federation.Login, error) {
-	l, err := resolverFor(d.ios).Login(app.Profile, source)
+	r := resolverFor(d.ios)
+	if d.hc != nil {
+		r.HTTPClient = d.hc
+	}
+	l, err := r.Login(app.Profile, source)
 	if err != nil {
 		return nil, err
 	}
@@ -454,4 +464,51 @@ func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]s
 		}
 	}
 	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// waitNoticeAfter is how long a call runs before a terminal is told what
+// it waits for.
+const waitNoticeAfter = time.Second
+
+// waitingTransport shows, on a terminal, which host a call waits for once
+// it has taken waitNoticeAfter: a firewall that holds the connection, or
+// a slow Okta, is then visible rather than a blank screen. It draws only
+// when no other wait (a push) is shown.
+type waitingTransport struct {
+	base http.RoundTripper
+	ios  *IOStreams
+	w    *waitIndicator
+}
+
+func (t *waitingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var mu sync.Mutex
+	done, shown := false, false
+	timer := time.AfterFunc(waitNoticeAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done && !t.w.running() {
+			t.w.start(t.ios, fmt.Sprintf("Waiting for %s to answer (%s %s)…", r.URL.Host, r.Method, r.URL.Path))
+			shown = true
+		}
+	})
+	resp, err := t.base.RoundTrip(r)
+	timer.Stop()
+	mu.Lock()
+	done = true
+	if shown {
+		t.w.stop()
+	}
+	mu.Unlock()
+	return resp, err
+}
+
+// waitingClient is hc with waitingTransport around its transport.
+func waitingClient(ios *IOStreams, hc *http.Client, w *waitIndicator) *http.Client {
+	c := *hc
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = &waitingTransport{base: base, ios: ios, w: w}
+	return &c
 }

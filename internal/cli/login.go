@@ -119,6 +119,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	}
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa, waiting: &waitIndicator{}}
+	if ios.ErrTTY {
+		deps.hc = waitingClient(ios, httpClientFor(ios), deps.waiting)
+	}
 	defer deps.waiting.stop()
 	deps.events = func(e federation.Event) {
 		switch {
