@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/netaddr"
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // OAuth grant and token types of the device flow (RFC 8628) and of

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
-	"github.com/oktafed/oktafed/saml"
 	"github.com/oktafed/oktafed/sandbox"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // Session is an Okta SSO session. ID is the value of the sid cookie and is

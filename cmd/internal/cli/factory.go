@@ -1,0 +1,514 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/awsauth"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
+	"github.com/oktafed/oktafed/ledger"
+	"github.com/oktafed/oktafed/okta"
+)
+
+// Kinds of secrets the CLI keeps per profile in the keystore.
+const (
+	secretPassword = string(keystore.KindPassword)
+	secretTOTP     = string(keystore.KindTOTPSeed)
+	secretSession  = string(keystore.KindOktaSession)
+)
+
+// secretStore is where the CLI keeps a profile's secrets.
+type secretStore interface {
+	// Get returns "" when the secret is absent.
+	Get(ctx context.Context, profile, kind string) (string, error)
+	Set(ctx context.Context, profile, kind, value string) error
+	Remove(ctx context.Context, profile, kind string) error
+	// sessions holds the Okta session cookies in the same store, in the
+	// form awsauth.KeyringSessions (the library's refresh path) reads.
+	sessions() federation.SessionCache
+}
+
+// profileFlags are the flags every profile-using command shares.
+type profileFlags struct {
+	profile        string
+	nonInteractive bool
+	output         string
+}
+
+func (f *profileFlags) register(cmd *cobra.Command, profileHelp string) {
+	cmd.Flags().StringVarP(&f.profile, "profile", "p", "", profileHelp)
+	cmd.Flags().BoolVar(&f.nonInteractive, "non-interactive", false, "never prompt; fail with a message naming the flag or variable to set (also OKTAFED_NON_INTERACTIVE=1)")
+	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles)
+}
+
+func (f *profileFlags) registerOutput(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func (f *profileFlags) checkOutput() error {
+	if f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output %q: choose text or json", f.output)
+	}
+	return nil
+}
+
+// oktafedProfileName resolves the oktafed profile: the flag, else
+// OKTAFED_PROFILE, else "default".
+func oktafedProfileName(ios *IOStreams, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := ios.getenv("OKTAFED_PROFILE"); v != "" {
+		return v
+	}
+	return config.DefaultProfile
+}
+
+func interactiveAllowed(ios *IOStreams, f *profileFlags) bool {
+	return !f.nonInteractive && ios.getenv("OKTAFED_NON_INTERACTIVE") == "" && ios.InTTY && ios.ErrTTY
+}
+
+// loadConfig reads the oktafed config file.
+func loadConfig(ios *IOStreams) (*config.File, string, error) {
+	path, err := config.Path(ios.getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := config.Load(path)
+	return f, path, err
+}
+
+// profileSetup is what commands that act for one oktafed profile load.
+type profileSetup struct {
+	cfg     *config.File
+	cfgPath string
+	profile *config.Profile
+	secrets secretStore
+}
+
+// loadProfile reads the oktafed config, picks the named profile (flag,
+// OKTAFED_PROFILE, default) and opens the keyring.
+func loadProfile(ios *IOStreams, flag string) (*profileSetup, error) {
+	cfg, path, err := loadConfig(ios)
+	if err != nil {
+		return nil, err
+	}
+	p, err := cfg.Profile(oktafedProfileName(ios, flag))
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := openSecrets(ios)
+	if err != nil {
+		return nil, err
+	}
+	return &profileSetup{cfg: cfg, cfgPath: path, profile: p, secrets: secrets}, nil
+}
+
+// httpClientFor is the client every network call of the CLI uses: the
+// connect and response deadlines of OKTAFED_CONNECT_TIMEOUT and
+// OKTAFED_RESPONSE_TIMEOUT (checked before any command runs), else the
+// defaults.
+func httpClientFor(ios *IOStreams) *http.Client {
+	d, err := federation.DeadlinesFromEnv(ios.getenv)
+	if err != nil {
+		d = federation.Deadlines{}
+	}
+	return d.HTTPClient()
+}
+
+// resolverFor is the library's resolver of oktafed-written AWS profiles,
+// reading the environment through ios, so the CLI and Go programs using
+// awsauth resolve and refresh profiles the same way.
+func resolverFor(ios *IOStreams) *awsauth.Resolver {
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClientFor(ios), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
+}
+
+// stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
+// profile's sts_endpoint.
+func stsEndpoint(ios *IOStreams, p *config.Profile) string {
+	return resolverFor(ios).STSEndpoint(p)
+}
+
+func profileRegion(ios *IOStreams, p *config.Profile) string {
+	return resolverFor(ios).Region(p)
+}
+
+// ownedRegion is the region a program using owned should call: the region
+// of the oktafed profile that wrote it, else AWS_REGION, else
+// AWS_DEFAULT_REGION. env and exec both pass it on, so a child never falls
+// back to another profile's region (and a signature for the wrong one).
+func ownedRegion(ios *IOStreams, owned federation.Owned) string {
+	if cfg, _, err := loadConfig(ios); err == nil {
+		if p, ok := cfg.Profiles[owned.OktafedProfile]; ok {
+			return profileRegion(ios, p)
+		}
+	}
+	return firstNonEmpty(ios.getenv("AWS_REGION"), ios.getenv("AWS_DEFAULT_REGION"))
+}
+
+// loginDeps are what building a profile's sign-in needs beyond the profile.
+type loginDeps struct {
+	ios         *IOStreams
+	secrets     secretStore
+	interactive bool
+	// allowPassword permits a new Okta sign-in; without it only the saved
+	// session is used (credential-process, exec refresh).
+	allowPassword bool
+	mfa           string // preferred factor override
+	events        func(federation.Event)
+	// waiting is the spinner shown while a push is pending; every later
+	// step stops it so the next prompt is not drawn over.
+	waiting *waitIndicator
+	// hc, when set, makes the Okta and STS calls (login's shows what it
+	// waits for on a terminal); else httpClientFor's.
+	hc *http.Client
+}
+
+// waitIndicator holds the spinner of a pending push.
+type waitIndicator struct {
+	mu sync.Mutex
+	sp *spinner
+	// clock paces countdowns; the wall clock when nil.
+	clock clock.Clock
+}
+
+func (w *waitIndicator) start(ios *IOStreams, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sp.Stop()
+	w.sp = startSpinner(ios, msg)
+}
+
+// tick refreshes the spinner's message every second until deadline or
+// until the spinner is stopped, for countdowns.
+func (w *waitIndicator) tick(msg func() string, deadline time.Time) {
+	w.mu.Lock()
+	sp := w.sp
+	w.mu.Unlock()
+	if sp == nil {
+		return
+	}
+	c := clock.Or(w.clock)
+	go func() {
+		for c.Now().Before(deadline) {
+			select {
+			case <-sp.stop:
+				return
+			case <-clock.After(c, time.Second):
+				sp.Update(msg())
+			}
+		}
+	}()
+}
+
+// running reports whether a spinner is shown.
+func (w *waitIndicator) running() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sp != nil
+}
+
+func (w *waitIndicator) stop() {
+	w.mu.Lock()
+	sp := w.sp
+	w.sp = nil
+	w.mu.Unlock()
+	sp.Stop()
+}
+
+// newApp builds the Okta side of p through the library's resolver, with
+// the Okta session in the CLI's keyring; every event first stops a pending
+// spinner so the next line is not drawn over.
+func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
+	r := resolverFor(d.ios)
+	if d.hc != nil {
+		r.HTTPClient = d.hc
+	}
+	r.Sessions = d.secrets.sessions()
+	app, err := r.App(p)
+	if err != nil {
+		return nil, err
+	}
+	if d.waiting == nil {
+		d.waiting = &waitIndicator{}
+	}
+	app.Events = func(e federation.Event) {
+		d.waiting.stop()
+		if d.events != nil {
+			d.events(e)
+		}
+	}
+	return app, nil
+}
+
+// newSource is the saved Okta session of p (its App built by newApp)
+// with, when d allows a password, a password and MFA sign-in behind it and
+// the sign-in lock that lets concurrent logins of one user take turns.
+func newSource(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Session, error) {
+	if d.waiting == nil {
+		d.waiting = &waitIndicator{}
+	}
+	app, err := newApp(p, d)
+	if err != nil {
+		return nil, err
+	}
+	s := &federation.Session{App: app}
+	if !d.allowPassword {
+		return s, nil
+	}
+	lg := signInLedger(d.ios, p)
+	mfa, err := mfaFor(ctx, d, p, lg)
+	if err != nil {
+		return nil, err
+	}
+	s.SignIn = &federation.Password{App: app, Password: passwordSource(d, p), MFA: mfa}
+	if lg != nil {
+		s.Lock = func(ctx context.Context) (func(), error) {
+			return lg.Lock(ctx, func() {
+				d.waiting.stop()
+				fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
+			})
+		}
+	}
+	return s, nil
+}
+
+// newLogin is the login pipeline of app's profile around source.
+func newLogin(app *federation.App, source federation.AssertionSource, d loginDeps) (*federation.Login, error) {
+	r := resolverFor(d.ios)
+	if d.hc != nil {
+		r.HTTPClient = d.hc
+	}
+	l, err := r.Login(app.Profile, source)
+	if err != nil {
+		return nil, err
+	}
+	l.Events = app.Events
+	return l, nil
+}
+
+// signInLedger opens the record that lets concurrent logins of p's user
+// take turns and spend each TOTP code once. Without one (no writable state
+// directory) logins still work, only without that coordination.
+func signInLedger(ios *IOStreams, p *config.Profile) *ledger.Ledger {
+	dir, err := ledger.DefaultDir(ios.getenv)
+	if err == nil {
+		var lg *ledger.Ledger
+		if lg, err = ledger.Open(dir, p.OrgURL, p.Username); err == nil {
+			return lg
+		}
+	}
+	fmt.Fprintf(ios.ErrOut, "%s concurrent logins cannot coordinate: %v (set XDG_STATE_HOME to a writable directory)\n", colorize(ios, cyan, "!"), err)
+	return nil
+}
+
+// passwordSource finds the Okta password: OKTA_PASSWORD, the keyring, or a
+// prompt.
+func passwordSource(d loginDeps, p *config.Profile) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if v := d.ios.getenv("OKTA_PASSWORD"); v != "" {
+			return v, nil
+		}
+		v, err := d.secrets.Get(ctx, p.Name, secretPassword)
+		if err != nil {
+			// A keyring that cannot be read (a wrong passphrase) is said
+			// so, never passed over: the session this sign-in saves would
+			// land where the saved password cannot be read.
+			return "", err
+		}
+		if v != "" {
+			return v, nil
+		}
+		if !d.interactive {
+			return "", needInteractive("the Okta password for "+p.Username, "OKTA_PASSWORD in the environment", "")
+		}
+		return newPrompter(d.ios).Password(fmt.Sprintf("Okta password for %s", p.Username))
+	}
+}
+
+// mfaFor answers Okta's MFA questions: a TOTP seed from the environment or
+// keyring, the preferred factor, and prompts on a terminal.
+func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledger) (*okta.MFA, error) {
+	m := &okta.MFA{Preferred: p.MFA}
+	if d.mfa != "" {
+		m.Preferred = d.mfa
+	}
+	seed := d.ios.getenv("OKTAFED_TOTP_SECRET")
+	if seed == "" {
+		var err error
+		if seed, err = d.secrets.Get(ctx, p.Name, secretTOTP); err != nil {
+			return nil, err
+		}
+	}
+	var codes *ledger.TOTP
+	if seed != "" {
+		// Codes come from the ledger, so no two logins on this machine
+		// send the same one (with no ledger, at least not this one twice).
+		codes = &ledger.TOTP{Seed: seed, Ledger: lg, Waiting: func(until time.Time) { waitForWindow(d, until) }}
+	}
+	pr := newPrompter(d.ios)
+	m.PushNumber = func(n int) {
+		// The number gets a line of its own: a spinner drawn on the
+		// current line is stopped first and started again below it.
+		restart := d.waiting.running()
+		d.waiting.stop()
+		fmt.Fprintf(d.ios.ErrOut, "%s Okta Verify: tap %s on your phone\n", colorize(d.ios, cyan, "!"), colorize(d.ios, bold, fmt.Sprint(n)))
+		if restart {
+			d.waiting.start(d.ios, fmt.Sprintf("Waiting for you to approve the Okta Verify push (tap %d)…", n))
+		}
+	}
+	m.Waiting = func(f okta.Factor) {
+		if d.interactive {
+			d.waiting.start(d.ios, "Waiting for you to approve the Okta Verify push…")
+		} else {
+			fmt.Fprintln(d.ios.ErrOut, "Waiting for the Okta Verify push to be approved…")
+		}
+	}
+	m.Code = func(ctx context.Context, cp okta.CodePrompt) (string, error) {
+		d.waiting.stop()
+		if codes != nil && cp.Factor.Kind == okta.KindTOTP {
+			return codes.Answer(ctx, cp)
+		}
+		if !d.interactive {
+			return "", needInteractive("a code for "+cp.Factor.String(), "OKTAFED_TOTP_SECRET (for TOTP) or run in a terminal", "")
+		}
+		q := fmt.Sprintf("Code from %s", cp.Factor)
+		if cp.Attempt > 1 {
+			q = "That code was not accepted; " + q
+		}
+		return pr.Input(q, "")
+	}
+	if codes != nil && m.Preferred == "" {
+		// With a seed at hand, TOTP needs nobody, as okta.MFA.TOTPSeed
+		// would have it.
+		m.Choose = func(ctx context.Context, fs []okta.Factor) (okta.Factor, error) {
+			for _, f := range fs {
+				if f.Kind == okta.KindTOTP {
+					return f, nil
+				}
+			}
+			return fs[0], nil
+		}
+	} else if d.interactive {
+		m.Choose = func(ctx context.Context, fs []okta.Factor) (okta.Factor, error) {
+			names := make([]string, len(fs))
+			for i, f := range fs {
+				names[i] = f.String()
+			}
+			i, err := pr.Select("Which factor?", names)
+			if err != nil {
+				return okta.Factor{}, err
+			}
+			return fs[i], nil
+		}
+	}
+	return m, nil
+}
+
+// waitForWindow tells the person that the TOTP code must wait for the next
+// window: a countdown on a terminal, one plain line otherwise.
+func waitForWindow(d loginDeps, until time.Time) {
+	msg := func() string {
+		left := until.Sub(clock.Or(d.waiting.clock).Now()).Round(time.Second)
+		if left < 0 {
+			left = 0
+		}
+		return fmt.Sprintf("Waiting %d s for the next TOTP code (this window's code was used by another sign-in, or is about to expire)…", int(left/time.Second))
+	}
+	if !d.ios.ErrTTY {
+		fmt.Fprintln(d.ios.ErrOut, msg())
+		return
+	}
+	d.waiting.start(d.ios, msg())
+	d.waiting.tick(msg, until)
+}
+
+// resolveAWSProfile finds the oktafed-owned AWS profile a command acts on:
+// name may be an AWS profile that oktafed wrote, or an oktafed profile whose
+// role selects exactly one written profile (role overrides it).
+func resolveAWSProfile(ios *IOStreams, name, role string) (federation.Owned, error) {
+	return resolverFor(ios).Resolve(name, role)
+}
+
+// exitCodeLoginRequired is credential-process's and exec's exit code when a
+// person must log in; scripts can tell it from other failures.
+const exitCodeLoginRequired = 3
+
+func withExitCode(err error) error {
+	if errors.Is(err, federation.ErrLoginRequired) {
+		return &exitError{code: exitCodeLoginRequired, err: err}
+	}
+	return err
+}
+
+func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	var names []string
+	ios := System()
+	if cfg, _, err := loadConfig(ios); err == nil {
+		names = append(names, cfg.Names()...)
+	}
+	if owned, err := resolverFor(ios).Owned(); err == nil {
+		for _, o := range owned {
+			names = append(names, o.AWSProfile)
+		}
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// waitNoticeAfter is how long a call runs before a terminal is told what
+// it waits for.
+const waitNoticeAfter = time.Second
+
+// waitingTransport shows, on a terminal, which host a call waits for once
+// it has taken waitNoticeAfter: a firewall that holds the connection, or
+// a slow Okta, is then visible rather than a blank screen. It draws only
+// when no other wait (a push) is shown.
+type waitingTransport struct {
+	base http.RoundTripper
+	ios  *IOStreams
+	w    *waitIndicator
+}
+
+func (t *waitingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var mu sync.Mutex
+	done, shown := false, false
+	timer := time.AfterFunc(waitNoticeAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done && !t.w.running() {
+			t.w.start(t.ios, fmt.Sprintf("Waiting for %s to answer (%s %s)…", r.URL.Host, r.Method, r.URL.Path))
+			shown = true
+		}
+	})
+	resp, err := t.base.RoundTrip(r)
+	timer.Stop()
+	mu.Lock()
+	done = true
+	if shown {
+		t.w.stop()
+	}
+	mu.Unlock()
+	return resp, err
+}
+
+// waitingClient is hc with waitingTransport around its transport.
+func waitingClient(ios *IOStreams, hc *http.Client, w *waitIndicator) *http.Client {
+	c := *hc
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = &waitingTransport{base: base, ios: ios, w: w}
+	return &c
+}

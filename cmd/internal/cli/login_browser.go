@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/saml"
+	"github.com/oktafed/oktafed/okta"
+)
+
+// browserFlags are login's flags for the sign-in methods beside the
+// password and the device flow: the person's browser and Okta Direct
+// Authentication.
+type browserFlags struct {
+	browser bool
+	path    string
+	timeout time.Duration
+	direct  bool
+}
+
+func (f *browserFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.browser, "browser", false, "sign in in your browser (Chrome, Chromium, Edge or Brave), for security keys, Touch ID, Windows Hello, FastPass and every other Okta authenticator")
+	fl.StringVar(&f.path, "browser-path", "", "the browser program for --browser (default: $"+federation.BrowserEnv+", else Chrome, Chromium, Edge or Brave)")
+	fl.DurationVar(&f.timeout, "browser-timeout", federation.DefaultBrowserTimeout, "how long to wait for the sign-in in the browser")
+	fl.BoolVar(&f.direct, "direct", false, "sign in with Okta Direct Authentication: password, then an Okta Verify push or a TOTP code, no browser (Identity Engine orgs that enabled it; needs oidc_client_id)")
+}
+
+// browserTestHook, when set, adjusts every browser sign-in: tests run the
+// browser headless and act as the person through Prepare.
+var browserTestHook func(*federation.BrowserSignIn)
+
+// newBrowserSignIn is a browser sign-in that talks to the person on d.ios.
+func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) *federation.Browser {
+	b := &federation.BrowserSignIn{
+		Browser: f.path,
+		Timeout: f.timeout,
+		Getenv:  d.ios.getenv,
+		Show: func(u string) {
+			if d.waiting != nil {
+				d.waiting.stop()
+			}
+			fmt.Fprintf(d.ios.ErrOut, "Finish signing in in the browser window: %s\n", colorize(d.ios, bold, u))
+			fmt.Fprintf(d.ios.ErrOut, "Waiting for the sign-in (up to %s)…\n", f.timeout)
+		},
+	}
+	if browserTestHook != nil {
+		browserTestHook(b)
+	}
+	return &federation.Browser{App: app, SignIn: b}
+}
+
+// browserFallback is a password sign-in that, when Okta answers that the
+// user's only factors need a browser (security keys and the like), offers
+// to finish the sign-in in the browser instead.
+type browserFallback struct {
+	password federation.AssertionSource
+	app      *federation.App
+	deps     loginDeps
+	flags    *browserFlags
+}
+
+func (b *browserFallback) Assertion(ctx context.Context) (*saml.Assertion, error) {
+	a, err := b.password.Assertion(ctx)
+	if err == nil || !(errors.Is(err, okta.ErrNoUsableFactor) || errors.Is(err, okta.ErrFactorUnusable)) {
+		return a, err
+	}
+	ios := b.deps.ios
+	if !b.deps.interactive {
+		return nil, fmt.Errorf("%w\nSign in in your browser instead: oktafed login --browser (or make it the profile's way with `oktafed init --browser`)", err)
+	}
+	fmt.Fprintf(ios.ErrOut, "%s %v\n", colorize(ios, cyan, "!"), err)
+	idx, perr := newPrompter(ios).Select("Your Okta factors need a browser. Sign in in your browser now?", []string{"Yes, open the browser", "No"})
+	if perr != nil || idx != 0 {
+		return nil, err
+	}
+	return newBrowserSignIn(b.app, b.deps, b.flags).Assertion(ctx)
+}
