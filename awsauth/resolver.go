@@ -51,8 +51,9 @@ type Resolver struct {
 	// (or the encrypted-file keyring, with OKTAFED_KEYRING_PASSWORD) on
 	// first need, never asking for a passphrase.
 	Sessions federation.SessionCache
-	// HTTPClient makes the Okta and STS calls; a client with a 60 s
-	// timeout when nil.
+	// HTTPClient makes the Okta and STS calls; nil means one with the
+	// connect and response deadlines of federation.DeadlinesFromEnv
+	// (OKTAFED_CONNECT_TIMEOUT, OKTAFED_RESPONSE_TIMEOUT).
 	HTTPClient *http.Client
 	// Clock decides freshness and paces the Okta client's waits; the wall
 	// clock when nil.
@@ -300,7 +301,14 @@ func (r *Resolver) httpClient() *http.Client {
 	if r.HTTPClient != nil {
 		return r.HTTPClient
 	}
-	return &http.Client{Timeout: 60 * time.Second}
+	// Connect and response deadlines from OKTAFED_CONNECT_TIMEOUT and
+	// OKTAFED_RESPONSE_TIMEOUT, as the CLI's; the defaults when unset or
+	// unreadable.
+	d, err := federation.DeadlinesFromEnv(r.getenv)
+	if err != nil {
+		d = federation.Deadlines{}
+	}
+	return d.HTTPClient()
 }
 
 // sessions returns the configured session cache, or opens the keyring once.
