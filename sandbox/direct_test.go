@@ -126,7 +126,7 @@ func TestDirectAuthenticationExpiryAnswers(t *testing.T) {
 	clk.Advance(6 * time.Minute) // past both lifetimes (5 min)
 	poll := url.Values{"client_id": {directClient}, "grant_type": {"http://auth0.com/oauth/grant-type/mfa-oob"}, "mfa_token": {mfaToken}, "oob_code": {oob}}
 	for name, try := range map[string]func() (int, map[string]any){
-		"poll": func() (int, map[string]any) { return oauthPost(t, b, "token", poll) },
+		"poll":      func() (int, map[string]any) { return oauthPost(t, b, "token", poll) },
 		"challenge": func() (int, map[string]any) { return oauthPost(t, b, "challenge", challenge) },
 	} {
 		code, body := try()
