@@ -187,3 +187,19 @@ func TestPushNumberOnItsOwnLine(t *testing.T) {
 		t.Fatalf("no spinner naming the number after it:\n%q", out[i:])
 	}
 }
+
+// --role takes a role name and ACCOUNT/ROLE as well as ARNs and regexps.
+func TestLoginRoleByName(t *testing.T) {
+	t.Parallel()
+	e := setupCLI(t)
+	e.initProfile(t)
+	for sel, want := range map[string]string{"readonly": "okta-123456789012-ReadOnly", "210987654321/Developer": "-Developer"} {
+		out := mustRun(t, "login", "--role", sel, "--non-interactive")
+		if strings.Count(out, "✓") != 1 || !strings.Contains(out, want) {
+			t.Errorf("--role %s:\n%s", sel, out)
+		}
+	}
+	if code, _, errOut := run(t, "login", "--role", "Nobody", "--non-interactive"); code == 0 || !strings.Contains(errOut, "no role matches") {
+		t.Errorf("--role Nobody: exit %d\n%s", code, errOut)
+	}
+}
