@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -95,6 +96,8 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 			} else {
 				add("okta session", "ok", "active until %s", s.ExpiresAt.Local().Format(time.RFC1123))
 			}
+			status, detail := signInCheck(ctx, ios, p, secrets)
+			add("sign-in", status, "%s", detail)
 		}
 	}
 
@@ -224,4 +227,27 @@ func readAllSecrets(ctx context.Context, secrets secretStore) (string, error) {
 		backend = b.Backend() + " keyring: "
 	}
 	return fmt.Sprintf("%sall %d item(s) readable", backend, len(keys)), nil
+}
+
+// signInCheck says how the next login would sign in (the same choice
+// login makes) and whether that can work here, with the ways that can.
+func signInCheck(ctx context.Context, ios *IOStreams, p *config.Profile, secrets secretStore) (status, detail string) {
+	d := loginDeps{ios: ios, secrets: secrets}
+	app, err := newApp(p, d)
+	if err != nil {
+		return "fail", err.Error()
+	}
+	f := &browserFlags{timeout: federation.DefaultBrowserTimeout}
+	c, err := chooseSignIn(ctx, app, f, "", false)
+	if err != nil {
+		return "fail", err.Error()
+	}
+	if err := signInProblem(app, c.method, d, f); err != nil {
+		detail := fmt.Sprintf("%s (%s) %v", methodName(c.method), c.why, err)
+		if alt := signInAlternatives(app, c.method, d, f); len(alt) > 0 {
+			detail += "; ways that work here: " + strings.Join(alt, "; ")
+		}
+		return "fail", detail
+	}
+	return "ok", fmt.Sprintf("%s (%s)", methodName(c.method), c.why)
 }

@@ -78,6 +78,11 @@ func TestLoginHonoursSignIn(t *testing.T) {
 		if _, err := os.Stat(e.creds); !os.IsNotExist(err) {
 			t.Fatalf("credentials written by a refused login: %v", err)
 		}
+		// doctor makes the same choice and names the same ways.
+		code, out, _ := run(t, "doctor")
+		if code == 0 || !strings.Contains(out, "sign-in") || !strings.Contains(out, "needs oidc_client_id") || !strings.Contains(out, "oktafed login --browser") {
+			t.Fatalf("doctor: exit %d\n%s", code, out)
+		}
 	})
 	t.Run("browser over ssh without a display", func(t *testing.T) {
 		e := setupOrg(t, "idx")
