@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/oktafed/oktafed/internal/config"
 )
@@ -156,4 +159,33 @@ func TestInitFromOtherTools(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A first init on a terminal offers the settings it finds.
+func TestFirstInitOffersTheImport(t *testing.T) {
+	t.Parallel()
+	e := setupCLI(t)
+	fixture(t, e, "okta-aws-cred-helper.json", filepath.Join(e.home, ".aws", "okta-aws", "settings.json"))
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	ios := &IOStreams{In: tty, Out: tty, ErrOut: tty, InTTY: true, ErrTTY: true, Getenv: getenvOf(t)}
+	code := make(chan int, 1)
+	go func() { code <- Main(context.Background(), ios, []string{"init"}) }()
+	c := newConsole(t, ptmx)
+	screen := c.expect("Choose a number:")
+	if !strings.Contains(screen, "okta-aws-cred-helper") || !strings.Contains(screen, "by hand") {
+		t.Fatalf("offer:\n%s", screen)
+	}
+	c.send("1")
+	c.expect("Imported okta-aws-cred-helper")
+	if got := <-code; got != 0 {
+		t.Fatalf("exit %d", got)
+	}
+	if p := loadProfiles(t).Profiles["default"]; p == nil || p.Username != "demo@example.com" {
+		t.Fatalf("profile: %+v", p)
+	}
 }
