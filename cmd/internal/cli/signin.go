@@ -9,6 +9,7 @@ import (
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -131,13 +132,21 @@ func profileArg(name string) string {
 func useSignIn(s *federation.Session, c signInChoice, d loginDeps, f *browserFlags, open bool) error {
 	app := s.App
 	p := app.Profile
-	if err := signInProblem(app, c.method, d, f); err != nil {
-		msg := fmt.Sprintf("profile %s signs in with %s (%s), which %v", p.Name, methodName(c.method), c.why, err)
-		if alt := signInAlternatives(app, c.method, d, f); len(alt) > 0 {
-			msg += "\nWays that work here:\n  " + strings.Join(alt, "\n  ")
-		}
-		return errors.New(msg)
-	}
+	defer func() {
+		// Checked when a sign-in is needed, before it asks for anything:
+		// a saved session serves a login whatever the way to sign in.
+		s.SignIn = &checkedSignIn{AssertionSource: s.SignIn, check: func() error {
+			err := signInProblem(app, c.method, d, f)
+			if err == nil {
+				return nil
+			}
+			msg := fmt.Sprintf("profile %s signs in with %s (%s), which %v", p.Name, methodName(c.method), c.why, err)
+			if alt := signInAlternatives(app, c.method, d, f); len(alt) > 0 {
+				msg += "\nWays that work here:\n  " + strings.Join(alt, "\n  ")
+			}
+			return errors.New(msg)
+		}}
+	}()
 	switch c.method {
 	case "password":
 		// A password sign-in whose factors all need a browser offers one.
@@ -172,4 +181,19 @@ func methodName(m string) string {
 		return "the browser"
 	}
 	return m
+}
+
+// checkedSignIn is a sign-in source that first checks that its way of
+// signing in can work here.
+type checkedSignIn struct {
+	federation.AssertionSource
+	check func() error
+}
+
+// Assertion checks, then signs in.
+func (c *checkedSignIn) Assertion(ctx context.Context) (*saml.Assertion, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return c.AssertionSource.Assertion(ctx)
 }

@@ -91,6 +91,11 @@ func TestLoginHonoursSignIn(t *testing.T) {
 		setenv(t, "DISPLAY", "")
 		setenv(t, "WAYLAND_DISPLAY", "")
 		setenv(t, "SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
+		// A saved Okta session serves the login whatever the way to sign
+		// in: the display matters only when a sign-in is needed.
+		mustRun(t, "login", "--sign-in", "password", "--mfa", "totp", "--role", "all", "--non-interactive")
+		mustRun(t, "login", "--browser", "--role", "all", "--non-interactive")
+		mustRun(t, "logout")
 		code, _, errOut := run(t, "login", "--browser", "--role", "all", "--non-interactive")
 		for _, w := range []string{"no display", "ssh session", "oktafed login --device", "oktafed login --sign-in password"} {
 			if code == 0 || !strings.Contains(errOut, w) {
