@@ -14,7 +14,6 @@ import (
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/awsfile"
-	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/internal/owned"
@@ -55,9 +54,10 @@ type Resolver struct {
 	// connect and response deadlines of federation.DeadlinesFromEnv
 	// (OKTAFED_CONNECT_TIMEOUT, OKTAFED_RESPONSE_TIMEOUT).
 	HTTPClient *http.Client
-	// Clock decides freshness and paces the Okta client's waits; the wall
-	// clock when nil.
-	Clock clock.Clock
+	// Clock decides freshness (any value with a Now method; one with
+	// After(time.Duration) <-chan time.Time also paces the Okta client's
+	// waits); the wall clock when nil.
+	Clock interface{ Now() time.Time }
 	// RefreshWindow is how long before expiry credentials count as stale;
 	// DefaultRefreshWindow when zero.
 	RefreshWindow time.Duration

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
@@ -177,18 +178,15 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	}
 	// The browser as login would start it: a program and a display to
 	// show its window on (the same check, so the two cannot disagree).
-	bs := &federation.BrowserSignIn{Getenv: ios.getenv}
-	if browserTestHook != nil {
-		browserTestHook(bs)
-	}
-	bin, berr := bs.Check()
+	bin, berr := browserProgram(loginDeps{ios: ios}, &browserFlags{timeout: browser.DefaultTimeout}).Check()
+	berr = browserHint(berr)
 	instead := "sign in without a browser window: `oktafed login " + profileArg(name) + "--device` or `--direct` (both need oidc_client_id), or `--sign-in password`"
 	switch {
 	case p.SignIn == "browser" && berr != nil:
 		add("browser", "fail", "%v; %s", berr, instead)
 	case p.SignIn == "browser":
 		add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
-	case berr != nil && errors.Is(berr, federation.ErrNoDisplay):
+	case berr != nil && errors.Is(berr, browser.ErrNoDisplay):
 		add("browser", "warn", "%v: `oktafed login --browser` cannot work here; %s", berr, instead)
 	}
 	return out
@@ -237,7 +235,7 @@ func signInCheck(ctx context.Context, ios *IOStreams, p *config.Profile, secrets
 	if err != nil {
 		return "fail", err.Error()
 	}
-	f := &browserFlags{timeout: federation.DefaultBrowserTimeout}
+	f := &browserFlags{timeout: browser.DefaultTimeout}
 	c, err := chooseSignIn(ctx, app, f, "", false)
 	if err != nil {
 		return "fail", err.Error()

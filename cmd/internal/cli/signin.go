@@ -85,8 +85,8 @@ func signInProblem(app *federation.App, method string, d loginDeps, f *browserFl
 			return err
 		}
 	case "browser":
-		_, err := newBrowserSignIn(app, d, f).SignIn.Check()
-		return err
+		_, err := browserProgram(d, f).Check()
+		return browserHint(err)
 	}
 	return nil
 }
