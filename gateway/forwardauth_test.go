@@ -75,6 +75,7 @@ func newNginxEnv(t *testing.T) *nginxEnv {
 }
 
 func TestForwardAuthNginxIdentityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newNginxEnv(t)
 	cases := []struct {
 		name    string
@@ -170,6 +171,7 @@ func TestForwardAuthNginxIdentityHeaders(t *testing.T) {
 }
 
 func TestForwardAuthNginxMethodsAndPaths(t *testing.T) {
+	t.Parallel()
 	e := newNginxEnv(t)
 	const refused = 0 // any refusal: nginx's own 400, or 500 for oktafed's 400
 	cases := []struct {
@@ -261,6 +263,7 @@ func faCall(t *testing.T, base, method, path string, hdr map[string]string) (int
 }
 
 func TestForwardAuthTraefikAndEnvoyHTTP(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, "")
 	cfg.ForwardAuth.Only = true
@@ -354,6 +357,7 @@ func TestForwardAuthTraefikAndEnvoyHTTP(t *testing.T) {
 // TestForwardAuthTrustedIngressOnly reaches the endpoints from an address
 // not listed as an ingress: nothing it claims is believed.
 func TestForwardAuthTrustedIngressOnly(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, "")
 	cfg.ForwardAuth.Only = true
@@ -387,6 +391,7 @@ func TestForwardAuthTrustedIngressOnly(t *testing.T) {
 // TestForwardAuthOffByDefault: a proxy claims no forward-auth path unless
 // told to, and serves both when enabled.
 func TestForwardAuthOffByDefault(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	up := echoUpstream(t).URL
 	reader := mint(t, sb, []string{"orders.read"}, []string{"readers"}, nil)

@@ -81,6 +81,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	v := opts.Verifier
+	dpopReplay := newDPoPReplay(cfg.Redis, &vc) // dpop.go
 	if v == nil {
 		vc.HTTPClient = opts.HTTPClient
 		vc.Logger = log
@@ -138,6 +139,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 		g.revs, g.redis = rs.revocations, rs.revocations
+		dpopReplay.attach(rs)
 		if hasIntrospection(vc) {
 			g.shared = rs.cache
 		}
@@ -165,7 +167,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		Extra:       extraCheck(rules),
 		Observe:     g.metrics.observe,
 	})
-	g.handler = g.buildHandler()
+	g.handler = withDPoP(g.buildHandler())
 	return g, nil
 }
 

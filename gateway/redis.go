@@ -534,8 +534,7 @@ func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Prin
 	if shared {
 		k = sha256.Sum256([]byte(token))
 		if p := s.c.get(ctx, k); p != nil {
-			cp := *p
-			return &cp, nil
+			return p.Clone(), nil
 		}
 	}
 	p, err := s.v.Verify(ctx, token)
@@ -545,8 +544,7 @@ func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Prin
 	if !shared {
 		k = sha256.Sum256([]byte(token))
 	}
-	cp := *p
-	s.c.put(ctx, k, &cp)
+	s.c.put(ctx, k, p.Clone())
 	return p, nil
 }
 
