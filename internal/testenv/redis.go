@@ -83,6 +83,27 @@ func (s *RedisServer) Kill() {
 	<-s.proc.done
 }
 
+// Restart starts a killed server again on its port with its
+// configuration, as a supervisor restarting a crashed node does. Without
+// persistence (the default here) it comes back empty.
+func (s *RedisServer) Restart(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(redisBin, filepath.Join(s.Dir, "redis.conf"))
+	cmd.Dir = s.Dir
+	cmd.Env = serverEnv()
+	s.LogPath = filepath.Join(s.Dir, "redis-restarted.log")
+	p, err := startProc("redis-server", cmd, s.LogPath, syscall.SIGTERM)
+	if err == nil {
+		if err = p.waitLog("Ready to accept connections"); err != nil {
+			p.stop()
+		}
+	}
+	if err != nil {
+		t.Fatalf("restarting redis-server on port %d: %v", s.Port, err)
+	}
+	s.proc = p
+}
+
 // Client returns a plain go-redis client for the server (not for TLS
 // servers), closed when t ends.
 func (s *RedisServer) Client(t testing.TB) *redis.Client {
