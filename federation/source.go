@@ -266,11 +266,27 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 	for _, w := range res.Warnings {
 		a.emit("warning", "%s", w)
 	}
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SessionToken: res.SessionToken})
+	// The session Okta granted is saved before the AWS app is asked, so a
+	// refusal there (a 403, an app not assigned) costs no second MFA on
+	// the next try.
+	sess, err := a.Okta.CreateSession(ctx, res.SessionToken)
 	if err != nil {
 		return nil, err
 	}
-	return a.keep(ctx, page)
+	if a.Sessions != nil {
+		if err := a.Sessions.SaveSession(ctx, a.Profile.Name, sess.ID, sess.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("save the Okta session in the keyring: %w", err)
+		}
+		a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(sess.ExpiresAt))
+	}
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sess.ID})
+	if err != nil {
+		return nil, err
+	}
+	if page.SID != "" && page.SID != sess.ID {
+		return a.keep(ctx, page)
+	}
+	return a.readPage(page)
 }
 
 // Logout closes the saved Okta session and forgets it; tokens, when set,
@@ -278,9 +294,26 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 // skips the browser. Then it removes the profile's AWS profiles from files
 // and returns their names.
 func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]string, error) {
+	// The refresh token is revoked at Okta before it is forgotten, so a
+	// copy of the keyring taken earlier cannot sign in afterwards. When
+	// Okta cannot be reached the rest of the logout still happens, and the
+	// token stays in the keyring for the next logout to revoke.
+	var revokeErr error
 	if tokens != nil {
-		if err := tokens.DeleteTokens(ctx, app.Profile.Name); err != nil {
-			return nil, fmt.Errorf("remove the Okta tokens from the keyring: %w", err)
+		refresh, _, err := tokens.LoadTokens(ctx, app.Profile.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read the Okta tokens from the keyring: %w", err)
+		}
+		if refresh != "" {
+			revokeErr = app.Okta.RevokeToken(ctx, app.Profile.OIDCClientID, refresh)
+		}
+		if revokeErr == nil {
+			if refresh != "" {
+				app.emit("okta-token", "revoked the refresh token at Okta")
+			}
+			if err := tokens.DeleteTokens(ctx, app.Profile.Name); err != nil {
+				return nil, fmt.Errorf("remove the Okta tokens from the keyring: %w", err)
+			}
 		}
 	}
 	if app.Sessions != nil {
@@ -293,14 +326,22 @@ func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]st
 			return nil, fmt.Errorf("remove the Okta session from the keyring: %w", err)
 		}
 	}
-	return RemoveProfiles(files, app.Profile.Name)
+	removed, err := RemoveProfiles(files, app.Profile.Name)
+	if err == nil && revokeErr != nil {
+		err = fmt.Errorf("logged out here, but the OIDC refresh token could not be revoked at Okta (%w); it stays in the keyring so that running `oktafed logout --profile %s` again, once Okta can be reached, revokes it", revokeErr, app.Profile.Name)
+	}
+	return removed, err
 }
+
+// TimeLayout is how times are shown to people: with the date, since an
+// Okta session or a role's credentials may last past midnight.
+const TimeLayout = "2006-01-02 15:04 MST"
 
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "when Okta ends it"
 	}
-	return t.Local().Format("15:04 MST")
+	return t.Local().Format(TimeLayout)
 }
 
 // appFromTokens trades an Identity Engine sign-in's OIDC tokens for a web

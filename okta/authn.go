@@ -122,8 +122,10 @@ type transaction struct {
 			PasswordChanged time.Time `json:"passwordChanged"`
 		} `json:"user"`
 		Factors rawFactors `json:"factors"`
-		Factor  *rawFactor `json:"factor"`
-		Policy  struct {
+		// Factor is one object in most answers, an array of one in
+		// others (as Okta's current reference shows): both are read.
+		Factor rawFactors `json:"factor"`
+		Policy struct {
 			Expiration struct {
 				PasswordExpireDays *int `json:"passwordExpireDays"`
 			} `json:"expiration"`
@@ -163,8 +165,8 @@ func (f *rawFactors) UnmarshalJSON(b []byte) error {
 // challenged is the factor an MFA_CHALLENGE answer is about: _embedded.factor,
 // or the one entry of _embedded.factors.
 func (t *transaction) challenged() *rawFactor {
-	if t.Embedded.Factor != nil {
-		return t.Embedded.Factor
+	if len(t.Embedded.Factor) == 1 {
+		return &t.Embedded.Factor[0]
 	}
 	if len(t.Embedded.Factors) == 1 {
 		return &t.Embedded.Factors[0]

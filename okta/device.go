@@ -70,10 +70,21 @@ type OAuthError struct {
 }
 
 func (e *OAuthError) Error() string {
+	if e.Status == http.StatusTooManyRequests {
+		// Okta may put its rate limit in an OAuth body (invalid_grant):
+		// the status is what counts.
+		return "Okta's rate limit was reached: wait a minute and try again [Okta OAuth " + e.Code + ", HTTP 429]"
+	}
 	if e.Description == "" {
 		return fmt.Sprintf("okta: OAuth error %s (HTTP %d)", e.Code, e.Status)
 	}
 	return fmt.Sprintf("okta: OAuth error %s (HTTP %d): %s", e.Code, e.Status, e.Description)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true for a 429, whatever error
+// code its body names.
+func (e *OAuthError) Is(target error) bool {
+	return target == ErrRateLimited && e.Status == http.StatusTooManyRequests
 }
 
 // DeviceAuthorization is a started device sign-in. DeviceCode is the
@@ -308,6 +319,9 @@ type tokenPoll struct {
 	// refusal reads a non-200 answer into an error (an *OAuthError when
 	// it is one).
 	refusal func(status int, data []byte) error
+	// deniedFor, when set, picks the error for an access_denied answer
+	// from its description instead of denied.
+	deniedFor func(*OAuthError) error
 }
 
 // pollToken polls the token endpoint at p's interval, 5 s longer after
@@ -345,6 +359,9 @@ func (c *Client) pollToken(ctx context.Context, p tokenPoll) (*Tokens, error) {
 		case "expired_token":
 			return nil, p.expired
 		case "access_denied":
+			if p.deniedFor != nil {
+				return nil, p.deniedFor(oe)
+			}
 			return nil, p.denied
 		default:
 			return nil, err
@@ -373,6 +390,25 @@ func (c *Client) RefreshTokens(ctx context.Context, clientID, refreshToken strin
 		t.RefreshToken = refreshToken
 	}
 	return t, err
+}
+
+// RevokeToken revokes a refresh token of the OIDC app clientID at the org
+// authorization server's /oauth2/v1/revoke (RFC 7009), so a copy of it
+// taken earlier is refused from then on. Okta answers 200 for a token it
+// does not know or already revoked, so only a refusal of the request is an
+// error.
+func (c *Client) RevokeToken(ctx context.Context, clientID, refreshToken string) error {
+	if clientID == "" || refreshToken == "" {
+		return nil
+	}
+	status, data, err := c.postForm(ctx, "revoke", url.Values{"client_id": {clientID}, "token": {refreshToken}, "token_type_hint": {"refresh_token"}})
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("revoke the refresh token: %w", parseOAuthError(status, data))
+	}
+	return nil
 }
 
 // WebSSOToken exchanges the ID token and access token of a device sign-in
