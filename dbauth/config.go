@@ -150,6 +150,14 @@ type Config struct {
 	// SSLInsecure turns off verification of the identity provider's TLS
 	// certificate. Param "ssl_secure" (its negation; default true).
 	SSLInsecure bool
+	// InsecureUnverifiedDBTLS lets the password go to a database server
+	// over TLS that does not verify it (sslmode=require, verify-ca, prefer
+	// or allow; MySQL tls=skip-verify, preferred or a registered config
+	// with InsecureSkipVerify). Cleartext is refused even so. Without it
+	// such settings are refused: an IAM token that reaches an impostor is
+	// a working credential for 15 minutes. Only for local tests; every
+	// connect logs a warning. Param "insecure_unverified_db_tls".
+	InsecureUnverifiedDBTLS bool
 
 	// SecretID names the Secrets Manager secret (name or ARN). Param
 	// "secrets_manager_secret_id".

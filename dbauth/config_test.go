@@ -130,7 +130,10 @@ func TestPgxConfigRequiresTLS(t *testing.T) {
 	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=disable", Config{}); err == nil || !strings.Contains(err.Error(), "sslmode=verify-full") {
 		t.Errorf("sslmode=disable: %v", err)
 	}
-	c, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer", Config{})
+	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer", Config{}); !errors.Is(err, errUnverifiedTLS) {
+		t.Errorf("sslmode=prefer: %v", err)
+	}
+	c, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer&"+ParamInsecureDBTLS+"=true", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

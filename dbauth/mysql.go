@@ -2,10 +2,8 @@ package dbauth
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -49,7 +47,7 @@ func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
 // enables the cleartext password plugin that RDS uses for them.
 func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector, error) {
 	myCfg = myCfg.Clone()
-	if err := requireMySQLTLS(myCfg); err != nil {
+	if err := checkMySQLTLS(myCfg, a.cfg.InsecureUnverifiedDBTLS); err != nil {
 		return nil, err
 	}
 	if a.cfg.Plugin != PluginSecrets {
@@ -59,9 +57,10 @@ func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector,
 	}
 	host, port := splitMySQLAddr(myCfg.Addr)
 	hook := func(ctx context.Context, c *mysql.Config) error {
-		if c.TLS == nil {
-			return errors.New("dbauth: refusing to send a token without TLS: set tls=true or a registered TLS config")
+		if err := checkMySQLTLS(c, a.cfg.InsecureUnverifiedDBTLS); err != nil {
+			return err
 		}
+		a.warnInsecure(host)
 		l, err := a.Login(ctx, Endpoint{Host: host, Port: port, DefaultPort: 3306, User: c.User, Password: c.Passwd})
 		if err != nil {
 			return err
@@ -78,21 +77,6 @@ func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector,
 		return nil, fmt.Errorf("dbauth: %w", err)
 	}
 	return &MySQLConnector{auth: a, inner: inner}, nil
-}
-
-// requireMySQLTLS turns TLS on when the DSN left it unset (verifying the
-// server with the system roots) and refuses tls=false and fallbacks to
-// plaintext.
-func requireMySQLTLS(c *mysql.Config) error {
-	if c.TLS == nil {
-		if c.TLSConfig == "false" {
-			return errors.New("dbauth: tls=false would send the password in cleartext, and RDS accepts IAM tokens only over TLS: use tls=true, or register the RDS CA bundle with mysql.RegisterTLSConfig and set tls=NAME")
-		}
-		host, _ := splitMySQLAddr(c.Addr)
-		c.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	}
-	c.AllowFallbackToPlaintext = false
-	return nil
 }
 
 func splitMySQLAddr(addr string) (string, int) {

@@ -33,6 +33,9 @@ const (
 	ParamSecretExpiration   = "secrets_manager_expiration"
 	ParamSecretUsernameKey  = "secrets_manager_secret_username"
 	ParamSecretPasswordKey  = "secrets_manager_secret_password"
+	// ParamInsecureDBTLS is oktafed's own, loudly named opt-out: send the
+	// password over TLS that does not verify the database server.
+	ParamInsecureDBTLS = "insecure_unverified_db_tls"
 )
 
 // Param describes one DSN parameter: its names and the Config field it
@@ -168,6 +171,8 @@ var params = []Param{
 		target: func(c *Config) any { return &c.SSLInsecure }, parse: boolean("ssl_secure", true)},
 	{Name: "", GoWrapperNames: []string{"sslInsecure"}, Field: "SSLInsecure", Unit: "true/false",
 		target: func(c *Config) any { return &c.SSLInsecure }, parse: boolean("sslInsecure", false)},
+	{Name: ParamInsecureDBTLS, GoWrapperNames: []string{"insecureUnverifiedDbTls"}, Field: "InsecureUnverifiedDBTLS", Unit: "true/false",
+		target: func(c *Config) any { return &c.InsecureUnverifiedDBTLS }, parse: boolean(ParamInsecureDBTLS, false)},
 	{Name: ParamSecretID, GoWrapperNames: []string{"secretsManagerSecretId"}, Field: "SecretID",
 		target: func(c *Config) any { return &c.SecretID }, parse: str},
 	{Name: ParamSecretsRegion, GoWrapperNames: []string{"secretsManagerRegion"}, Field: "SecretsRegion",
@@ -350,7 +355,7 @@ func (c *Config) ApplyParam(name, value string) error {
 // a DSN parameter beginning with one of them that is not a known name is a
 // typo, and is refused rather than sent on to the database server with its
 // value.
-var pluginPrefixes = []string{"idp", "iam", "secretsmanager", "appid", "dbuser", "plugin", "sslsecure", "sslinsecure", "httprequest", "httptimeout", "awssecretsmanager"}
+var pluginPrefixes = []string{"idp", "iam", "secretsmanager", "appid", "dbuser", "plugin", "sslsecure", "sslinsecure", "httprequest", "httptimeout", "awssecretsmanager", "insecure"}
 
 // looksLikePluginParam reports whether name is probably meant as one of
 // dbauth's parameters.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -73,7 +72,7 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	if err != nil {
 		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
 	}
-	if err := requirePgTLS(connCfg); err != nil {
+	if err := checkPgTLS(&connCfg.Config, pgSSLMode(rest), cfg.InsecureUnverifiedDBTLS); err != nil {
 		return nil, nil, err
 	}
 	a, err := New(cfg)
@@ -123,44 +122,16 @@ func pgAddParam(dsn, k, v string) string {
 	return dsn + " " + k + "=" + v
 }
 
-// requirePgTLS drops the cleartext attempts that sslmode=allow or prefer
-// would make, and refuses sslmode=disable: the password is a token.
-func requirePgTLS(c *pgx.ConnConfig) error {
-	if c.TLSConfig != nil {
-		fb := c.Fallbacks[:0]
-		for _, f := range c.Fallbacks {
-			if f.TLSConfig != nil {
-				fb = append(fb, f)
-			}
-		}
-		c.Fallbacks = fb
-		return nil
-	}
-	for i, f := range c.Fallbacks {
-		if f.TLSConfig != nil {
-			c.Host, c.Port, c.TLSConfig = f.Host, f.Port, f.TLSConfig
-			rest := c.Fallbacks[i+1:]
-			c.Fallbacks = nil
-			for _, g := range rest {
-				if g.TLSConfig != nil {
-					c.Fallbacks = append(c.Fallbacks, g)
-				}
-			}
-			return nil
-		}
-	}
-	return errors.New("dbauth: sslmode=disable would send the password in cleartext, and RDS accepts IAM tokens only over TLS: use sslmode=verify-full with sslrootcert set to the RDS CA bundle")
-}
-
 // PgxBeforeConnect returns a hook that sets the user and password of each
 // new pgx connection from a: use it as pgxpool.Config.BeforeConnect or
 // with stdlib.OptionBeforeConnect. The connection configuration must
 // require TLS (ParsePgxConfig and ConfigurePool see to it).
 func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 	return func(ctx context.Context, c *pgx.ConnConfig) error {
-		if c.TLSConfig == nil {
-			return errors.New("dbauth: refusing to send a token without TLS: set sslmode=verify-full")
+		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+			return err
 		}
+		a.warnInsecure(c.Host)
 		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
 		if err != nil {
 			return err
@@ -202,7 +173,7 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 // the database/sql connectors do, so an expiry or a revoked session
 // reaches the application as no error at all (see watchLogin).
 func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
-	if err := requirePgTLS(pc.ConnConfig); err != nil {
+	if err := checkPgTLS(&pc.ConnConfig.Config, pgSSLMode(pc.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
 		return err
 	}
 	prev := pc.BeforeConnect
@@ -212,6 +183,10 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 				return err
 			}
 		}
+		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+			return err
+		}
+		a.warnInsecure(c.Host)
 		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password}
 		l, err := a.Login(ctx, ep)
 		if err != nil {

@@ -63,8 +63,11 @@ func (c Config) paramValues() map[string]string {
 				v = strconv.Itoa(int(f.Seconds()))
 			}
 		case *bool:
-			if p.Name == ParamSSLSecure && *f {
+			switch {
+			case p.Name == ParamSSLSecure && *f:
 				v = "false"
+			case *f:
+				v = "true"
 			}
 		}
 		if v == "" {
