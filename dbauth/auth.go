@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -30,14 +32,14 @@ type Endpoint struct {
 	// User and Password are the connection's own; they stand in for
 	// db_user, idp_username and idp_password when those are unset.
 	User     string
-	Password string
+	Password secret.String
 }
 
 // Login is the user name and password for one connection attempt. Pass it
 // back to Auth.Reject when the server refuses it.
 type Login struct {
 	User     string
-	Password string
+	Password secret.String
 
 	token  *tokenEntry  // the cached token used, for Reject
 	secret *secretEntry // the cached secret used, for Reject
@@ -140,7 +142,7 @@ func (a *Auth) login(ctx context.Context, ep Endpoint) (Login, error) {
 	if err != nil {
 		return Login{}, err
 	}
-	return Login{User: key.user, Password: e.token, token: e}, nil
+	return Login{User: key.user, Password: secret.New(e.token), token: e}, nil
 }
 
 // loginError marks an error as coming from getting the password (Okta,
@@ -159,7 +161,7 @@ func (a *Auth) Token(ctx context.Context, host string, port int, user string) (s
 		return "", errors.New("dbauth: the secrets plugin has no IAM token; use the okta or iam plugin")
 	}
 	l, err := a.Login(ctx, Endpoint{Host: host, Port: port, User: user})
-	return l.Password, err
+	return l.Password.Reveal(), err
 }
 
 // Reject records that the server refused l and reports whether a retry
@@ -419,7 +421,7 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if err != nil {
 			return nil, err
 		}
-		id := refusals.id(login.OrgURL, login.Username, login.Password)
+		id := refusals.id(login.OrgURL, login.Username, login.Password.Reveal())
 		if r, held := refusals.held(id, a.cfg.Now()); held {
 			return nil, &signInRefusedError{user: login.Username, org: login.OrgURL, r: r}
 		}
@@ -491,7 +493,7 @@ type OktaLogin struct {
 	AppID  string
 	// Username and Password are the Okta credentials.
 	Username string
-	Password string
+	Password secret.String
 	// RoleARN and PrincipalARN (the IAM SAML provider) pick the role.
 	RoleARN      string
 	PrincipalARN string
@@ -511,10 +513,10 @@ func (a *Auth) oktaLogin(ctx context.Context, ep Endpoint) (OktaLogin, error) {
 	if user == "" {
 		user = ep.User
 	}
-	if pass == "" {
+	if pass.IsZero() {
 		pass = ep.Password
 	}
-	if user == "" || pass == "" {
+	if user == "" || pass.IsZero() {
 		return OktaLogin{}, errors.New("dbauth: the okta plugin needs an Okta user name and password: set idp_username and idp_password (Config fields preferred over a DSN)")
 	}
 	org := OrgURL(a.cfg.IdPEndpoint, a.cfg.IdPPort)

@@ -42,6 +42,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/oktafed/oktafed/internal/owned"
@@ -112,7 +114,7 @@ type Config struct {
 	// Federation with a password prompt, to putting it in a DSN.
 	// Params "idp_username", "idp_password".
 	IdPUsername string
-	IdPPassword string
+	IdPPassword secret.String
 	// IdPEndpoint is the Okta org host, e.g. "example.okta.com", or a full
 	// URL such as "http://127.0.0.1:8080" for the sandbox. Param
 	// "idp_endpoint".

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -33,7 +35,7 @@ func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
 	}
 	myCfg, err := mysql.ParseDSN(rest)
 	if err != nil {
-		return nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
+		return nil, driverParseError(err, dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {
@@ -61,12 +63,12 @@ func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector,
 			return err
 		}
 		a.warnInsecure(host)
-		l, err := a.Login(ctx, Endpoint{Host: host, Port: port, DefaultPort: 3306, User: c.User, Password: c.Passwd})
+		l, err := a.Login(ctx, Endpoint{Host: host, Port: port, DefaultPort: 3306, User: c.User, Password: secret.New(c.Passwd)})
 		if err != nil {
 			return err
 		}
 		recordLogin(ctx, l)
-		c.User, c.Passwd = l.User, l.Password
+		c.User, c.Passwd = l.User, l.Password.Reveal()
 		return nil
 	}
 	if err := myCfg.Apply(mysql.BeforeConnect(hook)); err != nil {

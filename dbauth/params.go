@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
 )
 
 // Param names. The snake_case names are those of the AWS Advanced Python
@@ -316,6 +318,11 @@ func assign(ptr, v any) bool {
 			*f = v.(string)
 		}
 		return *f == v.(string)
+	case *secret.String:
+		if f.IsZero() {
+			*f = secret.New(v.(string))
+		}
+		return f.Reveal() == v.(string)
 	case *Plugin:
 		if *f == "" {
 			*f = v.(Plugin)

@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"os"
 	"strings"
+
+	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,7 +71,7 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	}
 	connCfg, err := pgx.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
+		return nil, nil, driverParseError(err, dsn)
 	}
 	if err := checkPgTLS(&connCfg.Config, pgSSLMode(rest), cfg.InsecureUnverifiedDBTLS); err != nil {
 		return nil, nil, err
@@ -132,12 +133,12 @@ func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 			return err
 		}
 		a.warnInsecure(c.Host)
-		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
+		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)})
 		if err != nil {
 			return err
 		}
 		recordLogin(ctx, l)
-		c.User, c.Password = l.User, l.Password
+		c.User, c.Password = l.User, l.Password.Reveal()
 		return nil
 	}
 }
@@ -155,7 +156,7 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 	}
 	pc, err := pgxpool.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
+		return nil, nil, driverParseError(err, dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {
@@ -187,12 +188,12 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 			return err
 		}
 		a.warnInsecure(c.Host)
-		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password}
+		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
 		l, err := a.Login(ctx, ep)
 		if err != nil {
 			return a.explain(err, Login{})
 		}
-		c.User, c.Password = l.User, l.Password
+		c.User, c.Password = l.User, l.Password.Reveal()
 		watchLogin(c, a, l, ep)
 		return nil
 	}

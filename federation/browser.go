@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -72,13 +74,13 @@ type BrowserSignIn struct {
 // BrowserResult is what a browser sign-in captured.
 type BrowserResult struct {
 	// SAMLResponse is the base64 SAML response, as the page posted it.
-	SAMLResponse string
+	SAMLResponse secret.String
 	RelayState   string
 	// PostedTo is the URL the page posted to (and that never saw it).
 	PostedTo string
 	// SID is the Okta session cookie ("" when the browser held none), and
 	// SIDExpires its expiry (zero for a cookie without one).
-	SID        string
+	SID        secret.String
 	SIDExpires time.Time
 }
 
@@ -197,7 +199,7 @@ func (b *BrowserSignIn) SignIn(ctx context.Context, appURL string) (*BrowserResu
 		if err == nil {
 			for _, c := range cookies.Cookies {
 				if c.Name == "sid" && c.Value != "" {
-					res.SID = c.Value
+					res.SID = secret.New(c.Value)
 					if !c.Session && c.Expires > 0 {
 						res.SIDExpires = time.Unix(int64(c.Expires), 0)
 					}
@@ -251,7 +253,7 @@ func (b *BrowserSignIn) capture(ev *fetch.EventRequestPaused) (*BrowserResult, b
 	if err != nil {
 		return nil, true
 	}
-	return &BrowserResult{SAMLResponse: resp, RelayState: relay, PostedTo: r.URL}, true
+	return &BrowserResult{SAMLResponse: secret.New(resp), RelayState: relay, PostedTo: r.URL}, true
 }
 
 // isACS reports whether raw is an AWS sign-in SAML endpoint (any

@@ -32,7 +32,7 @@ func (b *Browser) Assertion(ctx context.Context) (*saml.Assertion, error) {
 		return nil, err
 	}
 	a.emit("okta-browser", "captured the SAML response posted to %s", res.PostedTo)
-	as, err := saml.Decode(res.SAMLResponse)
+	as, err := saml.Decode(res.SAMLResponse.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -40,8 +40,8 @@ func (b *Browser) Assertion(ctx context.Context) (*saml.Assertion, error) {
 	if len(as.Roles) == 0 {
 		return nil, saml.ErrNoRoles
 	}
-	if res.SID != "" && (res.SIDExpires.IsZero() || a.now().Before(res.SIDExpires)) {
-		if err := a.saveSession(ctx, res.SID, res.SIDExpires); err != nil {
+	if !res.SID.IsZero() && (res.SIDExpires.IsZero() || a.now().Before(res.SIDExpires)) {
+		if err := a.saveSession(ctx, res.SID.Reveal(), res.SIDExpires); err != nil {
 			return nil, err
 		}
 	}

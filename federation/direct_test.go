@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"
@@ -77,7 +79,7 @@ func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
 }
 
 func TestDirectLoginWithOTP(t *testing.T) {
-	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed})
+	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)})
 	out, err := dl.login.Run(context.Background(), "/Admin$/", nil, 0)
 	if err != nil {
 		t.Fatal(err)

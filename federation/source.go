@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oktafed/oktafed/config"
@@ -60,7 +62,7 @@ func (a *App) loadSession(ctx context.Context) (string, time.Time, error) {
 // keep saves the session a sign-in opened, so later logins and refreshes
 // reuse it, then reads the app's page.
 func (a *App) keep(ctx context.Context, page *okta.AppPage) (*saml.Assertion, error) {
-	if err := a.saveSession(ctx, page.SID, time.Time{}); err != nil {
+	if err := a.saveSession(ctx, page.SID.Reveal(), time.Time{}); err != nil {
 		return nil, err
 	}
 	return a.readPage(page)
@@ -89,7 +91,7 @@ func (a *App) reuse(ctx context.Context, sid string, exp time.Time, msg string) 
 		return nil, false, nil
 	}
 	a.emit("okta-session", msg, fmtTime(exp))
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sid})
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: secret.New(sid)})
 	switch {
 	case err == nil:
 		as, err := a.readPage(page)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
@@ -79,7 +81,7 @@ func New(srv *sandbox.Server) (*Env, error) {
 // profiles of the roles selector picks ("all", an ARN or /regex/).
 func (e *Env) Login(ctx context.Context, selector string) (*federation.Outcome, error) {
 	app := &federation.App{Profile: e.Profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.HTTPClient}, Sessions: e.Sessions}
-	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return DemoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: DemoSeed}}
+	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return DemoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(DemoSeed)}}
 	l := &federation.Login{
 		Profile: e.Profile,
 		Source:  &federation.Session{App: app, SignIn: signIn},
