@@ -166,15 +166,24 @@ func (a *Auth) Token(ctx context.Context, host string, port int, user string) (s
 
 // Reject records that the server refused l and reports whether a retry
 // may help. The refused token (or secret) is dropped so the next Login
-// makes a new one. A token signed more than a minute ago is taken to have
-// expired by the server's clock and is re-signed with the same
-// credentials. The AWS credentials that signed a fresh refused token (or
-// the secret itself) are fetched again only once after the last accepted
+// makes a new one. For the okta plugin the AWS credentials that signed
+// the token are dropped too, whatever the token's age, so the retry signs
+// with credentials from a new AssumeRoleWithSAML: a revoked role session
+// (or one whose role lost rds-db:connect) is replaced at once rather than
+// re-signing with it. That renewal happens once after the last accepted
 // login: a refusal that survives fresh credentials is about the database
-// user or its grants, and new credentials would only cost an
-// AssumeRoleWithSAML (or Secrets Manager read) per attempt. Concurrent
-// rejections of the same login refresh once.
+// user or its grants, and more renewals would only cost an
+// AssumeRoleWithSAML per attempt; after it, only a token signed over a
+// minute ago (the server's clock may be ahead) is re-signed. The secret
+// plugin reads the secret again, once after the last accepted login.
+// Concurrent rejections of the same login refresh once.
 func (a *Auth) Reject(l Login) bool {
+	ok, _ := a.reject(l)
+	return ok
+}
+
+// reject is Reject, also saying what it did for the connect's error.
+func (a *Auth) reject(l Login) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -182,35 +191,42 @@ func (a *Auth) Reject(l Login) bool {
 		if a.tokens[l.token.key] == l.token {
 			delete(a.tokens, l.token.key)
 		}
-		if a.cfg.Now().Sub(l.token.signed) >= resignAfter {
-			// An old token is most likely past its validity by the
-			// server's clock: a new one from the same credentials will do.
-			a.log.Info("dbauth: server refused an IAM token signed a while ago; signing a new one", "host", l.token.key.host, "user", l.token.key.user)
-			return true
-		}
-		if a.creds != nil && !a.renewedForRefusal && a.cfg.Plugin == PluginOkta {
-			// A fresh token refused may mean the role session was
-			// revoked; the next token needs new credentials. For the iam
-			// plugin the chain's own cache decides.
-			a.creds.Invalidate()
+		host, user := l.token.key.host, l.token.key.user
+		old := a.cfg.Now().Sub(l.token.signed) >= resignAfter
+		switch {
+		case a.cfg.Plugin == PluginOkta && !a.renewedForRefusal:
+			// A refused token may mean the role session was revoked:
+			// the next token needs credentials from a new
+			// AssumeRoleWithSAML, even if this one was old.
+			if a.creds != nil {
+				a.creds.Invalidate()
+			}
 			a.renewedForRefusal = true
-			a.log.Info("dbauth: server refused a fresh IAM token; renewing the AWS credentials once", "host", l.token.key.host, "user", l.token.key.user)
-			return true
+			a.log.Info("dbauth: server refused an IAM token; getting new AWS credentials (AssumeRoleWithSAML) and signing a new token", "host", host, "user", user)
+			return true, "new AWS credentials from a new AssumeRoleWithSAML signed a new token"
+		case old:
+			a.log.Info("dbauth: server refused an IAM token signed over a minute ago; signing a new one", "host", host, "user", user)
+			if a.cfg.Plugin == PluginOkta {
+				return true, "a new token was signed with the AWS credentials already renewed after an earlier refusal"
+			}
+			return true, "a new token was signed with the same AWS credentials (the iam plugin's credential chain renews them itself)"
+		case a.cfg.Plugin == PluginOkta:
+			a.log.Info("dbauth: server refused a fresh IAM token signed with credentials renewed after an earlier refusal; keeping them", "host", host, "user", user)
+			return false, "the AWS credentials had already been renewed (a new AssumeRoleWithSAML) after an earlier refusal since the last accepted login, so they were kept"
 		}
-		a.log.Info("dbauth: server refused a fresh IAM token again; keeping the AWS credentials", "host", l.token.key.host, "user", l.token.key.user)
-		return false
+		return false, "the token was freshly signed with the iam plugin's credentials; no retry"
 	case l.secret != nil:
 		if a.secret == l.secret {
 			if a.renewedForRefusal {
-				return false
+				return false, "the secret had already been read again after an earlier refusal"
 			}
 			a.secret = nil
 			a.renewedForRefusal = true
 			a.log.Info("dbauth: server refused the secret's password; reading the secret again")
 		}
-		return true
+		return true, "the secret was read again from Secrets Manager"
 	}
-	return false
+	return false, ""
 }
 
 // Accept records that the server accepted l: the next refusal may again

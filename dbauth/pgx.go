@@ -191,7 +191,7 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
 		l, err := a.Login(ctx, ep)
 		if err != nil {
-			return a.explain(err, Login{})
+			return a.explain(err, Login{}, nil)
 		}
 		c.User, c.Password = l.User, l.Password.Reveal()
 		watchLogin(c, a, l, ep)
