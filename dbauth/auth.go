@@ -437,9 +437,9 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if err != nil {
 			return nil, err
 		}
-		id := refusals.id(login.OrgURL, login.Username, login.Password.Reveal())
-		if r, held := refusals.held(id, a.cfg.Now()); held {
-			return nil, &signInRefusedError{user: login.Username, org: login.OrgURL, r: r}
+		hb := newHoldBack(login)
+		if e, held := hb.held(a.cfg.Now()); held {
+			return nil, e
 		}
 		fed := a.cfg.Federation
 		if fed == nil {
@@ -452,7 +452,7 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if p == nil {
 			return nil, errors.New("dbauth: okta plugin: Config.Federation returned no provider")
 		}
-		g := &guardedProvider{inner: p, a: a, id: id, user: login.Username, org: login.OrgURL}
+		g := &guardedProvider{inner: p, a: a, hb: hb}
 		g.dropped = func() {
 			a.mu.Lock()
 			if a.credsInner == g {

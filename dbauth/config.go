@@ -186,6 +186,10 @@ type Config struct {
 	// (doubling with each further refusal, up to MaxSignInBackoff) unless
 	// it changes; default DefaultSignInBackoff.
 	SignInBackoff time.Duration
+	// LockoutProbe is how long after Okta answers that the account is
+	// locked out one sign-in is tried again (doubling while it stays
+	// locked, up to MaxLockoutProbe); default DefaultLockoutProbe.
+	LockoutProbe time.Duration
 
 	// Federation makes the Okta → SAML → STS credentials provider for the
 	// okta plugin. It is called lazily (again after Okta refuses the
@@ -237,6 +241,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SignInBackoff == 0 {
 		c.SignInBackoff = DefaultSignInBackoff
+	}
+	if c.LockoutProbe == 0 {
+		c.LockoutProbe = DefaultLockoutProbe
 	}
 	return c
 }

@@ -253,10 +253,12 @@ func (c *Client) SAMLResponse(ctx context.Context, appURL string, auth AppAuth) 
 			switch {
 			case errors.Is(err, saml.ErrSignInPage):
 				return nil, ErrSessionExpired
+			case errors.As(err, &pe) && resp.StatusCode == http.StatusNotFound:
+				return nil, fmt.Errorf("%w at %s (HTTP 404: %s): check the AWS app's embed link (or app id) in the Okta admin console", ErrAppNotFound, u.Path, pe.Message)
 			case errors.As(err, &pe):
 				return nil, fmt.Errorf("okta: the AWS app refused (HTTP %d): %s", resp.StatusCode, pe.Message)
 			case resp.StatusCode == http.StatusNotFound:
-				return nil, fmt.Errorf("okta: no app at %s (HTTP 404): check the AWS app's embed link in the Okta admin console", u.Path)
+				return nil, fmt.Errorf("%w at %s (HTTP 404): check the AWS app's embed link (or app id) in the Okta admin console", ErrAppNotFound, u.Path)
 			case resp.StatusCode >= 400:
 				return nil, fmt.Errorf("okta: the AWS app page answered HTTP %d: %w", resp.StatusCode, err)
 			}
