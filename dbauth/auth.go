@@ -113,6 +113,10 @@ func New(cfg Config) (*Auth, error) {
 		log.Warn("dbauth: DSN parameter ignored: the Config field for it is set, and Config fields win", "param", name)
 	}
 	cfg.overridden = nil
+	for _, name := range cfg.ignored {
+		log.Info("dbauth: the AWS Advanced Go Wrapper's "+name+" means nothing to dbauth (no failover, monitoring or routing here); it was taken out of the DSN and is not sent to the server", "param", name)
+	}
+	cfg.ignored = nil
 	return &Auth{cfg: cfg, log: log, tokens: map[tokenKey]*tokenEntry{}}, nil
 }
 
@@ -486,7 +490,11 @@ func (a *Auth) loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if a.cfg.AWSConfig != nil {
 		c = a.cfg.AWSConfig
 	} else {
-		loaded, err := config.LoadDefaultConfig(ctx)
+		var opts []func(*config.LoadOptions) error
+		if a.cfg.AWSProfile != "" {
+			opts = append(opts, config.WithSharedConfigProfile(a.cfg.AWSProfile))
+		}
+		loaded, err := config.LoadDefaultConfig(ctx, opts...)
 		if err != nil {
 			return aws.Config{}, fmt.Errorf("dbauth: load the AWS configuration: %w (check AWS_PROFILE and ~/.aws/config)", err)
 		}

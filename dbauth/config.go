@@ -161,6 +161,12 @@ type Config struct {
 	// connect logs a warning. Param "insecure_unverified_db_tls".
 	InsecureUnverifiedDBTLS bool
 
+	// AWSProfile is the shared-config profile whose credentials sign
+	// tokens (iam) or read the secret (secrets) when neither Credentials
+	// nor AWSConfig is set. Param "aws_profile" (the Go wrapper's
+	// awsProfile).
+	AWSProfile string
+
 	// SecretID names the Secrets Manager secret (name or ARN). Param
 	// "secrets_manager_secret_id".
 	SecretID string
@@ -216,6 +222,9 @@ type Config struct {
 
 	// overridden lists DSN parameters that a set field overrode.
 	overridden []string
+	// ignored lists the AWS Advanced Go Wrapper's parameters and plugin
+	// codes the DSN carried that dbauth does not act on.
+	ignored []string
 }
 
 // withDefaults returns a copy with defaults filled in and checks that the

@@ -93,7 +93,7 @@ func TestSplitMySQLDSN(t *testing.T) {
 
 func TestParamErrorsSayWhatToDo(t *testing.T) {
 	for _, dsn := range []string{
-		"postgres://h/db?plugins=failover",
+		"postgres://h/db?plugins=oktaa",
 		"postgres://h/db?plugins=okta,iam",
 		"postgres://h/db?iam_default_port=0",
 		"postgres://h/db?iam_token_expiration=soon",

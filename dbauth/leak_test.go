@@ -183,9 +183,16 @@ func TestGoWrapperNames(t *testing.T) {
 	if s.Plugin != PluginSecrets || s.SecretID != "prod/db" || s.SecretsRegion != "eu-west-1" || s.SecretsEndpoint != "http://127.0.0.1:1" || s.SecretExpiration != time.Minute || s.SecretUsernameKey != "login" || s.SecretPasswordKey != "pass" {
 		t.Errorf("secrets config %+v", s)
 	}
-	// An unescaped '/' in a MySQL DSN value is refused with what to do.
-	if _, err := SplitMySQLDSN("u@tcp(h)/d?secretsManagerEndpoint=http://127.0.0.1:1", &Config{}); err == nil || !strings.Contains(err.Error(), "percent-encode") {
-		t.Errorf("unescaped '/': %v", err)
+	// An unescaped '/' in a MySQL DSN value is read as written, as the
+	// Go wrapper's own examples write ARNs and URLs.
+	var u Config
+	if rest, err := SplitMySQLDSN("u@tcp(h)/d?secretsManagerEndpoint=http://127.0.0.1:1&iamRoleArn=arn:aws:iam::1:role/R&idpUsername=a@b.c&timeout=5s", &u); err != nil || u.SecretsEndpoint != "http://127.0.0.1:1" || u.IAMRoleARN != "arn:aws:iam::1:role/R" || u.IdPUsername != "a@b.c" || rest != "u@tcp(h)/d?timeout=5s" {
+		t.Errorf("unescaped '/' and '@': %q %+v %v", rest, u, err)
+	}
+	// Wrapper-only parameters and plugin codes are taken out, never sent.
+	var w Config
+	if rest, err := SplitPostgresDSN("host=h plugins=iam,failover,efm wrapperDialect=aurora-pg clusterId=c1 failoverTimeoutMs=60000 awsProfile=prod sslmode=verify-full", &w); err != nil || rest != "host=h sslmode=verify-full" || w.Plugin != PluginIAM || w.AWSProfile != "prod" {
+		t.Errorf("wrapper-only parameters: %q %+v %v", rest, w, err)
 	}
 	var i Config
 	if _, err := SplitPostgresDSN("postgres://h/db?plugins=iam&iamExpirationSec=300&iamDefaultPort=-1", &i); err != nil || i.IAMTokenExpiration != 300*time.Second || i.IAMDefaultPort != 0 {

@@ -31,7 +31,7 @@ func (c Config) redactedCopy() plainConfig {
 	if p.Credentials != nil {
 		p.Credentials = redactedProvider{}
 	}
-	p.overridden = nil
+	p.overridden, p.ignored = nil, nil
 	return p
 }
 
