@@ -37,6 +37,7 @@ package dbauth
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -152,6 +153,12 @@ type Config struct {
 	// SSLInsecure turns off verification of the identity provider's TLS
 	// certificate. Param "ssl_secure" (its negation; default true).
 	SSLInsecure bool
+	// RootCAs are the certificate authorities trusted for the database
+	// server's certificate when the DSN names none (no sslrootcert, no
+	// registered tls= config): for instance the RDS bundle
+	// global-bundle.pem loaded once for every DSN, or an oktafed sandbox
+	// front's CA. nil means the system roots. No DSN parameter.
+	RootCAs *x509.CertPool
 	// InsecureUnverifiedDBTLS lets the password go to a database server
 	// over TLS that does not verify it (sslmode=require, verify-ca, prefer
 	// or allow; MySQL tls=skip-verify, preferred or a registered config

@@ -49,7 +49,7 @@ func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
 // enables the cleartext password plugin that RDS uses for them.
 func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector, error) {
 	myCfg = myCfg.Clone()
-	if err := checkMySQLTLS(myCfg, a.cfg.InsecureUnverifiedDBTLS); err != nil {
+	if err := checkMySQLTLS(myCfg, a.cfg.InsecureUnverifiedDBTLS, a.cfg.RootCAs); err != nil {
 		return nil, err
 	}
 	if a.cfg.Plugin != PluginSecrets {
@@ -59,7 +59,7 @@ func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector,
 	}
 	host, port := splitMySQLAddr(myCfg.Addr)
 	hook := func(ctx context.Context, c *mysql.Config) error {
-		if err := checkMySQLTLS(c, a.cfg.InsecureUnverifiedDBTLS); err != nil {
+		if err := checkMySQLTLS(c, a.cfg.InsecureUnverifiedDBTLS, a.cfg.RootCAs); err != nil {
 			return err
 		}
 		a.warnInsecure(host)

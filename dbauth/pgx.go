@@ -2,14 +2,17 @@ package dbauth
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -76,6 +79,7 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	if err := checkPgTLS(&connCfg.Config, pgSSLMode(rest), cfg.InsecureUnverifiedDBTLS); err != nil {
 		return nil, nil, err
 	}
+	withRootCAs(&connCfg.Config, cfg.RootCAs)
 	a, err := New(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -133,12 +137,14 @@ func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 			return err
 		}
 		a.warnInsecure(c.Host)
-		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)})
+		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
+		l, err := a.Login(ctx, ep)
 		if err != nil {
 			return err
 		}
 		recordLogin(ctx, l)
 		c.User, c.Password = l.User, l.Password.Reveal()
+		signPerHost(c, a, ep, l)
 		return nil
 	}
 }
@@ -177,6 +183,7 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 	if err := checkPgTLS(&pc.ConnConfig.Config, pgSSLMode(pc.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
 		return err
 	}
+	withRootCAs(&pc.ConnConfig.Config, a.cfg.RootCAs)
 	prev := pc.BeforeConnect
 	pc.BeforeConnect = func(ctx context.Context, c *pgx.ConnConfig) error {
 		if prev != nil {
@@ -194,6 +201,7 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 			return a.explain(err, Login{}, nil)
 		}
 		c.User, c.Password = l.User, l.Password.Reveal()
+		signPerHost(c, a, ep, l)
 		watchLogin(c, a, l, ep)
 		return nil
 	}
@@ -219,4 +227,60 @@ func (pgxDSNDriver) Open(dsn string) (driver.Conn, error) {
 
 func (pgxDSNDriver) OpenConnector(dsn string) (driver.Connector, error) {
 	return NewPgxConnector(dsn, Config{})
+}
+
+// signPerHost makes a connection with fallback hosts (a multi-host DSN,
+// host=a,b) send each host a token signed for that host: RDS checks the
+// token's host and port, and pgx sends one password to every host it
+// tries. The host is the name the TLS handshake verified (ServerName),
+// the port the one dialled; the first host's login l is reused for it.
+func signPerHost(c *pgx.ConnConfig, a *Auth, ep Endpoint, l Login) {
+	if len(c.Fallbacks) == 0 {
+		return
+	}
+	firstHost, firstPort := c.Host, int(c.Port)
+	prev := c.AfterNetConnect
+	c.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
+		if prev != nil {
+			var err error
+			if conn, err = prev(ctx, cfg, conn); err != nil {
+				return nil, err
+			}
+		}
+		host, port := attemptAddr(conn)
+		if host == "" || (host == firstHost && port == firstPort) {
+			cfg.Password = l.Password.Reveal()
+			recordLogin(ctx, l)
+			return conn, nil
+		}
+		e := ep
+		e.Host, e.Port = host, port
+		hl, err := a.Login(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Password = hl.Password.Reveal()
+		recordLogin(ctx, hl)
+		return conn, nil
+	}
+}
+
+// attemptAddr is the host name a connection's TLS handshake verified and
+// the port it dialled.
+func attemptAddr(conn net.Conn) (string, int) {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return "", 0
+	}
+	host := tc.ConnectionState().ServerName
+	port := 0
+	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		port = addr.Port
+	}
+	if host == "" {
+		if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			host = addr.IP.String()
+		}
+	}
+	return host, port
 }

@@ -2,6 +2,7 @@ package dbauth
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -126,7 +127,7 @@ func checkPgTLS(c *pgconn.Config, mode string, insecure bool) error {
 // checkMySQLTLS holds a go-sql-driver/mysql configuration to the same
 // rule: TLS that verifies the chain and the host name, never a fallback
 // to plaintext. tls unset means tls=true (system roots).
-func checkMySQLTLS(c *mysql.Config, insecure bool) error {
+func checkMySQLTLS(c *mysql.Config, insecure bool, rootCAs *x509.CertPool) error {
 	setting := "tls=" + c.TLSConfig
 	if c.TLSConfig == "" {
 		setting = "the mysql.Config's TLS"
@@ -137,6 +138,10 @@ func checkMySQLTLS(c *mysql.Config, insecure bool) error {
 		}
 		host, _ := splitMySQLAddr(c.Addr)
 		c.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	if rootCAs != nil && c.TLS.RootCAs == nil && (c.TLSConfig == "" || c.TLSConfig == "true") {
+		c.TLS = c.TLS.Clone()
+		c.TLS.RootCAs = rootCAs
 	}
 	if !insecure {
 		switch {
@@ -150,6 +155,28 @@ func checkMySQLTLS(c *mysql.Config, insecure bool) error {
 	}
 	c.AllowFallbackToPlaintext = false
 	return nil
+}
+
+// withRootCAs gives every TLS config of c that trusts the system roots
+// (sslrootcert unset) the pool instead.
+func withRootCAs(c *pgconn.Config, pool *x509.CertPool) {
+	if pool == nil {
+		return
+	}
+	set := func(t *tls.Config) *tls.Config {
+		if t == nil || t.RootCAs != nil {
+			return t
+		}
+		t = t.Clone()
+		t.RootCAs = pool
+		return t
+	}
+	c.TLSConfig = set(c.TLSConfig)
+	for i, f := range c.Fallbacks {
+		g := *f
+		g.TLSConfig = set(f.TLSConfig)
+		c.Fallbacks[i] = &g
+	}
 }
 
 // warnInsecure logs, on every connect, that the opt-out is in force.
