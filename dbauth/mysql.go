@@ -52,11 +52,11 @@ func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector,
 	if err := checkMySQLTLS(myCfg, a.cfg.InsecureUnverifiedDBTLS, a.cfg.RootCAs); err != nil {
 		return nil, err
 	}
-	if a.cfg.Plugin != PluginSecrets {
-		// RDS takes IAM tokens through mysql_clear_password; TLS, now
-		// required, keeps them off the wire in the clear.
-		myCfg.AllowCleartextPasswords = true
-	}
+	// RDS takes IAM tokens through mysql_clear_password, and a server
+	// (or proxy) may ask for a secret's password the same way; TLS that
+	// verifies the server, now required, keeps either off the wire in the
+	// clear and away from an impostor.
+	myCfg.AllowCleartextPasswords = true
 	host, port := splitMySQLAddr(myCfg.Addr)
 	hook := func(ctx context.Context, c *mysql.Config) error {
 		if err := checkMySQLTLS(c, a.cfg.InsecureUnverifiedDBTLS, a.cfg.RootCAs); err != nil {
