@@ -146,4 +146,3 @@ func TestWrapperExampleDSNs(t *testing.T) {
 		}
 	})
 }
-
