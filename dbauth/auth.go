@@ -67,6 +67,10 @@ type Auth struct {
 	tokens     map[tokenKey]*tokenEntry
 	secret     *secretEntry
 	fetcher    secretFetcher // nil until first needed
+	// act tracks the requests to Okta and STS in progress.
+	act activity
+	// replaced is when do last gave up on a hung login, per key.
+	replaced map[string]time.Time
 	// renewedForRefusal is set when a refused login made the AWS
 	// credentials (or the secret) be fetched again, and cleared when a
 	// login is accepted. While it is set a refusal is taken to be about
@@ -351,9 +355,13 @@ func (a *Auth) token(ctx context.Context, key tokenKey, ep Endpoint) (*tokenEntr
 // do runs fn once for all concurrent callers with the same key. fn runs
 // detached from the first caller's cancellation (bounded by a timeout), so
 // one caller giving up does not fail the others waiting on the same login.
+// A caller does not join a login that is stuck on a hung request to Okta
+// or STS (see Config.HungAfter): it starts another, so the first connect
+// after the service recovers succeeds.
 func (a *Auth) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	a.replaceIfHung(key)
 	ch := a.sf.DoChan(key, func() (any, error) {
-		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*a.cfg.HTTPTimeout)
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*a.cfg.HTTPTimeout+a.cfg.STSTimeout)
 		defer cancel()
 		return fn(c)
 	})
@@ -418,11 +426,7 @@ func (a *Auth) credentials(ctx context.Context, ep Endpoint) (*aws.CredentialsCa
 		if err != nil {
 			return nil, err
 		}
-		c = aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
-			o.ExpiryWindow = credentialExpiryWindow
-			// Spread renewals of many processes started together.
-			o.ExpiryWindowJitterFrac = 0.2
-		})
+		c = newCredentialsCache(p)
 		a.mu.Lock()
 		a.creds, a.credsInner = c, p
 		a.mu.Unlock()
@@ -523,8 +527,11 @@ type OktaLogin struct {
 	PrincipalARN string
 	// Region is the STS region.
 	Region string
-	// HTTPClient honours http_request_connect_timeout and ssl_secure.
+	// HTTPClient talks to Okta; it honours http_request_connect_timeout
+	// (httpTimeoutMs) and ssl_secure.
 	HTTPClient *http.Client
+	// STSHTTPClient talks to STS, with Config.STSTimeout.
+	STSHTTPClient *http.Client
 }
 
 // String hides the password.
@@ -553,24 +560,37 @@ func (a *Auth) oktaLogin(ctx context.Context, ep Endpoint) (OktaLogin, error) {
 		region = RegionFromHost(host)
 	}
 	client := a.cfg.HTTPClient
+	var stsTransport http.RoundTripper
 	if client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSHandshakeTimeout = a.cfg.HTTPTimeout
+		stsTransport = tr.Clone()
 		if a.cfg.SSLInsecure {
 			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // ssl_secure=false asks for exactly this
 		}
 		client = &http.Client{Timeout: a.cfg.HTTPTimeout, Transport: tr}
+	} else {
+		stsTransport = client.Transport
 	}
+	if stsTransport == nil {
+		stsTransport = http.DefaultTransport
+	}
+	// Both clients report their requests to the Auth, which tells a hung
+	// login from a slow one (see do).
+	oktaHC := *client
+	oktaHC.Transport = &trackedTransport{rt: client.Transport, a: a}
+	sts := &http.Client{Timeout: a.cfg.STSTimeout, Transport: &trackedTransport{rt: stsTransport, a: a}}
 	return OktaLogin{
-		OrgURL:       org,
-		AppURL:       org + "/app/amazon_aws/" + a.cfg.AppID + "/sso/saml",
-		AppID:        a.cfg.AppID,
-		Username:     user,
-		Password:     pass,
-		RoleARN:      a.cfg.IAMRoleARN,
-		PrincipalARN: a.cfg.IAMIdPARN,
-		Region:       region,
-		HTTPClient:   client,
+		OrgURL:        org,
+		AppURL:        org + "/app/amazon_aws/" + a.cfg.AppID + "/sso/saml",
+		AppID:         a.cfg.AppID,
+		Username:      user,
+		Password:      pass,
+		RoleARN:       a.cfg.IAMRoleARN,
+		PrincipalARN:  a.cfg.IAMIdPARN,
+		Region:        region,
+		HTTPClient:    &oktaHC,
+		STSHTTPClient: sts,
 	}, nil
 }
 
@@ -587,4 +607,12 @@ func OrgURL(endpoint string, port int) string {
 		}
 	}
 	return "https://" + endpoint
+}
+
+func newCredentialsCache(p aws.CredentialsProvider) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = credentialExpiryWindow
+		// Spread renewals of many processes started together.
+		o.ExpiryWindowJitterFrac = 0.2
+	})
 }

@@ -74,6 +74,11 @@ const (
 	DefaultTokenExpiration = 870 * time.Second
 	// DefaultHTTPTimeout bounds each HTTP request to the identity provider.
 	DefaultHTTPTimeout = 60 * time.Second
+	// DefaultSTSTimeout bounds each call to STS (AssumeRoleWithSAML).
+	DefaultSTSTimeout = 30 * time.Second
+	// DefaultHungAfter is how long a call to Okta or STS may stay
+	// unanswered before new connects stop waiting for it.
+	DefaultHungAfter = 1500 * time.Millisecond
 	// DefaultSecretExpiration is how long a Secrets Manager secret is
 	// reused before it is read again (it is also re-read at once after an
 	// authentication failure, e.g. after rotation).
@@ -147,9 +152,21 @@ type Config struct {
 	// at most 15 minutes. Param "iam_token_expiration" (seconds).
 	IAMTokenExpiration time.Duration
 
-	// HTTPTimeout bounds each request to Okta; default 60 s. Param
-	// "http_request_connect_timeout" (seconds).
+	// HTTPTimeout bounds each request to Okta (the identity provider);
+	// default 60 s. Param "http_request_connect_timeout" (seconds), or the
+	// Go wrapper's "httpTimeoutMs" (milliseconds). STS calls have their
+	// own STSTimeout.
 	HTTPTimeout time.Duration
+	// STSTimeout bounds each call to STS; default DefaultSTSTimeout. No
+	// DSN parameter.
+	STSTimeout time.Duration
+	// HungAfter is how long a request to Okta or STS may stay unanswered
+	// before it is taken as hung: connects that arrive later stop waiting
+	// for the login it belongs to and start one of their own (at most one
+	// per HungAfter), so once the service answers again the next connect
+	// succeeds instead of waiting out the hung request's timeout. Default
+	// DefaultHungAfter. No DSN parameter.
+	HungAfter time.Duration
 	// SSLInsecure turns off verification of the identity provider's TLS
 	// certificate. Param "ssl_secure" (its negation; default true).
 	SSLInsecure bool
@@ -242,6 +259,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if c.STSTimeout == 0 {
+		c.STSTimeout = DefaultSTSTimeout
+	}
+	if c.HungAfter == 0 {
+		c.HungAfter = DefaultHungAfter
 	}
 	if c.SecretExpiration == 0 {
 		c.SecretExpiration = DefaultSecretExpiration

@@ -28,6 +28,6 @@ func DefaultFederation(_ context.Context, l OktaLogin) (aws.CredentialsProvider,
 		Password: func(context.Context) (string, error) { return password.Reveal(), nil },
 		RoleARN:  l.RoleARN, PrincipalARN: l.PrincipalARN,
 		Region: l.Region, STSEndpoint: os.Getenv("AWS_ENDPOINT_URL_STS"),
-		HTTPClient: l.HTTPClient,
+		HTTPClient: l.HTTPClient, STSHTTPClient: l.STSHTTPClient,
 	})
 }
