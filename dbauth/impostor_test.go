@@ -18,7 +18,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -93,12 +92,6 @@ type impostor struct {
 }
 
 func (m *impostor) addr() string { return m.ln.Addr().String() }
-
-func (m *impostor) port() int {
-	_, p, _ := net.SplitHostPort(m.addr())
-	n, _ := strconv.Atoi(p)
-	return n
-}
 
 func (m *impostor) passwords() []string {
 	m.mu.Lock()

@@ -231,12 +231,6 @@ func (b *refusalBook) forget(ids ...[32]byte) {
 	}
 }
 
-// isSignInRefusal reports whether err is Okta refusing the password
-// itself: resending it could only count towards a lockout.
-func isSignInRefusal(err error) bool {
-	return errors.Is(err, okta.ErrInvalidCredentials) || errors.Is(err, okta.ErrLockedOut) || errors.Is(err, okta.ErrPasswordExpired) || errors.Is(err, okta.ErrAppNotFound)
-}
-
 // The kinds of hold-back.
 const (
 	heldPassword = iota // Okta refused this password
