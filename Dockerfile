@@ -21,7 +21,7 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS TARGETARCH
-# internal/buildinfo reports these (`oktafed-gateway version`); .git is
+# cmd/internal/buildinfo reports these (`oktafed-gateway version`); .git is
 # not in the build context, so without them the binary says "dev".
 ARG VERSION=dev
 ARG COMMIT=
@@ -30,9 +30,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -buildvcs=false \
       -ldflags "-s -w \
-        -X github.com/oktafed/oktafed/internal/buildinfo.version=${VERSION} \
-        -X github.com/oktafed/oktafed/internal/buildinfo.commit=${COMMIT} \
-        -X github.com/oktafed/oktafed/internal/buildinfo.date=${DATE}" \
+        -X github.com/oktafed/oktafed/cmd/internal/buildinfo.version=${VERSION} \
+        -X github.com/oktafed/oktafed/cmd/internal/buildinfo.commit=${COMMIT} \
+        -X github.com/oktafed/oktafed/cmd/internal/buildinfo.date=${DATE}" \
       -o /out/oktafed-gateway ./cmd/oktafed-gateway
 
 # distroless/static: CA certificates (for https issuers and rediss://),

@@ -20,9 +20,9 @@ import (
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/internal/sandboxlogin"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
+	"github.com/oktafed/oktafed/sandbox/sandboxtest"
 )
 
 // samlCounter counts visits to the AWS app, i.e. Okta round trips for a
@@ -40,7 +40,7 @@ func (c *samlCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 // environment is its own (awsauth.WithGetenv, and the SDK's region and
 // endpoint as options), so tests run in parallel.
 type rig struct {
-	env     *sandboxlogin.Env
+	env     *sandboxtest.Env
 	vars    map[string]string
 	counter *samlCounter
 	hc      *http.Client
@@ -49,7 +49,7 @@ type rig struct {
 func newRig(t *testing.T, opts sandbox.Options, selector string) *rig {
 	t.Helper()
 	srv := sandbox.StartWithOptions(t, sandbox.DefaultConfig(), opts)
-	env, err := sandboxlogin.New(srv)
+	env, err := sandboxtest.New(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +284,8 @@ func checkLoginRequired(t *testing.T, err error) {
 	switch {
 	case !errors.Is(err, awsauth.ErrLoginRequired) || !errors.Is(err, federation.ErrLoginRequired):
 		t.Fatalf("err = %v, want ErrLoginRequired", err)
-	case !errors.As(err, &lre) || lre.Profile != sandboxlogin.Profile:
-		t.Fatalf("err = %#v, want *LoginRequiredError for %s", err, sandboxlogin.Profile)
+	case !errors.As(err, &lre) || lre.Profile != sandboxtest.Profile:
+		t.Fatalf("err = %#v, want *LoginRequiredError for %s", err, sandboxtest.Profile)
 	case !strings.Contains(err.Error(), "oktafed login --profile default"):
 		t.Fatalf("message %q does not name the command", err)
 	}
@@ -315,7 +315,7 @@ func TestLoginRequiredAfterTheOktaSessionEnds(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		sid, _, _ := r.env.Sessions.LoadSession(ctx, sandboxlogin.Profile)
+		sid, _, _ := r.env.Sessions.LoadSession(ctx, sandboxtest.Profile)
 		if err := (&okta.Client{BaseURL: r.env.Server.URL, HTTPClient: r.hc}).CloseSession(ctx, sid); err != nil {
 			t.Fatal(err)
 		}
@@ -398,25 +398,25 @@ func TestLoginRequiredAfterLogout(t *testing.T) {
 	imds := imdsCounter(t)
 	ctx := context.Background()
 
-	r.vars["OKTAFED_PROFILE"] = sandboxlogin.Profile
+	r.vars["OKTAFED_PROFILE"] = sandboxtest.Profile
 	if cfg, err := r.load(t); err != nil {
 		t.Fatalf("OKTAFED_PROFILE alone, logged in: %v", err)
 	} else if arn := callerARN(t, cfg); !strings.Contains(arn, "Admin") {
 		t.Fatalf("caller %s", arn)
 	}
 
-	removed, err := federation.RemoveProfiles(r.env.Files, sandboxlogin.Profile)
+	removed, err := federation.RemoveProfiles(r.env.Files, sandboxtest.Profile)
 	if err != nil || len(removed) == 0 {
 		t.Fatalf("logout: %v %v", removed, err)
 	}
-	if err := r.env.Sessions.DeleteSession(ctx, sandboxlogin.Profile); err != nil {
+	if err := r.env.Sessions.DeleteSession(ctx, sandboxtest.Profile); err != nil {
 		t.Fatal(err)
 	}
 
 	for name, opts := range map[string][]awsauth.Option{
 		"OKTAFED_PROFILE only":      nil,
 		"the AWS profile it wrote":  {awsauth.WithProfile("okta-prod-Admin")},
-		"the oktafed profile":       {awsauth.WithProfile(sandboxlogin.Profile)},
+		"the oktafed profile":       {awsauth.WithProfile(sandboxtest.Profile)},
 		"an AWS profile by pattern": {awsauth.WithProfile("okta-dev-ReadOnly")},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -9,14 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/oktafed/oktafed/awsauth"
-	"github.com/oktafed/oktafed/internal/sandboxlogin"
+	"github.com/oktafed/oktafed/sandbox/sandboxtest"
 )
 
 // A program reads the AWS profile that `oktafed login` wrote. Here the
 // sandbox stands in for Okta and AWS, and the helper does the login.
 func ExampleLoadConfig() {
 	ctx := context.Background()
-	env, err := sandboxlogin.New(nil)
+	env, err := sandboxtest.New(nil)
 	if err != nil {
 		fmt.Println(err)
 		return

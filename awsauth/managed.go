@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/oktafed/oktafed/awsfile"
-	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/awsfile"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/owned"
 )
 

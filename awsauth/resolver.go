@@ -12,11 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/internal/owned"
-	"github.com/oktafed/oktafed/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/keystore"
 )
 
 // KeyringSessions keeps Okta session cookies in a keystore.Store, in the

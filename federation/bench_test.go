@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )

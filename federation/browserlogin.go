@@ -3,7 +3,7 @@ package federation
 import (
 	"context"
 
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // Browser is the sign-in source for orgs and factors the Authentication

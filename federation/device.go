@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
-	"github.com/oktafed/oktafed/saml"
 )
 
 // TokenCache keeps a profile's OIDC refresh token and device secret

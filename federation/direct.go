@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
-	"github.com/oktafed/oktafed/saml"
 )
 
 // Direct signs in to an Okta Identity Engine org whose admins enabled Okta

@@ -12,8 +12,8 @@ import (
 
 	"github.com/oktafed/oktafed/internal/secret"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )

@@ -17,7 +17,13 @@
 // learns comes back as Changes for the caller to save.
 package federation
 
-import "github.com/oktafed/oktafed/saml"
+import "github.com/oktafed/oktafed/internal/saml"
 
 // Role is an AWS role offered by the Okta AWS app's assertion.
 type Role = saml.Role
+
+// Assertion is the SAML assertion an AssertionSource yields (the
+// *saml.Assertion in its signature): the SAMLResponse as STS wants it and
+// what it says (issuer, audiences, validity, roles, session name and
+// duration). Sources outside this package name it through this alias.
+type Assertion = saml.Assertion

@@ -12,8 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/oktafed/oktafed/config"
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // ErrLoginRequired matches every error that means a person must sign in to

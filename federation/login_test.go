@@ -17,8 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"

@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/oktafed/oktafed/awsfile"
-	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/awsfile"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/owned"
 )
 

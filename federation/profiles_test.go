@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/oktafed/oktafed/config"
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 func testFiles(t *testing.T, creds, cfg string) Files {

@@ -10,10 +10,10 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
-	"github.com/oktafed/oktafed/saml"
 )
 
 // AssertionSource yields a SAML assertion from a profile's AWS app. Each

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/oktafed/oktafed/config"
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // fakeSTS refuses durations above each role's maximum with the text AWS

@@ -15,7 +15,7 @@ import (
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/oktafed/oktafed/internal/netaddr"
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // OAuth grant and token types of the device flow (RFC 8628) and of

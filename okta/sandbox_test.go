@@ -9,8 +9,8 @@ import (
 
 	"github.com/oktafed/oktafed/internal/secret"
 
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
-	"github.com/oktafed/oktafed/saml"
 	"github.com/oktafed/oktafed/sandbox"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/oktafed/oktafed/internal/secret"
 
-	"github.com/oktafed/oktafed/saml"
+	"github.com/oktafed/oktafed/internal/saml"
 )
 
 // Session is an Okta SSO session. ID is the value of the sid cookie and is

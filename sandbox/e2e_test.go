@@ -19,8 +19,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/internal/testenv"
-	"github.com/oktafed/oktafed/saml"
 	"github.com/oktafed/oktafed/sandbox"
 )
 

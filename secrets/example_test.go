@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/oktafed/oktafed/awsauth"
-	"github.com/oktafed/oktafed/internal/sandboxlogin"
+	"github.com/oktafed/oktafed/sandbox/sandboxtest"
 	"github.com/oktafed/oktafed/secrets"
 )
 
@@ -13,7 +13,7 @@ import (
 // the credentials of an oktafed login.
 func ExampleReader_Field() {
 	ctx := context.Background()
-	env, err := sandboxlogin.New(nil)
+	env, err := sandboxtest.New(nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -21,8 +21,8 @@ import (
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/internal/sandboxlogin"
 	"github.com/oktafed/oktafed/sandbox"
+	"github.com/oktafed/oktafed/sandbox/sandboxtest"
 	"github.com/oktafed/oktafed/secrets"
 )
 
@@ -30,10 +30,10 @@ const demoPassword = "demo-orders-password-not-secret"
 
 // loggedIn starts a sandbox, logs the demo user in as Admin with oktafed,
 // and returns an aws.Config for that profile from awsauth.
-func loggedIn(t *testing.T) (aws.Config, *sandboxlogin.Env) {
+func loggedIn(t *testing.T) (aws.Config, *sandboxtest.Env) {
 	t.Helper()
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
-	env, err := sandboxlogin.New(srv)
+	env, err := sandboxtest.New(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,13 +200,13 @@ func TestPackageLevelReaderFollowsProfileResolution(t *testing.T) {
 	}
 
 	// After logout, OKTAFED_PROFILE alone: a login is required.
-	if _, err := federation.RemoveProfiles(env.Files, sandboxlogin.Profile); err != nil {
+	if _, err := federation.RemoveProfiles(env.Files, sandboxtest.Profile); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("OKTAFED_PROFILE", sandboxlogin.Profile)
+	t.Setenv("OKTAFED_PROFILE", sandboxtest.Profile)
 	_, err = secrets.Get(ctx, "demo/orders-db", sessions)
-	if !errors.Is(err, awsauth.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile "+sandboxlogin.Profile) {
+	if !errors.Is(err, awsauth.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile "+sandboxtest.Profile) {
 		t.Fatalf("after logout: %v, want ErrLoginRequired naming the login", err)
 	}
 	if n := imds.Load(); n != 0 {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/oktafed/oktafed/awsfile"
+	"github.com/oktafed/oktafed/internal/awsfile"
 )
 
 // Session is an [sso-session NAME] section of the AWS config file.

@@ -9,10 +9,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/cli"
+	"github.com/oktafed/oktafed/cmd/internal/cli"
 	// Answers credential_process from the cache before the rest of the
 	// program initializes; see the package comment.
-	_ "github.com/oktafed/oktafed/internal/fastpath"
+	_ "github.com/oktafed/oktafed/cmd/internal/fastpath"
 )
 
 // interruptGrace is how long a command may take to stop after Ctrl-C

@@ -21,7 +21,7 @@ var finalBases = []string{"gcr.io/distroless/static-debian12:nonroot", "gcr.io/d
 // rules, one sentence each; none means it passes:
 //   - it parses with no parser or lint warning;
 //   - the first stage builds ./cmd/oktafed-gateway statically
-//     (CGO_ENABLED=0, -trimpath) and stamps internal/buildinfo, with the Go
+//     (CGO_ENABLED=0, -trimpath) and stamps cmd/internal/buildinfo, with the Go
 //     version of go.mod (goVersion) as the default;
 //   - the final stage is distroless/static or scratch, runs no RUN (there
 //     is no shell to run it), sets a numeric non-root USER, uses the exec
@@ -80,7 +80,7 @@ func DockerfileProblems(src []byte, goVersion string) []string {
 		add("build stage: no RUN with go build")
 	} else {
 		for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "./cmd/oktafed-gateway",
-			"-X github.com/oktafed/oktafed/internal/buildinfo.version=", "-X github.com/oktafed/oktafed/internal/buildinfo.commit="} {
+			"-X github.com/oktafed/oktafed/cmd/internal/buildinfo.version=", "-X github.com/oktafed/oktafed/cmd/internal/buildinfo.commit="} {
 			if !strings.Contains(buildRun, want) {
 				add("build stage: go build lacks %s", want)
 			}

@@ -90,7 +90,7 @@ func TestDockerfileProblems(t *testing.T) {
 		"distroless with shell": {replace("FROM gcr.io/distroless/static-debian12:nonroot", "FROM gcr.io/distroless/static-debian12:debug-nonroot"), "final stage FROM"},
 		"cgo":                   {replace("CGO_ENABLED=0", "CGO_ENABLED=1"), "CGO_ENABLED=0"},
 		"no trimpath":           {replace("-trimpath ", ""), "-trimpath"},
-		"no version stamp":      {replace("-X github.com/oktafed/oktafed/internal/buildinfo.version=${VERSION}", ""), "buildinfo.version"},
+		"no version stamp":      {replace("-X github.com/oktafed/oktafed/cmd/internal/buildinfo.version=${VERSION}", ""), "buildinfo.version"},
 		"go version behind":     {replace("ARG GO_VERSION="+gv, "ARG GO_VERSION=1.20.0"), "go.mod says go " + gv},
 		"listen on loopback":    {replace("ENV GATEWAY_LISTEN=:8080", "ENV GATEWAY_LISTEN=:9000"), "EXPOSE"},
 		"no listen":             {replace("ENV GATEWAY_LISTEN=:8080\n", ""), "no ENV GATEWAY_LISTEN"},

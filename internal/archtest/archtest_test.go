@@ -27,8 +27,12 @@ var (
 	forbidden = map[string][]string{
 		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus"},
 	}
-	// top: what only these may depend on; libraries never reach the CLI.
-	top = []string{"cmd", "internal/cli"}
+	// top: what only these may depend on; libraries never reach the
+	// commands or the CLI under cmd/internal.
+	top = []string{"cmd"}
+	// bottom: trees whose packages import only packages of the same tree:
+	// the foundations and test support under internal/ never reach up.
+	bottom = []string{"internal"}
 	// private: trees whose packages only their own root and members
 	// import (tests aside): users get sandbox.Start and its config.
 	private = []string{"sandbox"}
@@ -263,6 +267,64 @@ func checkTop(graph map[string]pkg) []string {
 	return bad
 }
 
+// checkFolders: the folder tree reads as the layers. A bottom tree's
+// packages import only their own tree, and the imports drawn between
+// top-level folders (cmd, internal, sandbox, awsauth, ...) run one way:
+// no folder reaches back to a folder that reaches it.
+func checkFolders(graph map[string]pkg) []string {
+	var bad []string
+	folder := func(p string) string { f, _, _ := strings.Cut(p, "/"); return f }
+	edges := map[string]map[string]string{} // folder → folder → one import that draws it
+	for _, p := range sorted(graph) {
+		if underAny(p, exempt) {
+			continue
+		}
+		for _, i := range graph[p].Imports {
+			for _, root := range bottom {
+				if under(p, root) && !under(i, root) {
+					bad = append(bad, fmt.Sprintf("%s imports %s: the packages under %s/ import only each other; move the code it needs under %s/", p, i, root, root))
+				}
+			}
+			if a, b := folder(p), folder(i); a != b {
+				if edges[a] == nil {
+					edges[a] = map[string]string{}
+				}
+				if _, ok := edges[a][b]; !ok {
+					edges[a][b] = p + " ──► " + i
+				}
+			}
+		}
+	}
+	reaches := func(from, to string) bool {
+		seen := map[string]bool{}
+		var walk func(string) bool
+		walk = func(f string) bool {
+			if f == to {
+				return true
+			}
+			if seen[f] {
+				return false
+			}
+			seen[f] = true
+			for _, n := range sorted(edges[f]) {
+				if walk(n) {
+					return true
+				}
+			}
+			return false
+		}
+		return walk(from)
+	}
+	for _, a := range sorted(edges) {
+		for _, b := range sorted(edges[a]) {
+			if reaches(b, a) {
+				bad = append(bad, fmt.Sprintf("folder %s/ imports %s/ (%s) and %s/ reaches back to %s/: move the shared code down a folder", a, b, edges[a][b], b, a))
+			}
+		}
+	}
+	return bad
+}
+
 // checkPrivate: a private tree's members are imported only from inside it.
 func checkPrivate(graph map[string]pkg) []string {
 	var bad []string
@@ -304,6 +366,7 @@ func TestImportRules(t *testing.T) {
 		"forbidden": checkForbidden(graph),
 		"top":       checkTop(graph),
 		"private":   checkPrivate(graph),
+		"folders":   checkFolders(graph),
 	} {
 		for _, b := range bad {
 			t.Errorf("%s: %s", name, b)
@@ -315,27 +378,32 @@ func TestImportRules(t *testing.T) {
 // once, so a check that stopped reporting would fail here.
 func TestRulesCatch(t *testing.T) {
 	graph := map[string]pkg{
-		"cmd/oktafed":    {Imports: []string{"internal/cli", "internal/fastpath"}, Deps: []string{module + "/internal/cli", module + "/verify", "google.golang.org/grpc/codes"}},
-		"internal/cli":   {Imports: []string{"verify"}, Deps: []string{module + "/verify", "google.golang.org/grpc/codes"}},
-		"verify":         {Imports: []string{"okta"}, Deps: []string{module + "/okta", "google.golang.org/grpc/codes"}},
-		"okta":           {Imports: []string{"sandbox/org"}, Deps: []string{module + "/sandbox/org", module + "/internal/cli"}},
-		"sandbox/org":    {Imports: []string{"sandbox"}},
-		"sandbox":        {Imports: []string{"sandbox/org"}},
-		"unlisted":       {},
-		"internal/clock": {},
+		"cmd/oktafed":      {Imports: []string{"cmd/internal/cli", "cmd/internal/fastpath"}, Deps: []string{module + "/cmd/internal/cli", module + "/verify", "google.golang.org/grpc/codes"}},
+		"cmd/internal/cli": {Imports: []string{"verify"}, Deps: []string{module + "/verify", "google.golang.org/grpc/codes"}},
+		"verify":           {Imports: []string{"okta"}, Deps: []string{module + "/okta", "google.golang.org/grpc/codes"}},
+		"okta":             {Imports: []string{"sandbox/org"}, Deps: []string{module + "/sandbox/org", module + "/cmd/internal/cli"}},
+		"sandbox/org":      {Imports: []string{"sandbox"}},
+		"sandbox":          {Imports: []string{"sandbox/org"}},
+		"unlisted":         {},
+		"internal/clock":   {},
+		// a foundation that reaches up, and a folder that imports back
+		// the folder that imports it (verify ──► okta, okta/sub ──► verify)
+		"internal/foundation": {Imports: []string{"okta"}},
+		"okta/sub":            {Imports: []string{"verify"}},
 	}
-	doc := "```imports\ncmd/oktafed ──► internal/cli\n\ninternal/cli ──► verify\n\n# same layer\nverify ──► okta\nokta ──► sandbox/org\n\n" +
+	doc := "```imports\ncmd/oktafed ──► cmd/internal/cli\n\ncmd/internal/cli ──► verify\n\n# same layer\nverify ──► okta\nokta ──► sandbox/org\n\n" +
 		"sandbox ──► sandbox/org\n\nsandbox/org ──► sandbox\ninternal/clock\ngone\n```\n"
 	layer, arrows, err := readDoc(strings.NewReader(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"layers":    {"unlisted is in no layer", "verify imports okta", "sandbox/org imports sandbox,", "gone, which is no package"},
-		"arrows":    {"the arrows of cmd/oktafed are not its imports; write: cmd/oktafed ──► internal/cli, internal/fastpath"},
+		"layers":    {"unlisted is in no layer", "internal/foundation is in no layer", "okta/sub is in no layer", "verify imports okta", "sandbox/org imports sandbox,", "gone, which is no package"},
+		"arrows":    {"the arrows of cmd/oktafed are not its imports; write: cmd/oktafed ──► cmd/internal/cli, cmd/internal/fastpath"},
 		"forbidden": {"cmd/oktafed links google.golang.org/grpc: 1 packages, such as google.golang.org/grpc/codes, through verify"},
-		"top":       {"library okta depends on internal/cli"},
+		"top":       {"library okta depends on cmd/internal/cli"},
 		"private":   {"okta imports sandbox/org"},
+		"folders":   {"internal/foundation imports okta: the packages under internal/", "folder okta/ imports verify/ (okta/sub ──► verify)", "folder verify/ imports okta/ (verify ──► okta)"},
 	}
 	got := map[string][]string{
 		"layers":    checkLayers(graph, layer),
@@ -343,6 +411,7 @@ func TestRulesCatch(t *testing.T) {
 		"forbidden": checkForbidden(graph),
 		"top":       checkTop(graph),
 		"private":   checkPrivate(graph),
+		"folders":   checkFolders(graph),
 	}
 	for name, ws := range want {
 		if len(got[name]) != len(ws) {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/conformance"
+	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
-	"github.com/oktafed/oktafed/saml"
 )
 
 // The client side: the packages are fed the reference shapes.

@@ -7,7 +7,7 @@ package owned
 import (
 	"time"
 
-	"github.com/oktafed/oktafed/awsfile"
+	"github.com/oktafed/oktafed/internal/awsfile"
 )
 
 // RefreshWindow is how long before expiry credentials count as stale and

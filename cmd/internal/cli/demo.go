@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/buildinfo"
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
+
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/awscred"
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/awscred"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/config"
 )
 
 type initOptions struct {

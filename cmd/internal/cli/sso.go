@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/awsfile"
+	"github.com/oktafed/oktafed/internal/awsfile"
 	"github.com/oktafed/oktafed/sso"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/internal/buildinfo"
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 )
 
 // TestVersion: the text line, the JSON object scripts parse, and a bad

@@ -11,7 +11,7 @@ import (
 )
 
 // maxInitsBeforeFastPath bounds how many packages with init work run
-// before internal/fastpath answers a cached credential-process; its package
+// before cmd/internal/fastpath answers a cached credential-process; its package
 // comment gives the measured count, and this test keeps it true as imports
 // change.
 const maxInitsBeforeFastPath = 128
@@ -53,7 +53,7 @@ func TestFastPathInitOrder(t *testing.T) {
 	}
 	// What fastpath imports may initialize first; nothing else of ours.
 	allowed := map[string]bool{
-		"github.com/oktafed/oktafed/awsfile":             true,
+		"github.com/oktafed/oktafed/internal/awsfile":    true,
 		"github.com/oktafed/oktafed/internal/atomicfile": true,
 		"github.com/oktafed/oktafed/internal/owned":      true,
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oktafed/oktafed/internal/buildinfo"
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 	"net/http"
 	"sync"
 	"time"
@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oktafed/oktafed/awsauth"
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/okta"
 )

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/config"
 )
 
 type loginOptions struct {

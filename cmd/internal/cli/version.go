@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/internal/buildinfo"
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 )
 
 func newVersionCmd(ios *IOStreams) *cobra.Command {

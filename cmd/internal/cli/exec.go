@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/awscred"
+	"github.com/oktafed/oktafed/internal/awscred"
 )
 
 func newExecCmd(ios *IOStreams) *cobra.Command {

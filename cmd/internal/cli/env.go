@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/awscred"
+	"github.com/oktafed/oktafed/internal/awscred"
 )
 
 func newEnvCmd(ios *IOStreams) *cobra.Command {

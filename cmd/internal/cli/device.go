@@ -9,7 +9,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
 

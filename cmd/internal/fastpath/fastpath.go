@@ -6,17 +6,17 @@
 // SDK's service clients, the keyring, the sandbox and database drivers.
 // Since Go 1.21 packages are initialized in a specified order: repeatedly
 // the package first by import path among those whose imports are done.
-// This package imports only the standard library, awsfile and owned (and
-// through awsfile gofrs/flock and golang.org/x/sys/unix), so its init runs
-// once x/sys/unix has: in GODEBUG=inittrace=1 output for a cached
-// credential-process, 100 packages with init work come first (72 of the
-// standard library, 13 of the AWS SDK and smithy, 8 of golang.org/x — html,
-// text, sys — and 7 others, about 1.5 ms of init, 2.7 ms into the start),
-// and the other 74 (the AWS SDK's endpoint tables, verify, the keyring,
-// YAML, the sandbox, cobra and the CLI) never run. When the named
+// This package imports only the standard library, internal/awsfile and
+// internal/owned (and through awsfile gofrs/flock and
+// golang.org/x/sys/unix), so its init runs once x/sys/unix has: in
+// GODEBUG=inittrace=1 output for a cached credential-process, 107 packages
+// with init work come first (72 of the standard library, 13 of the AWS SDK
+// and smithy, 8 of golang.org/x — html, text, sys — and 14 others), and the
+// other 90 of the binary's 197 (the AWS SDK's endpoint tables, verify, the
+// keyring, YAML, the sandbox, cobra and the CLI) never run. When the named
 // profile's cached credentials are fresh it prints them and exits right
-// there. TestFastPathInitOrder in internal/cli keeps the count under 128
-// and none of the program's own packages ahead of it.
+// there. TestFastPathInitOrder in cmd/internal/cli keeps the count under
+// 128 and none of the program's own packages ahead of it.
 //
 // Measured against the lean binary (23 MB: without the gateway's grpc,
 // Redis and Prometheus, with dead-code elimination) with hyperfine, a
@@ -39,7 +39,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/awsfile"
+	"github.com/oktafed/oktafed/internal/awsfile"
 	"github.com/oktafed/oktafed/internal/owned"
 )
 

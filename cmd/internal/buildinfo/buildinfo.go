@@ -4,7 +4,7 @@
 // Three builds answer it differently, in this order of preference:
 //
 //   - a release built by goreleaser stamps the version, commit and date
-//     with -ldflags "-X github.com/oktafed/oktafed/internal/buildinfo.version=v1.2.3"
+//     with -ldflags "-X github.com/oktafed/oktafed/cmd/internal/buildinfo.version=v1.2.3"
 //     (and .commit, .date); see .goreleaser.yaml;
 //   - `go install github.com/oktafed/oktafed/cmd/oktafed@v1.2.3` records the
 //     module version in the binary, read with runtime/debug.ReadBuildInfo;

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/awscred"
-	"github.com/oktafed/oktafed/config"
+	"github.com/oktafed/oktafed/internal/awscred"
+	"github.com/oktafed/oktafed/internal/config"
 )
 
 func newConsoleCmd(ios *IOStreams) *cobra.Command {

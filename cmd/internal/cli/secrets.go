@@ -7,7 +7,7 @@ import (
 
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/keystore"
 )
 
 // keyringStore adapts a keystore.Store to the CLI's secretStore.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/ledger"
 	"github.com/oktafed/oktafed/sandbox"
 )

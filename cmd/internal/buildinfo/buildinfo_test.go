@@ -106,7 +106,7 @@ func TestStampedBinary(t *testing.T) {
 	// may import the internal package, and go ./... leaves it alone.
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "stamped")
-	const pkg = "github.com/oktafed/oktafed/internal/buildinfo"
+	const pkg = "github.com/oktafed/oktafed/cmd/internal/buildinfo"
 	ldflags := "-X " + pkg + ".version=v9.8.7 -X " + pkg + ".commit=abcdef0123456789abcdef0123456789abcdef01 -X " + pkg + ".date=2026-12-06T09:00:00Z"
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./testdata/printinfo")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,8 +1,20 @@
-// Package sandboxlogin signs the sandbox's demo user in through the real
-// federation pipeline and points the AWS SDK's environment at the sandbox,
-// so runnable examples and tests of the library packages start from what a
-// person has after `oktafed login`. It is for examples and tests only.
-package sandboxlogin
+// Package sandboxtest is a helper for tests of programs that use the
+// oktafed libraries: it logs the sandbox's demo user in through the real
+// federation pipeline and points the AWS SDK at the sandbox, so a test
+// starts from what a person has after `oktafed login`:
+//
+//	env, err := sandboxtest.New(nil) // or New(srv) for a sandbox of your own
+//	defer env.Close()
+//	_, err = env.Login(ctx, "all")
+//	for k, v := range env.Environ() {
+//		t.Setenv(k, v)
+//	}
+//	cfg, err := awsauth.LoadConfig(ctx)
+//
+// Everything it writes lives in a temporary directory that Close removes; it
+// reads nothing of the user's own files or keyring. It is for tests and
+// examples only.
+package sandboxtest
 
 import (
 	"context"
@@ -15,42 +27,45 @@ import (
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/oktafed/oktafed/awsauth"
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/keystore"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )
 
 // The demo user of the sandbox's built-in org (sandbox/default.yaml).
 const (
-	DemoUser = "demo@example.com"
-	DemoPass = "Sandbox-Demo-1"
-	DemoSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-	AppPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
-	// Profile is the oktafed profile the helper configures.
-	Profile = "default"
+	demoUser = "demo@example.com"
+	demoPass = "Sandbox-Demo-1"
+	demoSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	appPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
 )
+
+// Profile is the oktafed profile, and the AWS profile, the helper writes.
+const Profile = "default"
 
 // Env is a sandbox with a temporary home for the AWS files, oktafed's
 // config and an in-memory keyring.
 type Env struct {
-	Server   *sandbox.Server
-	Dir      string
-	Files    federation.Files
-	Config   string // path of the oktafed config file
+	// Server is the sandbox the AWS SDK and oktafed are pointed at.
+	Server *sandbox.Server
+	// Files are the AWS CLI files Login writes the profiles to.
+	Files federation.Files
+	// Sessions holds the Okta session Login saves, as the CLI's keyring does.
 	Sessions awsauth.KeyringSessions
-	Profile  *config.Profile
-	// HTTPClient is used for every call the helper makes.
-	HTTPClient *http.Client
 
-	ownServer bool
+	dir        string
+	config     string // path of the oktafed config file
+	profile    *config.Profile
+	httpClient *http.Client // for every call the helper makes
+	ownServer  bool
 }
 
 // New prepares an Env around srv (a new default sandbox when nil): it
 // writes the oktafed config for the demo user and signs nobody in yet.
 func New(srv *sandbox.Server) (*Env, error) {
-	e := &Env{Server: srv, HTTPClient: &http.Client{Timeout: 30 * time.Second}}
+	e := &Env{Server: srv, httpClient: &http.Client{Timeout: 30 * time.Second}}
 	if srv == nil {
 		s, err := sandbox.New(sandbox.DefaultConfig(), sandbox.Options{})
 		if err != nil {
@@ -63,14 +78,14 @@ func New(srv *sandbox.Server) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	e.Dir = dir
+	e.dir = dir
 	e.Files = federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
-	e.Config = filepath.Join(dir, "oktafed.yaml")
+	e.config = filepath.Join(dir, "oktafed.yaml")
 	e.Sessions = awsauth.KeyringSessions{Store: keystore.NewMemory()}
-	e.Profile = &config.Profile{Name: Profile, OrgURL: e.Server.URL, AppURL: e.Server.URL + AppPath, Username: DemoUser,
+	e.profile = &config.Profile{Name: Profile, OrgURL: e.Server.URL, AppURL: e.Server.URL + appPath, Username: demoUser,
 		Region: "us-east-1", AccountAliases: map[string]string{"123456789012": "prod"}}
-	cfg := &config.File{Profiles: map[string]*config.Profile{Profile: e.Profile}}
-	if err := cfg.Save(e.Config); err != nil {
+	cfg := &config.File{Profiles: map[string]*config.Profile{Profile: e.profile}}
+	if err := cfg.Save(e.config); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("write the oktafed config: %w", err)
 	}
@@ -80,12 +95,12 @@ func New(srv *sandbox.Server) (*Env, error) {
 // Login signs the demo user in with password and TOTP and writes the AWS
 // profiles of the roles selector picks ("all", an ARN or /regex/).
 func (e *Env) Login(ctx context.Context, selector string) (*federation.Outcome, error) {
-	app := &federation.App{Profile: e.Profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.HTTPClient}, Sessions: e.Sessions}
-	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return DemoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(DemoSeed)}}
+	app := &federation.App{Profile: e.profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.httpClient}, Sessions: e.Sessions}
+	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)}}
 	l := &federation.Login{
-		Profile: e.Profile,
+		Profile: e.profile,
 		Source:  &federation.Session{App: app, SignIn: signIn},
-		STS:     federation.NewSTSClient("us-east-1", e.Server.URL, e.HTTPClient),
+		STS:     federation.NewSTSClient("us-east-1", e.Server.URL, e.httpClient),
 		Files:   e.Files,
 	}
 	return l.Run(ctx, selector, nil, 0)
@@ -100,7 +115,7 @@ func (e *Env) Environ() map[string]string {
 		"AWS_REGION":                  "us-east-1",
 		"AWS_SHARED_CREDENTIALS_FILE": e.Files.Credentials,
 		"AWS_CONFIG_FILE":             e.Files.Config,
-		"OKTAFED_CONFIG":              e.Config,
+		"OKTAFED_CONFIG":              e.config,
 		"AWS_PROFILE":                 "",
 		"AWS_ACCESS_KEY_ID":           "",
 		"AWS_SECRET_ACCESS_KEY":       "",
@@ -142,7 +157,7 @@ func (e *Env) Close() {
 	if e.ownServer && e.Server != nil {
 		e.Server.Close()
 	}
-	if e.Dir != "" {
-		os.RemoveAll(e.Dir)
+	if e.dir != "" {
+		os.RemoveAll(e.dir)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"os"
 
-	"github.com/oktafed/oktafed/internal/buildinfo"
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 )
 
 func main() { _ = json.NewEncoder(os.Stdout).Encode(buildinfo.Get()) }

@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/awscred"
+	"github.com/oktafed/oktafed/internal/awscred"
 	"github.com/oktafed/oktafed/internal/testenv"
 )
 
 func TestM2MCommands(t *testing.T) {
 	t.Parallel()
 	e := setupCLI(t)
-	key, err := filepath.Abs("../../sandbox/testdata/demo-m2m-client.PUBLIC-TEST-KEY.pem")
+	key, err := filepath.Abs("../../../sandbox/testdata/demo-m2m-client.PUBLIC-TEST-KEY.pem")
 	if err != nil {
 		t.Fatal(err)
 	}

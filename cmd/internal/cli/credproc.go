@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/awscred"
+	"github.com/oktafed/oktafed/internal/awscred"
 )
 
 func newCredentialProcessCmd(ios *IOStreams) *cobra.Command {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/config"
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/sso"
