@@ -135,7 +135,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	}{
 		{"ambiguous oktafed profile", []awsauth.Option{awsauth.WithProfile("default")}, "has credentials for 3 roles"},
 		{"no profile means default, which is ambiguous", nil, "--role ARN"},
-		{"unknown role", []awsauth.Option{awsauth.WithProfile("default"), awsauth.WithRole("arn:aws:iam::1:role/None")}, "with role arn:aws:iam::1:role/None (logged out, or not logged in yet) for profile default: run `oktafed login --profile default`"},
+		{"unknown role", []awsauth.Option{awsauth.WithProfile("default"), awsauth.WithRole("arn:aws:iam::1:role/None")}, "with role arn:aws:iam::1:role/None (logged out, or not logged in yet) for profile default: an Okta login is needed"},
 		{"nobody's profile", []awsauth.Option{awsauth.WithProfile("nobody")}, "failed to get shared config profile"},
 	}
 	for _, tc := range tests {
@@ -286,7 +286,7 @@ func checkLoginRequired(t *testing.T, err error) {
 		t.Fatalf("err = %v, want ErrLoginRequired", err)
 	case !errors.As(err, &lre) || lre.Profile != sandboxtest.Profile:
 		t.Fatalf("err = %#v, want *LoginRequiredError for %s", err, sandboxtest.Profile)
-	case !strings.Contains(err.Error(), "oktafed login --profile default"):
+	case !strings.Contains(err.Error(), "profile default: an Okta login is needed"):
 		t.Fatalf("message %q does not name the command", err)
 	}
 }

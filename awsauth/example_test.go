@@ -31,8 +31,10 @@ func ExampleLoadConfig() {
 	// In a real program: awsauth.LoadConfig(ctx), with AWS_PROFILE set, or
 	// WithProfile. WithSessions points at the helper's in-memory keyring.
 	cfg, err := awsauth.LoadConfig(ctx, awsauth.WithProfile("okta-prod-Admin"), awsauth.WithSessions(env.Sessions))
-	if errors.Is(err, awsauth.ErrLoginRequired) {
-		fmt.Println(err) // e.g. "… run `oktafed login --profile default`"
+	var lr *awsauth.LoginRequiredError
+	if errors.As(err, &lr) {
+		// Tell the person which oktafed profile to log in with.
+		fmt.Println("sign in with: oktafed login --profile", lr.Profile)
 		return
 	}
 	if err != nil {

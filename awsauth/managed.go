@@ -58,7 +58,7 @@ func (r *Resolver) loginRequiredFor(name, role string) error {
 	sort.Strings(writers)
 	err = r.loginRequired(writers[0], effective, role)
 	if len(writers) > 1 {
-		return fmt.Errorf("%w (or with --profile %s, whichever writes %s)", err, strings.Join(writers[1:], ", --profile "), effective)
+		return fmt.Errorf("%w (or for oktafed profile %s, whichever writes %s)", err, strings.Join(writers[1:], ", "), effective)
 	}
 	return err
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/internal/owned"
@@ -53,9 +52,10 @@ type Resolver struct {
 	// HTTPClient makes the Okta and STS calls; a client with a 60 s
 	// timeout when nil.
 	HTTPClient *http.Client
-	// Clock decides freshness and paces the Okta client's waits; the wall
-	// clock when nil.
-	Clock clock.Clock
+	// Clock decides freshness (any value with a Now method; one with
+	// After(time.Duration) <-chan time.Time also paces the Okta client's
+	// waits); the wall clock when nil.
+	Clock interface{ Now() time.Time }
 	// RefreshWindow is how long before expiry credentials count as stale;
 	// DefaultRefreshWindow when zero.
 	RefreshWindow time.Duration

@@ -21,7 +21,9 @@ type Cache struct {
 	// Refresh returns new credentials for an owned profile, e.g.
 	// Login.Reassume.
 	Refresh func(ctx context.Context, o Owned) (aws.Credentials, error)
-	Clock   clock.Clock
+	// Clock decides freshness (any value with a Now method); the wall
+	// clock when nil.
+	Clock interface{ Now() time.Time }
 	// Window is how long before expiry credentials count as stale; the
 	// module's one window (owned.RefreshWindow) when zero.
 	Window time.Duration

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -49,7 +48,7 @@ func (d *Device) Check() error {
 }
 
 // Assertion signs in through the refresh token or the device flow.
-func (d *Device) Assertion(ctx context.Context) (*saml.Assertion, error) {
+func (d *Device) Assertion(ctx context.Context) (*Assertion, error) {
 	if err := d.Check(); err != nil {
 		return nil, err
 	}

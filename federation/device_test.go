@@ -124,7 +124,7 @@ func TestDeviceLoginThenRefreshTokenWithoutBrowser(t *testing.T) {
 
 	// With neither, a login is required and the error says so.
 	none := newDeviceLogin(t, srv, clk, &memTokens{}, nil)
-	if _, err := none.Run(ctx, "all", nil, 0); !strings.Contains(err.Error(), "oktafed login --profile oie") {
+	if _, err := none.Run(ctx, "all", nil, 0); !strings.Contains(err.Error(), "profile oie: an Okta login is needed") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -25,7 +24,7 @@ type Direct struct {
 var _ AssertionSource = (*Direct)(nil)
 
 // Assertion signs in directly.
-func (d *Direct) Assertion(ctx context.Context) (*saml.Assertion, error) {
+func (d *Direct) Assertion(ctx context.Context) (*Assertion, error) {
 	a, p := d.App, d.App.Profile
 	if p.OIDCClientID == "" {
 		return nil, fmt.Errorf("profile %s has no oidc_client_id: set it to the client id of a native OIDC app with the Direct Authentication grants (password, MFA OOB, MFA OTP) and Token Exchange", p.Name)
@@ -38,7 +37,7 @@ func (d *Direct) Assertion(ctx context.Context) (*saml.Assertion, error) {
 		return nil, a.loginRequired("Okta session expired")
 	}
 	if p.Username == "" {
-		return nil, fmt.Errorf("profile %s has no username: run `oktafed init --profile %s`", p.Name, p.Name)
+		return nil, fmt.Errorf("profile %s has no username: set the Okta user name", p.Name)
 	}
 	password, err := d.Password(ctx)
 	if err != nil {

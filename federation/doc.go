@@ -5,7 +5,10 @@
 //   - assertion sources, one interface (AssertionSource) for every way of
 //     getting the AWS app's SAML assertion: Session (the saved Okta session,
 //     the sign-in lock and --force) in front of a sign-in source, Password
-//     (password and MFA) or Device (the OIDC device flow);
+//     (password and MFA), Device (the OIDC device flow) or Direct (Okta
+//     Direct Authentication); sign-ins outside Okta's APIs, such as the
+//     person's browser (package federation/browser, which only the CLI
+//     links), hand what they captured to App.FromCaptured;
 //   - the STS assumer (AssumeRoles: parallel AssumeRoleWithSAML, each role
 //     for the longest session it allows);
 //   - the profile writer (WriteProfiles, into the AWS CLI's files);
@@ -17,13 +20,21 @@
 // learns comes back as Changes for the caller to save.
 package federation
 
-import "github.com/oktafed/oktafed/internal/saml"
+import (
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/saml"
+)
 
 // Role is an AWS role offered by the Okta AWS app's assertion.
 type Role = saml.Role
 
-// Assertion is the SAML assertion an AssertionSource yields (the
-// *saml.Assertion in its signature): the SAMLResponse as STS wants it and
-// what it says (issuer, audiences, validity, roles, session name and
-// duration). Sources outside this package name it through this alias.
+// Assertion is the SAML assertion an AssertionSource yields: the
+// SAMLResponse as STS wants it and what it says (issuer, audiences,
+// validity, roles, session name and duration).
 type Assertion = saml.Assertion
+
+// Profile is an oktafed profile as the CLI keeps it in its config file:
+// the Okta org and AWS app, the user, the MFA preference, the role
+// selector and profile-name template. A program builds one to log in
+// without the CLI, or gets the CLI's from awsauth.Resolver.
+type Profile = config.Profile

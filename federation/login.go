@@ -20,14 +20,16 @@ import (
 // Okta again (the session ended and no password is at hand).
 var ErrLoginRequired = errors.New("login required")
 
-// LoginRequiredError says which profile needs a login and how to do it.
+// LoginRequiredError says which oktafed profile needs a person to sign
+// in to Okta again, and why. It names no command: a program words the
+// next step for its own users (the oktafed CLI says which login to run).
 type LoginRequiredError struct {
 	Profile string
 	Reason  string
 }
 
 func (e *LoginRequiredError) Error() string {
-	return fmt.Sprintf("%s for profile %s: run `oktafed login --profile %s`", e.Reason, e.Profile, e.Profile)
+	return fmt.Sprintf("%s for profile %s: an Okta login is needed", e.Reason, e.Profile)
 }
 
 // Is makes errors.Is(err, ErrLoginRequired) true.
@@ -53,7 +55,7 @@ type Event struct {
 // the profiles written to Files. It never changes Profile: what it learns
 // for the profile comes back as Changes for the caller to save.
 type Login struct {
-	Profile *config.Profile
+	Profile *Profile
 	Source  AssertionSource
 	STS     STSAPI
 	Files   Files
@@ -93,7 +95,7 @@ type Changes struct {
 func (c Changes) Empty() bool { return len(c.AccountAliases) == 0 && len(c.RoleMaxSessions) == 0 }
 
 // Apply records the changes in p.
-func (c Changes) Apply(p *config.Profile) {
+func (c Changes) Apply(p *Profile) {
 	for acct, alias := range c.AccountAliases {
 		if p.AccountAliases == nil {
 			p.AccountAliases = map[string]string{}
@@ -110,7 +112,7 @@ func (c Changes) Apply(p *config.Profile) {
 
 // Outcome is what a login did.
 type Outcome struct {
-	Assertion *saml.Assertion
+	Assertion *Assertion
 	Assumed   []Assumed
 	Written   []Written
 	// Duration is what was asked for; each Assumed says what was granted.
@@ -133,9 +135,9 @@ func (o *Outcome) Failed() []Assumed {
 // Chooser picks roles when the profile's selector does not decide.
 type Chooser func(ctx context.Context, roles []Role) ([]Role, error)
 
-// SelectRoles applies a role selector (ARN, /regex/, all) to the offered
+// selectRoles applies a role selector (ARN, /regex/, all) to the offered
 // roles; with no selector it takes the only role, or asks choose.
-func SelectRoles(ctx context.Context, offered []Role, selector string, choose Chooser) ([]Role, error) {
+func selectRoles(ctx context.Context, offered []Role, selector string, choose Chooser) ([]Role, error) {
 	sorted := append([]Role(nil), offered...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].RoleARN < sorted[j].RoleARN })
 	match, err := config.RoleMatcher(selector)
@@ -158,7 +160,7 @@ func SelectRoles(ctx context.Context, offered []Role, selector string, choose Ch
 		return sorted, nil
 	}
 	if choose == nil {
-		return nil, fmt.Errorf("you may assume %d roles: choose with --role ARN, --role /regex/ or --role all (%s)", len(sorted), roleList(sorted))
+		return nil, fmt.Errorf("you may assume %d roles: choose them by ARN, by /regex/ or all (%s)", len(sorted), roleList(sorted))
 	}
 	return choose(ctx, sorted)
 }
@@ -215,7 +217,7 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	if selector == "" {
 		selector = l.Profile.Role
 	}
-	roles, err := SelectRoles(ctx, a.Roles, selector, choose)
+	roles, err := selectRoles(ctx, a.Roles, selector, choose)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +273,7 @@ func (l *Login) Reassume(ctx context.Context, owned Owned) (aws.Credentials, err
 	}
 	r, ok := a.Role(owned.RoleARN)
 	if !ok {
-		return aws.Credentials{}, fmt.Errorf("the Okta app no longer grants %s: run `oktafed login --profile %s` to see your roles", owned.RoleARN, l.Profile.Name)
+		return aws.Credentials{}, fmt.Errorf("the Okta app no longer grants %s: log in to profile %s again to see the roles it grants", owned.RoleARN, l.Profile.Name)
 	}
 	d := sessionLength(time.Duration(l.Profile.Duration), a.SessionDuration)
 	assumed, _ := l.assume(ctx, a, []Role{r}, d, 1)

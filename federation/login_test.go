@@ -172,7 +172,7 @@ func TestLoginRequiredWhenSessionEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := r.refresher(24*time.Hour).Credentials(ctx, "okta-prod-Admin")
-	if !errors.Is(err, federation.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile default") {
+	if !errors.Is(err, federation.ErrLoginRequired) || !strings.Contains(err.Error(), "profile default: an Okta login is needed") {
 		t.Fatalf("err = %v", err)
 	}
 	if sid, _, _ := r.sessions.LoadSession(ctx, "default"); sid != "" {
@@ -210,7 +210,7 @@ func TestSelectRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := federation.SelectRoles(context.Background(), a.Roles, "", nil); err == nil || !strings.Contains(err.Error(), "--role") {
+	if _, err := federation.SelectRoles(context.Background(), a.Roles, "", nil); err == nil || !strings.Contains(err.Error(), "by /regex/ or all") {
 		t.Fatalf("no selector, no chooser: %v", err)
 	}
 	if _, err := federation.SelectRoles(context.Background(), a.Roles, "/Nope/", nil); err == nil || !strings.Contains(err.Error(), "role/Admin") {

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/oktafed/oktafed/internal/awsfile"
-	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/owned"
 )
 
@@ -71,7 +70,7 @@ func DefaultFiles(getenv func(string) string) (Files, error) {
 // the credentials file, and its region in the config file, under names
 // from the profile's template. Sections that oktafed does not own are left
 // as they are; a name clash with one is an error and nothing is written.
-func WriteProfiles(files Files, p *config.Profile, assumed []Assumed) ([]Written, error) {
+func WriteProfiles(files Files, p *Profile, assumed []Assumed) ([]Written, error) {
 	type entry struct {
 		name string
 		a    Assumed
@@ -202,14 +201,14 @@ func ownedOf(s *awsfile.Section) Owned {
 func CachedCredentials(files Files, awsProfile string, now time.Time, window time.Duration) (creds aws.Credentials, o Owned, ok bool, err error) {
 	f, err := awsfile.Load(files.Credentials)
 	if errors.Is(err, errNotExist) {
-		return aws.Credentials{}, Owned{}, false, fmt.Errorf("no AWS profile %q: run `oktafed login` first", awsProfile)
+		return aws.Credentials{}, Owned{}, false, fmt.Errorf("no AWS profile %q: no oktafed login has written it", awsProfile)
 	}
 	if err != nil {
 		return aws.Credentials{}, Owned{}, false, err
 	}
 	s := f.Profile(awsfile.Credentials, awsProfile)
 	if s == nil || !ownedBy(s, "") {
-		return aws.Credentials{}, Owned{}, false, fmt.Errorf("no AWS profile %q written by oktafed in %s: run `oktafed login`, then `oktafed roles` to see the profile names", awsProfile, files.Credentials)
+		return aws.Credentials{}, Owned{}, false, fmt.Errorf("no AWS profile %q written by oktafed in %s: log in first, or name one of the profiles a login wrote", awsProfile, files.Credentials)
 	}
 	sec, _ := owned.Read(s)
 	o = ownedOf(s)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -50,7 +49,9 @@ type SAMLConfig struct {
 	// Sessions keeps the Okta session between refreshes; nil keeps it in
 	// memory, so a refresh reuses the session instead of signing in again.
 	Sessions SessionCache
-	Clock    clock.Clock
+	// Clock decides freshness (any value with a Now method); the wall
+	// clock when nil.
+	Clock interface{ Now() time.Time }
 }
 
 // SAMLProvider is an aws.CredentialsProvider that assumes one role with a

@@ -31,8 +31,8 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Hints for the two services a login calls.
 const (
-	oktaHint = "check the org URL (org_url in the oktafed config; `oktafed init --profile %s` changes it), your VPN, and any proxy (HTTPS_PROXY)"
-	stsHint  = "check the STS endpoint (`oktafed init --sts-endpoint`, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL; unset, AWS's own), your VPN, and any proxy (HTTPS_PROXY)"
+	oktaHint = "check the org URL (org_url of oktafed profile %s), your VPN, and any proxy (HTTPS_PROXY)"
+	stsHint  = "check the STS endpoint (the profile's sts_endpoint, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL; unset, AWS's own), your VPN, and any proxy (HTTPS_PROXY)"
 )
 
 // explainUnreachable returns err as an *UnreachableError when it is a

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -21,18 +20,20 @@ import (
 // Session puts the saved Okta session in front of one. Login, the refresh
 // path and SAMLProvider take any source, as x/oauth2 takes a TokenSource.
 type AssertionSource interface {
-	Assertion(ctx context.Context) (*saml.Assertion, error)
+	Assertion(ctx context.Context) (*Assertion, error)
 }
 
 // App is what every source shares: the profile's Okta org and AWS app, the
 // cache of its Okta session, the clock and the event sink. Sources read
 // the profile and never change it.
 type App struct {
-	Profile  *config.Profile
+	Profile  *Profile
 	Okta     *okta.Client
 	Sessions SessionCache // nil: sessions are neither reused nor saved
-	Clock    clock.Clock
-	Events   func(Event)
+	// Clock tells time (any value with a Now method); the wall clock
+	// when nil.
+	Clock  interface{ Now() time.Time }
+	Events func(Event)
 }
 
 func (a *App) now() time.Time { return clock.Or(a.Clock).Now() }
@@ -123,6 +124,40 @@ func (a *App) readPage(page *okta.AppPage) (*saml.Assertion, error) {
 	return as, nil
 }
 
+// Captured is what a sign-in outside Okta's APIs (the person's browser)
+// captured: the SAML form the AWS app's page posted and the Okta session
+// cookie the sign-in left.
+type Captured struct {
+	// SAMLResponse is the base64 SAML response, as the page posted it.
+	SAMLResponse secret.String
+	RelayState   string
+	// SID is the Okta session cookie ("" when there was none), and
+	// SIDExpires its expiry (zero for a cookie without one).
+	SID        secret.String
+	SIDExpires time.Time
+}
+
+// FromCaptured reads the assertion of a sign-in outside Okta's APIs and
+// keeps the Okta session it opened, as Password keeps its own, so later
+// logins and refreshes reuse it.
+func (a *App) FromCaptured(ctx context.Context, c Captured) (*Assertion, error) {
+	as, err := saml.Decode(c.SAMLResponse.Reveal())
+	if err != nil {
+		return nil, err
+	}
+	as.RelayState = c.RelayState
+	if len(as.Roles) == 0 {
+		return nil, saml.ErrNoRoles
+	}
+	if !c.SID.IsZero() && (c.SIDExpires.IsZero() || a.now().Before(c.SIDExpires)) {
+		if err := a.saveSession(ctx, c.SID.Reveal(), c.SIDExpires); err != nil {
+			return nil, err
+		}
+	}
+	a.emit("saml", "SAML assertion for %s with %d role(s), session duration %s", as.NameID, len(as.Roles), as.SessionDuration)
+	return as, nil
+}
+
 // Session is the saved Okta session as an assertion source, with a
 // sign-in source behind it for when the session is missing or has ended.
 // Many callers at once share one sign-in.
@@ -151,7 +186,7 @@ type Session struct {
 
 // Assertion returns an assertion through the saved session while it lives,
 // else through SignIn.
-func (s *Session) Assertion(ctx context.Context) (*saml.Assertion, error) {
+func (s *Session) Assertion(ctx context.Context) (*Assertion, error) {
 	v, err, _ := s.flight.Do("assertion", func() (any, error) { return s.assertion(ctx) })
 	if err != nil {
 		return nil, explainUnreachable(err, "Okta", fmt.Sprintf(oktaHint, s.App.Profile.Name))
@@ -162,7 +197,7 @@ func (s *Session) Assertion(ctx context.Context) (*saml.Assertion, error) {
 func (s *Session) assertion(ctx context.Context) (*saml.Assertion, error) {
 	a := s.App
 	if a.Profile.AppURL == "" {
-		return nil, fmt.Errorf("profile %s has no app_url: run `oktafed init --profile %s` and give the AWS app's embed link", a.Profile.Name, a.Profile.Name)
+		return nil, fmt.Errorf("profile %s has no app_url: set it to the AWS app's embed link", a.Profile.Name)
 	}
 	// seen is the session saved when this call started: Force does not
 	// reuse it, but a different one saved while this call waited is new.
@@ -210,10 +245,10 @@ type Password struct {
 }
 
 // Assertion signs in and returns the app's assertion.
-func (p *Password) Assertion(ctx context.Context) (*saml.Assertion, error) {
+func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 	a := p.App
 	if a.Profile.Username == "" {
-		return nil, fmt.Errorf("profile %s has no username: run `oktafed init --profile %s`", a.Profile.Name, a.Profile.Name)
+		return nil, fmt.Errorf("profile %s has no username: set the Okta user name", a.Profile.Name)
 	}
 	if p.Password == nil {
 		return nil, a.loginRequired("Okta sign-in needed")

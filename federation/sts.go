@@ -233,7 +233,7 @@ func explainSTS(r Role, err error) error {
 	case "ValidationError":
 		hint = "STS rejected a parameter"
 		if isDurationTooLong(err) {
-			hint = "the role's maximum session is shorter than asked: ask for less with --duration, or ask your AWS admin to raise the role's maximum session duration"
+			hint = "the role's maximum session is shorter than asked: ask for a shorter session, or ask your AWS admin to raise the role's maximum session duration"
 		}
 	}
 	if hint == "" {

@@ -97,7 +97,7 @@ func TestExplainSTSKeepsTheChain(t *testing.T) {
 		}
 	}
 	msg := explainSTS(Role{RoleARN: "arn:aws:iam::1:role/R"}, &smithy.GenericAPIError{Code: "ValidationError", Message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."}).Error()
-	if msg != "assume arn:aws:iam::1:role/R: ValidationError: the role's maximum session is shorter than asked: ask for less with --duration, or ask your AWS admin to raise the role's maximum session duration (The requested DurationSeconds exceeds the MaxSessionDuration set for this role.)" {
+	if msg != "assume arn:aws:iam::1:role/R: ValidationError: the role's maximum session is shorter than asked: ask for a shorter session, or ask your AWS admin to raise the role's maximum session duration (The requested DurationSeconds exceeds the MaxSessionDuration set for this role.)" {
 		t.Errorf("message %q", msg)
 	}
 	if !isDurationTooLong(explainSTS(Role{}, &smithy.GenericAPIError{Code: "ValidationError", Message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."})) {

@@ -111,14 +111,7 @@ func (s *ExtAuthz) answer(d decision, headers map[string]string) *authv3.CheckRe
 		status, challenge = verify.Challenge(d.authErr, g.cfg.Realm)
 		set("WWW-Authenticate", challenge)
 		body = guard.Message(d.authErr)
-		switch status {
-		case http.StatusUnauthorized:
-			code = codes.Unauthenticated
-		case http.StatusForbidden:
-			code = codes.PermissionDenied
-		case http.StatusServiceUnavailable:
-			code = codes.Unavailable
-		}
+		code = codes.Code(guard.GRPCCode(d.authErr))
 	case verdictNoRoute:
 		status, code = http.StatusForbidden, codes.PermissionDenied
 	case verdictUnavailable:

@@ -492,9 +492,13 @@ func isGRPC(r *http.Request) bool {
 	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 }
 
+// grpcDeadlineExceeded is gRPC's DeadlineExceeded; the codes of
+// authentication failures come from guard.GRPCCode.
+const grpcDeadlineExceeded uint32 = 4
+
 // writeGRPCError answers a gRPC call with a trailers-only response, which
 // is how a gRPC server refuses a call before any message.
-func writeGRPCError(w http.ResponseWriter, code int, msg, challenge string) {
+func writeGRPCError(w http.ResponseWriter, code uint32, msg, challenge string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", fmt.Sprint(code))

@@ -104,7 +104,7 @@ func (g *Gateway) refuseUntrusted(w http.ResponseWriter, r *http.Request) bool {
 	}
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 	if isGRPC(r) {
-		writeGRPCError(lw, 7, "forward-auth answers only the ingresses in forward_auth.trusted", "")
+		writeGRPCError(lw, guard.GRPCPermissionDenied, "forward-auth answers only the ingresses in forward_auth.trusted", "")
 	} else {
 		http.Error(lw, "forward-auth answers only the ingresses in forward_auth.trusted (FORWARD_AUTH_TRUSTED)", http.StatusForbidden)
 	}
@@ -167,22 +167,15 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	case verdictAllow:
 	case verdictAuth:
 		if isGRPC(r) {
-			st, challenge := verify.Challenge(authErr, g.cfg.Realm)
-			code := 16 // Unauthenticated
-			switch st {
-			case http.StatusForbidden:
-				code = 7 // PermissionDenied
-			case http.StatusServiceUnavailable:
-				code = 14 // Unavailable
-			}
-			writeGRPCError(lw, code, guard.Message(authErr), challenge)
+			_, challenge := verify.Challenge(authErr, g.cfg.Realm)
+			writeGRPCError(lw, guard.GRPCCode(authErr), guard.Message(authErr), challenge)
 			return
 		}
 		guard.WriteError(lw, authErr, g.cfg.Realm)
 		return
 	case verdictUnavailable:
 		if isGRPC(r) {
-			writeGRPCError(lw, 14, "revocation list unavailable: retry shortly", "")
+			writeGRPCError(lw, guard.GRPCUnavailable, "revocation list unavailable: retry shortly", "")
 			return
 		}
 		lw.Header().Set("Retry-After", "5")
@@ -349,7 +342,7 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 		if errors.As(err, &ne) && ne.Timeout() {
 			g.log.Warn("upstream did not answer in time", "upstream", up.url.Host, "timeout", up.timeout.String(), "path", r.URL.Path)
 			if isGRPC(r) {
-				writeGRPCError(w, 4, "upstream timeout", "") // codes.DeadlineExceeded
+				writeGRPCError(w, grpcDeadlineExceeded, "upstream timeout", "")
 				return
 			}
 			http.Error(w, "the upstream did not answer within "+up.timeout.String(), http.StatusGatewayTimeout)
@@ -357,7 +350,7 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 		}
 		g.log.Warn("upstream request failed; check that the upstream is running", "upstream", up.url.Host, "err", err)
 		if isGRPC(r) {
-			writeGRPCError(w, 14, "upstream unavailable", "") // codes.Unavailable
+			writeGRPCError(w, guard.GRPCUnavailable, "upstream unavailable", "")
 			return
 		}
 		http.Error(w, "upstream unavailable: retry shortly", http.StatusBadGateway)

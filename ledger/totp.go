@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/otpseed"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -28,8 +25,9 @@ type TOTP struct {
 	// Ledger records the spent steps across processes. nil keeps them in
 	// this value only (when no state directory is writable).
 	Ledger *Ledger
-	// Clock tells time; the wall clock when nil.
-	Clock clock.Clock
+	// Clock tells time (any value with a Now method); the wall clock when
+	// nil.
+	Clock interface{ Now() time.Time }
 	// Sleep waits for d or until ctx is done; a timer when nil.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Waiting, when set, is told that the code must wait for a later
@@ -50,7 +48,7 @@ var ErrSeedRefused = errors.New("okta refused the code computed from the TOTP se
 // the seed or this machine's clock is off, and says so.
 func (t *TOTP) Answer(ctx context.Context, p okta.CodePrompt) (string, error) {
 	if p.Attempt > 1 && !Used(p.Problem) {
-		return "", fmt.Errorf("%w: check that the seed (OKTAFED_TOTP_SECRET, or the one saved by `oktafed init`) belongs to this user's authenticator and that this computer's clock is right (%v)", ErrSeedRefused, p.Problem)
+		return "", fmt.Errorf("%w: check that the seed belongs to this user's authenticator and that this computer's clock is right (%v)", ErrSeedRefused, p.Problem)
 	}
 	return t.Code(ctx)
 }
@@ -64,11 +62,11 @@ func Used(err error) bool {
 // Code reserves the next unspent time step and returns its code, waiting
 // for the step to begin when it lies ahead.
 func (t *TOTP) Code(ctx context.Context) (string, error) {
-	secret, opts, err := seedParams(t.Seed)
+	seed, err := otpseed.Parse(t.Seed)
 	if err != nil {
 		return "", err
 	}
-	period := time.Duration(opts.Period) * time.Second
+	period := seed.Period()
 	clk := clock.Or(t.Clock)
 	now := clk.Now()
 	left := Start(Step(now, period)+1, period).Sub(now)
@@ -93,12 +91,7 @@ func (t *TOTP) Code(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	code, err := totp.GenerateCodeCustom(secret, at, opts)
-	if err != nil {
-		// pquerna/otp's message does not include the secret.
-		return "", fmt.Errorf("the TOTP seed is not valid base32: %w", err)
-	}
-	return code, nil
+	return seed.Code(at)
 }
 
 func (t *TOTP) sleep(ctx context.Context, d time.Duration) error {
@@ -113,30 +106,4 @@ func (t *TOTP) sleep(ctx context.Context, d time.Duration) error {
 	case <-tm.C:
 		return nil
 	}
-}
-
-// seedParams reads a seed as okta.MFA.TOTPSeed does: a bare base32 secret
-// (any case, spaces and padding allowed) or an otpauth:// URL with its own
-// period, digits and algorithm.
-func seedParams(seed string) (string, totp.ValidateOpts, error) {
-	opts := totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-	seed = strings.TrimSpace(seed)
-	if strings.HasPrefix(strings.ToLower(seed), "otpauth://") {
-		k, err := otp.NewKeyFromURL(seed)
-		if err != nil || k.Type() != "totp" || k.Secret() == "" {
-			return "", opts, errors.New("the TOTP seed is an otpauth:// URL this client cannot read (want otpauth://totp/...?secret=...)")
-		}
-		opts.Period = uint(k.Period())
-		opts.Digits = k.Digits()
-		opts.Algorithm = k.Algorithm()
-		seed = k.Secret()
-	}
-	if opts.Period == 0 {
-		opts.Period = 30
-	}
-	seed = strings.ToUpper(strings.TrimRight(strings.Join(strings.Fields(seed), ""), "="))
-	if seed == "" {
-		return "", opts, errors.New("the TOTP seed is empty")
-	}
-	return seed, opts, nil
 }

@@ -61,8 +61,9 @@ type Config struct {
 	STSEndpoint string
 	// HTTPClient makes the token and STS calls; 30 s timeout when nil.
 	HTTPClient *http.Client
-	// Clock stamps assertions; the wall clock when nil.
-	Clock clock.Clock
+	// Clock stamps assertions (any value with a Now method); the wall
+	// clock when nil.
+	Clock interface{ Now() time.Time }
 }
 
 // Environment variables ConfigFromEnv reads.

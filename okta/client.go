@@ -49,8 +49,10 @@ type Client struct {
 	// cookie jar and redirect policy are not used: this package handles
 	// the sid cookie and redirects itself.
 	HTTPClient *http.Client
-	// Clock tells time for TOTP windows and rate-limit resets.
-	Clock clock.Clock
+	// Clock tells time for TOTP windows and rate-limit resets: any value
+	// with a Now method; one with After(time.Duration) <-chan time.Time
+	// also paces the waits. The wall clock when nil.
+	Clock interface{ Now() time.Time }
 	// Sleep waits for d or until ctx is done. nil waits on Clock (see
 	// clock.Sleep): a real timer, or a fake clock's in tests.
 	Sleep func(ctx context.Context, d time.Duration) error

@@ -10,8 +10,7 @@ import (
 
 	"github.com/oktafed/oktafed/internal/secret"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
+	"github.com/oktafed/oktafed/internal/otpseed"
 )
 
 // Factor kinds: the normalised names MFA.Preferred takes and Factor.Kind
@@ -283,45 +282,19 @@ func describe(fs []Factor) string {
 // so the client waits for the next window instead.
 const TOTPMinValidity = 5 * time.Second
 
-// totpParams reads a seed: a bare base32 secret (any case, spaces and
-// padding allowed) or an otpauth:// URL with its own period, digits and
-// algorithm.
-func totpParams(seed string) (string, totp.ValidateOpts, error) {
-	opts := totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-	seed = strings.TrimSpace(seed)
-	if strings.HasPrefix(strings.ToLower(seed), "otpauth://") {
-		k, err := otp.NewKeyFromURL(seed)
-		if err != nil || k.Type() != "totp" || k.Secret() == "" {
-			return "", opts, errors.New("okta: the TOTP seed is an otpauth:// URL this client cannot read (want otpauth://totp/...?secret=...)")
-		}
-		opts.Period = uint(k.Period())
-		opts.Digits = k.Digits()
-		opts.Algorithm = k.Algorithm()
-		seed = k.Secret()
-	}
-	seed = strings.ToUpper(strings.TrimRight(strings.Join(strings.Fields(seed), ""), "="))
-	if seed == "" {
-		return "", opts, errors.New("okta: the TOTP seed is empty")
-	}
-	return seed, opts, nil
-}
-
 // totpCode computes the code to send now. It waits for the next window
 // when the current one is about to end, or when next is set (the current
 // window's code was already used).
 func (m *MFA) totpCode(ctx context.Context, c *Client, next bool) (string, error) {
-	secret, opts, err := totpParams(m.TOTPSeed.Reveal())
+	seed, err := otpseed.Parse(m.TOTPSeed.Reveal())
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("okta: %w", err)
 	}
-	if opts.Period == 0 {
-		opts.Period = 30
-	}
-	period := time.Duration(opts.Period) * time.Second
+	period := seed.Period()
 	now := c.clock().Now()
 	// Windows count from the Unix epoch, not from Go's zero time.
-	secs := now.Unix()
-	start := time.Unix(secs-secs%int64(opts.Period), 0)
+	secs, step := now.Unix(), int64(period/time.Second)
+	start := time.Unix(secs-secs%step, 0)
 	if left := start.Add(period).Sub(now); next || left < TOTPMinValidity {
 		if err := c.sleep(ctx, left); err != nil {
 			return "", err
@@ -331,10 +304,9 @@ func (m *MFA) totpCode(ctx context.Context, c *Client, next bool) (string, error
 			now = start.Add(period)
 		}
 	}
-	code, err := totp.GenerateCodeCustom(secret, now, opts)
+	code, err := seed.Code(now)
 	if err != nil {
-		// pquerna/otp's message does not include the secret.
-		return "", fmt.Errorf("okta: the TOTP seed is not valid base32: %w", err)
+		return "", fmt.Errorf("okta: %w", err)
 	}
 	return code, nil
 }

@@ -123,7 +123,9 @@ func withLatency(next http.Handler, l LatencyConfig) http.Handler {
 
 // Options are runtime dependencies that do not belong in a config file.
 type Options struct {
-	Clock  clock.Clock
+	// Clock tells the sandbox's time (token lifetimes, lockouts, TOTP
+	// windows): any value with a Now method, the wall clock when nil.
+	Clock  interface{ Now() time.Time }
 	Logger *slog.Logger
 	// AllowNonLoopback permits Addr to name a non-loopback interface.
 	AllowNonLoopback bool

@@ -206,7 +206,7 @@ func TestPackageLevelReaderFollowsProfileResolution(t *testing.T) {
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("OKTAFED_PROFILE", sandboxtest.Profile)
 	_, err = secrets.Get(ctx, "demo/orders-db", sessions)
-	if !errors.Is(err, awsauth.ErrLoginRequired) || !strings.Contains(err.Error(), "oktafed login --profile "+sandboxtest.Profile) {
+	if !errors.Is(err, awsauth.ErrLoginRequired) || !strings.Contains(err.Error(), "profile "+sandboxtest.Profile+": an Okta login is needed") {
 		t.Fatalf("after logout: %v, want ErrLoginRequired naming the login", err)
 	}
 	if n := imds.Load(); n != 0 {

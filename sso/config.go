@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -23,6 +24,10 @@ var DefaultScopes = []string{"sso:account:access"}
 // CacheKey is the token cache file of the session.
 func (s *Session) CacheKey() string { return CacheKey(s.Name) }
 
+// ErrNoSession matches ReadSession's error for a config file without the
+// named [sso-session] section.
+var ErrNoSession = errors.New("no such sso-session")
+
 // ReadSession reads [sso-session name] from the config file at path.
 func ReadSession(path, name string) (*Session, error) {
 	f, err := awsfile.Load(path)
@@ -31,7 +36,7 @@ func ReadSession(path, name string) (*Session, error) {
 	}
 	sec := f.Section(awsfile.SSOSessionSection(name))
 	if sec == nil {
-		return nil, fmt.Errorf("no [sso-session %s] in %s: run `oktafed sso login --sso-session %s --start-url URL --region REGION` to add it", name, path, name)
+		return nil, fmt.Errorf("%w: no [sso-session %s] in %s: add one with its start URL and region", ErrNoSession, name, path)
 	}
 	s := &Session{Name: name}
 	s.StartURL, _ = sec.Get("sso_start_url")
@@ -115,7 +120,7 @@ func WriteProfile(path string, p ProfileSpec) error {
 		}
 		for _, k := range []string{"credential_process", "role_arn", "web_identity_token_file", "aws_access_key_id"} {
 			if _, ok := sec.Get(k); ok {
-				return fmt.Errorf("profile %s in %s already sets %s: choose another profile name with --profile", p.Name, path, k)
+				return fmt.Errorf("profile %s in %s already sets %s: choose another profile name", p.Name, path, k)
 			}
 		}
 		for _, kv := range [][2]string{{"sso_session", p.Session}, {"sso_account_id", p.AccountID}, {"sso_role_name", p.RoleName}} {

@@ -38,7 +38,10 @@ type Client struct {
 	Portal *awssso.Client
 	// CacheDir is the token cache; DefaultCacheDir when empty.
 	CacheDir string
-	Clock    clock.Clock
+	// Clock tells time for expiry and polling (any value with a Now
+	// method; one with After(time.Duration) <-chan time.Time also paces
+	// the waits); the wall clock when nil.
+	Clock interface{ Now() time.Time }
 	// Sleep waits between polls; nil waits on Clock (clock.Sleep).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// ClientName is the registered client's name; "oktafed" when empty.
@@ -252,7 +255,7 @@ func (c *Client) RoleCredentials(ctx context.Context, t *Token, accountID, roleN
 
 func portalError(err error) error {
 	if isUnauthorized(err) {
-		return fmt.Errorf("%w: IAM Identity Center refused the cached token; run `oktafed sso login`", ErrLoginRequired)
+		return fmt.Errorf("%w: IAM Identity Center refused the cached token; sign in again", ErrLoginRequired)
 	}
 	return err
 }

@@ -172,8 +172,10 @@ type Config struct {
 	TokenCache TokenCache `json:"token_cache,omitempty" yaml:"token_cache,omitempty"`
 
 	HTTPClient *http.Client `json:"-" yaml:"-"`
-	Clock      clock.Clock  `json:"-" yaml:"-"`
-	Logger     *slog.Logger `json:"-" yaml:"-"`
+	// Clock tells time for expiry and key refresh (any value with a Now
+	// method); the wall clock when nil.
+	Clock  interface{ Now() time.Time } `json:"-" yaml:"-"`
+	Logger *slog.Logger                 `json:"-" yaml:"-"`
 }
 
 // provider is a built ProviderConfig.

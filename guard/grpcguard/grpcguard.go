@@ -6,7 +6,6 @@ package grpcguard
 
 import (
 	"context"
-	"net/http"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -91,19 +90,11 @@ func check(ctx context.Context, g *guard.Guard, rule guard.Rule) (context.Contex
 	return guard.WithPrincipal(ctx, p), nil
 }
 
-// Code maps a failure to its gRPC code: Unauthenticated for a missing,
-// malformed or invalid token, PermissionDenied for a missing scope or role,
-// Unavailable when the issuer's keys cannot be had.
-func Code(err error) codes.Code {
-	st, _ := verify.Challenge(err, "")
-	switch st {
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
-	}
-	return codes.Unauthenticated
-}
+// Code maps a failure to its gRPC code as guard.GRPCCode does:
+// Unauthenticated for a missing, malformed or invalid token,
+// PermissionDenied for a missing scope or role, Unavailable when the
+// issuer's keys cannot be had.
+func Code(err error) codes.Code { return codes.Code(guard.GRPCCode(err)) }
 
 // Status builds the status for a failure; its message is guard.Message(err).
 func Status(err error) *status.Status {

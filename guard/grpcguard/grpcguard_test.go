@@ -139,3 +139,31 @@ func TestGRPCInterceptors(t *testing.T) {
 		t.Error("Observe did not see the refused stream")
 	}
 }
+
+// TestCodesAreGRPCs holds guard's plain gRPC numbers to grpc's codes and
+// Code to guard.GRPCCode, the one mapping the gateway also answers with.
+func TestCodesAreGRPCs(t *testing.T) {
+	for got, want := range map[uint32]codes.Code{
+		guard.GRPCPermissionDenied: codes.PermissionDenied,
+		guard.GRPCUnavailable:      codes.Unavailable,
+		guard.GRPCUnauthenticated:  codes.Unauthenticated,
+	} {
+		if codes.Code(got) != want {
+			t.Errorf("guard's %d is %s in grpc, want %s", got, codes.Code(got), want)
+		}
+	}
+	for _, tc := range []struct {
+		err  error
+		want codes.Code
+	}{
+		{&verify.Error{Code: verify.CodeInvalidToken, Reason: verify.ErrExpired}, codes.Unauthenticated},
+		{&verify.Error{Code: verify.CodeInvalidRequest, Reason: verify.ErrInvalidRequest}, codes.Unauthenticated},
+		{&verify.Error{Code: verify.CodeInsufficientScope, Reason: verify.ErrInsufficientScope}, codes.PermissionDenied},
+		{&verify.Error{Code: verify.CodeInvalidToken, Reason: verify.ErrKeysUnavailable}, codes.Unavailable},
+		{context.Canceled, codes.Unauthenticated},
+	} {
+		if got := grpcguard.Code(tc.err); got != tc.want || got != codes.Code(guard.GRPCCode(tc.err)) {
+			t.Errorf("Code(%v) = %s (guard.GRPCCode %d), want %s", tc.err, got, guard.GRPCCode(tc.err), tc.want)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/internal/secret"
 	"github.com/oktafed/oktafed/m2m"
 	"github.com/oktafed/oktafed/okta"
@@ -56,8 +57,8 @@ var exported = map[string]any{
 	"dbauth.Param": dbauth.Param{}, "dbauth.PgxConnector": dbauth.PgxConnector{},
 	"awsauth.KeyringSessions": awsauth.KeyringSessions{}, "awsauth.Resolver": awsauth.Resolver{},
 	"secrets.Reader": secrets.Reader{}, "secrets.Secret": secrets.Secret{},
-	"federation.App": federation.App{}, "federation.Assumed": federation.Assumed{}, "federation.Browser": federation.Browser{},
-	"federation.BrowserResult": federation.BrowserResult{}, "federation.BrowserSignIn": federation.BrowserSignIn{},
+	"federation.App": federation.App{}, "federation.Assumed": federation.Assumed{}, "federation.Captured": federation.Captured{},
+	"browser.Result": browser.Result{}, "browser.SignIn": browser.SignIn{}, "browser.Source": browser.Source{},
 	"federation.Cache": federation.Cache{}, "federation.Changes": federation.Changes{}, "federation.Device": federation.Device{},
 	"federation.Direct": federation.Direct{}, "federation.Event": federation.Event{}, "federation.Files": federation.Files{},
 	"federation.Login": federation.Login{}, "federation.LoginRequiredError": federation.LoginRequiredError{},
@@ -75,7 +76,7 @@ var exported = map[string]any{
 	"sso.ProfileSpec": sso.ProfileSpec{}, "sso.Session": sso.Session{}, "sso.Token": sso.Token{},
 }
 
-var walkedPackages = []string{"dbauth", "awsauth", "secrets", "federation", "okta", "m2m", "sso"}
+var walkedPackages = []string{"dbauth", "awsauth", "secrets", "federation", "federation/browser", "okta", "m2m", "sso"}
 
 // TestExportedTypesListed fails when one of the walked packages has an
 // exported struct type that exported does not list.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -171,8 +171,8 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 		add("profile", "fail", "missing username or app_url: run `oktafed init --profile %s`", name)
 	}
 	if p.SignIn == "browser" {
-		if bin, err := federation.FindBrowser(ios.getenv); err != nil {
-			add("browser", "fail", "%v", err)
+		if bin, err := browser.Find(ios.getenv); err != nil {
+			add("browser", "fail", "%v", browserHint(err))
 		} else {
 			add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
@@ -27,14 +28,14 @@ type browserFlags struct {
 func (f *browserFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.browser, "browser", false, "sign in in your browser (Chrome, Chromium, Edge or Brave), for security keys, Touch ID, Windows Hello, FastPass and every other Okta authenticator")
-	fl.StringVar(&f.path, "browser-path", "", "the browser program for --browser (default: $"+federation.BrowserEnv+", else Chrome, Chromium, Edge or Brave)")
-	fl.DurationVar(&f.timeout, "browser-timeout", federation.DefaultBrowserTimeout, "how long to wait for the sign-in in the browser")
+	fl.StringVar(&f.path, "browser-path", "", "the browser program for --browser (default: $"+browser.Env+", else Chrome, Chromium, Edge or Brave)")
+	fl.DurationVar(&f.timeout, "browser-timeout", browser.DefaultTimeout, "how long to wait for the sign-in in the browser")
 	fl.BoolVar(&f.direct, "direct", false, "sign in with Okta Direct Authentication: password, then an Okta Verify push or a TOTP code, no browser (Identity Engine orgs that enabled it; needs oidc_client_id)")
 }
 
 // browserTestHook, when set, adjusts every browser sign-in: tests run the
 // browser headless and act as the person through Prepare.
-var browserTestHook func(*federation.BrowserSignIn)
+var browserTestHook func(*browser.SignIn)
 
 // signInMethod picks browser or direct sign-in from the flags and the
 // profile's sign_in; "" leaves the choice to the org (password and MFA,
@@ -86,9 +87,9 @@ func useSignIn(s *federation.Session, method string, d loginDeps, f *browserFlag
 }
 
 // newBrowserSignIn is a browser sign-in that talks to the person on d.ios.
-func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) *federation.Browser {
-	b := &federation.BrowserSignIn{
-		Browser: f.path,
+func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) federation.AssertionSource {
+	b := &browser.SignIn{
+		Program: f.path,
 		Timeout: f.timeout,
 		Getenv:  d.ios.getenv,
 		Show: func(u string) {
@@ -102,7 +103,31 @@ func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) *federa
 	if browserTestHook != nil {
 		browserTestHook(b)
 	}
-	return &federation.Browser{App: app, SignIn: b}
+	return browserAdvice{&browser.Source{App: app, SignIn: b}}
+}
+
+// browserAdvice words a browser sign-in's errors for the command line:
+// the library names what failed, the CLI the flag or command that helps.
+type browserAdvice struct{ src federation.AssertionSource }
+
+func (b browserAdvice) Assertion(ctx context.Context) (*saml.Assertion, error) {
+	a, err := b.src.Assertion(ctx)
+	return a, browserHint(err)
+}
+
+// browserHint adds the command-line advice to a browser sign-in's error.
+func browserHint(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, browser.ErrNoBrowser):
+		return fmt.Errorf("%w (name the program with --browser-path or %s)", err, browser.Env)
+	case errors.Is(err, browser.ErrTimeout):
+		return fmt.Errorf("%w (run `oktafed login --browser` again, or give it longer with --browser-timeout)", err)
+	case errors.Is(err, browser.ErrClosed):
+		return fmt.Errorf("%w (run `oktafed login --browser` again)", err)
+	}
+	return err
 }
 
 // browserFallback is a password sign-in that, when Okta answers that the

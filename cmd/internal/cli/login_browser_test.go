@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/creack/pty"
 
-	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -50,7 +50,7 @@ func setupKeyEnv(t *testing.T) *cliEnv {
 		"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, ".config"), "XDG_DATA_HOME": filepath.Join(home, ".local", "share"), "XDG_STATE_HOME": filepath.Join(home, ".local", "state"),
 		"AWS_SHARED_CREDENTIALS_FILE": e.creds, "AWS_CONFIG_FILE": e.cfg, "AWS_ENDPOINT_URL_STS": srv.URL,
 		"OKTAFED_KEYRING_BACKEND": "file", "OKTAFED_KEYRING_PASSWORD": "test-keyring-passphrase",
-		"OKTA_PASSWORD": "", "OKTAFED_TOTP_SECRET": "", federation.BrowserEnv: "",
+		"OKTA_PASSWORD": "", "OKTAFED_TOTP_SECRET": "", browser.Env: "",
 		"AWS_PROFILE": "", "OKTAFED_PROFILE": "", "OKTAFED_CONFIG": "", "AWS_ENDPOINT_URL": "", "OKTAFED_KEYRING_DIR": "",
 	} {
 		t.Setenv(k, v)
@@ -64,9 +64,9 @@ func setupKeyEnv(t *testing.T) *cliEnv {
 func useBrowser(t *testing.T, prepare func(ctx context.Context) error) {
 	t.Helper()
 	bin := testenv.Chromium(t)
-	browserTestHook = func(b *federation.BrowserSignIn) {
-		if b.Browser == "" {
-			b.Browser = bin
+	browserTestHook = func(b *browser.SignIn) {
+		if b.Program == "" {
+			b.Program = bin
 		}
 		b.Headless = true
 		b.Prepare = prepare
@@ -210,7 +210,7 @@ func TestDoctorChecksTheBrowser(t *testing.T) {
 	if !strings.Contains(out, `"name": "browser",`+"\n"+`    "status": "ok"`) {
 		t.Fatalf("doctor with a browser:\n%s", out)
 	}
-	t.Setenv(federation.BrowserEnv, "/nonexistent/chrome")
+	t.Setenv(browser.Env, "/nonexistent/chrome")
 	code, out, _ := run(t, "doctor", "--output", "json")
 	if code == 0 || !strings.Contains(out, "OKTAFED_BROWSER=/nonexistent/chrome") {
 		t.Fatalf("doctor with a missing browser: exit %d\n%s", code, out)
@@ -245,7 +245,7 @@ func TestInteractiveLoginOffersBrowser(t *testing.T) {
 		{"1", "/nonexistent/chrome"},
 	} {
 		cmd := exec.Command(bin, "login", "--role", "all")
-		cmd.Env = append(os.Environ(), "OKTA_PASSWORD="+keyPass, "OKTAFED_TOTP_SECRET=", "TERM=xterm", federation.BrowserEnv+"=/nonexistent/chrome")
+		cmd.Env = append(os.Environ(), "OKTA_PASSWORD="+keyPass, "OKTAFED_TOTP_SECRET=", "TERM=xterm", browser.Env+"=/nonexistent/chrome")
 		f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/ledger"
+	"github.com/oktafed/oktafed/sso"
 	"github.com/spf13/cobra"
 )
 
@@ -71,10 +74,38 @@ func Main(ctx context.Context, ios *IOStreams, args []string) int {
 	}
 	if !errors.As(err, new(silentError)) {
 		fmt.Fprintf(ios.ErrOut, "oktafed: %v\n", err)
+		if hint := advice(err); hint != "" {
+			fmt.Fprintln(ios.ErrOut, hint)
+		}
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return 1
+}
+
+// advice is the command that helps after a library's typed error: the
+// libraries name what is wrong, the CLI which oktafed command fixes it.
+func advice(err error) string {
+	var lr *federation.LoginRequiredError
+	if errors.As(err, &lr) && lr.Profile != "" {
+		return fmt.Sprintf("Run `oktafed login --profile %s` to sign in again.", lr.Profile)
+	}
+	var ue *federation.UnreachableError
+	if errors.As(err, &ue) {
+		switch ue.Service {
+		case "STS":
+			return "`oktafed init --sts-endpoint URL` sets the profile's STS endpoint."
+		case "Okta":
+			return "`oktafed init --profile NAME --org-url URL` changes a profile's org URL."
+		}
+	}
+	if errors.Is(err, ledger.ErrSeedRefused) {
+		return "The seed is OKTAFED_TOTP_SECRET's, else the one `oktafed init` saved in the keyring."
+	}
+	if errors.Is(err, sso.ErrLoginRequired) {
+		return "Run `oktafed sso login` to sign in to IAM Identity Center again."
+	}
+	return ""
 }

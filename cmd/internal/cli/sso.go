@@ -133,7 +133,7 @@ func runSSOLogin(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
 	}
 	s, err := sso.ReadSession(cfgPath, name)
 	if err != nil {
-		return err
+		return ssoAdvice(err, name)
 	}
 	c := ssoClient(ios, s.Region)
 	tok, err := c.Login(ctx, s, func(dc sso.DeviceCode) error {
@@ -221,7 +221,7 @@ func runSSOLogout(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
 	}
 	s, err := sso.ReadSession(cfgPath, name)
 	if err != nil {
-		return err
+		return ssoAdvice(err, name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -230,4 +230,13 @@ func runSSOLogout(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
 	}
 	fmt.Fprintf(ios.ErrOut, "Signed out of %s\n", s.StartURL)
 	return nil
+}
+
+// ssoAdvice words sso.ReadSession's error for a missing section with the
+// command that adds it.
+func ssoAdvice(err error, name string) error {
+	if errors.Is(err, sso.ErrNoSession) {
+		return fmt.Errorf("%w: run `oktafed sso login --sso-session %s --start-url URL --region REGION` to add it", err, name)
+	}
+	return err
 }

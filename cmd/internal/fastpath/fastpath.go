@@ -8,23 +8,21 @@
 // the package first by import path among those whose imports are done.
 // This package imports only the standard library, internal/awsfile and
 // internal/owned (and through awsfile gofrs/flock and
-// golang.org/x/sys/unix), so its init runs once x/sys/unix has: in
-// GODEBUG=inittrace=1 output for a cached credential-process, 107 packages
-// with init work come first (72 of the standard library, 13 of the AWS SDK
-// and smithy, 8 of golang.org/x — html, text, sys — and 14 others), and the
-// other 90 of the binary's 197 (the AWS SDK's endpoint tables, verify, the
+// golang.org/x/sys/unix), so its init runs once x/sys/unix has
+// (GODEBUG=inittrace=1 lists the packages before it); the rest (the AWS SDK's endpoint tables, verify, the
 // keyring, YAML, the sandbox, cobra and the CLI) never run. When the named
 // profile's cached credentials are fresh it prints them and exits right
 // there. TestFastPathInitOrder in cmd/internal/cli keeps the count under
-// 128 and none of the program's own packages ahead of it.
+// its bound and none of the program's own packages ahead of it.
 //
-// Measured against the lean binary (23 MB: without the gateway's grpc,
-// Redis and Prometheus, with dead-code elimination) with hyperfine, a
-// cached credential-process as a whole process, medians of 300 runs, six
-// runs in alternating order on a loaded 2-core machine: the fast path 4.2
-// to 4.5 ms, the full program (OKTAFED_NO_FASTPATH=1) 6.2 to 6.7 ms, 1.9 to
-// 2.3 ms slower in every run; so the fast path stays (bench/credproc/run
-// prints both).
+// Why in init and not first thing in main: by the time main runs, every
+// package has initialized, so answering from main pays for all of them
+// (farm-bench --vs, whole process, paired runs, shows it plainly);
+// bench/credproc prints the fast path against the full program
+// (OKTAFED_NO_FASTPATH=1). The exit is
+// the package's whole reason to exist, it happens only for the one
+// command with fresh cached credentials, and nothing has started that
+// would need to stop: no goroutine, no open file, no deferred call.
 //
 // Anything else (another command, a role flag it does not understand,
 // stale or missing credentials, an oktafed profile name rather than an AWS

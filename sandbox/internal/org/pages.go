@@ -10,7 +10,7 @@ import (
 // are written out here rather than with html/template: executing a
 // template looks methods up by name, which turns off the linker's
 // dead-code elimination for every binary that links the sandbox — the
-// oktafed people install among them (10 MB of its 33). Every value goes
+// oktafed people install among them (archtest.TestPeopleBinary). Every value goes
 // through html.EscapeString and sits in element text or a double-quoted
 // attribute, the two places that escaping covers.
 

@@ -1,4 +1,4 @@
-package federation_test
+package browser_test
 
 import (
 	"context"
@@ -15,15 +15,22 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 )
 
+// The sandbox's demo user, its TOTP seed and the demo AWS app's embed
+// link (sandbox.DefaultConfig).
 const (
-	keyUser = "key-user@example.com"
-	keyPass = "Sandbox-Key-1"
+	keyUser  = "key-user@example.com"
+	keyPass  = "Sandbox-Key-1"
+	demoUser = "demo@example.com"
+	demoPass = "Sandbox-Demo-1"
+	demoSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	appPath  = "/home/amazon_aws/0oa1demoawsapp0000001/272"
 )
 
 // keyConfig is the demo sandbox reached as localhost (browsers refuse
@@ -88,8 +95,8 @@ func person(t *testing.T, cred *cdpwebauthn.Credential, uv bool) func(ctx contex
 func (r *browserRig) browserLogin(t *testing.T, prepare func(context.Context) error, timeout time.Duration) (*federation.Login, *[]string) {
 	shown := &[]string{}
 	return &federation.Login{Profile: r.login.Profile, STS: r.login.STS, Files: r.login.Files,
-		Source: &federation.Session{App: r.app, SignIn: &federation.Browser{App: r.app, SignIn: &federation.BrowserSignIn{
-			Browser: testenv.Chromium(t), Headless: true, Timeout: timeout, Prepare: prepare,
+		Source: &federation.Session{App: r.app, SignIn: &browser.Source{App: r.app, SignIn: &browser.SignIn{
+			Program: testenv.Chromium(t), Headless: true, Timeout: timeout, Prepare: prepare,
 			Show: func(u string) { *shown = append(*shown, u) },
 		}}}}, shown
 }
@@ -146,7 +153,7 @@ func TestBrowserLoginRejectedKey(t *testing.T) {
 	}
 	bl, _ := r.browserLogin(t, person(t, forged, true), 8*time.Second)
 	_, err = bl.Run(context.Background(), "all", nil, 0)
-	if !errors.Is(err, federation.ErrBrowserTimeout) || !strings.Contains(err.Error(), "security key was not accepted") {
+	if !errors.Is(err, browser.ErrTimeout) || !strings.Contains(err.Error(), "security key was not accepted") {
 		t.Fatalf("err = %v, want a timeout that quotes the page's refusal", err)
 	}
 	r.unchanged(t)
@@ -156,7 +163,7 @@ func TestBrowserLoginKeyWithoutUserVerification(t *testing.T) {
 	r := newBrowserRig(t)
 	bl, _ := r.browserLogin(t, person(t, r.cred, false), 8*time.Second)
 	_, err := bl.Run(context.Background(), "all", nil, 0)
-	if !errors.Is(err, federation.ErrBrowserTimeout) || !strings.Contains(err.Error(), "security key") {
+	if !errors.Is(err, browser.ErrTimeout) || !strings.Contains(err.Error(), "security key") {
 		t.Fatalf("err = %v, want a timeout that quotes the page", err)
 	}
 	r.unchanged(t)
@@ -174,7 +181,7 @@ func TestBrowserLoginWindowClosed(t *testing.T) {
 	bl, _ := r.browserLogin(t, closer, 60*time.Second)
 	start := time.Now()
 	_, err := bl.Run(context.Background(), "all", nil, 0)
-	if !errors.Is(err, federation.ErrBrowserClosed) {
+	if !errors.Is(err, browser.ErrClosed) {
 		t.Fatalf("err = %v, want ErrBrowserClosed", err)
 	}
 	if time.Since(start) > 30*time.Second {
@@ -187,7 +194,7 @@ func TestBrowserLoginTimeout(t *testing.T) {
 	r := newBrowserRig(t)
 	bl, _ := r.browserLogin(t, nil, 3*time.Second)
 	_, err := bl.Run(context.Background(), "all", nil, 0)
-	if !errors.Is(err, federation.ErrBrowserTimeout) || !strings.Contains(err.Error(), "3s") {
+	if !errors.Is(err, browser.ErrTimeout) || !strings.Contains(err.Error(), "3s") {
 		t.Fatalf("err = %v, want a timeout naming 3s", err)
 	}
 	r.unchanged(t)
@@ -195,15 +202,15 @@ func TestBrowserLoginTimeout(t *testing.T) {
 
 func TestFindBrowser(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	if _, err := federation.FindBrowser(env(map[string]string{federation.BrowserEnv: "/nonexistent/chrome"})); err == nil || !strings.Contains(err.Error(), federation.BrowserEnv) {
+	if _, err := browser.Find(env(map[string]string{browser.Env: "/nonexistent/chrome"})); err == nil || !strings.Contains(err.Error(), browser.Env) {
 		t.Fatalf("a missing named browser: %v", err)
 	}
 	bin := testenv.Chromium(t)
-	if got, err := federation.FindBrowser(env(map[string]string{federation.BrowserEnv: bin})); err != nil || got != bin {
+	if got, err := browser.Find(env(map[string]string{browser.Env: bin})); err != nil || got != bin {
 		t.Fatalf("named browser: %q, %v", got, err)
 	}
 	t.Setenv("PATH", t.TempDir())
-	if _, err := federation.FindBrowser(env(nil)); !errors.Is(err, federation.ErrNoBrowser) || !strings.Contains(err.Error(), "--browser-path") {
+	if _, err := browser.Find(env(nil)); !errors.Is(err, browser.ErrNoBrowser) || !strings.Contains(err.Error(), browser.Env) {
 		t.Fatalf("no browser: %v", err)
 	}
 }
@@ -224,7 +231,7 @@ func TestIsAWSSignInURL(t *testing.T) {
 		"https://.signin.aws.amazon.com/saml":               false,
 		"https://signin.aws.amazon.com/saml?SAMLResponse=x": true,
 	} {
-		if got := federation.IsAWSSignInURL(raw); got != want {
+		if got := browser.IsAWSSignInURL(raw); got != want {
 			t.Errorf("IsAWSSignInURL(%q) = %v, want %v", raw, got, want)
 		}
 	}
@@ -244,7 +251,7 @@ func TestParseSAMLPost(t *testing.T) {
 		{"SAMLResponse=%zz", "", "", false},
 		{"SAMLResponse=" + strings.Repeat("A", 1<<20), "", "", false},
 	} {
-		resp, relay, err := federation.ParseSAMLPost([]byte(tc.body))
+		resp, relay, err := browser.ParseSAMLPost([]byte(tc.body))
 		if (err == nil) != tc.ok || resp != tc.resp || relay != tc.relay {
 			t.Errorf("ParseSAMLPost(%.40q) = %q, %q, %v", tc.body, resp, relay, err)
 		}
@@ -256,7 +263,7 @@ func FuzzParseSAMLPost(f *testing.F) {
 	f.Add([]byte("SAMLResponse=a&SAMLResponse=b"))
 	f.Add([]byte("%"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, _, err := federation.ParseSAMLPost(body)
+		resp, _, err := browser.ParseSAMLPost(body)
 		if err == nil && strings.TrimSpace(resp) == "" {
 			t.Fatal("accepted an empty SAMLResponse")
 		}
@@ -267,7 +274,7 @@ func FuzzIsAWSSignInURL(f *testing.F) {
 	f.Add("https://signin.aws.amazon.com/saml")
 	f.Add("https://x.signin.aws.amazon.com/saml")
 	f.Fuzz(func(t *testing.T, raw string) {
-		if federation.IsAWSSignInURL(raw) && !strings.HasPrefix(strings.ToLower(raw), "https://") {
+		if browser.IsAWSSignInURL(raw) && !strings.HasPrefix(strings.ToLower(raw), "https://") {
 			t.Fatalf("accepted %q", raw)
 		}
 	})
@@ -322,7 +329,7 @@ func TestBrowserLoginWithPushAndTOTPOnThePage(t *testing.T) {
 			}
 			bl := &federation.Login{
 				Profile: p,
-				Source:  &federation.Session{App: app, SignIn: &federation.Browser{App: app, SignIn: &federation.BrowserSignIn{Browser: testenv.Chromium(t), Headless: true, Timeout: 60 * time.Second, Prepare: prepare}}},
+				Source:  &federation.Session{App: app, SignIn: &browser.Source{App: app, SignIn: &browser.SignIn{Program: testenv.Chromium(t), Headless: true, Timeout: 60 * time.Second, Prepare: prepare}}},
 				STS:     federation.NewSTSClient("us-east-1", srv.URL, hc),
 				Files:   federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
 			}

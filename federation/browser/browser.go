@@ -1,4 +1,11 @@
-package federation
+// Package browser signs a person in to Okta in their own Chromium-family
+// browser (Chrome, Chromium, Edge, Brave) over the DevTools protocol, as a
+// federation.AssertionSource for orgs and factors Okta's APIs cannot serve
+// (security keys, Touch ID, Windows Hello, FastPass, Duo, any sign-on
+// policy). It is apart from federation so that programs using federation,
+// awsauth, secrets or dbauth do not link a browser driver: only the CLI
+// imports it.
+package browser
 
 import (
 	"context"
@@ -18,6 +25,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/oktafed/oktafed/federation"
 )
 
 // Browser sign-in: the person signs in to Okta in their own Chrome,
@@ -34,28 +43,28 @@ import (
 // Errors of a browser sign-in; match them with errors.Is.
 var (
 	// ErrNoBrowser means no supported browser was found.
-	ErrNoBrowser = errors.New("no Chrome, Chromium, Edge or Brave browser found: install one, or name its program with --browser-path or OKTAFED_BROWSER")
-	// ErrBrowserClosed means the window closed before the sign-in ended.
-	ErrBrowserClosed = errors.New("the browser window was closed before the sign-in finished: run the login again and complete it in the window")
-	// ErrBrowserTimeout means the sign-in did not end in time.
-	ErrBrowserTimeout = errors.New("the browser sign-in did not finish in time")
+	ErrNoBrowser = errors.New("no Chrome, Chromium, Edge or Brave browser found")
+	// ErrClosed means the window closed before the sign-in ended.
+	ErrClosed = errors.New("the browser window was closed before the sign-in finished: sign in again and complete it in the window")
+	// ErrTimeout means the sign-in did not end in time.
+	ErrTimeout = errors.New("the browser sign-in did not finish in time")
 )
 
-// BrowserEnv names the browser program for browser sign-in (a path, or a
-// name looked up in PATH).
-const BrowserEnv = "OKTAFED_BROWSER"
+// Env names the browser program for browser sign-in (a path, or a name
+// looked up in PATH).
+const Env = "OKTAFED_BROWSER"
 
-// DefaultBrowserTimeout is how long a browser sign-in may take.
-const DefaultBrowserTimeout = 5 * time.Minute
+// DefaultTimeout is how long a browser sign-in may take.
+const DefaultTimeout = 5 * time.Minute
 
-// BrowserSignIn signs in through a browser and yields the SAML assertion.
-type BrowserSignIn struct {
-	// Browser is the program to run; FindBrowser's answer when empty.
-	Browser string
+// SignIn runs a browser sign-in and captures what the AWS app posts.
+type SignIn struct {
+	// Program is the browser to run; Find's answer when empty.
+	Program string
 	// Headless runs without a window. Only for tests and automation that
 	// drive the page themselves through Prepare: a person needs a window.
 	Headless bool
-	// Timeout bounds the sign-in; DefaultBrowserTimeout when zero.
+	// Timeout bounds the sign-in; DefaultTimeout when zero.
 	Timeout time.Duration
 	// Show tells the person where to finish signing in; it is called once
 	// the window is open.
@@ -67,51 +76,46 @@ type BrowserSignIn struct {
 	// ACSURLs are further URLs whose SAMLResponse posts are captured, for
 	// an AWS app whose ACS URL is not one of AWS's sign-in endpoints.
 	ACSURLs []string
-	// Getenv reads BrowserEnv; os.Getenv when nil.
+	// Getenv reads Env; os.Getenv when nil.
 	Getenv func(string) string
 }
 
-// BrowserResult is what a browser sign-in captured.
-type BrowserResult struct {
-	// SAMLResponse is the base64 SAML response, as the page posted it.
-	SAMLResponse secret.String
-	RelayState   string
+// Result is what a browser sign-in captured: the SAML form and the Okta
+// session cookie (federation.Captured), and where the page posted.
+type Result struct {
+	federation.Captured
 	// PostedTo is the URL the page posted to (and that never saw it).
 	PostedTo string
-	// SID is the Okta session cookie ("" when the browser held none), and
-	// SIDExpires its expiry (zero for a cookie without one).
-	SID        secret.String
-	SIDExpires time.Time
 }
 
 // maxSAMLPost caps the captured form: real SAML responses are a few
 // kilobytes, and the page that posts it is not trusted.
 const maxSAMLPost = 1 << 20
 
-// SignIn opens appURL (the AWS app's embed link) in a new browser and
-// returns the SAML response its page posts to AWS.
-func (b *BrowserSignIn) SignIn(ctx context.Context, appURL string) (*BrowserResult, error) {
+// Run opens appURL (the AWS app's embed link) in a new browser and returns
+// the SAML response its page posts to AWS.
+func (b *SignIn) Run(ctx context.Context, appURL string) (*Result, error) {
 	app, err := url.Parse(appURL)
 	if err != nil || app.Host == "" || (app.Scheme != "https" && app.Scheme != "http") {
-		return nil, fmt.Errorf("the AWS app link %q is not an absolute http(s) URL: run `oktafed init` and give the app's embed link", appURL)
+		return nil, fmt.Errorf("the AWS app link %q is not an absolute http(s) URL: give the app's embed link", appURL)
 	}
-	bin := b.Browser
+	bin := b.Program
 	if bin != "" {
 		if bin, err = exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("browser %s: %w (name Chrome, Chromium, Edge or Brave with --browser-path or %s)", b.Browser, err, BrowserEnv)
+			return nil, fmt.Errorf("%w at %s: %v", ErrNoBrowser, b.Program, err)
 		}
 	} else {
 		getenv := b.Getenv
 		if getenv == nil {
 			getenv = os.Getenv
 		}
-		if bin, err = FindBrowser(getenv); err != nil {
+		if bin, err = Find(getenv); err != nil {
 			return nil, err
 		}
 	}
 	timeout := b.Timeout
 	if timeout <= 0 {
-		timeout = DefaultBrowserTimeout
+		timeout = DefaultTimeout
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
@@ -139,7 +143,7 @@ func (b *BrowserSignIn) SignIn(ctx context.Context, appURL string) (*BrowserResu
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	defer cancelTab()
 
-	captured := make(chan *BrowserResult, 1)
+	captured := make(chan *Result, 1)
 	failed := make(chan error, 1)
 	if _, err := chromedp.Call(tab, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*", ResourceType: network.ResourceTypeDocument}}}); err != nil {
 		return nil, fmt.Errorf("start the browser %s: %w", bin, err)
@@ -210,11 +214,11 @@ func (b *BrowserSignIn) SignIn(ctx context.Context, appURL string) (*BrowserResu
 	case err := <-failed:
 		return nil, err
 	case <-detached:
-		return nil, ErrBrowserClosed
+		return nil, ErrClosed
 	case <-lost:
-		return nil, ErrBrowserClosed
+		return nil, ErrClosed
 	case <-timer.C:
-		return nil, fmt.Errorf("%w: nothing came back within %s%s; run the login again (or give it longer with --browser-timeout)", ErrBrowserTimeout, timeout, pageSays(tab))
+		return nil, fmt.Errorf("%w: nothing came back within %s%s; sign in again, or allow longer", ErrTimeout, timeout, pageSays(tab))
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -237,7 +241,7 @@ func pageSays(tab context.Context) string {
 
 // capture reports whether a paused request is the SAML post to AWS, and
 // reads it (nil when it cannot be read).
-func (b *BrowserSignIn) capture(ev *fetch.EventRequestPaused) (*BrowserResult, bool) {
+func (b *SignIn) capture(ev *fetch.EventRequestPaused) (*Result, bool) {
 	r := ev.Request
 	if r == nil || r.Method != "POST" || !b.isACS(r.URL) {
 		return nil, false
@@ -249,29 +253,29 @@ func (b *BrowserSignIn) capture(ev *fetch.EventRequestPaused) (*BrowserResult, b
 		}
 		body = append(body, e.Bytes...)
 	}
-	resp, relay, err := ParseSAMLPost(body)
+	resp, relay, err := parseSAMLPost(body)
 	if err != nil {
 		return nil, true
 	}
-	return &BrowserResult{SAMLResponse: secret.New(resp), RelayState: relay, PostedTo: r.URL}, true
+	return &Result{Captured: federation.Captured{SAMLResponse: secret.New(resp), RelayState: relay}, PostedTo: r.URL}, true
 }
 
 // isACS reports whether raw is an AWS sign-in SAML endpoint (any
 // partition or region) or one of ACSURLs.
-func (b *BrowserSignIn) isACS(raw string) bool {
+func (b *SignIn) isACS(raw string) bool {
 	for _, a := range b.ACSURLs {
 		if raw == a {
 			return true
 		}
 	}
-	return IsAWSSignInURL(raw)
+	return isAWSSignInURL(raw)
 }
 
-// IsAWSSignInURL reports whether raw is where AWS takes SAML responses:
+// isAWSSignInURL reports whether raw is where AWS takes SAML responses:
 // https://signin.aws.amazon.com/saml, its regional forms
 // (https://<region>.signin.aws.amazon.com/saml) and the GovCloud and China
 // partitions' sign-in hosts.
-func IsAWSSignInURL(raw string) bool {
+func isAWSSignInURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.User != nil || u.Port() != "" {
 		return false
@@ -290,11 +294,11 @@ func IsAWSSignInURL(raw string) bool {
 	return false
 }
 
-// ParseSAMLPost reads the form body (application/x-www-form-urlencoded)
+// parseSAMLPost reads the form body (application/x-www-form-urlencoded)
 // the AWS app page posts: exactly one non-empty SAMLResponse and at most
 // one RelayState. The body comes from a web page, so it is size-capped
 // and parsed strictly.
-func ParseSAMLPost(body []byte) (samlResponse, relayState string, err error) {
+func parseSAMLPost(body []byte) (samlResponse, relayState string, err error) {
 	if len(body) > maxSAMLPost {
 		return "", "", errors.New("the SAML form is larger than 1 MiB")
 	}
@@ -312,14 +316,14 @@ func ParseSAMLPost(body []byte) (samlResponse, relayState string, err error) {
 	return strings.TrimSpace(resp[0]), v.Get("RelayState"), nil
 }
 
-// FindBrowser returns the Chromium-family browser to sign in with: the
-// program BrowserEnv names, else the first of Chrome, Chromium, Edge and
+// Find returns the Chromium-family browser to sign in with: the program
+// Env names, else the first of Chrome, Chromium, Edge and
 // Brave installed in the usual places. It never downloads one.
-func FindBrowser(getenv func(string) string) (string, error) {
-	if name := strings.TrimSpace(getenv(BrowserEnv)); name != "" {
+func Find(getenv func(string) string) (string, error) {
+	if name := strings.TrimSpace(getenv(Env)); name != "" {
 		p, err := exec.LookPath(name)
 		if err != nil {
-			return "", fmt.Errorf("%s=%s: %w (give the full path of Chrome, Chromium, Edge or Brave)", BrowserEnv, name, err)
+			return "", fmt.Errorf("%s=%s: %w (give the full path of Chrome, Chromium, Edge or Brave)", Env, name, err)
 		}
 		return p, nil
 	}
@@ -328,7 +332,7 @@ func FindBrowser(getenv func(string) string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", ErrNoBrowser
+	return "", fmt.Errorf("%w: install one, or name its program in %s", ErrNoBrowser, Env)
 }
 
 // browserCandidates lists names and paths to try, in order, on goos.

@@ -1,0 +1,4 @@
+package federation
+
+// SelectRoles is selectRoles, for the external tests.
+var SelectRoles = selectRoles
