@@ -184,6 +184,7 @@ func connectConcurrently(t *testing.T, db *sql.DB, n int, query string) {
 }
 
 func TestPostgresThroughFront(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 
@@ -219,6 +220,7 @@ func TestPostgresThroughFront(t *testing.T) {
 }
 
 func TestPgxPoolReconnectsAfterExpiry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 	pc, a, err := dbauth.ParsePoolConfig(pgURL(front, ca, dbUser, nil), e.config())
@@ -257,6 +259,7 @@ func TestPgxPoolReconnectsAfterExpiry(t *testing.T) {
 }
 
 func TestRefusedTokenIsRetriedWithFreshCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 	e.foreignFirst.Store(true)
@@ -299,6 +302,7 @@ func TestRefusedTokenIsRetriedWithFreshCredentials(t *testing.T) {
 }
 
 func TestMySQLThroughFront(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	front, tlsName := e.startMySQL(t)
 	dsn := dbUser + "@tcp(" + front.Addr() + ")/app?tls=" + tlsName + "&plugins=okta&iam_token_expiration=600"

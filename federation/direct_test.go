@@ -13,6 +13,7 @@ import (
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
@@ -38,13 +39,18 @@ func directRig(t *testing.T, user, pass string, mfa *okta.MFA) (*directLogin, *f
 		Login: "no@example.com", Password: "Sandbox-No-1", Groups: []string{"aws-admins"},
 		Factors: []sandbox.OrgFactorConfig{{Type: "push", Push: sandbox.OrgPushConfig{Result: "reject", Delay: time.Second}}},
 	})
-	srv := sandbox.Start(t, cfg)
+	// The sandbox and the client share a clock that moves forward
+	// whenever the client waits (the 5 s poll interval, the phone's
+	// delay), so a push costs no wall-clock time.
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	srv := sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk})
 	dir := t.TempDir()
 	files := federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	sessions := federation.NewMemorySessions()
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: user, Region: "us-east-1", OIDCClientID: directClient, SignIn: "direct"}
-	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, Clock: clk}, Sessions: sessions, Clock: clk}
 	direct := &federation.Direct{App: app, Password: func(context.Context) (string, error) { return pass, nil }, MFA: mfa}
 	session := &federation.Session{App: app, SignIn: direct}
 	l := &federation.Login{Profile: p, Source: session, STS: federation.NewSTSClient("us-east-1", srv.URL, hc), Files: files}
@@ -52,6 +58,7 @@ func directRig(t *testing.T, user, pass string, mfa *okta.MFA) (*directLogin, *f
 }
 
 func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
+	t.Parallel()
 	number := 0
 	waited := false
 	mfa := &okta.MFA{Preferred: "push", PushNumber: func(n int) { number = n }, Waiting: func(okta.Factor) { waited = true }}
@@ -79,6 +86,7 @@ func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
 }
 
 func TestDirectLoginWithOTP(t *testing.T) {
+	t.Parallel()
 	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)})
 	out, err := dl.login.Run(context.Background(), "/Admin$/", nil, 0)
 	if err != nil {
@@ -90,6 +98,7 @@ func TestDirectLoginWithOTP(t *testing.T) {
 }
 
 func TestDirectLoginFailuresChangeNothing(t *testing.T) {
+	t.Parallel()
 	attempts := 0
 	wrongCode := &okta.MFA{Preferred: "totp", Code: func(context.Context, okta.CodePrompt) (string, error) { attempts++; return "000000", nil }}
 	for _, tc := range []struct {
@@ -121,6 +130,7 @@ func TestDirectLoginFailuresChangeNothing(t *testing.T) {
 }
 
 func TestDirectLoginClientWithoutGrants(t *testing.T) {
+	t.Parallel()
 	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "push"})
 	dl.login.Profile.OIDCClientID = "0oa1demodevice000001" // device flow only
 	_, err := dl.login.Run(context.Background(), "all", nil, 0)

@@ -515,6 +515,11 @@ func (c *Config) VerifyConfig() (verify.Config, map[string]providerRule, error) 
 			}
 			pc := verify.Okta(o.OrgDomain, as)
 			pc.Name, pc.BaseURL, pc.AllowOrgServer, pc.Audiences = "okta", o.BaseURL, o.AllowOrgServer, o.Audience
+			if o.AllowOrgServer && len(o.ClientID) == 1 {
+				// The org server's ID tokens are accepted for this
+				// one client; its access tokens only by introspection.
+				pc.ClientID = o.ClientID[0]
+			}
 			if err := add(pc, providerRule{clientIDs: o.ClientID}); err != nil {
 				return vc, nil, err
 			}

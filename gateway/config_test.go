@@ -23,6 +23,7 @@ import (
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestApplyEnv(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		env     map[string]string
@@ -54,9 +55,11 @@ func TestApplyEnv(t *testing.T) {
 		},
 		{
 			name: "okta inferred, default auth server, org server allowed",
-			env:  map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org"},
+			// The org server's ID tokens for OKTA_CLIENT_ID: its access
+			// tokens can only be introspected.
+			env: map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org", "OKTA_CLIENT_ID": "0oaweb"},
 			check: func(t *testing.T, vc verify.Config, _ map[string]providerRule) {
-				if len(vc.Providers) != 1 || vc.Providers[0].AuthServerID != "org" || !vc.Providers[0].AllowOrgServer {
+				if len(vc.Providers) != 1 || vc.Providers[0].AuthServerID != "org" || !vc.Providers[0].AllowOrgServer || vc.Providers[0].ClientID != "0oaweb" {
 					t.Fatalf("providers = %+v", vc.Providers)
 				}
 			},
@@ -108,6 +111,7 @@ func testPEM(t *testing.T) string {
 }
 
 func TestParseConfigVerticaRecords(t *testing.T) {
+	t.Parallel()
 	yml := `
 listen: 127.0.0.1:9443
 upstream: h2c://127.0.0.1:9000
@@ -195,6 +199,7 @@ func indent(s, pad string) string {
 }
 
 func TestParseConfigErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ name, yml, want string }{
 		{"unknown key", "listen: x\nupstrem: y\n", "upstrem"},
 		{"bad validate_type", "authentication: [{validate_type: SAML, jwt_accepted_audience_list: a}]", "use IDP"},
@@ -217,6 +222,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestCompileRoutesErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		c    Config
@@ -242,6 +248,7 @@ func TestCompileRoutesErrors(t *testing.T) {
 }
 
 func TestCanonicalPath(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		raw, want string // want "" means refused
 	}{
@@ -276,6 +283,7 @@ func TestCanonicalPath(t *testing.T) {
 }
 
 func TestValidMethod(t *testing.T) {
+	t.Parallel()
 	for m, want := range map[string]bool{"GET": true, "DELETE": true, "M-SEARCH": true, "PROPFIND": true, "delete": false, "Get": false, "": false, "GE T": false, "GET\x00": false} {
 		if got := validMethod(m); got != want {
 			t.Errorf("validMethod(%q) = %v", m, got)
@@ -284,6 +292,7 @@ func TestValidMethod(t *testing.T) {
 }
 
 func TestStripSpoofable(t *testing.T) {
+	t.Parallel()
 	h := http.Header{
 		"X-Auth-User": {"root"}, "x-auth-role": {"admin"}, "X-AUTH-SCOPES": {"all"}, "X_Auth_User": {"root"},
 		"X_AUTH_ROLE": {"admin"}, "X-Auth_Groups": {"g"}, "X_Forwarded_For": {"1.2.3.4"}, "X_Real_Ip": {"1.2.3.4"},
@@ -296,6 +305,7 @@ func TestStripSpoofable(t *testing.T) {
 }
 
 func TestStripAccessToken(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"a=1&access_token=x&b=2": "a=1&b=2", "access_token=x": "", "ACCESS_TOKEN=x&a": "a",
 		"access%5Ftoken=x&a=1": "a=1", "%61ccess_token=x": "", "a=1;access_token=x&b": "b",
@@ -315,6 +325,7 @@ type guardRule = guard.Rule
 // TestRedisLoggerIsStructured: go-redis's own messages become JSON lines
 // in the gateway's log, not plain lines on standard error.
 func TestRedisLoggerIsStructured(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	l := redisLogger{log: slog.New(slog.NewJSONHandler(&buf, nil))}
 	l.Printf(context.Background(), "connection pool: %s", "dial tcp: refused")
@@ -328,6 +339,7 @@ func TestRedisLoggerIsStructured(t *testing.T) {
 }
 
 func TestApplyEnvRedisAndForwardAuth(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{
 		"REDIS_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_MASTER_NAME": "mymaster",
 		"REDIS_USERNAME": "gw", "REDIS_PASSWORD": " pass with spaces ", "REDIS_SENTINEL_PASSWORD": "sp",
@@ -380,6 +392,7 @@ func TestApplyEnvRedisAndForwardAuth(t *testing.T) {
 }
 
 func TestParseConfigForwardAuthAndRedis(t *testing.T) {
+	t.Parallel()
 	c, err := ParseConfig([]byte("forward_auth: {only: true, trusted: [10.0.0.0/8]}\nredis: {addrs: [a:1, b:2, c:3], cluster: true, tls: true}\nroutes: [{prefix: /}]\n"))
 	if err != nil {
 		t.Fatal(err)

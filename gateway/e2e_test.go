@@ -230,6 +230,7 @@ func do(t testing.TB, method, u, token string, hdr map[string]string) (int, http
 }
 
 func TestGatewaySandboxEndToEnd(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	up := echoUpstream(t)
 	grpcAddr := grpcUpstream(t)
@@ -391,6 +392,7 @@ func TestGatewaySandboxEndToEnd(t *testing.T) {
 }
 
 func TestGatewayRevocationInMemory(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	gw := startGateway(t, oktaConfig(t, sb, echoUpstream(t).URL))
 	admin := mint(t, sb, nil, []string{"aws-admins"}, nil)

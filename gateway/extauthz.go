@@ -43,7 +43,7 @@ func (s *ExtAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3
 	g := s.g
 	hr := req.GetAttributes().GetRequest().GetHttp()
 	headers := checkHeaders(hr)
-	d := g.decide(ctx, hr.GetMethod(), hr.GetPath(), headers["authorization"], isGRPCContentType(headers["content-type"]))
+	d := g.tracedDecide(ctx, hr.GetMethod(), hr.GetPath(), headers["authorization"], isGRPCContentType(headers["content-type"]))
 	route := "ext_authz"
 	if d.rt != nil {
 		route = "ext_authz " + d.rt.name

@@ -39,6 +39,7 @@ func checkRequest(method, path string, headers map[string]string) *authv3.CheckR
 }
 
 func TestExtAuthzGRPC(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, "")
 	cfg.ForwardAuth.Only = true

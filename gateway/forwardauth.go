@@ -62,7 +62,10 @@ type forwardAuth struct {
 
 func (c ForwardAuthConfig) compile() (*forwardAuth, error) {
 	if !c.Enabled && !c.Only {
-		return &forwardAuth{}, nil
+		// No endpoints; the trusted ingresses still say whose
+		// X-Request-Id is kept (requestid.go).
+		off := ForwardAuthConfig{Enabled: true, Path: "-", EnvoyPrefix: "-", Trusted: c.Trusted}
+		return off.compile()
 	}
 	fa := &forwardAuth{path: c.Path, envoyPrefix: c.EnvoyPrefix}
 	if fa.path == "" {
@@ -210,7 +213,7 @@ func queryOf(target string) string {
 
 func (g *Gateway) forwardAuthDecide(w http.ResponseWriter, r *http.Request, method, uri string) {
 	start := time.Now()
-	d := g.decide(r.Context(), method, uri, r.Header.Get("Authorization"), strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
+	d := g.tracedDecide(r.Context(), method, uri, r.Header.Get("Authorization"), strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
 	g.answerForwardAuth(w, r, start, d, method, d.path)
 }
 

@@ -93,7 +93,7 @@ server {
 
 	run := func(url string) float64 {
 		t.Helper()
-		cmd := exec.Command(wrk, "-t1", "-c16", "-d"+dur.String(), "--timeout", "2s", "-H", "Authorization: Bearer "+tok, url)
+		cmd := exec.Command(wrk, "-t1", "-c16", "-d"+dur.String(), "--timeout", "10s", "-H", "Authorization: Bearer "+tok, url)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("wrk: %v\n%s", err, out)

@@ -1,7 +1,7 @@
 package gateway_test
 
 // Forward-auth end to end: Debian's nginx with auth_request (running
-// testdata/nginx-forward-auth.conf as the README shows it) in front of the
+// the README's configuration as written: readme_snippets_test.go) in front of the
 // WSGI upstream of the hostile-client suite, oktafed answering only the
 // decisions. The hostile cases of the proxy are rerun through nginx,
 // asserting what the upstream received or that it received nothing.
@@ -9,7 +9,6 @@ package gateway_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -28,19 +27,6 @@ func hostileRoutes() []gateway.Route {
 		{Prefix: "/orders", Methods: []string{"post", "PUT", "DELETE", "PATCH"}, Rule: guard.Rule{Roles: []string{verify.RoleWrite}}},
 		{Prefix: "/public/", Rule: guard.Rule{Public: true}},
 		{Prefix: "/", Rule: guard.Rule{Roles: []string{verify.RoleRead}}},
-	}
-}
-
-// nginxConf reads the README's nginx configuration and points it at app
-// and oktafed.
-func nginxConf(t testing.TB, app, oktafed string) func(port int) string {
-	t.Helper()
-	b, err := os.ReadFile("testdata/nginx-forward-auth.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func(port int) string {
-		return strings.NewReplacer("{{APP}}", app, "{{OKTAFED}}", oktafed, "{{LISTEN}}", fmt.Sprintf("127.0.0.1:%d", port)).Replace(string(b))
 	}
 }
 
@@ -75,6 +61,7 @@ func newNginxEnv(t *testing.T) *nginxEnv {
 }
 
 func TestForwardAuthNginxIdentityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newNginxEnv(t)
 	cases := []struct {
 		name    string
@@ -170,6 +157,7 @@ func TestForwardAuthNginxIdentityHeaders(t *testing.T) {
 }
 
 func TestForwardAuthNginxMethodsAndPaths(t *testing.T) {
+	t.Parallel()
 	e := newNginxEnv(t)
 	const refused = 0 // any refusal: nginx's own 400, or 500 for oktafed's 400
 	cases := []struct {
@@ -261,6 +249,7 @@ func faCall(t *testing.T, base, method, path string, hdr map[string]string) (int
 }
 
 func TestForwardAuthTraefikAndEnvoyHTTP(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, "")
 	cfg.ForwardAuth.Only = true
@@ -354,6 +343,7 @@ func TestForwardAuthTraefikAndEnvoyHTTP(t *testing.T) {
 // TestForwardAuthTrustedIngressOnly reaches the endpoints from an address
 // not listed as an ingress: nothing it claims is believed.
 func TestForwardAuthTrustedIngressOnly(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, "")
 	cfg.ForwardAuth.Only = true
@@ -387,6 +377,7 @@ func TestForwardAuthTrustedIngressOnly(t *testing.T) {
 // TestForwardAuthOffByDefault: a proxy claims no forward-auth path unless
 // told to, and serves both when enabled.
 func TestForwardAuthOffByDefault(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	up := echoUpstream(t).URL
 	reader := mint(t, sb, []string{"orders.read"}, []string{"readers"}, nil)

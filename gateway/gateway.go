@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
@@ -42,6 +44,13 @@ type Options struct {
 	// embedding). It must have been built from the same configuration for
 	// per-provider rules to apply.
 	Verifier *verify.Verifier
+	// TracerProvider, when set, traces every request (tracing.go); see
+	// TracingFromEnv for one configured by the OTEL_* variables.
+	TracerProvider trace.TracerProvider
+
+	// prev, set by Reload, is the generation the new one replaces: it
+	// shares its Redis, metrics and serving state.
+	prev *Gateway
 }
 
 // Gateway is a configured proxy. Build it with New, serve it with Serve or
@@ -61,11 +70,15 @@ type Gateway struct {
 	prefix    string // canonical identity header prefix
 	folded    string // the prefix lower-case with '-', for stripSpoofable
 	idNames   [len(identityNames)]string
-	keysReady atomic.Bool
-	draining  atomic.Bool
+	keysReady *atomic.Bool // shared by every generation (reload.go)
+	draining  *atomic.Bool // shared by every generation (reload.go)
 	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
+	rshared   *redisShared // nil without Redis
+	reload    *reloadState // shared by every generation
+	entry     http.Handler // serves through the live generation
+	tr        *tracing
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -80,15 +93,18 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr := newTracing(opts.TracerProvider)
 	v := opts.Verifier
+	dpopReplay := newDPoPReplay(cfg.Redis, &vc) // dpop.go
 	if v == nil {
-		vc.HTTPClient = opts.HTTPClient
+		vc.HTTPClient = tr.issuerClient(opts.HTTPClient)
 		vc.Logger = log
 		if v, err = verify.New(vc); err != nil {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr}
+	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
 	if g.prefix == "" {
@@ -132,19 +148,31 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Redis.Enabled() {
+	if opts.prev != nil {
+		g.shareRedis(opts.prev, hasIntrospection(vc))
+	} else if cfg.Redis.Enabled() {
 		rs, err := newRedisShared(cfg.Redis, log)
 		if err != nil {
 			return nil, err
 		}
-		g.revs, g.redis = rs.revocations, rs.revocations
+		g.revs, g.redis, g.rshared = rs.revocations, rs.revocations, rs
+		tr.instrumentRedis(rs.revocations.rdb)
 		if hasIntrospection(vc) {
 			g.shared = rs.cache
 		}
 	} else {
 		g.revs = newMemoryRevocations()
 	}
-	g.metrics = newMetrics(v, g.revs)
+	// Every generation shares the first one's Redis client, and so does
+	// the DPoP replay cache of a verifier a reload builds anew.
+	dpopReplay.attach(g.rshared)
+	if opts.prev != nil {
+		g.metrics = opts.prev.metrics
+		g.metrics.setVerifier(v)
+	} else {
+		g.metrics = newMetrics(v, g.revs)
+		g.reload.register(g.metrics.reg, g.redis)
+	}
 	for i := range g.routes.routes {
 		g.routes.routes[i].metrics = g.metrics.forRoute(g.routes.routes[i].name)
 		g.routes.routes[i].faMetrics = g.metrics.forRoute("forward-auth " + g.routes.routes[i].name)
@@ -159,13 +187,17 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		}
 		ver = sv
 	}
+	if tr.on {
+		ver = tracedVerifier{next: ver, tr: tr}
+	}
 	g.guard = guard.New(ver, guard.Options{
 		Realm:       cfg.Realm,
 		Revocations: g.revs,
 		Extra:       extraCheck(rules),
 		Observe:     g.metrics.observe,
 	})
-	g.handler = g.buildHandler()
+	g.handler = withDPoP(g.buildHandler())
+	g.entry = http.HandlerFunc(g.serveLive)
 	return g, nil
 }
 
@@ -219,7 +251,7 @@ func containsString(list []string, s string) bool {
 }
 
 // Verifier returns the gateway's verifier.
-func (g *Gateway) Verifier() *verify.Verifier { return g.v }
+func (g *Gateway) Verifier() *verify.Verifier { return g.current().v }
 
 // Revocations returns the gateway's revocation list (shared through Redis
 // when configured).
@@ -227,7 +259,7 @@ func (g *Gateway) Revocations() Revocations { return g.revs }
 
 // Handler returns the gateway's HTTP handler: health, readiness, metrics
 // and admin endpoints, then the routes.
-func (g *Gateway) Handler() http.Handler { return g.handler }
+func (g *Gateway) Handler() http.Handler { return g.entry }
 
 // Ready reports whether the gateway should receive traffic: issuer keys
 // loaded, the revocation list usable (see RedisConfig.OnFailure), and not
@@ -322,6 +354,7 @@ func (g *Gateway) Close() error {
 	if g.stopWarm != nil {
 		g.stopWarm()
 	}
+	g.reload.close()
 	if c, ok := g.revs.(io.Closer); ok {
 		return c.Close()
 	}
@@ -337,7 +370,7 @@ func (g *Gateway) Close() error {
 // knowledge, as gRPC clients speak it).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           g.handler,
+		Handler:           g.entry,
 		ReadHeaderTimeout: g.timeouts.ReadHeader,
 		IdleTimeout:       g.timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
@@ -453,7 +486,7 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 		// (including every header the client named in Connection), so
 		// what it sets reaches the upstream as set.
 		Rewrite:      g.rewrite(u),
-		Transport:    tr,
+		Transport:    g.tr.upstreamTransport(tr),
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: g.upstreamError(up),
 		// Without a pool every response copy allocates a 32 KiB buffer:

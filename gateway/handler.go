@@ -158,7 +158,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	d := g.decide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
+	d := g.tracedDecide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
 	rt, p, authErr = d.rt, d.p, d.authErr
 	if rt != nil {
 		routeName = rt.name
@@ -454,7 +454,7 @@ func (g *Gateway) access(r *http.Request, w *logWriter, route string, p *verify.
 	attrs := []any{
 		"method", r.Method, "path", r.URL.Path, "proto", r.Proto, "route", route,
 		"status", w.status, "bytes", w.bytes, "duration_ms", float64(d.Microseconds()) / 1000,
-		"remote", r.RemoteAddr,
+		"remote", r.RemoteAddr, "request_id", r.Header.Get(HeaderRequestID),
 	}
 	if p != nil {
 		attrs = append(attrs, "sub", p.Subject, "provider", p.Provider, "role", p.Role)

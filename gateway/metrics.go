@@ -24,6 +24,7 @@ type metrics struct {
 	byReason  map[string]prometheus.Counter
 	fallbacks prometheus.Counter
 	routes    sync.Map // route name -> *routeMetrics
+	vc        *verifierCollector
 }
 
 func newMetrics(v *verify.Verifier, revs Revocations) *metrics {
@@ -51,10 +52,16 @@ func newMetrics(v *verify.Verifier, revs Revocations) *metrics {
 		m.byReason[r] = m.verifs.WithLabelValues(r)
 	}
 	m.fallbacks = m.verifs.WithLabelValues("invalid_token")
-	m.reg.MustRegister(m.verifs, m.verifDur, m.requests, m.reqDur, &verifierCollector{v: v, revs: revs},
+	m.vc = &verifierCollector{revs: revs}
+	m.vc.v.Store(v)
+	m.reg.MustRegister(m.verifs, m.verifDur, m.requests, m.reqDur, m.vc,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// setVerifier points the key and cache series at a reloaded
+// configuration's verifier.
+func (m *metrics) setVerifier(v *verify.Verifier) { m.vc.v.Store(v) }
 
 func (m *metrics) observe(r guard.Result) {
 	c, ok := m.byReason[guard.Reason(r.Err)]
@@ -104,7 +111,7 @@ func (rm *routeMetrics) request(code int, d time.Duration) {
 // verifierCollector reads verify.Stats at scrape time, so the hot path
 // pays nothing for these series.
 type verifierCollector struct {
-	v    *verify.Verifier
+	v    atomic.Pointer[verify.Verifier] // swapped by a reload
 	revs Revocations
 }
 
@@ -130,7 +137,7 @@ func (c *verifierCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *verifierCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.v.Stats()
+	s := c.v.Load().Stats()
 	now := time.Now()
 	for _, p := range s.Providers {
 		if !p.Remote {

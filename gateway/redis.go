@@ -168,6 +168,7 @@ func newRedisShared(cfg RedisConfig, log *slog.Logger) (*redisShared, error) {
 		local: newMemoryRevocations(), rdb: client, prefix: prefix, log: log,
 		done: make(chan struct{}), stopped: make(chan struct{}),
 	}
+	rr.keeper.init()
 	go rr.follow()
 	return &redisShared{revocations: rr, cache: &sharedCache{rdb: client, prefix: prefix + "introspect:", local: map[[32]byte]localEntry{}}}, nil
 }
@@ -191,6 +192,8 @@ type redisRevocations struct {
 	// (Unix nanoseconds, 0 while connected) is when the feed was lost.
 	loaded    atomic.Bool
 	downSince atomic.Int64
+
+	keeper keeper // re-publishes what Redis lost (republish.go)
 }
 
 const (
@@ -241,7 +244,8 @@ func (r *redisRevocations) markDown() {
 type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	l.log.Log(ctx, redisLogLevel(msg), "redis: "+msg)
 }
 
 // setRedisLogger installs the gateway's logger for go-redis. go-redis has
@@ -287,6 +291,7 @@ func PublishRevocation(ctx context.Context, rdb redis.UniversalClient, prefix, j
 	// whose announcement is lost still arrives. In a Cluster the key and
 	// the channel live on different nodes, so this is no transaction.
 	key, val := prefix+"revoked:"+jti, strconv.FormatInt(until.Unix(), 10)
+	acked := true
 	if _, ok := rdb.(sentinelClient); ok {
 		// WAIT counts the replicas that have this connection's writes,
 		// so both go down one connection in one pipeline.
@@ -297,14 +302,20 @@ func PublishRevocation(ctx context.Context, rdb redis.UniversalClient, prefix, j
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("revoke: redis: %w (check the Redis settings and that Redis is reachable)", err)
 		}
-		if acks.Val() < 1 {
-			return fmt.Errorf("revoke: no replica acknowledged the revocation within %v; a Sentinel failover may be under way: retry", sentinelAckTimeout)
-		}
+		acked = acks.Val() >= 1
 	} else if err := rdb.Set(ctx, key, val, ttl).Err(); err != nil {
 		return fmt.Errorf("revoke: redis: %w (check the Redis settings and that Redis is reachable)", err)
 	}
-	if err := rdb.Publish(ctx, prefix+"revocations", jti+" "+strconv.FormatInt(until.Unix(), 10)).Err(); err != nil {
+	receivers, err := rdb.Publish(ctx, prefix+"revocations", jti+" "+val).Result()
+	if err != nil {
 		return fmt.Errorf("revoke: stored, but announcing it failed: %w (replicas pick it up within %v)", err, resyncEvery)
+	}
+	// Without a replica's acknowledgement the write may be lost with the
+	// primary; it still stands when a gateway received it: gateways keep
+	// every revocation they have seen and write back what Redis loses
+	// (republish.go). With neither, the caller must retry.
+	if !acked && receivers == 0 {
+		return fmt.Errorf("revoke: no replica acknowledged the revocation within %v and no gateway is listening; a Sentinel failover may be under way, or the primary has no replica left: retry", sentinelAckTimeout)
 	}
 	return nil
 }
@@ -324,7 +335,7 @@ func (r *redisRevocations) follow() {
 			backoff = 100 * time.Millisecond // a new outage, not the same one
 		}
 		r.markDown()
-		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff)
+		r.log.Warn("revocation feed from Redis interrupted; retrying", "err", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return
@@ -363,10 +374,15 @@ func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
 			return nil
 		case <-ping.C:
 			pctx, cancel := context.WithTimeout(ctx, pingEvery)
-			err := r.rdb.Ping(pctx).Err()
+			lost, err := r.canaryLost(pctx)
 			cancel()
 			if err != nil {
 				return err
+			}
+			if lost { // Redis lost its data: rescan and write back now
+				if err := r.resync(ctx); err != nil {
+					return err
+				}
 			}
 		case <-tick.C:
 			if err := r.resync(ctx); err != nil {
@@ -388,16 +404,26 @@ func (r *redisRevocations) subscribeOnce(ctx context.Context) error {
 
 // resync copies every listed id from Redis into the local list. A Cluster
 // spreads the keys over its primaries, so each is scanned.
+// Then it writes back the ids this replica holds that Redis has lost
+// (republish.go).
 func (r *redisRevocations) resync(ctx context.Context) error {
+	seen := newSeenSet()
+	var err error
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return r.resyncNode(ctx, node)
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return r.resyncNode(ctx, node, seen)
 		})
+	} else {
+		err = r.resyncNode(ctx, r.rdb, seen)
 	}
-	return r.resyncNode(ctx, r.rdb)
+	r.keeper.resynced(err)
+	if err != nil {
+		return err
+	}
+	return r.republish(ctx, seen)
 }
 
-func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalClient) error {
+func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalClient, seen *seenSet) error {
 	pattern := r.prefix + "revoked:*"
 	iter := node.Scan(ctx, 0, pattern, 500).Iterator()
 	var keys []string
@@ -420,7 +446,9 @@ func (r *redisRevocations) resyncNode(ctx context.Context, node redis.UniversalC
 			if c.Err() != nil || err != nil {
 				continue // expired since the scan, or not ours
 			}
-			_ = r.local.Revoke(ctx, strings.TrimPrefix(keys[i], r.prefix+"revoked:"), time.Unix(n, 0))
+			jti := strings.TrimPrefix(keys[i], r.prefix+"revoked:")
+			seen.add(jti)
+			_ = r.local.Revoke(ctx, jti, time.Unix(n, 0))
 		}
 		keys = keys[:0]
 		return nil
@@ -534,8 +562,7 @@ func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Prin
 	if shared {
 		k = sha256.Sum256([]byte(token))
 		if p := s.c.get(ctx, k); p != nil {
-			cp := *p
-			return &cp, nil
+			return p.Clone(), nil
 		}
 	}
 	p, err := s.v.Verify(ctx, token)
@@ -545,8 +572,7 @@ func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Prin
 	if !shared {
 		k = sha256.Sum256([]byte(token))
 	}
-	cp := *p
-	s.c.put(ctx, k, &cp)
+	s.c.put(ctx, k, p.Clone())
 	return p, nil
 }
 

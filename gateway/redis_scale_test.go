@@ -47,6 +47,7 @@ func revokeRetry(t *testing.T, via *running, admin string, form url.Values) {
 }
 
 func TestRedisClusterSharesRevocations(t *testing.T) {
+	t.Parallel()
 	cl := testenv.RedisCluster(t, 3)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, echoUpstream(t).URL)
@@ -115,6 +116,7 @@ func TestRedisClusterSharesRevocations(t *testing.T) {
 }
 
 func TestRedisSentinelFailoverKeepsRevocations(t *testing.T) {
+	t.Parallel()
 	set := testenv.RedisSentinel(t)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, echoUpstream(t).URL)
@@ -161,6 +163,7 @@ func TestRedisSentinelFailoverKeepsRevocations(t *testing.T) {
 }
 
 func TestRedisTLSWithACLUser(t *testing.T) {
+	t.Parallel()
 	user := testenv.RedisACLUser{Name: "oktafed-gw", Password: "s3cret-" + strings.Repeat("x", 20), KeyPrefix: "oktafed:"}
 	rs := testenv.RedisTLS(t, user)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
@@ -227,6 +230,7 @@ func TestRedisTLSWithACLUser(t *testing.T) {
 }
 
 func TestNewRedisClientRefusesAmbiguousSettings(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		cfg  gateway.RedisConfig
 		want string

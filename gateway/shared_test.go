@@ -32,20 +32,21 @@ import (
 // between replicas through Redis.
 func waitStatus(t *testing.T, u, token string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, _, _ := do(t, "GET", u, token, nil)
 		if st == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %d, want %d within 5s", u, st, want)
+			t.Fatalf("GET %s: %d, want %d within 30s", u, st, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func TestReplicasShareRevocationsThroughRedis(t *testing.T) {
+	t.Parallel()
 	rs := testenv.Redis(t)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	up := echoUpstream(t).URL
@@ -95,6 +96,7 @@ func TestReplicasShareRevocationsThroughRedis(t *testing.T) {
 }
 
 func TestReplicasShareIntrospectionThroughRedis(t *testing.T) {
+	t.Parallel()
 	rs := testenv.Redis(t)
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	var calls atomic.Int64
@@ -138,6 +140,7 @@ func TestReplicasShareIntrospectionThroughRedis(t *testing.T) {
 }
 
 func TestGatewayWithOIDCProvider(t *testing.T) {
+	t.Parallel()
 	op := testenv.OIDCProvider(t, &testenv.OIDCProviderOptions{ExtraClaims: map[string]any{"groups": []string{"developers"}}})
 	up := echoUpstream(t).URL
 	cfg, err := gateway.ParseConfig([]byte(`
@@ -220,6 +223,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestGatewayTLSAndHTTP2(t *testing.T) {
+	t.Parallel()
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := oktaConfig(t, sb, echoUpstream(t).URL)
 	certFile, keyFile, pool := selfSigned(t)

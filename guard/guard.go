@@ -11,6 +11,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,14 @@ import (
 // gateway's shared introspection cache substitute their own.
 type Verifier interface {
 	Verify(ctx context.Context, token string) (*verify.Principal, error)
+}
+
+// DPoPVerifier is a Verifier that also checks DPoP-bound tokens with
+// their proofs (RFC 9449); *verify.Verifier is one. A Guard over one
+// accepts the DPoP scheme on requests that carry their DPoPRequest in the
+// context (WithDPoPRequest; Require and Middleware put it there).
+type DPoPVerifier interface {
+	VerifyDPoP(ctx context.Context, token string, r verify.DPoPRequest) (*verify.Principal, error)
 }
 
 // Revocations reports whether a token id (jti) has been revoked. The
@@ -157,6 +166,9 @@ func (g *Guard) Authenticate(ctx context.Context, authorization string) (*verify
 }
 
 func (g *Guard) authenticate(ctx context.Context, authorization string) (*verify.Principal, error) {
+	if hasScheme(authorization, "dpop") {
+		return g.authenticateDPoP(ctx, authorization)
+	}
 	if authorization != "" && !bearerScheme(authorization) {
 		// RFC 6750 section 3.1: a request in another scheme (Basic, ...)
 		// lacks authentication for this resource, so it gets the bare
@@ -171,6 +183,31 @@ func (g *Guard) authenticate(ctx context.Context, authorization string) (*verify
 	if err != nil {
 		return nil, err
 	}
+	return g.admit(ctx, p)
+}
+
+// authenticateDPoP checks a request in the DPoP scheme: the verifier must
+// check proofs and the request's proof must be in the context.
+func (g *Guard) authenticateDPoP(ctx context.Context, authorization string) (*verify.Principal, error) {
+	dv, ok := g.v.(DPoPVerifier)
+	req, hasReq := ctx.Value(dpopRequestKey{}).(verify.DPoPRequest)
+	if !ok || !hasReq {
+		return nil, &verify.Error{Reason: verify.ErrMissingToken, Description: "DPoP is not accepted here: send a Bearer token"}
+	}
+	tok, err := verify.DPoPToken(authorization)
+	if err != nil {
+		return nil, err
+	}
+	p, err := dv.VerifyDPoP(ctx, tok, req)
+	if err != nil {
+		return nil, err
+	}
+	return g.admit(ctx, p)
+}
+
+// admit applies the revocation list and the extra check to a verified
+// principal.
+func (g *Guard) admit(ctx context.Context, p *verify.Principal) (*verify.Principal, error) {
 	if g.opts.Revocations != nil && p.TokenID != "" && g.opts.Revocations.Revoked(ctx, p.TokenID) {
 		return nil, &verify.Error{Code: verify.CodeInvalidToken, Reason: ErrRevoked, Description: "the token has been revoked"}
 	}
@@ -184,8 +221,11 @@ func (g *Guard) authenticate(ctx context.Context, authorization string) (*verify
 
 // bearerScheme reports whether an Authorization value starts with the
 // Bearer scheme name (case-insensitive, RFC 9110 section 11.1).
-func bearerScheme(authorization string) bool {
-	const b = "bearer"
+func bearerScheme(authorization string) bool { return hasScheme(authorization, "bearer") }
+
+// hasScheme reports whether an Authorization value starts with the scheme
+// name b (lower case), compared without case.
+func hasScheme(authorization, b string) bool {
 	if len(authorization) < len(b) {
 		return false
 	}
@@ -193,6 +233,26 @@ func bearerScheme(authorization string) bool {
 		return false
 	}
 	return len(authorization) == len(b) || authorization[len(b)] == ' '
+}
+
+type dpopRequestKey struct{}
+
+// WithDPoPRequest returns a context carrying what a DPoP proof of r must
+// match: r's DPoP headers, method and URL (http or https as r arrived,
+// r.Host, the path; query ignored). A Guard reads it for requests in the
+// DPoP scheme. Behind a proxy that changes the scheme or host, use
+// WithDPoPProof with the URL clients address.
+func WithDPoPRequest(ctx context.Context, r *http.Request) context.Context {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return WithDPoPProof(ctx, verify.DPoPRequest{Proofs: r.Header.Values("DPoP"), Method: r.Method, URL: scheme + "://" + r.Host + r.URL.EscapedPath()})
+}
+
+// WithDPoPProof returns a context carrying req for the Guard's DPoP checks.
+func WithDPoPProof(ctx context.Context, req verify.DPoPRequest) context.Context {
+	return context.WithValue(ctx, dpopRequestKey{}, req)
 }
 
 // Check authenticates and then applies rule; a public rule skips both and
@@ -269,6 +329,12 @@ func Reason(err error) string {
 		return "keys_unavailable"
 	case ErrRevoked:
 		return "revoked"
+	case verify.ErrDPoPRequired:
+		return "dpop_required"
+	case verify.ErrDPoPProof:
+		return "dpop_proof"
+	case verify.ErrDPoPNonce:
+		return "dpop_nonce"
 	}
 	return "invalid_token"
 }

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/oktafed/oktafed/verify"
@@ -16,7 +17,7 @@ func (g *Guard) Require(rule Rule) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := g.CheckHTTP(r.Context(), r.Header.Get("Authorization"), r.Method, rule)
+			p, err := g.CheckHTTP(WithDPoPRequest(r.Context(), r), r.Header.Get("Authorization"), r.Method, rule)
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
 				return
@@ -43,7 +44,7 @@ func (g *Guard) Middleware(policy Policy) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := g.CheckHTTP(r.Context(), r.Header.Get("Authorization"), r.Method, rule)
+			p, err := g.CheckHTTP(WithDPoPRequest(r.Context(), r), r.Header.Get("Authorization"), r.Method, rule)
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
 				return
@@ -61,6 +62,10 @@ func WriteError(w http.ResponseWriter, err error, realm string) {
 	status, challenge := verify.Challenge(err, realm)
 	h := w.Header()
 	h.Set("WWW-Authenticate", challenge)
+	var e *verify.Error
+	if errors.As(err, &e) && e.Nonce != "" {
+		h.Set("DPoP-Nonce", e.Nonce)
+	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -86,6 +91,12 @@ func Message(err error) string {
 		return "your groups grant no role allowed here: ask an administrator for access"
 	case "keys_unavailable":
 		return "the token issuer's keys are unavailable: retry shortly"
+	case "dpop_required":
+		return "the access token is bound to a key: send it as 'Authorization: DPoP <token>' with a DPoP proof header"
+	case "dpop_proof":
+		return "the DPoP proof is not accepted: sign a fresh proof for this method and URL with the token's key"
+	case "dpop_nonce":
+		return "the DPoP proof must carry the nonce in this answer's DPoP-Nonce header: sign a new proof with it"
 	}
 	return "the access token is not accepted here: request a token for this API from a trusted issuer"
 }

@@ -28,7 +28,8 @@ type TOTP struct {
 	// Clock tells time (any value with a Now method); the wall clock when
 	// nil.
 	Clock interface{ Now() time.Time }
-	// Sleep waits for d or until ctx is done; a timer when nil.
+	// Sleep waits for d or until ctx is done; a wait on Clock when nil
+	// (a timer for the wall clock, as clock.Sleep).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Waiting, when set, is told that the code must wait for a later
 	// window, and when that window begins, so a person is not left
@@ -98,12 +99,5 @@ func (t *TOTP) sleep(ctx context.Context, d time.Duration) error {
 	if t.Sleep != nil {
 		return t.Sleep(ctx, d)
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
+	return clock.Sleep(ctx, clock.Or(t.Clock), d)
 }

@@ -2,6 +2,8 @@ package m2m
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oktafed/oktafed/internal/secret"
@@ -23,6 +26,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/oktafed/oktafed/internal/dpop"
 	"github.com/oktafed/oktafed/internal/lazyregexp"
 	"github.com/oktafed/oktafed/internal/owned"
 	"github.com/oktafed/oktafed/internal/stsclient"
@@ -64,6 +68,11 @@ type Config struct {
 	// Clock stamps assertions (any value with a Now method); the wall
 	// clock when nil.
 	Clock interface{ Now() time.Time }
+	// DPoPKey, when set, signs a DPoP proof (RFC 9449) for every token
+	// request, as apps that require DPoP demand; the access token is then
+	// bound to this key. It must be an ECDSA P-256 key (OKTAFED_DPOP=true
+	// makes a fresh one).
+	DPoPKey *ecdsa.PrivateKey
 }
 
 // Environment variables ConfigFromEnv reads.
@@ -75,6 +84,7 @@ const (
 	EnvScopes      = "OKTA_SCOPES"
 	EnvRoleARN     = "AWS_ROLE_ARN"
 	EnvSessionName = "AWS_ROLE_SESSION_NAME"
+	EnvDPoP        = "OKTAFED_DPOP"
 )
 
 // ConfigFromEnv reads a Config from the environment:
@@ -87,6 +97,7 @@ const (
 //	OKTA_SCOPES              scopes, separated by spaces or commas
 //	AWS_ROLE_ARN             role to assume (required)
 //	AWS_ROLE_SESSION_NAME    role session name
+//	OKTAFED_DPOP             "true" for an app that requires DPoP: proofs signed with a fresh key
 //	AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL
 //
 // getenv is os.Getenv in programs and a map lookup in tests.
@@ -123,6 +134,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		k.ID = id
 	}
 	c.Key = k
+	if v := strings.TrimSpace(getenv(EnvDPoP)); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("m2m: %s=%q: use true or false", EnvDPoP, v)
+		}
+		if on {
+			if c.DPoPKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+				return Config{}, fmt.Errorf("m2m: DPoP key: %w", err)
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -164,6 +186,10 @@ type Provider struct {
 	signer   jose.Signer
 	sts      *sts.Client
 	hc       *http.Client
+	dpop     *dpop.Key // nil unless Config.DPoPKey
+
+	mu    sync.Mutex
+	nonce string // the server's last DPoP-Nonce
 }
 
 var sessionNameRE = lazyregexp.New(`^[\w+=,.@-]{2,64}$`)
@@ -205,8 +231,14 @@ func New(cfg Config) (*Provider, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	var dk *dpop.Key
+	if cfg.DPoPKey != nil {
+		if dk, err = dpop.FromECDSA(cfg.DPoPKey); err != nil {
+			return nil, fmt.Errorf("m2m: DPoP key: %w", err)
+		}
+	}
 	return &Provider{
-		cfg: cfg, tokenURL: tokenURL, signer: signer, hc: hc,
+		cfg: cfg, tokenURL: tokenURL, signer: signer, hc: hc, dpop: dk,
 		sts: stsclient.New(cfg.Region, cfg.STSEndpoint, hc),
 	}, nil
 }
@@ -265,16 +297,42 @@ func (e *TokenError) Error() string {
 		hint = ": request scopes the app is granted on this authorization server (OKTA_SCOPES)"
 	case "unauthorized_client":
 		hint = ": allow the client credentials grant on the app"
+	case "invalid_dpop_proof":
+		hint = ": the app requires DPoP; set OKTAFED_DPOP=true (Config.DPoPKey) so token requests carry a proof"
+	case "use_dpop_nonce":
+		hint = ": the server kept asking for a new DPoP nonce; retry"
 	}
 	return fmt.Sprintf("Okta token endpoint: %s: %s%s", e.Code, e.Description, hint)
 }
 
 // AccessToken gets an access token with the client credentials grant,
-// authenticating with a fresh client assertion.
+// authenticating with a fresh client assertion. With a DPoP key, each
+// request carries a proof; a use_dpop_nonce answer is retried once with
+// the nonce it names, as Okta's DPoP guide describes.
 func (p *Provider) AccessToken(ctx context.Context) (Token, error) {
+	tok, nonce, err := p.accessToken(ctx)
+	var te *TokenError
+	if p.dpop != nil && errors.As(err, &te) && te.Code == "use_dpop_nonce" && nonce != "" {
+		tok, _, err = p.accessToken(ctx)
+	}
+	return tok, err
+}
+
+// accessToken makes one token request; nonce is the answer's DPoP-Nonce.
+func (p *Provider) accessToken(ctx context.Context) (Token, string, error) {
+	tok, nonce, err := p.tokenRequest(ctx)
+	if nonce != "" {
+		p.mu.Lock()
+		p.nonce = nonce
+		p.mu.Unlock()
+	}
+	return tok, nonce, err
+}
+
+func (p *Provider) tokenRequest(ctx context.Context) (Token, string, error) {
 	assertion, err := p.Assertion()
 	if err != nil {
-		return Token{}, fmt.Errorf("m2m: sign the client assertion: %w", err)
+		return Token{}, "", fmt.Errorf("m2m: sign the client assertion: %w", err)
 	}
 	form := url.Values{
 		"grant_type":            {"client_credentials"},
@@ -286,16 +344,27 @@ func (p *Provider) AccessToken(ctx context.Context) (Token, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return Token{}, fmt.Errorf("m2m: %w", err)
+		return Token{}, "", fmt.Errorf("m2m: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if p.dpop != nil {
+		p.mu.Lock()
+		nonce := p.nonce
+		p.mu.Unlock()
+		proof, err := p.dpop.Proof(http.MethodPost, p.tokenURL, "", nonce, clock.Or(p.cfg.Clock).Now())
+		if err != nil {
+			return Token{}, "", fmt.Errorf("m2m: sign the DPoP proof: %w", err)
+		}
+		req.Header.Set("DPoP", proof)
+	}
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return Token{}, fmt.Errorf("m2m: call the Okta token endpoint %s: %w (check OKTA_ISSUER and the network)", p.tokenURL, err)
+		return Token{}, "", fmt.Errorf("m2m: call the Okta token endpoint %s: %w (check OKTA_ISSUER and the network)", p.tokenURL, err)
 	}
 	defer resp.Body.Close()
-	return parseTokenResponse(resp.StatusCode, io.LimitReader(resp.Body, maxTokenResponse+1))
+	tok, err := parseTokenResponse(resp.StatusCode, io.LimitReader(resp.Body, maxTokenResponse+1))
+	return tok, resp.Header.Get("DPoP-Nonce"), err
 }
 
 // parseTokenResponse reads the token endpoint's JSON answer.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/sandbox"
 )
 
@@ -34,7 +35,11 @@ func oauthPost(t *testing.T, base, endpoint string, form url.Values) (int, map[s
 }
 
 func TestDirectAuthenticationGrants(t *testing.T) {
-	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	t.Parallel()
+	// The phone answers a push after 2 s of the sandbox's clock, which the
+	// test moves forward rather than waiting.
+	clk := clock.NewFake(time.Now())
+	srv := sandbox.StartWithOptions(t, sandbox.DefaultConfig(), sandbox.Options{Clock: clk})
 	b := srv.URL
 	pw := url.Values{"client_id": {directClient}, "grant_type": {"password"}, "scope": {"openid profile okta.apps.sso"}, "username": {"demo@example.com"}, "password": {"Sandbox-Demo-1"}}
 
@@ -75,7 +80,7 @@ func TestDirectAuthenticationGrants(t *testing.T) {
 	if code, body := oauthPost(t, b, "token", url.Values{"client_id": {directClient}, "grant_type": {"urn:okta:params:oauth:grant-type:oob"}, "oob_code": {oob}}); code != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("oob_code as primary: %d %v", code, body)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	clk.Advance(2100 * time.Millisecond)
 	code, tok := oauthPost(t, b, "token", poll)
 	if code != 200 || tok["access_token"] == nil || tok["id_token"] == nil {
 		t.Fatalf("poll after approval: %d %v", code, tok)
@@ -87,7 +92,7 @@ func TestDirectAuthenticationGrants(t *testing.T) {
 
 	// OTP after the password, and the one-factor OTP grant.
 	_, body = oauthPost(t, b, "token", pw)
-	otpCode, _ := totp.GenerateCode("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", time.Now())
+	otpCode, _ := totp.GenerateCode("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", clk.Now())
 	if code, body := oauthPost(t, b, "token", url.Values{"client_id": {directClient}, "grant_type": {"http://auth0.com/oauth/grant-type/mfa-otp"}, "mfa_token": {body["mfa_token"].(string)}, "otp": {otpCode}}); code != 200 || body["access_token"] == nil {
 		t.Fatalf("mfa-otp: %d %v", code, body)
 	}
@@ -100,7 +105,7 @@ func TestDirectAuthenticationGrants(t *testing.T) {
 	if code != 200 || ch["oob_code"] == nil || ch["challenge_type"] != nil {
 		t.Fatalf("primary-authenticate: %d %v", code, ch)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	clk.Advance(2100 * time.Millisecond)
 	if code, body := oauthPost(t, b, "token", url.Values{"client_id": {directClient}, "grant_type": {"urn:okta:params:oauth:grant-type:oob"}, "scope": {"openid"}, "oob_code": {ch["oob_code"].(string)}}); code != 200 || body["access_token"] == nil {
 		t.Fatalf("oob grant: %d %v", code, body)
 	}

@@ -112,6 +112,7 @@ func apiCode(err error) string {
 // GetCallerIdentity signed with the issued credentials by the SDK and by the
 // Debian AWS CLI.
 func TestOktaToSTSWithSDKAndCLI(t *testing.T) {
+	t.Parallel()
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
 	ctx := context.Background()
 	tok, _ := sessionToken(t, srv.URL)
@@ -168,6 +169,7 @@ func (c credsProvider) Retrieve(context.Context) (aws.Credentials, error) {
 // TestClientsThatSkipStepsFail checks the cheats: no MFA, a reused
 // one-time token, a tampered or mismatched assertion.
 func TestClientsThatSkipStepsFail(t *testing.T) {
+	t.Parallel()
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
 	ctx := context.Background()
 

@@ -20,6 +20,7 @@ import (
 // front for a real PostgreSQL, and connects through it with an IAM token
 // signed by credentials the sandbox issued.
 func TestRDSFrontFromConfig(t *testing.T) {
+	t.Parallel()
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE app_user LOGIN PASSWORD 'backend-pw'", "CREATE DATABASE app OWNER app_user")
 	cfg := sandbox.DefaultConfig()

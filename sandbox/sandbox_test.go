@@ -79,10 +79,16 @@ func TestLatencyPerService(t *testing.T) {
 	if d := timed(okta); d < 120*time.Millisecond {
 		t.Errorf("an Okta answer came after %s, before the 120ms latency", d)
 	}
-	sts, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
-	sts.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if d := timed(sts); d >= 120*time.Millisecond {
-		t.Errorf("an AWS answer took %s: the Okta latency was applied to it", d)
+	// The fastest of five: a loaded machine may slow one answer, not
+	// every one, while the latency would delay each of them.
+	fastest := time.Duration(1 << 62)
+	for range 5 {
+		sts, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+		sts.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		fastest = min(fastest, timed(sts))
+	}
+	if fastest >= 120*time.Millisecond {
+		t.Errorf("the fastest of five AWS answers took %s: the Okta latency was applied to it", fastest)
 	}
 	for _, bad := range []string{"latency:\n  aws: -1s\n", "latency:\n  okta: 1h\n", "latency:\n  nope: 1s\n"} {
 		cfg, err := ParseConfig([]byte(bad))

@@ -96,6 +96,7 @@ func assumeWithWebIdentity(srv *sandbox.Server, token string) error {
 }
 
 func TestSTSRefusesWebIdentityTokensItCannotTrust(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Now())
 	srv := sandbox.StartWithOptions(t, sandbox.DefaultConfig(), sandbox.Options{Clock: clk})
 	// A sandbox whose "default" server issues tokens for another audience.

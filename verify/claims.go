@@ -22,11 +22,25 @@ type claims struct {
 	// They sit with the other small fields so claims keeps its size.
 	cidRank           int8
 	cidConflict       bool
+	shape             shapeBits // which kind-revealing claims are present
 	scopes, groups    []string
 	hasActive, active bool
 	tokenType         string // RFC 7662 token_type, introspection only
+	cnf               string // the cnf claim's JSON object, "" when absent
 	raw               string
 }
+
+// shapeBits record the claims that tell an access token from an ID
+// token: Okta puts cid and scp in access tokens only; nonce, at_hash and
+// c_hash belong to ID tokens (OIDC Core 2, 3.1.3.6, 3.3.2.11).
+type shapeBits uint8
+
+const (
+	shapeCid shapeBits = 1 << iota
+	shapeScp
+	shapeIDToken
+	shapeCnf // a cnf (confirmation) claim: the token is sender-constrained
+)
 
 // clientClaimNames are the claims naming the client, in the order they
 // are read: Okta's cid, RFC 9068's client_id, OIDC's azp, Azure v1's
@@ -80,6 +94,9 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			// token ambiguous (refused by the policy).
 			var s string
 			s, err = stringValue(key, v)
+			if key == "cid" {
+				c.shape |= shapeCid
+			}
 			r := clientClaimRank(key)
 			switch {
 			case c.cidRank == 0:
@@ -97,11 +114,22 @@ func parseClaims(payload string, names claimNames) (*claims, error) {
 			// string, RFC 9068 and Auth0 send scope as a string.
 			var s []string
 			s, err = stringList(key, v, true)
+			if key == "scp" {
+				c.shape |= shapeScp
+			}
 			if c.scopes == nil {
 				c.scopes = s // the usual case: one scope claim, no copy
 			} else {
 				c.scopes = append(slices.Clip(c.scopes), s...)
 			}
+		case "nonce", "at_hash", "c_hash":
+			c.shape |= shapeIDToken
+		case "cnf":
+			if v.kind != jsonObject {
+				return errors.New("cnf must be an object")
+			}
+			c.shape |= shapeCnf
+			c.cnf = v.raw
 		case "active":
 			if v.kind != jsonBool {
 				return errors.New("active must be a boolean")
@@ -184,6 +212,12 @@ type Principal struct {
 	// Introspected is true when the token was checked by RFC 7662
 	// introspection rather than by signature.
 	Introspected bool
+	// KeyThumbprint is the token's cnf.jkt (RFC 9449): the RFC 7638
+	// thumbprint of the key it is bound to, "" for a bearer token.
+	KeyThumbprint string
+	// bound marks a cnf claim of any kind; such a token is never a
+	// bearer token.
+	bound bool
 
 	raw string
 }
@@ -210,8 +244,32 @@ func (p *Principal) Claims() (map[string]any, error) {
 // RawClaims returns a copy of the token's claims JSON.
 func (p *Principal) RawClaims() []byte { return []byte(p.raw) }
 
-func (p *Principal) clone() *Principal {
+// Clone returns a principal the caller owns: the struct and every slice
+// are fresh, so a handler that sorts, reverses or appends to its
+// principal's Audience, Scopes, Groups or Roles changes nothing another
+// request (or the token cache) sees. The four slices share one backing
+// array, each capped at its own length so that an append reallocates
+// instead of writing into its neighbour: one allocation for all of them.
+func (p *Principal) Clone() *Principal {
 	c := *p
+	n := len(p.Audience) + len(p.Scopes) + len(p.Groups) + len(p.Roles)
+	if n == 0 {
+		c.Audience, c.Scopes, c.Groups, c.Roles = nil, nil, nil, nil
+		return &c
+	}
+	buf := make([]string, 0, n)
+	take := func(s []string) []string {
+		if s == nil {
+			return nil
+		}
+		i := len(buf)
+		buf = append(buf, s...)
+		return buf[i:len(buf):len(buf)]
+	}
+	c.Audience = take(p.Audience)
+	c.Scopes = take(p.Scopes)
+	c.Groups = take(p.Groups)
+	c.Roles = take(p.Roles)
 	return &c
 }
 

@@ -28,8 +28,33 @@
 // (NegativeTTL, keyed by the token's SHA-256) so repeated bad tokens cost
 // one call each, strings that are not RFC 6750 tokens cost none, and
 // concurrent introspections of one token share one call. An endpoint that
-// refuses the verifier's own credentials yields ErrIntrospectionRefused;
-// an active refresh token is refused as a bearer token.
+// refuses the verifier's own credentials yields ErrIntrospectionRefused.
+// Calls are bounded per provider (IntrospectConcurrency calls in flight,
+// IntrospectPerSecond per second; a token that finds them spent is
+// refused at once as ErrKeysUnavailable), a 429 or 503 answer's
+// Retry-After pauses them, a JWT whose own claims already fail costs none,
+// and an answer without exp holds for IntrospectTTL.
+//
+// Only access tokens pass, whatever else the issuer signs or introspects
+// as active. An Okta access token carries cid; a JWT with nonce, at_hash
+// or c_hash is an ID token. From an Okta endpoint, whose reference answers
+// every kind with token_type Bearer, only an answer with iss, aud, jti and
+// iat describes an access token (a refresh token's has none of them); an
+// answer whose aud is its own client, or whose jti starts with "ID.", is
+// an ID token; a token_type naming another kind refuses it from any
+// endpoint. Okta's access tokens are JWTs, so an introspection provider at
+// an Okta endpoint takes opaque tokens only with AcceptOpaque.
+//
+// The Okta org authorization server signs its access tokens with a key it
+// does not publish: only Okta can validate them, by introspection.
+// AllowOrgServer accepts the org server's ID tokens issued to ClientID.
+//
+// A token bound to a key (a cnf claim; RFC 9449 DPoP) is never a bearer
+// token: Verify refuses it with ErrDPoPRequired and a DPoP challenge, and
+// VerifyDPoP accepts it with a proof that passes every check of RFC 9449
+// section 4.3, including a replay cache of proof ids (DPoPConfig.Replay,
+// in memory unless shared) and server nonces where DPoPConfig.Nonces is
+// set.
 //
 // The client a token was issued to is read from cid, client_id, azp and
 // appid, ranked in that order whatever their order in the JSON; a token

@@ -13,7 +13,9 @@ import (
 //
 //	OKTA_DOMAIN             org domain, e.g. example.okta.com (required)
 //	OKTA_AUTH_SERVER_ID     custom authorization server id (default "default")
-//	OKTA_ALLOW_ORG_SERVER   "true" to accept the org server (AUTH_SERVER_ID "org")
+//	OKTA_ALLOW_ORG_SERVER   "true" to accept the org server's ID tokens (AUTH_SERVER_ID "org");
+//	                        its access tokens can only be introspected
+//	OKTA_CLIENT_ID          the client whose org-server ID tokens are accepted
 //	OKTA_BASE_URL           scheme and host override, e.g. http://127.0.0.1:8080
 //	OKTA_AUDIENCE           accepted audiences, comma-separated (required)
 //	OKTA_CLIENT_IDS         allowed cid values, comma-separated
@@ -47,6 +49,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("verify: OKTA_ALLOW_ORG_SERVER: %w", err)
 		}
 		pc.AllowOrgServer = b
+	}
+	if pc.AllowOrgServer {
+		pc.ClientID = strings.TrimSpace(getenv("OKTA_CLIENT_ID"))
 	}
 	cfg := Config{
 		Providers: []ProviderConfig{pc},

@@ -62,6 +62,13 @@ type Error struct {
 	// Cause is an underlying error for logs (network errors, parse detail).
 	// It is not part of the client-facing description.
 	Cause error
+	// Scheme is the authentication scheme of the challenge: "DPoP" for
+	// failures of DPoP requests and for key-bound tokens sent as bearer
+	// tokens, "" for Bearer.
+	Scheme string
+	// Nonce, with CodeUseDPoPNonce, is the nonce the client must put in
+	// its next proof; the HTTP answer carries it as DPoP-Nonce.
+	Nonce string
 }
 
 func (e *Error) Error() string {
@@ -94,6 +101,10 @@ func codeFor(reason error) ErrorCode {
 		return CodeInvalidRequest
 	case ErrInsufficientScope, ErrForbidden:
 		return CodeInsufficientScope
+	case ErrDPoPProof:
+		return CodeInvalidDPoPProof
+	case ErrDPoPNonce:
+		return CodeUseDPoPNonce
 	}
 	return CodeInvalidToken
 }
@@ -141,10 +152,14 @@ func Challenge(err error, realm string) (status int, wwwAuthenticate string) {
 	if e.Code == CodeInsufficientScope && len(e.Scopes) > 0 {
 		params = append(params, `scope="`+quoteParam(strings.Join(e.Scopes, " "))+`"`)
 	}
-	if len(params) == 0 {
-		return status, "Bearer"
+	scheme := "Bearer"
+	if e.Scheme == "DPoP" {
+		scheme = "DPoP"
 	}
-	return status, "Bearer " + strings.Join(params, ", ")
+	if len(params) == 0 {
+		return status, scheme
+	}
+	return status, scheme + " " + strings.Join(params, ", ")
 }
 
 // quoteParam keeps a value inside an RFC 6750 quoted string: the RFC limits

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,17 @@ const (
 	defaultIntrospectCacheSize   = 10000
 )
 
+// Introspection call bounds, per provider: the calls in flight at once
+// and the calls per second (with a burst of one second's worth). A token
+// that finds either spent is refused at once as ErrKeysUnavailable (the
+// client retries) instead of queueing a goroutine per token.
+const (
+	DefaultIntrospectConcurrency = 16
+	DefaultIntrospectPerSecond   = 50
+	// maxRetryAfter caps how long one Retry-After can stop calls.
+	maxRetryAfter = 5 * time.Minute
+)
+
 // introspector checks tokens with an RFC 7662 endpoint.
 type introspector struct {
 	name     string
@@ -45,6 +57,16 @@ type introspector struct {
 	negTTL   time.Duration
 	pos      *ttlCache[*claims]
 	neg      *ttlCache[struct{}]
+	// issuer is the configured iss ("" when any); an answer naming
+	// another is refused.
+	issuer string
+	// okta is set for an Okta endpoint, whose answers for refresh
+	// tokens look like an access token's but for the claims they lack.
+	okta bool
+
+	// slots bounds the calls in flight; the bucket, their rate.
+	slots  chan struct{}
+	bucket tokenBucket
 
 	// inflight holds the calls under way, so that a burst of requests
 	// carrying one new token costs the endpoint one call, not one each.
@@ -73,6 +95,10 @@ func (in *introspector) check(ctx context.Context, token string) (*claims, error
 	in.mu.Lock()
 	call := in.inflight[k]
 	if call == nil {
+		if err := in.admit(); err != nil {
+			in.mu.Unlock()
+			return nil, err
+		}
 		call = &introCall{done: make(chan struct{})}
 		if in.inflight == nil {
 			in.inflight = map[tokenKey]*introCall{}
@@ -96,15 +122,23 @@ func (in *introspector) check(ctx context.Context, token string) (*claims, error
 // so a request arriving just after finds the cache filled.
 func (in *introspector) run(ctx context.Context, k tokenKey, token string, call *introCall) {
 	c, err := in.call(ctx, token)
+	<-in.slots
 	now := in.f.clk.Now().Unix()
+	var kind string
+	if err == nil && c.active {
+		kind = in.accessShape(c)
+	}
 	switch {
 	case err != nil:
 		call.err = err
-	case !c.active || strings.EqualFold(c.tokenType, "refresh_token"):
-		// An active refresh token is not an access token: presented as
-		// a bearer token it is refused like an inactive one.
+	case !c.active:
 		in.neg.put(k, struct{}{}, now+int64(in.negTTL/time.Second), now)
 		call.err = newError(ErrInactive, "")
+	case kind != "":
+		// An active refresh or ID token is not an access token:
+		// presented as a bearer token it is refused, and remembered.
+		in.neg.put(k, struct{}{}, now+int64(in.negTTL/time.Second), now)
+		call.err = newError(ErrUnsupportedToken, kind)
 	default:
 		if c.user == "" {
 			// No sub and no username: a client-credentials token.
@@ -115,6 +149,11 @@ func (in *introspector) run(ctx context.Context, k tokenKey, token string, call 
 		exp := now + int64(in.posTTL/time.Second)
 		if c.hasExp && c.exp < exp {
 			exp = c.exp
+		}
+		if !c.hasExp {
+			// RFC 7662 requires only active: an answer without exp
+			// holds for as long as it is cached, no longer.
+			c.exp, c.hasExp = exp, true
 		}
 		in.pos.put(k, c, exp, now)
 		call.c = c
@@ -159,6 +198,10 @@ func (in *introspector) call(ctx context.Context, token string) (*claims, error)
 	body, _, err := in.f.do(r)
 	if err != nil {
 		var se *statusError
+		if errors.As(err, &se) && (se.code == http.StatusTooManyRequests || se.code == http.StatusServiceUnavailable) {
+			in.pause(se.retryAfter)
+			return nil, wrapError(ErrKeysUnavailable, "", fmt.Errorf("provider %s: %w; introspection paused as the endpoint asked", in.name, err))
+		}
 		if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
 			// RFC 7662 section 2.3: the endpoint answers 401 when the
 			// caller's own authentication fails. Saying "keys
@@ -172,6 +215,119 @@ func (in *introspector) call(ctx context.Context, token string) (*claims, error)
 		return nil, wrapError(ErrKeysUnavailable, "", err)
 	}
 	return c, nil
+}
+
+// accessShape returns "" when an active answer describes an access
+// token, else why it does not. Okta's /introspect reference answers every
+// kind of token with token_type Bearer; only an access token's answer
+// carries iss, aud, jti and iat (a refresh token's has none of them), so
+// from an Okta endpoint all four are required; an ID token's has the
+// client as aud and a jti starting with "ID.". From any endpoint a
+// token_type naming another kind (refresh_token, id_token, as some
+// servers answer) or an ID token's claims refuse it.
+func (in *introspector) accessShape(c *claims) string {
+	switch strings.ToLower(c.tokenType) {
+	case "", "bearer", "dpop", "access_token", "urn:ietf:params:oauth:token-type:access_token":
+	default:
+		return "the token is not an access token (token_type " + safeText(c.tokenType) + ")"
+	}
+	switch {
+	case c.shape&shapeIDToken != 0, strings.HasPrefix(c.jti, "ID."), c.cid != "" && slices.Contains(c.aud, c.cid):
+		return "an ID token is not an access token"
+	case in.okta && (c.iss == "" || len(c.aud) == 0 || c.jti == "" || !c.hasIat):
+		return "the introspection answer lacks iss, aud, jti or iat, which an access token's carries (a refresh token?)"
+	case in.issuer != "" && c.iss != in.issuer:
+		return "the introspection answer names another issuer"
+	}
+	return ""
+}
+
+// admit takes a call slot and a rate token, or says why not. in.mu is
+// held.
+func (in *introspector) admit() error {
+	now := in.f.clk.Now()
+	if until := in.bucket.pausedUntil; now.Before(until) {
+		return newError(ErrKeysUnavailable, fmt.Sprintf("the introspection endpoint asked to wait; retry in %ds", int(until.Sub(now).Seconds())+1))
+	}
+	select {
+	case in.slots <- struct{}{}:
+	default:
+		return newError(ErrKeysUnavailable, "too many introspection calls in flight; retry shortly")
+	}
+	if !in.bucket.take(now) {
+		<-in.slots
+		return newError(ErrKeysUnavailable, "introspection call rate reached; retry shortly")
+	}
+	return nil
+}
+
+// pause stops calls for d (a Retry-After), at least a second, at most
+// maxRetryAfter.
+func (in *introspector) pause(d time.Duration) {
+	d = min(max(d, time.Second), maxRetryAfter)
+	until := in.f.clk.Now().Add(d)
+	in.mu.Lock()
+	if until.After(in.bucket.pausedUntil) {
+		in.bucket.pausedUntil = until
+	}
+	in.mu.Unlock()
+}
+
+// tokenBucket is a rate limit on the injected clock: rate tokens a
+// second, holding at most burst.
+type tokenBucket struct {
+	rate, burst, level float64
+	last               time.Time
+	pausedUntil        time.Time
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	if !b.last.IsZero() && now.After(b.last) {
+		b.level = min(b.burst, b.level+now.Sub(b.last).Seconds()*b.rate)
+	}
+	if b.last.IsZero() || now.After(b.last) {
+		b.last = now
+	}
+	if b.level < 1 {
+		return false
+	}
+	b.level--
+	return true
+}
+
+// plausibleSignature reports whether a signature of n bytes can be one of
+// alg: an RSA signature is as long as a 2048- to 8192-bit modulus, ECDSA
+// and EdDSA ones have fixed sizes. Junk costs no introspection call.
+func plausibleSignature(alg string, n int) bool {
+	switch alg {
+	case RS256, PS256:
+		return n >= 256 && n <= 1024 && n%8 == 0
+	case ES256, EdDSA, Ed25519:
+		return n == 64
+	}
+	return n > 0
+}
+
+// oktaEndpoint reports whether an introspection provider asks Okta (an
+// okta.com, oktapreview.com or okta-emea.com host, or Okta's
+// /oauth2[/id]/v1/introspect path, as the sandbox serves it).
+func oktaEndpoint(pc ProviderConfig) bool {
+	for _, raw := range []string{pc.IntrospectURL, pc.DiscoveryURL, pc.Issuer} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		h := strings.ToLower(u.Hostname())
+		for _, d := range []string{".okta.com", ".oktapreview.com", ".okta-emea.com"} {
+			if strings.HasSuffix(h, d) {
+				return true
+			}
+		}
+		if strings.HasPrefix(u.Path, "/oauth2/") && strings.HasSuffix(u.Path, "/v1/introspect") {
+			return true
+		}
+	}
+	return false
 }
 
 // parseIntrospection reads an RFC 7662 answer strictly; "active" is

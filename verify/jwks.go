@@ -28,7 +28,10 @@ type KeyCache struct {
 	// RefetchFloor is the least time between two fetches of one key set,
 	// whatever triggers them (unknown kid, failed fetch, refresh). It is
 	// what keeps a storm of tokens with random kids from becoming a storm
-	// of requests to the issuer.
+	// of requests to the issuer. One exception: after a failed fetch, an
+	// unknown kid may fetch again after a tenth of the floor, so that
+	// keys an issuer rotated during an outage are picked up soon after it
+	// comes back, not a whole floor after the last failed attempt.
 	RefetchFloor time.Duration `json:"refetch_floor,omitempty" yaml:"refetch_floor,omitempty"`
 	// MaxStale is how long keys stay in use after the last successful
 	// fetch when refreshing fails (stale-if-error).
@@ -140,7 +143,7 @@ func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("%s: response is larger than %d bytes", r.URL.Redacted(), f.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", 0, &statusError{url: r.URL.Redacted(), code: resp.StatusCode}
+		return "", 0, &statusError{url: r.URL.Redacted(), code: resp.StatusCode, retryAfter: retryAfter(resp.Header.Get("Retry-After"), f.clk.Now())}
 	}
 	return string(body), maxAge(resp.Header.Get("Cache-Control")), nil
 }
@@ -149,6 +152,26 @@ func (f *fetcher) do(r *http.Request) (string, time.Duration, error) {
 type statusError struct {
 	url  string
 	code int
+	// retryAfter is the answer's Retry-After (RFC 9110 section 10.2.3:
+	// seconds or an HTTP date), 0 when absent or unreadable.
+	retryAfter time.Duration
+}
+
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, 1<<20)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (e *statusError) Error() string { return fmt.Sprintf("%s: HTTP %d", e.url, e.code) }
@@ -238,7 +261,7 @@ func (rk *remoteKeys) lookup(ctx context.Context, kid, alg string) (*publicKey, 
 	// Unknown kid: the issuer may have rotated. Refetch, but never more
 	// often than the floor allows, and wait for it only briefly: a
 	// hanging key server must not hold requests for FetchTimeout.
-	if err := rk.fetch(ctx, rk.cfg.UnknownKeyWait); err != nil {
+	if err := rk.fetchAfter(ctx, rk.cfg.UnknownKeyWait, true); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Reason == ErrKeysUnavailable {
 			// The set we hold is still valid; the kid is simply unknown.
@@ -274,13 +297,23 @@ const (
 // not an error: the caller works with what it has. A wait that runs out
 // leaves the fetch running; its result serves later requests.
 func (rk *remoteKeys) fetch(ctx context.Context, wait time.Duration) error {
+	return rk.fetchAfter(ctx, wait, false)
+}
+
+// fetchAfter is fetch; unknownKid shortens the floor to a tenth after a
+// failed attempt (see KeyCache.RefetchFloor).
+func (rk *remoteKeys) fetchAfter(ctx context.Context, wait time.Duration, unknownKid bool) error {
 	rk.mu.Lock()
 	ch := rk.inflight
 	if ch == nil {
 		now := rk.f.clk.Now()
+		floor := rk.cfg.RefetchFloor
+		if unknownKid && rk.lastErr != nil {
+			floor /= 10
+		}
 		// A clock that went backwards (now before the last attempt) does
 		// not hold fetches off until it catches up.
-		if !rk.lastAttempt.IsZero() && now.Sub(rk.lastAttempt) < rk.cfg.RefetchFloor && !now.Before(rk.lastAttempt) {
+		if !rk.lastAttempt.IsZero() && now.Sub(rk.lastAttempt) < floor && !now.Before(rk.lastAttempt) {
 			err := rk.lastErr
 			rk.mu.Unlock()
 			if err != nil && rk.usable(now) == nil {

@@ -636,7 +636,17 @@ func JWKSToPEM(jwks []byte) ([]byte, error) {
 		return nil, fmt.Errorf("cannot convert key: %s", ks.skipped[0])
 	}
 	var out []byte
-	for _, k := range ks.all {
+	for i, k := range ks.all {
+		// A kid or alg holding a line break would write PEM headers,
+		// or a whole block with a key of its author's choosing, that a
+		// reader of the output then trusts: such keys are refused.
+		for _, v := range [...]string{k.kid, k.alg} {
+			if strings.ContainsFunc(v, func(r rune) bool {
+				return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
+			}) {
+				return nil, fmt.Errorf("key %d: kid or alg %q holds control characters, which would forge PEM headers; refused", i, v)
+			}
+		}
 		der, err := x509.MarshalPKIXPublicKey(k.public())
 		if err != nil {
 			return nil, err

@@ -131,14 +131,18 @@ func TestUnknownKidWaitIsBounded(t *testing.T) {
 	}
 	// The fetch still hangs; held keys serve at once, and more unknown
 	// kids wait no longer than the bound and start no second fetch.
+	// The fastest of 20 is compared: one call may be descheduled on a
+	// loaded machine, not all of them, while a wait would slow every one.
+	fastest := time.Duration(1 << 62)
 	for range 20 {
 		start := time.Now()
 		if _, err := v.Verify(ctx, mint(t, RS256, k.rsa, "k1", claims)); err != nil {
 			t.Fatalf("held key during a hanging fetch: %v", err)
 		}
-		if d := time.Since(start); d > wait {
-			t.Fatalf("a token with a held key waited %v", d)
-		}
+		fastest = min(fastest, time.Since(start))
+	}
+	if fastest >= wait {
+		t.Fatalf("every token with a held key waited, the fastest %v", fastest)
 	}
 	start = time.Now()
 	if _, err := v.Verify(ctx, mint(t, RS256, k.rsa2, "k-other", claims)); !errors.Is(err, ErrUnknownKey) || time.Since(start) > wait+2*time.Second {
@@ -227,7 +231,8 @@ func TestOutageKeepsHeldKeysAndRecoversWithinFloor(t *testing.T) {
 				if _, err := v.Verify(ctx, tokAt("k1")); err != nil {
 					t.Fatalf("minute %v of the outage: held key refused: %v", time.Duration(i+1)*step, err)
 				}
-				if d := time.Since(start); d > time.Second {
+				// Waiting on the hanging fetch would take its minute.
+				if d := time.Since(start); d > 30*time.Second {
 					t.Fatalf("a token with a held key waited %v", d)
 				}
 				if err := v.KeysReady(); err != nil {
@@ -271,8 +276,11 @@ func TestOutageKeepsHeldKeysAndRecoversWithinFloor(t *testing.T) {
 
 // TestBackgroundRefreshRetriesEveryFloor runs RefreshInBackground on the
 // real clock with a short floor: during an outage with no keys the loop
-// retries once per floor (no growing backoff), and readiness returns
-// within about one floor of the server coming back.
+// retries once per floor, never faster, with no growing backoff, and
+// readiness returns soon after the server comes back. It waits for
+// conditions, so a loaded machine slows it down but does not fail it:
+// twelve retries take half a second at one per floor and minutes with a
+// doubling backoff, and a slow machine only spaces them further apart.
 func TestBackgroundRefreshRetriesEveryFloor(t *testing.T) {
 	k := keys(t)
 	srv := newKeyServer(t, jwksOf(jwk(&k.rsa.PublicKey, "k1", RS256)))
@@ -280,15 +288,21 @@ func TestBackgroundRefreshRetriesEveryFloor(t *testing.T) {
 	const floor = 40 * time.Millisecond
 	v := keyVerifier(t, srv, nil, KeyCache{RefetchFloor: floor, FetchTimeout: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
 	done := v.RefreshInBackground(ctx)
 	defer func() {
 		cancel()
 		<-done
 	}()
-	time.Sleep(20 * floor)
-	n := srv.hits.Load()
-	if n < 8 || n > 22 {
-		t.Fatalf("%d fetches in %v with a %v floor; want one per floor", n, 20*floor, floor)
+	for srv.hits.Load() < 12 {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("%d fetches in a minute with a %v floor; want one per floor", srv.hits.Load(), floor)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Timers never fire early: at most one fetch per floor, plus the first.
+	if n, most := srv.hits.Load(), int64(time.Since(start)/floor)+1; n > most {
+		t.Fatalf("%d fetches in %v with a %v floor; want at most %d", n, time.Since(start), floor, most)
 	}
 	if v.KeysReady() == nil {
 		t.Fatal("ready without keys")
@@ -296,12 +310,65 @@ func TestBackgroundRefreshRetriesEveryFloor(t *testing.T) {
 	srv.set("ok", "")
 	back := time.Now()
 	for v.KeysReady() != nil {
-		if time.Since(back) > 2*time.Second {
+		if time.Since(back) > 30*time.Second {
 			t.Fatalf("keys not loaded %v after the server came back", time.Since(back))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if took := time.Since(back); took > 10*floor {
-		t.Fatalf("readiness came back after %v, want within about one floor (%v)", took, floor)
+	t.Logf("ready %v after the server came back (floor %v)", time.Since(back), floor)
+}
+
+// TestUnknownKidAfterOutage: the issuer fails, then comes back with a
+// rotated key. A token signed with the new key is fetched for a tenth of
+// the floor after the last failed attempt, not a whole floor after it;
+// before that, tokens with unknown kids cost the issuer nothing.
+func TestUnknownKidAfterOutage(t *testing.T) {
+	k := keys(t)
+	srv := newKeyServer(t, jwksOf(jwk(&k.rsa.PublicKey, "k1", RS256)))
+	fc := clock.NewFake(testNow)
+	const floor = time.Minute
+	v := keyVerifier(t, srv, fc, KeyCache{RefetchFloor: floor, MinRefresh: 5 * time.Minute, DefaultRefresh: 5 * time.Minute,
+		FetchTimeout: time.Minute, UnknownKeyWait: time.Minute})
+	ctx := context.Background()
+	if err := v.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok := func(kid string) string {
+		c := oktaClaims(srv.URL)
+		c["iat"], c["exp"] = fc.Now().Unix(), fc.Now().Unix()+3600
+		key := k.rsa
+		if kid == "k2" {
+			key = k.rsa2
+		}
+		return mint(t, RS256, key, kid, c)
+	}
+	// The outage: the refresh due after 5 minutes fails.
+	srv.set("fail", "")
+	fc.Advance(6 * time.Minute)
+	if _, err := v.Verify(ctx, tok("k1")); err != nil {
+		t.Fatalf("held key during the outage: %v", err)
+	}
+	waitIdle(t, remoteOf(v))
+	hits := srv.hits.Load()
+	// The issuer is back, with a rotated set.
+	srv.set("ok", jwksOf(jwk(&k.rsa.PublicKey, "k1", RS256), jwk(&k.rsa2.PublicKey, "k2", RS256)))
+	fc.Advance(floor/10 - time.Second)
+	for range 20 {
+		if _, err := v.Verify(ctx, tok("k2")); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("before a tenth of the floor: %v", err)
+		}
+	}
+	if n := srv.hits.Load(); n != hits {
+		t.Fatalf("%d fetches for unknown kids within a tenth of the floor after a failure, want 0", n-hits)
+	}
+	fc.Advance(2 * time.Second)
+	if _, err := v.Verify(ctx, tok("k2")); err != nil {
+		t.Fatalf("new key %v after the last failed attempt (floor %v): %v", floor/10+time.Second, floor, err)
+	}
+	// Once a fetch has succeeded, the whole floor applies again.
+	hits = srv.hits.Load()
+	fc.Advance(floor / 2)
+	if _, err := v.Verify(ctx, tok("k3")); !errors.Is(err, ErrUnknownKey) || srv.hits.Load() != hits {
+		t.Fatalf("unknown kid within the floor after a success: %v, %d fetches", err, srv.hits.Load()-hits)
 	}
 }

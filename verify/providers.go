@@ -98,13 +98,21 @@ func (b *providerBuilder) okta() error {
 	if id := b.pc.AuthServerID; id != "" && id != "org" {
 		b.p.issuer = base + "/oauth2/" + id
 		b.p.keys = b.remote(fixedURL(b.p.issuer + "/v1/keys"))
+		b.p.okta = true
 		return nil
 	}
 	if !b.pc.AllowOrgServer {
 		return errors.New("okta: the org authorization server is refused unless allowed (OKTA_ALLOW_ORG_SERVER); set AuthServerID to a custom server such as \"default\"")
 	}
+	if b.pc.ClientID == "" {
+		return errors.New("okta: the org authorization server's access tokens can only be validated by Okta (introspect them, or use a custom authorization server such as \"default\"); " +
+			"to accept its ID tokens instead, set client_id (OKTA_CLIENT_ID) to the client they are issued to")
+	}
 	b.p.issuer = base
 	b.p.keys = b.remote(fixedURL(base + "/oauth2/v1/keys"))
+	// An ID token's audience is its client: that, and nothing else.
+	b.p.orgClient = b.pc.ClientID
+	b.p.audiences = []string{b.pc.ClientID}
 	return nil
 }
 
@@ -210,6 +218,17 @@ func (b *providerBuilder) introspection() error {
 	if in.negTTL <= 0 {
 		in.negTTL = DefaultIntrospectNegativeTTL
 	}
+	in.issuer, in.okta = pc.Issuer, oktaEndpoint(pc)
+	conc := pc.IntrospectConcurrency
+	if conc <= 0 {
+		conc = DefaultIntrospectConcurrency
+	}
+	rate := pc.IntrospectPerSecond
+	if rate <= 0 {
+		rate = DefaultIntrospectPerSecond
+	}
+	in.slots = make(chan struct{}, conc)
+	in.bucket = tokenBucket{rate: rate, burst: max(rate, 1), level: max(rate, 1)}
 	in.pos = newTTLCache[*claims](defaultIntrospectCacheSize)
 	in.neg = newTTLCache[struct{}](defaultIntrospectCacheSize)
 	signer, err := introspectionKey(pc)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,9 +39,11 @@ type ProviderConfig struct {
 	Domain string `json:"domain,omitempty" yaml:"domain,omitempty"`
 	// AuthServerID is the Okta custom authorization server id
 	// ("default", "aus..."); empty or "org" means the org server, which
-	// is refused unless AllowOrgServer is set (OKTA_ALLOW_ORG_SERVER):
-	// Okta does not support validating org-server access tokens outside
-	// Okta.
+	// is refused unless AllowOrgServer is set (OKTA_ALLOW_ORG_SERVER).
+	// The org server's access tokens can only be validated by Okta (they
+	// are signed with a key it does not publish): introspect them with an
+	// introspection provider. AllowOrgServer accepts the org server's ID
+	// tokens issued to ClientID (OKTA_CLIENT_ID), which is then required.
 	AuthServerID   string `json:"auth_server_id,omitempty" yaml:"auth_server_id,omitempty"`
 	AllowOrgServer bool   `json:"allow_org_server,omitempty" yaml:"allow_org_server,omitempty"`
 	// Tenant is the Azure AD tenant id. Multi-tenant aliases (common,
@@ -85,9 +88,18 @@ type ProviderConfig struct {
 	// AcceptOpaque routes tokens that are not JWTs to this introspection
 	// provider. At most one provider may set it.
 	AcceptOpaque bool `json:"accept_opaque,omitempty" yaml:"accept_opaque,omitempty"`
-	// IntrospectTTL and NegativeTTL bound the introspection caches.
+	// IntrospectTTL and NegativeTTL bound the introspection caches. An
+	// active answer without exp is valid for IntrospectTTL.
 	IntrospectTTL time.Duration `json:"introspect_ttl,omitempty" yaml:"introspect_ttl,omitempty"`
 	NegativeTTL   time.Duration `json:"negative_ttl,omitempty" yaml:"negative_ttl,omitempty"`
+	// IntrospectConcurrency bounds the calls in flight to the endpoint
+	// (default DefaultIntrospectConcurrency) and IntrospectPerSecond
+	// their rate (default DefaultIntrospectPerSecond); a token arriving
+	// when either is spent is refused as ErrKeysUnavailable (retry)
+	// rather than queued. A 429 or 503 answer's Retry-After stops all
+	// calls for that long.
+	IntrospectConcurrency int     `json:"introspect_concurrency,omitempty" yaml:"introspect_concurrency,omitempty"`
+	IntrospectPerSecond   float64 `json:"introspect_per_second,omitempty" yaml:"introspect_per_second,omitempty"`
 
 	// Audiences, when set, replaces Policy.Audiences for this provider.
 	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
@@ -170,6 +182,8 @@ type Config struct {
 	Limits     Limits     `json:"limits,omitempty" yaml:"limits,omitempty"`
 	KeyCache   KeyCache   `json:"key_cache,omitempty" yaml:"key_cache,omitempty"`
 	TokenCache TokenCache `json:"token_cache,omitempty" yaml:"token_cache,omitempty"`
+	// DPoP configures VerifyDPoP's proof checks.
+	DPoP DPoPConfig `json:"dpop,omitempty" yaml:"dpop,omitempty"`
 
 	HTTPClient *http.Client `json:"-" yaml:"-"`
 	// Clock tells time for expiry and key refresh (any value with a Now
@@ -186,6 +200,34 @@ type provider struct {
 	types     []string // accepted typ values; nil accepts any
 	keys      keySource
 	intro     *introspector
+	// okta marks an Okta custom authorization server: its access tokens
+	// carry cid, which its ID tokens never do.
+	okta bool
+	// orgClient, for the Okta org server, is the client whose ID tokens
+	// are accepted (their aud); the org server's access tokens are signed
+	// with a key Okta does not publish and can only be introspected.
+	orgClient string
+}
+
+// tokenKind refuses JWTs that are not access tokens by their claims:
+// ID tokens (nonce, at_hash, c_hash; for Okta, no cid or scp) and, for
+// the Okta org server, its access tokens, which only Okta can check.
+func (p *provider) tokenKind(c *claims) error {
+	switch {
+	case p.orgClient != "":
+		if c.shape&(shapeCid|shapeScp) != 0 {
+			return newError(ErrUnsupportedToken, "access tokens of the Okta org authorization server can only be validated by Okta: "+
+				"introspect them (an introspection provider at "+p.issuer+"/oauth2/v1/introspect), or use a custom authorization server")
+		}
+		if !slices.Contains(c.aud, p.orgClient) {
+			return newError(ErrAudience, "an ID token of the org authorization server is accepted only for the configured client")
+		}
+	case c.shape&shapeIDToken != 0:
+		return newError(ErrUnsupportedToken, "an ID token (nonce, at_hash or c_hash) is not an access token")
+	case p.okta && c.shape&shapeCid == 0:
+		return newError(ErrUnsupportedToken, "not an Okta access token (Okta access tokens carry cid; an ID token does not)")
+	}
+	return nil
 }
 
 // cachedToken is one cached verification.
@@ -209,6 +251,7 @@ type Verifier struct {
 	clk       clock.Clock
 	cache     *ttlCache[*cachedToken]
 	cacheTTL  int64
+	dpop      DPoPConfig
 	// hits and misses count token cache lookups for Stats.
 	hits, misses atomic.Uint64
 }
@@ -288,12 +331,22 @@ func New(cfg Config) (*Verifier, error) {
 			v.byIssuer[p.issuer] = p
 		}
 		if pc.Type == ProviderIntrospection && (pc.AcceptOpaque || p.issuer == "") {
+			if !pc.AcceptOpaque && oktaEndpoint(pc) {
+				return nil, fmt.Errorf("verify: provider %s: Okta issues access tokens as JWTs, so opaque tokens are not introspected at an Okta endpoint unless accept_opaque is set; set issuer to introspect that issuer's JWTs", p.name)
+			}
 			if v.opaque != nil {
 				return nil, errors.New("verify: more than one introspection provider accepts opaque tokens")
 			}
 			v.opaque = p
 		}
 		v.providers = append(v.providers, p)
+	}
+	v.dpop = cfg.DPoP
+	if v.dpop.Window <= 0 {
+		v.dpop.Window = DefaultDPoPWindow
+	}
+	if v.dpop.Replay == nil {
+		v.dpop.Replay = &memoryReplay{seen: map[string]time.Time{}, now: v.clk.Now}
 	}
 	if !cfg.TokenCache.Disabled {
 		size := cfg.TokenCache.Size
@@ -399,9 +452,22 @@ func (v *Verifier) Issuers() []string {
 	return out
 }
 
-// Verify checks token and returns the principal it names. Every failure is
-// an *Error; pass it to Challenge for the HTTP answer.
+// Verify checks a bearer token and returns the principal it names. Every
+// failure is an *Error; pass it to Challenge for the HTTP answer. A token
+// bound to a key (a cnf claim, RFC 9449) is refused with
+// ErrDPoPRequired: without its proof it is a stolen token's replay as
+// likely as not. VerifyDPoP checks such tokens.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
+	p, err := v.verify(ctx, token)
+	if err == nil && p.bound {
+		return nil, &Error{Code: CodeInvalidToken, Reason: ErrDPoPRequired, Scheme: "DPoP",
+			Description: "the token is bound to a key: send 'Authorization: DPoP <token>' with a DPoP proof"}
+	}
+	return p, err
+}
+
+// verify checks token, bound or not.
+func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
 		return nil, newError(ErrMissingToken, "")
 	}
@@ -415,7 +481,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 		if ct, ok := v.cache.get(ck, now); ok {
 			if ct.gen == ct.prov.keys.generation() && v.policy.checkTime(&ct.c, now) == nil {
 				v.hits.Add(1)
-				return ct.p.clone(), nil
+				return ct.p.Clone(), nil
 			}
 			v.cache.remove(ck)
 		}
@@ -436,7 +502,28 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if p == nil {
 		return nil, newError(ErrUnknownIssuer, "")
 	}
+	if p.orgClient != "" {
+		// Said before the key lookup fails on the org server's
+		// unpublished key: what to do instead.
+		if err := p.tokenKind(c); err != nil {
+			return nil, err
+		}
+		if c.cid == "" {
+			c.cid = p.orgClient // an ID token's audience is its client
+		}
+	}
 	if p.intro != nil {
+		// The answer will decide, but a JWT whose own claims or
+		// signature size already fail costs no introspection call.
+		if !plausibleSignature(t.alg, len(t.sig)) {
+			return nil, newError(ErrSignature, "")
+		}
+		if _, err := v.policy.check(c, t.typ, p.types, p.audiences, true, now); err != nil {
+			return nil, err
+		}
+		if err := p.tokenKind(c); err != nil {
+			return nil, err
+		}
 		return v.introspect(ctx, p, token, &t, now)
 	}
 	k, gen, err := p.keys.lookup(ctx, t.kid, t.alg)
@@ -450,13 +537,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := p.tokenKind(c); err != nil {
+		return nil, err
+	}
 	pr := v.principal(c, p, roles)
 	if v.cache != nil {
 		exp := min(c.exp, now+v.cacheTTL)
 		v.cache.put(ck, &cachedToken{p: pr, prov: p, gen: gen, c: *c}, exp, now)
-		return pr.clone(), nil
+		return pr.Clone(), nil
 	}
-	return pr, nil
+	// Roles points at the policy's shared lists: copy them out.
+	return pr.Clone(), nil
 }
 
 func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal {
@@ -473,6 +564,10 @@ func (v *Verifier) principal(c *claims, p *provider, roles []string) *Principal 
 		Roles:    roles,
 		Expiry:   time.Unix(c.exp, 0),
 		raw:      c.raw,
+	}
+	if c.shape&shapeCnf != 0 {
+		pr.bound = true
+		pr.KeyThumbprint, _ = cnfThumbprint(c.cnf)
 	}
 	if len(roles) > 0 {
 		pr.Role = roles[0]
@@ -515,7 +610,9 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t 
 	}
 	pr := v.principal(c, p, roles)
 	pr.Introspected = true
-	return pr, nil
+	// The claims came from the introspection cache, which other
+	// requests read: the caller gets slices of its own.
+	return pr.Clone(), nil
 }
 
 // isB64Token reports whether s has the RFC 6750 section 2.1 b64token

@@ -367,7 +367,7 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("%s: New succeeded", tc.name)
 		}
 	}
-	ok := Config{Providers: []ProviderConfig{Okta("x.okta.com", "default"), {Type: ProviderOkta, Domain: "y.okta.com", AllowOrgServer: true}, Auth0("t.auth0.com"), AzureAD("tid")}, Policy: Policy{Audiences: []string{"a"}}}
+	ok := Config{Providers: []ProviderConfig{Okta("x.okta.com", "default"), {Type: ProviderOkta, Domain: "y.okta.com", AllowOrgServer: true, ClientID: "0oaweb"}, Auth0("t.auth0.com"), AzureAD("tid")}, Policy: Policy{Audiences: []string{"a"}}}
 	v, err := New(ok)
 	if err != nil {
 		t.Fatal(err)
@@ -432,7 +432,7 @@ func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{
 		"OKTA_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default, api://other",
 		"ADMIN_GROUPS": "Admins", "WRITE_GROUPS": "Writers,Editors", "READ_ONLY_GROUPS": "Everyone",
-		"OKTA_AUTH_SERVER_ID": "org", "OKTA_ALLOW_ORG_SERVER": "true",
+		"OKTA_AUTH_SERVER_ID": "org", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_CLIENT_ID": "0oaweb",
 	}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {

@@ -35,6 +35,10 @@ func grace() time.Duration {
 }
 
 func main() {
+	// SIGHUP reloads the configuration (serve); caught from the start so
+	// that one arriving while the gateway starts does not kill it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
@@ -42,7 +46,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "\noktafed-gateway: interrupted")
 		os.Exit(130)
 	}()
-	code := run(ctx, streams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv}, os.Args[1:])
+	code := run(ctx, streams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv, Reload: hup}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
@@ -54,6 +58,9 @@ type streams struct {
 	Out    io.Writer
 	ErrOut io.Writer
 	Getenv func(string) string
+	// Reload delivers SIGHUP: each one reloads a serving gateway's
+	// configuration. nil in tests that do not reload.
+	Reload <-chan os.Signal
 }
 
 func (s streams) getenv(k string) string {

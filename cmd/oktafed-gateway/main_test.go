@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oktafed/oktafed/gateway"
 )
 
 // testStreams gives buffers for output and env as the only environment.
@@ -111,6 +113,35 @@ func TestCommands(t *testing.T) {
 		s, out, errOut := testStreams(nil)
 		if code := run(context.Background(), s, tc.args); code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errOut.String(), tc.errText) {
 			t.Errorf("%q: exit %d, stdout %.200q, stderr %q; want %d, %q, %q", tc.args, code, out.String(), errOut.String(), tc.code, tc.out, tc.errText)
+		}
+	}
+}
+
+// TestRevokeHelpNamesRedisVariables: revoke --help names every Redis
+// variable the configuration reads, so an operator of a Cluster, a
+// Sentinel or TLS learns them from the command.
+func TestRevokeHelpNamesRedisVariables(t *testing.T) {
+	var read []string
+	var cfg gateway.Config
+	_ = cfg.ApplyEnv(func(k string) string {
+		if strings.HasPrefix(k, "REDIS_") {
+			read = append(read, k)
+		}
+		return ""
+	})
+	if len(read) < 10 {
+		t.Fatalf("ApplyEnv read only %v", read)
+	}
+	s, out, _ := testStreams(nil)
+	if code := run(context.Background(), s, []string{"revoke", "--help"}); code != 0 {
+		t.Fatalf("revoke --help: exit %d", code)
+	}
+	for _, k := range read {
+		if k == "REDIS_FAILURE_MODE" {
+			continue // the gateway's, not the command's
+		}
+		if !strings.Contains(out.String(), k) {
+			t.Errorf("revoke --help does not name %s, which it reads:\n%s", k, out)
 		}
 	}
 }

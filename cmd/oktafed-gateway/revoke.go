@@ -28,7 +28,22 @@ func newRevokeCmd(s streams) *cobra.Command {
 		Long: `Write a token id to the revocation list the gateway replicas share through
 Redis. Every replica refuses the token within moments, and replicas started
 later load the list at start. Without Redis, POST to a gateway's
-/_oktafed/revocations endpoint with an admin token instead.`,
+/_oktafed/revocations endpoint with an admin token instead.
+
+It reads the same Redis variables as the gateway (flags win):
+  REDIS_URL                 redis://[user:password@]host:6379/0, or rediss:// for TLS
+  REDIS_ADDRS               host:port,... : cluster seed nodes or sentinels
+  REDIS_CLUSTER             true for a Redis Cluster (with REDIS_ADDRS)
+  REDIS_MASTER_NAME         the primary's name, for Sentinel (with REDIS_ADDRS)
+  REDIS_USERNAME, REDIS_PASSWORD                    ACL user (override the URL's)
+  REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD  the sentinels' own ACL user
+  REDIS_TLS                 true: TLS without a rediss:// URL
+  REDIS_CA_FILE             CA bundle (PEM) for a private CA
+  REDIS_CERT_FILE, REDIS_KEY_FILE                   client certificate (PEM)
+  REDIS_TLS_SERVER_NAME     name to check in the servers' certificates
+With Sentinel, a revocation counts once a replica acknowledged it or a
+running gateway received it (gateways keep what they saw and write back
+what Redis loses); otherwise the command fails and you retry.`,
 		Example: `  oktafed-gateway revoke --jti AT.Zm9vYmFy --redis-url redis://127.0.0.1:6379/0
   REDIS_URL=redis://cache:6379/0 oktafed-gateway revoke --jti AT.Zm9vYmFy --ttl 2h`,
 		Args: cobra.NoArgs,

@@ -31,6 +31,7 @@ type serveOptions struct {
 	drainSet     bool
 	output       string
 	check        bool
+	watch        time.Duration
 }
 
 func newServeCmd(s streams) *cobra.Command {
@@ -63,11 +64,21 @@ win over both:
   ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM, ALLOW_NO_ROLE
   GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_REALM, GATEWAY_CONFIG
   REDIS_URL, REDIS_FAILURE_MODE (closed or open)
+  OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. http://collector:4318) turns
+                        tracing on; OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and
+                        the other standard OTEL_* variables apply
 
 The gateway serves /healthz, /readyz (ready once issuer keys and, with
 Redis, the revocation list are loaded; 503 while draining), /metrics
 (Prometheus) and POST /_oktafed/revocations (admin role). On SIGTERM it
-answers /readyz with 503 and keeps serving for --drain, then stops.`,
+answers /readyz with 503 and keeps serving for --drain, then stops.
+
+SIGHUP reloads the configuration (file, environment and flags, checked as
+--check does); new requests use it once it is valid and its issuers' keys
+are loaded, requests under way finish with the old one, and an invalid
+file changes nothing (the log says why). --watch-config 10s reloads when
+the file's content changes (Kubernetes ConfigMap updates). Redis settings,
+the listen address and TLS apply only at a restart.`,
 		Example: `  OKTA_ORG_DOMAIN=example.okta.com OKTA_AUDIENCE=api://default \
     oktafed-gateway --upstream http://127.0.0.1:9000
   oktafed-gateway --config gateway.yaml --redis-url redis://127.0.0.1:6379/0
@@ -92,6 +103,7 @@ answers /readyz with 503 and keeps serving for --drain, then stops.`,
 	f.DurationVar(&opts.drain, "drain", gateway.DefaultDrain, "after SIGTERM, keep serving this long with /readyz answering 503, then stop (0 stops at once)")
 	f.StringVarP(&opts.output, "output", "o", "text", "output format of --check: text or json")
 	f.BoolVar(&opts.check, "check", false, "validate the configuration, print the routes and exit")
+	f.DurationVar(&opts.watch, "watch-config", 0, "reload when the --config file's content changes, checking this often, e.g. 10s (0: only on SIGHUP; also GATEWAY_WATCH_CONFIG)")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"json", "text"}, cobra.ShellCompDirectiveNoFileComp))
@@ -148,11 +160,18 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 		return err
 	}
 	var handler slog.Handler
+	// Durations as Go duration strings ("1.5s"), never raw nanoseconds.
+	hopts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
 	switch opts.logFormat {
 	case "json":
-		handler = slog.NewJSONHandler(s.ErrOut, nil)
+		handler = slog.NewJSONHandler(s.ErrOut, hopts)
 	case "text":
-		handler = slog.NewTextHandler(s.ErrOut, nil)
+		handler = slog.NewTextHandler(s.ErrOut, hopts)
 	default:
 		return fmt.Errorf("--log-format %q: choose json or text", opts.logFormat)
 	}
@@ -165,7 +184,31 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 	if opts.check {
 		return printCheck(s, cfg, opts.output)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(handler), NoAccessLog: opts.accessLog == "off"})
+	if opts.watch == 0 {
+		if v := s.getenv("GATEWAY_WATCH_CONFIG"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("GATEWAY_WATCH_CONFIG=%q: give a duration such as 10s, or leave it unset", v)
+			}
+			opts.watch = d
+		}
+	}
+	if opts.watch < 0 {
+		return fmt.Errorf("--watch-config %s: give a positive duration, e.g. 10s", opts.watch)
+	}
+	logger := slog.New(handler)
+	tp, shutdownTracing, err := gateway.TracingFromEnv(ctx, s.getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			logger.Warn("flushing traces at exit failed", "err", err.Error())
+		}
+	}()
+	gw, err := gateway.New(cfg, gateway.Options{Logger: logger, NoAccessLog: opts.accessLog == "off", TracerProvider: tp})
 	if err != nil {
 		return err
 	}
@@ -180,7 +223,10 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 	}
 	// main must not exit before the drain and the graceful shutdown end.
 	stopGrace.Store(int64(gw.StopDuration() + 2*time.Second))
-	fmt.Fprintf(s.ErrOut, "oktafed-gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully\n", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "))
+	// In the log's own format: a JSON log holds only JSON lines.
+	logger.Info(fmt.Sprintf("oktafed-gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", ")),
+		"addr", ln.Addr().String(), "issuers", gw.Verifier().Issuers())
+	startReloads(ctx, s, opts, gw)
 	return gw.Serve(ctx, ln)
 }
 

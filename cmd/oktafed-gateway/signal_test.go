@@ -87,7 +87,9 @@ func TestSIGTERMDrains(t *testing.T) {
 	waitFor("/readyz", 503)
 	// Past main's default grace, still inside the drain.
 	time.Sleep(defaultGrace + 300*time.Millisecond - time.Since(stopped))
-	if got := status("/healthz"); got != 200 {
+	// A machine too loaded to ask within the drain cannot tell; the exit
+	// code and time below still show the drain was not cut off.
+	if got := status("/healthz"); got != 200 && time.Since(stopped) < drain {
 		t.Fatalf("/healthz during the drain: %d, want 200", got)
 	}
 	done := make(chan error, 1)

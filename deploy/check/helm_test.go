@@ -124,10 +124,19 @@ func checkCommon(t *testing.T, m Manifests) *appsv1.Deployment {
 	}
 	probe("readiness", c.ReadinessProbe, "/readyz")
 	probe("liveness", c.LivenessProbe, "/healthz")
+	// Probes go to the admin listener, which the proxy port never serves.
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
+		if p != nil && p.HTTPGet != nil && p.HTTPGet.Port.String() != "admin" {
+			t.Errorf("probe on port %s, want the admin port", p.HTTPGet.Port.String())
+		}
+	}
 	var listen string
 	for _, e := range c.Env {
 		if e.Name == "GATEWAY_LISTEN" {
 			listen = e.Value
+		}
+		if e.Name == "GATEWAY_ADMIN_LISTEN" && e.Value != ":"+itoa(ports["admin"]) {
+			t.Errorf("GATEWAY_ADMIN_LISTEN=%q, want the admin port %d", e.Value, ports["admin"])
 		}
 		if e.Name == "REDIS_URL" && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
 			t.Errorf("REDIS_URL is not taken from a Secret: %+v", e)
@@ -240,7 +249,15 @@ func TestChartFull(t *testing.T) {
 	sm := get[*ServiceMonitor](t, m, "ServiceMonitor", full)
 	svc := get[*corev1.Service](t, m, "Service", full)
 	smSel, _ := metav1LabelSelector(&sm.Spec.Selector)
-	if !smSel.Matches(labels.Set(svc.Labels)) || len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "http" ||
+	admin := get[*corev1.Service](t, m, "Service", full+"-admin")
+	if smSel.Matches(labels.Set(svc.Labels)) {
+		t.Errorf("the ServiceMonitor selects the Service the Ingress targets (%v); it must scrape the admin Service only", svc.Labels)
+	}
+	if len(admin.Spec.Ports) != 1 || admin.Spec.Ports[0].TargetPort.String() != "admin" || admin.Spec.Type != corev1.ServiceTypeClusterIP ||
+		!labels.SelectorFromSet(admin.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("admin Service %+v: want one ClusterIP port targeting admin, selecting the pods", admin.Spec)
+	}
+	if !smSel.Matches(labels.Set(admin.Labels)) || len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "admin" ||
 		sm.Spec.Endpoints[0].Path != "/metrics" || sm.Spec.Endpoints[0].Interval != "15s" || sm.Labels["release"] != "prometheus" ||
 		!slices.Equal(sm.Spec.NamespaceSelector.MatchNames, []string{namespace}) {
 		t.Errorf("ServiceMonitor %+v does not scrape the Service's /metrics", sm)
@@ -297,8 +314,13 @@ func TestChartFull(t *testing.T) {
 		t.Fatalf("secrets volume %+v", secrets)
 	}
 	checkGatewayAccepts(t, m, map[string][]byte{"corp": s.Data["introspection-corp"]})
-	if ann := d.Spec.Template.Annotations; ann["checksum/config"] == "" || ann["checksum/secret"] == "" {
-		t.Errorf("pod annotations %v: want checksums that roll the pods on change", ann)
+	// Configuration changes are reloaded in place (reload.watchInterval);
+	// secrets, read at start, roll the pods.
+	if ann := d.Spec.Template.Annotations; ann["checksum/config"] != "" || ann["checksum/secret"] == "" {
+		t.Errorf("pod annotations %v: want a secret checksum only (the config is reloaded)", ann)
+	}
+	if !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--watch-config=10s") {
+		t.Errorf("args %q: want --watch-config=10s", d.Spec.Template.Spec.Containers[0].Args)
 	}
 }
 
@@ -338,7 +360,8 @@ func TestChartExistingSecrets(t *testing.T) {
 	}
 }
 
-// TestChartRefusesBadValues: values.schema.json turns away what would
+// TestChartRefusesBadValues: values.schema.json (helm template and helm
+// lint --strict alike) turns away what would
 // leak a secret, run as root or break the gateway, before anything is
 // rendered.
 func TestChartRefusesBadValues(t *testing.T) {
@@ -348,12 +371,24 @@ func TestChartRefusesBadValues(t *testing.T) {
 	}
 	// Where in the values each file must be refused.
 	at := map[string]string{
-		"config-listen.yaml": "at '/config'", "config-redis-url.yaml": "at '/config'", "env-redis-url.yaml": "at '/extraEnv/0/name'",
+		"config-listen.yaml": "at '/config/listen'", "config-redis-url.yaml": "at '/config/redis/url'", "env-redis-url.yaml": "at '/extraEnv/0/name'",
 		"failure-mode.yaml": "at '/redis/failureMode'", "ingress-path-type.yaml": "at '/ingress/hosts/0/paths/0/pathType'",
-		"inline-client-secret.yaml": "at '/config/issuers/0'", "interval-number.yaml": "at '/serviceMonitor/interval'",
+		"inline-client-secret.yaml": "at '/config/issuers/0/client_secret'", "interval-number.yaml": "at '/serviceMonitor/interval'",
 		"misspelt-key.yaml": "'replicas' not allowed", "redis-host-url.yaml": "at '/redis/host'",
 		"run-as-root.yaml": "at '/securityContext/runAsNonRoot'", "uid-zero.yaml": "at '/podSecurityContext/runAsUser'",
 		"upstream-no-scheme.yaml": "at '/config/upstream'",
+		// Secret-bearing keys of config: refused, naming the value to use.
+		"config-redis-password.yaml":     "at '/config/redis/password': value must be '(refused in config: secret: use redis.password or redis.existingSecret",
+		"config-sentinel-password.yaml":  "at '/config/redis/sentinel_password': value must be '(refused in config: secret: use redis.sentinel.existingSecret",
+		"config-auth-client-secret.yaml": "at '/config/authentication/0/client_secret': value must be '(refused in config: secret: use introspection.clientSecrets",
+		"config-private-key-pem.yaml":    "at '/config/issuers/0/private_key_pem': value must be '(refused in config: secret: mount the key from a Secret with extraVolumes",
+		// Misspelt keys of config, which the pod would crash-loop on.
+		"config-misspelt-redis-key.yaml": "at '/config/redis': additional properties 'mastr_name' not allowed",
+		"config-misspelt-route-key.yaml": "at '/config/routes/0': additional properties 'role' not allowed",
+		// The Prometheus Operator CRD's duration format.
+		"interval-fraction.yaml":  "at '/serviceMonitor/interval'",
+		"env-literal-secret.yaml": "at '/extraEnv/0'", "mount-writable.yaml": "at '/extraVolumeMounts/0/readOnly'",
+		"volume-hostpath.yaml": "at '/extraVolumes/0/hostPath'", "redis-host-and-cluster.yaml": "at '/redis'",
 	}
 	for _, f := range bad {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -367,6 +402,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 			}
 			if !bytes.Contains(errOut, []byte("schema")) || !bytes.Contains(errOut, []byte(want)) {
 				t.Errorf("refused, but not by the values schema %s: %s", want, errOut)
+			}
+			out, errOut, err = runHelm(t, "lint", "--strict", chart, "--values", f)
+			if err == nil || !bytes.Contains(append(out, errOut...), []byte(want)) {
+				t.Errorf("helm lint --strict: %v, want a refusal %s:\n%s%s", err, want, out, errOut)
 			}
 		})
 	}
@@ -448,5 +487,58 @@ func checkGatewayAccepts(t *testing.T, m Manifests, secretFiles map[string][]byt
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("oktafed-gateway --check refuses the chart's configuration: %v\n%s\n%s", err, out, cfg)
+	}
+}
+
+// TestChartRedisSentinelTLS: Sentinel, a private CA and a client
+// certificate through first-class values, with an extra volume: the
+// gateway gets them as files and variables, the passwords only from
+// Secrets.
+func TestChartRedisSentinelTLS(t *testing.T) {
+	m := render(t, "redis-sentinel.yaml")
+	d := checkCommon(t, m)
+	c := d.Spec.Template.Spec.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	for name, want := range map[string]string{
+		"REDIS_ADDRS": "s1.redis.svc:26379,s2.redis.svc:26379", "REDIS_MASTER_NAME": "mymaster", "REDIS_TLS": "true",
+		"REDIS_USERNAME": "gateway", "REDIS_CA_FILE": "/etc/oktafed-gateway/redis-ca/ca.pem",
+		"REDIS_CERT_FILE": "/etc/oktafed-gateway/redis-client-cert/tls.crt", "REDIS_KEY_FILE": "/etc/oktafed-gateway/redis-client-cert/tls.key",
+	} {
+		if env[name].Value != want {
+			t.Errorf("%s=%q, want %q", name, env[name].Value, want)
+		}
+	}
+	for name, secret := range map[string]string{"REDIS_PASSWORD": full, "REDIS_SENTINEL_PASSWORD": "sentinel-auth"} {
+		e := env[name]
+		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret {
+			t.Errorf("%s: %+v, want it from Secret %s", name, e, secret)
+		}
+	}
+	if _, ok := env["REDIS_URL"]; ok {
+		t.Error("REDIS_URL set for a Sentinel deployment")
+	}
+	s := get[*corev1.Secret](t, m, "Secret", full)
+	if string(s.Data["redis-password"]) != "redis-pass" {
+		t.Errorf("redis-password in the Secret: %q", s.Data["redis-password"])
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	if v := vols["redis-ca"]; v.Secret == nil || v.Secret.SecretName != "redis-ca" {
+		t.Errorf("redis-ca volume %+v", v)
+	}
+	if v := vols["redis-client-cert"]; v.Secret == nil || v.Secret.SecretName != "gateway-redis-cert" {
+		t.Errorf("redis-client-cert volume %+v", v)
+	}
+	if v := vols["signing-key"]; v.Secret == nil || v.Secret.SecretName != "issuer-key" {
+		t.Errorf("extra volume %+v", v)
+	}
+	cm := get[*corev1.ConfigMap](t, m, "ConfigMap", full)
+	if strings.Contains(cm.Data["gateway.yaml"], "redis-pass") || strings.Contains(cm.Data["gateway.yaml"], "sentinel") {
+		t.Errorf("the ConfigMap carries Redis credentials or settings:\n%s", cm.Data["gateway.yaml"])
 	}
 }

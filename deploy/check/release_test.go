@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // releaseDist is where scripts/test ran `goreleaser release --snapshot`;
@@ -54,6 +55,12 @@ func TestReleaseSnapshot(t *testing.T) {
 	readJSON(t, filepath.Join(dist, "metadata.json"), &meta)
 	var arts []artifact
 	readJSON(t, filepath.Join(dist, "artifacts.json"), &arts)
+	// goreleaser records paths as it was given them: absolute for an
+	// absolute dist, else relative to the directory it ran in (the dist's
+	// parent for the default dist/), so any dist/ can be checked.
+	for i, a := range arts {
+		arts[i].Path = artifactPath(dist, a.Path)
+	}
 	if meta.Version == "" {
 		t.Fatal("metadata.json has no version")
 	}
@@ -92,11 +99,22 @@ func TestReleaseSnapshot(t *testing.T) {
 			t.Errorf("%s: format %s, want %s", a.Name, a.Extra.Format, wantFormat)
 		}
 		entries := archiveEntries(t, a.Path, a.Extra.Format)
-		if mode, ok := entries[bin]; !ok || (a.Goos != "windows" && mode&0o111 == 0) {
+		if e, ok := entries[bin]; !ok || (a.Goos != "windows" && e.mode&0o111 == 0) {
 			t.Errorf("%s: %s missing or not executable (entries %v)", a.Name, bin, entries)
 		}
-		if _, ok := entries["README.md"]; !ok {
-			t.Errorf("%s: no README.md", a.Name)
+		for _, name := range []string{"README.md", "LICENSE"} {
+			if _, ok := entries[name]; !ok {
+				t.Errorf("%s: no %s", a.Name, name)
+			}
+		}
+		// Reproducible: every entry carries the commit's time, never the
+		// checkout's (README.md would otherwise carry the clone's mtime).
+		times := map[int64][]string{}
+		for name, e := range entries {
+			times[e.mtime.Unix()] = append(times[e.mtime.Unix()], name)
+		}
+		if len(times) != 1 {
+			t.Errorf("%s: entries carry several times %v: archives are not reproducible (builds_info and files[].info mtime)", a.Name, times)
 		}
 	}
 	for _, id := range []string{"oktafed", "oktafed-gateway"} {
@@ -134,6 +152,7 @@ func TestReleaseSnapshot(t *testing.T) {
 		// The Scoop manifest names the Windows archives by their checksum.
 		var scoop struct {
 			Version      string `json:"version"`
+			License      string `json:"license"`
 			Architecture map[string]struct {
 				URL  string   `json:"url"`
 				Bin  []string `json:"bin"`
@@ -141,8 +160,8 @@ func TestReleaseSnapshot(t *testing.T) {
 			} `json:"architecture"`
 		}
 		readJSON(t, filepath.Join(dist, "scoop", id+".json"), &scoop)
-		if scoop.Version != meta.Version || len(scoop.Architecture) == 0 {
-			t.Errorf("scoop/%s.json: version %q, %d architectures", id, scoop.Version, len(scoop.Architecture))
+		if scoop.Version != meta.Version || len(scoop.Architecture) == 0 || scoop.License != "Apache-2.0" {
+			t.Errorf("scoop/%s.json: version %q, %d architectures, license %q (want Apache-2.0)", id, scoop.Version, len(scoop.Architecture), scoop.License)
 		}
 		for arch, s := range scoop.Architecture {
 			name := s.URL[strings.LastIndexByte(s.URL, '/')+1:]
@@ -213,10 +232,36 @@ func fileSHA256(t *testing.T, path string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// archiveEntries lists an archive's files with their modes.
-func archiveEntries(t *testing.T, path, format string) map[string]os.FileMode {
+// artifactPath resolves a path from artifacts.json.
+func artifactPath(dist, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(dist); err == nil {
+		if c := filepath.Join(filepath.Dir(abs), p); fileExists(c) {
+			return c
+		}
+	}
+	if c := filepath.Join(root, p); fileExists(c) {
+		return c
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+type entry struct {
+	mode  os.FileMode
+	mtime time.Time
+}
+
+// archiveEntries lists an archive's files with their modes and times.
+func archiveEntries(t *testing.T, path, format string) map[string]entry {
 	t.Helper()
-	out := map[string]os.FileMode{}
+	out := map[string]entry{}
 	if format == "zip" {
 		z, err := zip.OpenReader(path)
 		if err != nil {
@@ -224,7 +269,7 @@ func archiveEntries(t *testing.T, path, format string) map[string]os.FileMode {
 		}
 		defer z.Close()
 		for _, f := range z.File {
-			out[f.Name] = f.Mode()
+			out[f.Name] = entry{f.Mode(), f.Modified}
 		}
 		return out
 	}
@@ -246,6 +291,6 @@ func archiveEntries(t *testing.T, path, format string) map[string]os.FileMode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[h.Name] = h.FileInfo().Mode()
+		out[h.Name] = entry{h.FileInfo().Mode(), h.ModTime}
 	}
 }

@@ -29,7 +29,7 @@ var (
 	// belongs to the CLI (federation/browser), the database drivers to
 	// dbauth.
 	forbidden = map[string][]string{
-		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus"},
+		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus", "go.opentelemetry.io"},
 		"awsauth":     {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
 		"secrets":     {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
 		"dbauth":      {"github.com/chromedp"},

@@ -83,6 +83,27 @@ func (s *RedisServer) Kill() {
 	<-s.proc.done
 }
 
+// Restart starts a killed server again on its port with its
+// configuration, as a supervisor restarting a crashed node does. Without
+// persistence (the default here) it comes back empty.
+func (s *RedisServer) Restart(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(redisBin, filepath.Join(s.Dir, "redis.conf"))
+	cmd.Dir = s.Dir
+	cmd.Env = serverEnv()
+	s.LogPath = filepath.Join(s.Dir, "redis-restarted.log")
+	p, err := startProc("redis-server", cmd, s.LogPath, syscall.SIGTERM)
+	if err == nil {
+		if err = p.waitLog("Ready to accept connections"); err != nil {
+			p.stop()
+		}
+	}
+	if err != nil {
+		t.Fatalf("restarting redis-server on port %d: %v", s.Port, err)
+	}
+	s.proc = p
+}
+
 // Client returns a plain go-redis client for the server (not for TLS
 // servers), closed when t ends.
 func (s *RedisServer) Client(t testing.TB) *redis.Client {
@@ -272,10 +293,54 @@ func RedisSentinel(t testing.TB) *RedisSentinelSet {
 	return set
 }
 
-// Failover asks the sentinel to promote the replica and waits until it
-// names the replica's address as the primary.
+// WaitReplicated waits until the replica has applied every write the
+// primary has taken so far (its replication offset has reached the
+// primary's). Replication is asynchronous: right after a full sync the
+// primary streams nothing until the replica's first acknowledgement, up to
+// a second later, and a write made in that window is lost if the replica
+// is promoted before it arrives.
+func (s *RedisSentinelSet) WaitReplicated(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	pc := redis.NewClient(&redis.Options{Addr: s.Primary.Addr()})
+	defer pc.Close()
+	rc := redis.NewClient(&redis.Options{Addr: s.Replica.Addr()})
+	defer rc.Close()
+	info, err := pc.Info(ctx, "replication").Result()
+	if err != nil {
+		t.Fatalf("INFO replication on the primary: %v", err)
+	}
+	want, ok := infoInt(info, "master_repl_offset")
+	if !ok {
+		t.Fatalf("the primary's INFO replication has no master_repl_offset:\n%s", info)
+	}
+	WaitFor(t, 30*time.Second, fmt.Sprintf("the replica to reach the primary's replication offset %d", want), func() bool {
+		info, err := rc.Info(ctx, "replication").Result()
+		if err != nil || !strings.Contains(info, "master_link_status:up") {
+			return false
+		}
+		got, ok := infoInt(info, "slave_repl_offset")
+		return ok && got >= want
+	})
+}
+
+// infoInt returns the integer field name of an INFO reply.
+func infoInt(info, name string) (int64, bool) {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// Failover waits until the replica has every write made so far
+// (WaitReplicated), asks the sentinel to promote it and waits until the
+// sentinel names the replica's address as the primary.
 func (s *RedisSentinelSet) Failover(t testing.TB) {
 	t.Helper()
+	s.WaitReplicated(t)
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr()})
 	defer sc.Close()
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/sandbox"
 )
 
@@ -22,14 +23,20 @@ func TestLoginAllRolesShorterThanAppSessionDuration(t *testing.T) {
 	for i := range cfg.AWS.Roles {
 		cfg.AWS.Roles[i].MaxSessionDuration = 0 // IAM's default: 1h
 	}
-	srv := sandbox.Start(t, cfg)
+	// The second forced login waits for the next TOTP window: on a clock
+	// shared with the sandbox that moves when the command waits, not in
+	// real time.
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	srv := sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk})
 	e := setupCLI(t)
 	e.srv = srv
+	e.env.clock = clk
 	setenv(t, "AWS_ENDPOINT_URL_STS", srv.URL)
 	e.initProfile(t)
 
 	for round := 1; round <= 2; round++ {
-		before := time.Now()
+		before := clk.Now()
 		code, out, errOut := run(t, "login", "--role", "all", "--output", "json", "--non-interactive", "--force")
 		if code != 0 {
 			t.Fatalf("round %d: exit %d\n%s\n%s", round, code, out, errOut)

@@ -319,7 +319,7 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 	if seed != "" {
 		// Codes come from the ledger, so no two logins on this machine
 		// send the same one (with no ledger, at least not this one twice).
-		codes = &ledger.TOTP{Seed: seed, Ledger: lg, Waiting: func(until time.Time) { waitForWindow(d, until) }}
+		codes = &ledger.TOTP{Seed: seed, Ledger: lg, Clock: d.ios.Clock, Waiting: func(until time.Time) { waitForWindow(d, until) }}
 	}
 	pr := newPrompter(d.ios)
 	m.PushNumber = func(n int) {

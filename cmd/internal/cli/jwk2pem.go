@@ -160,16 +160,25 @@ func selectKID(data []byte, kid string) ([]byte, error) {
 	var kept []json.RawMessage
 	var seen []string
 	for _, k := range set.Keys {
-		var id struct {
-			Kid string `json:"kid"`
-		}
-		if err := json.Unmarshal(k, &id); err != nil {
+		// A map, not a struct: encoding/json matches struct fields
+		// without regard to case, so "KID" or "Kid" would pass for
+		// "kid" (and the last of them win). Only the member named
+		// exactly kid counts; the strict converter then refuses a key
+		// that names it twice.
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(k, &members); err != nil {
 			return nil, fmt.Errorf("key set entry: %w", err)
 		}
-		if id.Kid == kid {
+		var id string
+		if raw, ok := members["kid"]; ok {
+			if err := json.Unmarshal(raw, &id); err != nil {
+				return nil, fmt.Errorf("key set entry: kid: %w", err)
+			}
+		}
+		if id == kid {
 			kept = append(kept, k)
 		}
-		seen = append(seen, id.Kid)
+		seen = append(seen, id)
 	}
 	if len(kept) == 0 {
 		return nil, fmt.Errorf("no key with kid %q; the set holds %s", kid, strings.Join(quoteAll(seen), ", "))

@@ -363,7 +363,13 @@ func providerFromFlags(o *verifyOptions) (verify.ProviderConfig, error) {
 			pc.Domain, pc.BaseURL = u.Host, u.Scheme+"://"+u.Host
 		}
 		if as == "org" {
+			// Only the org server's ID tokens can be checked outside
+			// Okta, for the one client they were issued to.
 			pc.AllowOrgServer = true
+			if len(o.clientIDs) != 1 {
+				return pc, errors.New("--auth-server-id org: the org server's access tokens can only be validated by Okta (introspection); to check its ID tokens, name their client with one --client-id")
+			}
+			pc.ClientID = o.clientIDs[0]
 		}
 		return pc, nil
 	case o.authServerID != "":

@@ -134,8 +134,15 @@ type server struct {
 	refreshLifetime time.Duration
 	refreshIdle     time.Duration
 
-	mu         sync.Mutex
-	keys       *keyRing
+	mu   sync.Mutex
+	keys *keyRing
+	// accessKey, on the org server, signs its access tokens. It is never
+	// published: Okta's reference says only Okta can validate org-server
+	// access tokens, and real ones are signed by a key absent from the
+	// org's JWKS. Introspection and userinfo still accept them.
+	accessKey *signingKey
+	// dpop holds the DPoP nonce and the proofs seen (dpop.go).
+	dpop       dpopState
 	access     map[string]*accessRecord  // by jti
 	refresh    map[string]*refreshRecord // by token
 	revoked    map[string]time.Time      // jti of revoked tokens not in access, until exp
@@ -177,6 +184,11 @@ func (s *Servers) newOrgServer(cfg OrgServerConfig) (*server, error) {
 		accessTTL:   defaultAccessTokenLifetime,
 		refreshIdle: defaultRefreshIdle,
 	}
+	key, err := newSigningKey()
+	if err != nil {
+		return nil, err
+	}
+	srv.accessKey = key
 	return srv, srv.init(cfg.Clients, cfg.KeyRotation)
 }
 
@@ -417,7 +429,7 @@ func (s *Servers) MintAccessToken(serverID string, claims map[string]any, ttl ti
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	return srv.signLocked(now, c)
+	return srv.signAccessLocked(now, c)
 }
 
 // Revoke revokes an access or refresh token of a server ("" is the org

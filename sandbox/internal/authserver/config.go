@@ -143,6 +143,12 @@ type ClientConfig struct {
 	GrantTypes []string `yaml:"grant_types"`
 	// Scopes the client may request. Default: every scope of the server.
 	Scopes []string `yaml:"scopes"`
+	// DPoPBoundAccessTokens is Okta's "Require Demonstrating Proof of
+	// Possession (DPoP) header in token requests": every token request
+	// must carry a DPoP proof (RFC 9449) with the server's nonce, and the
+	// access tokens are bound to the proof's key (cnf.jkt, token_type
+	// DPoP).
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 }
 
 // KeySet is a JSON Web Key Set given inline in YAML.
@@ -277,13 +283,14 @@ type client struct {
 	keys       []jose.JSONWebKey
 	grantTypes map[string]bool
 	scopes     map[string]bool // nil: every server scope
+	dpop       bool            // token requests need a DPoP proof
 }
 
 func compileClient(c ClientConfig, serverGrants []string) (*client, error) {
 	if c.ClientID == "" {
 		return nil, errors.New("client without a client_id")
 	}
-	cl := &client{id: c.ClientID, secret: c.ClientSecret, method: c.TokenEndpointAuthMethod}
+	cl := &client{id: c.ClientID, secret: c.ClientSecret, method: c.TokenEndpointAuthMethod, dpop: c.DPoPBoundAccessTokens}
 	if c.JWKS != nil && c.JWKSFile != "" {
 		return nil, fmt.Errorf("client %q: set jwks or jwks_file, not both", c.ClientID)
 	}

@@ -32,7 +32,11 @@ func TestDiscovery(t *testing.T) {
 		{"org openid", "/.well-known/openid-configuration", org, org + "/oauth2/v1", true,
 			[]string{"openid", "profile", "email", "groups", "offline_access"}, []string{"read"},
 			append([]string{GrantPassword, GrantRefreshToken, GrantDeviceCode, GrantTokenExchange}, directGrants...)},
-		{"org oauth", "/.well-known/oauth-authorization-server", org, org + "/oauth2/v1", false, []string{"groups"}, nil, nil},
+	}
+	// Okta documents OAuth 2.0 metadata for custom authorization servers
+	// only: the org server does not serve it.
+	if r := e.do(http.MethodGet, "/.well-known/oauth-authorization-server", nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("org server serves oauth-authorization-server metadata: %d", r.status)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,17 +47,38 @@ func TestDiscovery(t *testing.T) {
 			d := r.json(t)
 			want := map[string]string{
 				"issuer":                 tc.issuer,
-				"authorization_endpoint": tc.prefix + "/authorize",
 				"token_endpoint":         tc.prefix + "/token",
 				"jwks_uri":               tc.prefix + "/keys",
 				"introspection_endpoint": tc.prefix + "/introspect",
 				"revocation_endpoint":    tc.prefix + "/revoke",
-				"end_session_endpoint":   tc.prefix + "/logout",
-				"registration_endpoint":  e.url + "/oauth2/v1/clients",
 			}
 			for k, v := range want {
 				if d[k] != v {
 					t.Errorf("%s = %v, want %q", k, d[k], v)
+				}
+			}
+			// Only endpoints that answer are listed: the sandbox serves
+			// no authorize, logout or client registration endpoint.
+			for _, k := range []string{"authorization_endpoint", "end_session_endpoint", "registration_endpoint"} {
+				if v, ok := d[k]; ok {
+					t.Errorf("%s = %v listed, but the sandbox does not serve it", k, v)
+				}
+			}
+			if dev, ok := d["device_authorization_endpoint"]; ok != slices.Contains(tc.grants, GrantDeviceCode) || (ok && dev != tc.prefix+"/device/authorize") {
+				t.Errorf("device_authorization_endpoint = %v (present %v; grants %v)", dev, ok, tc.grants)
+			}
+			// Every endpoint the document lists answers (not 404).
+			for k, v := range d {
+				u, ok := v.(string)
+				if !ok || !strings.HasSuffix(k, "_endpoint") && k != "jwks_uri" {
+					continue
+				}
+				method := http.MethodPost
+				if k == "jwks_uri" || k == "userinfo_endpoint" {
+					method = http.MethodGet
+				}
+				if r := e.do(method, strings.TrimPrefix(u, e.url), nil, nil); r.status == http.StatusNotFound {
+					t.Errorf("%s %s answers 404", k, u)
 				}
 			}
 			if ui, ok := d["userinfo_endpoint"]; ok != tc.userinfo || (ok && ui != tc.prefix+"/userinfo") {

@@ -29,6 +29,11 @@ func (s *Servers) Register(mux *http.ServeMux) {
 	if s.org != nil {
 		org := func(*http.Request) *server { return s.org }
 		for _, e := range s.endpointTable() {
+			if e.name == "oauth-authorization-server" {
+				// Okta's reference: OAuth 2.0 metadata "is only
+				// available on custom authorization servers".
+				continue
+			}
 			path := "/oauth2" + e.path
 			if strings.HasPrefix(e.path, "/.well-known/") {
 				path = e.path
@@ -90,13 +95,14 @@ func (s *Servers) wrap(find func(*http.Request) *server, e endpoint) http.Handle
 }
 
 // discovery is an OpenID Provider / OAuth authorization server metadata
-// document with the fields Okta publishes.
+// document with the fields Okta publishes, less the endpoints the sandbox
+// does not serve (authorize, logout, client registration): a third-party
+// library reading it finds only endpoints that answer.
 type discovery struct {
 	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"`
-	RegistrationEndpoint                       string   `json:"registration_endpoint"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
 	JWKSURI                                    string   `json:"jwks_uri"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -112,9 +118,9 @@ type discovery struct {
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 }
 
 var supportedClaims = []string{
@@ -138,9 +144,7 @@ func (srv *server) serveDiscovery(w http.ResponseWriter, openid bool) {
 	}
 	d := discovery{
 		Issuer:                            srv.issuer,
-		AuthorizationEndpoint:             srv.url("authorize"),
 		TokenEndpoint:                     srv.url("token"),
-		RegistrationEndpoint:              srv.parent.base + "/oauth2/v1/clients",
 		JWKSURI:                           srv.url("keys"),
 		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "code token", "id_token token", "code id_token token"},
 		ResponseModesSupported:            []string{"query", "fragment", "form_post", "okta_post_message"},
@@ -155,9 +159,12 @@ func (srv *server) serveDiscovery(w http.ResponseWriter, openid bool) {
 		IntrospectionEndpointAuthMethodsSupported: authMethods,
 		RevocationEndpoint:                        srv.url("revoke"),
 		RevocationEndpointAuthMethodsSupported:    authMethods,
-		EndSessionEndpoint:                        srv.url("logout"),
 		RequestParameterSupported:                 true,
 		RequestObjectSigningAlgValuesSupported:    []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"},
+		DPoPSigningAlgValuesSupported:             dpopAlgNames,
+	}
+	if slices.Contains(srv.grants, GrantDeviceCode) {
+		d.DeviceAuthorizationEndpoint = srv.url("device/authorize")
 	}
 	if openid {
 		// The OAuth metadata document leaves out the OIDC-only fields.
@@ -229,6 +236,10 @@ func (srv *server) token(r *http.Request) (*tokenResponse, *oauthError) {
 		return nil, &oauthError{status: http.StatusBadRequest, code: "unauthorized_client",
 			description: fmt.Sprintf("The client may not use the '%s' grant type.", gt)}
 	}
+	jkt, oerr := srv.checkDPoP(r, cl)
+	if oerr != nil {
+		return nil, oerr
+	}
 	var g grant
 	switch gt {
 	case GrantClientCredentials:
@@ -277,6 +288,7 @@ func (srv *server) token(r *http.Request) (*tokenResponse, *oauthError) {
 	case GrantTokenExchange:
 		return srv.tokenExchange(cl, form)
 	}
+	g.jkt = jkt
 	resp, err := srv.issue(g)
 	if err == nil && gt == GrantDeviceCode {
 		err = srv.addDeviceSecret(g, resp)
@@ -420,11 +432,18 @@ func (srv *server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, srv.introspect(form["token"]))
 }
 
-// introspect describes token, or reports it inactive. The hint is not
-// needed: JWTs are access or ID tokens, anything else may be a refresh
-// token.
+// introspect describes token, or reports it inactive, in the shapes of
+// Okta's /introspect reference: token_type is always Bearer; an access
+// token's answer carries iss, aud, jti, iat and (for a user) uid; a
+// refresh token's only active, token_type, scope, client_id, username,
+// exp and sub; an ID token's its own claims (aud is the client). The
+// hint is not needed: JWTs are access or ID tokens (Okta's jti says
+// which), anything else may be a refresh token.
 func (srv *server) introspect(token string) introspection {
 	if strings.Count(token, ".") == 2 {
+		if out, ok := srv.introspectIDToken(token); ok {
+			return out
+		}
 		vt, rec, ok := srv.activeAccess(token)
 		if !ok {
 			return introspection{}
@@ -465,11 +484,41 @@ func (srv *server) introspect(token string) introspection {
 		exp = end
 	}
 	return introspection{
-		Active: true, TokenType: "refresh_token", Scope: strings.Join(rec.scopes, " "),
-		ClientID: rec.clientID, Username: rec.user.Login, Sub: rec.user.Login, UID: rec.user.ID,
-		Exp: exp.Unix(), Iat: rec.created.Unix(), Nbf: rec.created.Unix(),
-		Aud: srv.audienceClaim(), Iss: srv.issuer,
+		Active: true, TokenType: "Bearer", Scope: strings.Join(rec.scopes, " "),
+		ClientID: rec.clientID, Username: rec.user.Login, Sub: rec.user.Login,
+		Exp: exp.Unix(),
 	}
+}
+
+// introspectIDToken answers for an unexpired ID token this server
+// signed, which Okta reports active: its claims, client_id (the
+// audience) and username. ok is false for anything else.
+func (srv *server) introspectIDToken(token string) (introspection, bool) {
+	now := srv.parent.clk.Now()
+	vt, err := srv.verifyJWT(token, now)
+	if err != nil || !strings.HasPrefix(vt.jti, "ID.") {
+		return introspection{}, false
+	}
+	if !now.Before(vt.exp) {
+		return introspection{}, true
+	}
+	c := vt.claims
+	out := introspection{Active: true, TokenType: "Bearer", Exp: vt.exp.Unix(), Jti: vt.jti, Iss: srv.issuer, Aud: c["aud"]}
+	if !vt.iat.IsZero() {
+		out.Iat = vt.iat.Unix()
+	}
+	out.Sub, _ = c["sub"].(string)
+	out.ClientID, _ = c["aud"].(string)
+	out.Username, _ = c["preferred_username"].(string)
+	for k, v := range c {
+		if k != "ver" && k != "jti" && k != "iss" && k != "aud" && k != "iat" && k != "exp" && k != "sub" {
+			if out.Custom == nil {
+				out.Custom = map[string]any{}
+			}
+			out.Custom[k] = v
+		}
+	}
+	return out, true
 }
 
 // stringList reads a JSON string array claim.

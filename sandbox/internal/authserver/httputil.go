@@ -22,6 +22,8 @@ type oauthError struct {
 	basicChallenge bool
 	// mfaToken is sent with mfa_required (direct authentication).
 	mfaToken string
+	// dpopNonce is sent as DPoP-Nonce (use_dpop_nonce).
+	dpopNonce string
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.description }
@@ -47,6 +49,9 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oktafed sandbox"`)
 	}
 	noStore(w)
+	if e.dpopNonce != "" {
+		w.Header().Set("DPoP-Nonce", e.dpopNonce)
+	}
 	body := map[string]string{"error": e.code, "error_description": e.description}
 	if e.mfaToken != "" {
 		body["mfa_token"] = e.mfaToken

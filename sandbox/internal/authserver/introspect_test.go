@@ -76,8 +76,16 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("refresh token", func(t *testing.T) {
 		got := e.introspect(rt)
-		if got["active"] != true || got["token_type"] != "refresh_token" || got["client_id"] != "web" || got["uid"] != "00u1ada" || got["username"] != "ada@example.com" {
+		// Okta's reference: token_type is always Bearer, and a refresh
+		// token's answer has none of the access token's iss, aud, jti,
+		// iat, uid.
+		if got["active"] != true || got["token_type"] != "Bearer" || got["client_id"] != "web" || got["username"] != "ada@example.com" || got["sub"] != "ada@example.com" || got["scope"] != "openid offline_access read" {
 			t.Errorf("introspection = %v", got)
+		}
+		for _, k := range []string{"iss", "aud", "jti", "iat", "uid", "nbf"} {
+			if _, ok := got[k]; ok {
+				t.Errorf("refresh token introspection has %s: %v", k, got)
+			}
 		}
 		if got["exp"] != float64(testStart.Add(7*24*time.Hour).Unix()) {
 			t.Errorf("refresh exp = %v", got["exp"])
@@ -89,7 +97,6 @@ func TestIntrospection(t *testing.T) {
 		{"another custom server's token", secondAT},
 		{"org server's token", orgAT},
 		{"forged signature", forged},
-		{"id token as access token", pw["id_token"].(string)},
 		{"huge", strings.Repeat("x.", 20000)},
 	}
 	for _, tc := range inactive {
@@ -100,6 +107,20 @@ func TestIntrospection(t *testing.T) {
 			}
 		})
 	}
+	t.Run("id token", func(t *testing.T) {
+		// Okta introspects ID tokens as active, with their own claims:
+		// aud is the client, jti starts with ID.
+		got := e.introspect(pw["id_token"].(string))
+		if got["active"] != true || got["token_type"] != "Bearer" || got["aud"] != "web" || got["client_id"] != "web" || got["iss"] != e.url+"/oauth2/default" || got["sub"] != "00u1ada" {
+			t.Errorf("introspection = %v", got)
+		}
+		if jti, _ := got["jti"].(string); !strings.HasPrefix(jti, "ID.") {
+			t.Errorf("jti = %v", got["jti"])
+		}
+		if _, ok := got["scope"]; ok {
+			t.Errorf("id token introspection has scope: %v", got)
+		}
+	})
 	t.Run("org server introspects its own", func(t *testing.T) {
 		r := e.do(http.MethodPost, "/oauth2/v1/introspect", url.Values{"token": {orgAT}}, basicAuth("org-web", "org-secret"))
 		if r.status != 200 || r.json(t)["active"] != true || r.json(t)["iss"] != e.url {

@@ -40,6 +40,24 @@ func (srv *server) signLocked(now time.Time, claims map[string]any) (string, err
 	return obj.CompactSerialize()
 }
 
+// signAccessLocked signs an access token's claims: with the unpublished
+// access key on the org server, with the current published key on a
+// custom server. Needs srv.mu.
+func (srv *server) signAccessLocked(now time.Time, claims map[string]any) (string, error) {
+	if srv.accessKey == nil {
+		return srv.signLocked(now, claims)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("token claims: %w", err)
+	}
+	obj, err := srv.accessKey.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return obj.CompactSerialize()
+}
+
 // grant is what a token request was allowed: who, for which client, with
 // which scopes.
 type grant struct {
@@ -48,6 +66,7 @@ type grant struct {
 	scopes   []string
 	authTime time.Time
 	refresh  string // refresh token to return, if any
+	jkt      string // the DPoP key the access token is bound to, if any
 }
 
 func hasScope(scopes []string, want string) bool {
@@ -116,8 +135,11 @@ func (srv *server) issue(g grant) (*tokenResponse, error) {
 	} else {
 		at["sub"] = g.client.id
 	}
+	if g.jkt != "" {
+		at["cnf"] = map[string]any{"jkt": g.jkt}
+	}
 	srv.addCustomClaims(at, g.user, true)
-	access, err := srv.signLocked(now, at)
+	access, err := srv.signAccessLocked(now, at)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +151,9 @@ func (srv *server) issue(g grant) (*tokenResponse, error) {
 		AccessToken:  access,
 		Scope:        strings.Join(g.scopes, " "),
 		RefreshToken: g.refresh,
+	}
+	if g.jkt != "" {
+		resp.TokenType = "DPoP"
 	}
 	if g.user != nil && hasScope(g.scopes, "openid") {
 		idt, err := srv.idTokenLocked(now, g, access)
@@ -249,6 +274,9 @@ func (srv *server) verifyJWT(token string, now time.Time) (*verifiedToken, error
 		return nil, err
 	}
 	key := srv.keys.find(kid)
+	if key == nil && srv.accessKey != nil && kid == srv.accessKey.kid {
+		key = srv.accessKey
+	}
 	srv.mu.Unlock()
 	if key == nil {
 		return nil, errNotOurs

@@ -56,7 +56,13 @@ plus sign, so spaces become %20).
 
 {{/* Whether the chart renders its own Secret. */}}
 {{- define "oktafed-gateway.ownSecret" -}}
-{{- if or (include "oktafed-gateway.redisFromValues" .) (and .Values.introspection.clientSecrets (not .Values.introspection.existingSecret)) }}true{{ end }}
+{{- if or (include "oktafed-gateway.redisFromValues" .) (include "oktafed-gateway.redisPasswordFromValues" .) (and .Values.introspection.clientSecrets (not .Values.introspection.existingSecret)) }}true{{ end }}
+{{- end }}
+
+{{/* Whether a Cluster or Sentinel deployment takes its password from the chart's Secret. */}}
+{{- define "oktafed-gateway.redisPasswordFromValues" -}}
+{{- $r := .Values.redis }}
+{{- if and (or $r.cluster.addrs $r.sentinel.addrs) $r.password (not $r.existingSecret.name) }}true{{ end }}
 {{- end }}
 
 {{/* The gateway configuration file: config plus the chart's Redis settings (the
