@@ -102,8 +102,8 @@ func (d *Device) Assertion(ctx context.Context) (*Assertion, error) {
 		}
 		a.emit("okta-device", "signed in (scopes: %s)", tokens.Scope)
 	}
-	if d.Tokens != nil && (tokens.RefreshToken != "" || tokens.DeviceSecret != "") {
-		if err := d.Tokens.SaveTokens(ctx, p.Name, tokens.RefreshToken, tokens.DeviceSecret); err != nil {
+	if d.Tokens != nil && (!tokens.RefreshToken.IsZero() || !tokens.DeviceSecret.IsZero()) {
+		if err := d.Tokens.SaveTokens(ctx, p.Name, tokens.RefreshToken.Reveal(), tokens.DeviceSecret.Reveal()); err != nil {
 			return nil, fmt.Errorf("save the Okta tokens in the keyring: %w", err)
 		}
 		if replaced != "" && replaced != tokens.RefreshToken {
