@@ -271,7 +271,7 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 	// The session Okta granted is saved before the AWS app is asked, so a
 	// refusal there (a 403, an app not assigned) costs no second MFA on
 	// the next try.
-	sess, err := a.Okta.CreateSession(ctx, res.SessionToken)
+	sess, err := a.Okta.CreateSession(ctx, res.SessionToken.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +281,11 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 		}
 		a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(sess.ExpiresAt))
 	}
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sess.ID})
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: secret.New(sess.ID)})
 	if err != nil {
 		return nil, err
 	}
-	if page.SID != "" && page.SID != sess.ID {
+	if !page.SID.IsZero() && page.SID.Reveal() != sess.ID {
 		return a.keep(ctx, page)
 	}
 	return a.readPage(page)
