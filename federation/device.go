@@ -102,11 +102,11 @@ func (d *Device) Assertion(ctx context.Context) (*Assertion, error) {
 		}
 		a.emit("okta-device", "signed in (scopes: %s)", tokens.Scope)
 	}
-	if d.Tokens != nil && (tokens.RefreshToken != "" || tokens.DeviceSecret != "") {
-		if err := d.Tokens.SaveTokens(ctx, p.Name, tokens.RefreshToken, tokens.DeviceSecret); err != nil {
+	if d.Tokens != nil && (!tokens.RefreshToken.IsZero() || !tokens.DeviceSecret.IsZero()) {
+		if err := d.Tokens.SaveTokens(ctx, p.Name, tokens.RefreshToken.Reveal(), tokens.DeviceSecret.Reveal()); err != nil {
 			return nil, fmt.Errorf("save the Okta tokens in the keyring: %w", err)
 		}
-		if replaced != "" && replaced != tokens.RefreshToken {
+		if replaced != "" && replaced != tokens.RefreshToken.Reveal() {
 			// Nothing holds the old token any more; a failure here only
 			// leaves it to expire at Okta.
 			if err := a.Okta.RevokeToken(ctx, p.OIDCClientID, replaced); err != nil {

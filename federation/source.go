@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oktafed/oktafed/internal/clock"
@@ -61,7 +63,7 @@ func (a *App) loadSession(ctx context.Context) (string, time.Time, error) {
 // keep saves the session a sign-in opened, so later logins and refreshes
 // reuse it, then reads the app's page.
 func (a *App) keep(ctx context.Context, page *okta.AppPage) (*saml.Assertion, error) {
-	if err := a.saveSession(ctx, page.SID, time.Time{}); err != nil {
+	if err := a.saveSession(ctx, page.SID.Reveal(), time.Time{}); err != nil {
 		return nil, err
 	}
 	return a.readPage(page)
@@ -90,7 +92,7 @@ func (a *App) reuse(ctx context.Context, sid string, exp time.Time, msg string) 
 		return nil, false, nil
 	}
 	a.emit("okta-session", msg, fmtTime(exp))
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sid})
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: secret.New(sid)})
 	switch {
 	case err == nil:
 		as, err := a.readPage(page)
@@ -127,11 +129,11 @@ func (a *App) readPage(page *okta.AppPage) (*saml.Assertion, error) {
 // cookie the sign-in left.
 type Captured struct {
 	// SAMLResponse is the base64 SAML response, as the page posted it.
-	SAMLResponse string
+	SAMLResponse secret.String
 	RelayState   string
 	// SID is the Okta session cookie ("" when there was none), and
 	// SIDExpires its expiry (zero for a cookie without one).
-	SID        string
+	SID        secret.String
 	SIDExpires time.Time
 }
 
@@ -139,7 +141,7 @@ type Captured struct {
 // keeps the Okta session it opened, as Password keeps its own, so later
 // logins and refreshes reuse it.
 func (a *App) FromCaptured(ctx context.Context, c Captured) (*Assertion, error) {
-	as, err := saml.Decode(c.SAMLResponse)
+	as, err := saml.Decode(c.SAMLResponse.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +149,8 @@ func (a *App) FromCaptured(ctx context.Context, c Captured) (*Assertion, error) 
 	if len(as.Roles) == 0 {
 		return nil, saml.ErrNoRoles
 	}
-	if c.SID != "" && (c.SIDExpires.IsZero() || a.now().Before(c.SIDExpires)) {
-		if err := a.saveSession(ctx, c.SID, c.SIDExpires); err != nil {
+	if !c.SID.IsZero() && (c.SIDExpires.IsZero() || a.now().Before(c.SIDExpires)) {
+		if err := a.saveSession(ctx, c.SID.Reveal(), c.SIDExpires); err != nil {
 			return nil, err
 		}
 	}
@@ -269,7 +271,7 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 	// The session Okta granted is saved before the AWS app is asked, so a
 	// refusal there (a 403, an app not assigned) costs no second MFA on
 	// the next try.
-	sess, err := a.Okta.CreateSession(ctx, res.SessionToken)
+	sess, err := a.Okta.CreateSession(ctx, res.SessionToken.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -279,11 +281,11 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 		}
 		a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(sess.ExpiresAt))
 	}
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sess.ID})
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: secret.New(sess.ID)})
 	if err != nil {
 		return nil, err
 	}
-	if page.SID != "" && page.SID != sess.ID {
+	if !page.SID.IsZero() && page.SID.Reveal() != sess.ID {
 		return a.keep(ctx, page)
 	}
 	return a.readPage(page)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
 )
 
 // Transaction states of the Classic Authentication API.
@@ -51,7 +53,7 @@ type User struct {
 type Result struct {
 	// SessionToken is the one-time token that CreateSession or
 	// SAMLResponse redeem. It is short-lived (minutes) and secret.
-	SessionToken string
+	SessionToken secret.String
 	// ExpiresAt is when SessionToken stops working.
 	ExpiresAt time.Time
 	User      User
@@ -284,7 +286,7 @@ func (a *authn) run(ctx context.Context, t *transaction) (*Result, error) {
 			if t.SessionToken == "" {
 				return nil, errors.New("okta: sign-in succeeded but Okta returned no session token")
 			}
-			a.res.SessionToken = t.SessionToken
+			a.res.SessionToken = secret.New(t.SessionToken)
 			a.res.ExpiresAt = t.ExpiresAt
 			return a.res, nil
 		case StatusPasswordWarn:
@@ -376,7 +378,7 @@ func (a *authn) verifyCode(ctx context.Context, f Factor) (*transaction, error) 
 	for attempt := 1; attempt <= maxCodeAttempts; attempt++ {
 		var code string
 		var err error
-		seeded := f.Kind == KindTOTP && a.mfa.TOTPSeed != ""
+		seeded := f.Kind == KindTOTP && !a.mfa.TOTPSeed.IsZero()
 		if seeded {
 			code, err = a.mfa.totpCode(ctx, a.c, attempt > 1)
 		} else {

@@ -209,8 +209,8 @@ func (c *Client) DirectSignIn(ctx context.Context, clientID, username, password 
 		}
 		return nil, err
 	}
-	useOTP := m.Preferred == KindTOTP || m.Preferred == KindToken || (m.Preferred == "" && m.TOTPSeed != "")
-	if m.Preferred == "" && m.TOTPSeed == "" && m.Choose != nil {
+	useOTP := m.Preferred == KindTOTP || m.Preferred == KindToken || (m.Preferred == "" && !m.TOTPSeed.IsZero())
+	if m.Preferred == "" && m.TOTPSeed.IsZero() && m.Choose != nil {
 		// Direct authentication does not list the user's factors: offer
 		// the two it can verify.
 		f, err := m.Choose(ctx, []Factor{
@@ -239,7 +239,7 @@ func (c *Client) directOTP(ctx context.Context, clientID, mfaToken string, m *MF
 	for attempt := 1; attempt <= 3; attempt++ {
 		var code string
 		var err error
-		if m.TOTPSeed != "" {
+		if !m.TOTPSeed.IsZero() {
 			code, err = m.totpCode(ctx, c, attempt > 1)
 		} else {
 			code, err = m.askCode(ctx, CodePrompt{Factor: factor, Attempt: attempt, Problem: problem})

@@ -102,7 +102,7 @@ func TestChallengeFactorAsArray(t *testing.T) {
 	})
 	c, _ := newClient(t, f)
 	res, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, &MFA{Preferred: KindPush})
-	if err != nil || res.SessionToken != testSessionToken {
+	if err != nil || res.SessionToken.Reveal() != testSessionToken {
 		t.Fatalf("Authenticate = %v, %v", res, err)
 	}
 	if polls != 3 {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -243,7 +245,7 @@ func (b *SignIn) Run(ctx context.Context, appURL string) (*Result, error) {
 		if err == nil {
 			for _, c := range cookies.Cookies {
 				if c.Name == "sid" && c.Value != "" {
-					res.SID = c.Value
+					res.SID = secret.New(c.Value)
 					if !c.Session && c.Expires > 0 {
 						res.SIDExpires = time.Unix(int64(c.Expires), 0)
 					}
@@ -297,7 +299,7 @@ func (b *SignIn) capture(ev *fetch.EventRequestPaused) (*Result, bool) {
 	if err != nil {
 		return nil, true
 	}
-	return &Result{Captured: federation.Captured{SAMLResponse: resp, RelayState: relay}, PostedTo: r.URL}, true
+	return &Result{Captured: federation.Captured{SAMLResponse: secret.New(resp), RelayState: relay}, PostedTo: r.URL}, true
 }
 
 // isACS reports whether raw is an AWS sign-in SAML endpoint (any
