@@ -59,7 +59,7 @@ var exported = map[string]any{
 	"secrets.Reader": secrets.Reader{}, "secrets.Secret": secrets.Secret{},
 	"federation.App": federation.App{}, "federation.Assumed": federation.Assumed{}, "federation.Captured": federation.Captured{},
 	"browser.Result": browser.Result{}, "browser.SignIn": browser.SignIn{}, "browser.Source": browser.Source{},
-	"federation.Cache": federation.Cache{}, "federation.Changes": federation.Changes{}, "federation.Device": federation.Device{},
+	"federation.Cache": federation.Cache{}, "federation.Changes": federation.Changes{}, "federation.Deadlines": federation.Deadlines{}, "federation.Device": federation.Device{},
 	"federation.Direct": federation.Direct{}, "federation.Event": federation.Event{}, "federation.Files": federation.Files{},
 	"federation.Login": federation.Login{}, "federation.LoginRequiredError": federation.LoginRequiredError{},
 	"federation.MemorySessions": federation.MemorySessions{}, "federation.Outcome": federation.Outcome{},
