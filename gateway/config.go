@@ -24,6 +24,14 @@ import (
 type Config struct {
 	// Listen is the address to serve on (default 127.0.0.1:8080).
 	Listen string `yaml:"listen,omitempty"`
+	// AdminListen is the address of the admin listener, which serves
+	// /metrics, /healthz and /readyz (default DefaultAdminListen,
+	// 127.0.0.1:9090; "off" disables it). The proxy port forwards those
+	// paths to the upstream like any other.
+	AdminListen string `yaml:"admin_listen,omitempty"`
+	// AdminPprof adds net/http/pprof under /debug/pprof/ to the admin
+	// listener (off by default: profiles reveal memory contents).
+	AdminPprof bool `yaml:"admin_pprof,omitempty"`
 	// Upstream is the default backend: http://host:port (HTTP/1.1),
 	// h2c://host:port (HTTP/2 without TLS, for gRPC) or https://host:port.
 	Upstream string `yaml:"upstream,omitempty"`
@@ -85,6 +93,17 @@ type Config struct {
 	// (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
 	Timeouts        Timeouts      `yaml:"timeouts,omitempty"`
+	// MaxBodyBytes bounds a request body the gateway reads before it
+	// forwards the request (default DefaultMaxBodyBytes, 1 MiB, as nginx's
+	// client_max_body_size); larger bodies get 413. Routes may raise it
+	// or stream instead (Route.StreamBody).
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// MaxHeaderBytes bounds a request's header block as decoded, HTTP/1.1
+	// and HTTP/2 alike (default DefaultMaxHeaderBytes, 32 KiB, nginx's
+	// large_client_header_buffers): HPACK lets a few hundred bytes on the
+	// wire decode to a megabyte, which would otherwise reach the upstream.
+	// Larger header blocks get 431.
+	MaxHeaderBytes int `yaml:"max_header_bytes,omitempty"`
 	// KeyCache tunes how issuers' key sets are cached and refetched
 	// (verify.KeyCache): refetch_floor bounds how soon a failed fetch is
 	// retried, so how soon the gateway is ready once the issuer is back.
@@ -118,6 +137,15 @@ type Timeouts struct {
 	// /readyz answering 503, so load balancers move traffic away before
 	// connections close (default 5s; negative for none).
 	Drain time.Duration `yaml:"drain,omitempty"`
+	// Write is the longest one write of a response may block on a client
+	// that does not read (default 30s; an HTTP/2 client can stop reading
+	// by holding its flow-control window at zero). Past it the response is
+	// abandoned and the upstream request cancelled, so such clients
+	// cannot hold upstream handlers.
+	Write time.Duration `yaml:"write,omitempty"`
+	// Tunnel bounds a WebSocket tunnel (default 1h); tunnels on routes
+	// with a token also end when the token expires or is revoked.
+	Tunnel time.Duration `yaml:"tunnel,omitempty"`
 }
 
 // Timeout defaults.
@@ -128,7 +156,15 @@ const (
 	DefaultIdleTimeout       = 90 * time.Second
 	DefaultUpstreamTimeout   = 30 * time.Second
 	DefaultDrain             = 5 * time.Second
+	DefaultTunnel            = time.Hour
+	DefaultWriteTimeout      = 30 * time.Second
 )
+
+// DefaultMaxBodyBytes is Config.MaxBodyBytes when unset.
+const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultMaxHeaderBytes is Config.MaxHeaderBytes when unset.
+const DefaultMaxHeaderBytes = 32 << 10
 
 func (t Timeouts) withDefaults() Timeouts {
 	def := func(d *time.Duration, v time.Duration) {
@@ -141,6 +177,8 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.BodyRead, DefaultBodyReadTimeout)
 	def(&t.Idle, DefaultIdleTimeout)
 	def(&t.Upstream, DefaultUpstreamTimeout)
+	def(&t.Tunnel, DefaultTunnel)
+	def(&t.Write, DefaultWriteTimeout)
 	if t.Drain < 0 {
 		t.Drain = 0
 	} else if t.Drain == 0 {
@@ -259,6 +297,21 @@ type Route struct {
 	// front of upstreams that ignore case (IIS, some Java servers), so
 	// "/Admin" cannot slip past an "/admin" rule to a weaker one.
 	CaseInsensitive bool `yaml:"case_insensitive,omitempty"`
+	// WebSocket lets GET requests on this route upgrade to a WebSocket
+	// ("Upgrade: websocket"), after the route's role rule passed for GET.
+	// Other routes refuse WebSocket upgrades (400), and every other
+	// Upgrade token (h2c, TLS, ...) is dropped on every route: the request
+	// reaches the upstream as a plain HTTP/1.1 request. The tunnel ends
+	// when the token expires or is revoked, or after Timeouts.Tunnel.
+	WebSocket bool `yaml:"websocket,omitempty"`
+	// StreamBody passes request bodies through as they arrive instead of
+	// reading them whole first (uploads larger than max_body_bytes, long
+	// streams). gRPC calls on h2c:// routes always stream. Streamed
+	// bodies are bounded by Timeouts.BodyIdle and BodyRead only.
+	StreamBody bool `yaml:"stream_body,omitempty"`
+	// MaxBodyBytes bounds a buffered request body on this route
+	// (default Config.MaxBodyBytes); larger bodies are answered 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
 }
 
 // DefaultRoutes is the policy used when a configuration lists no routes:
@@ -342,7 +395,7 @@ func LoadFile(path string) (Config, error) {
 //	OKTA_BASE_URL              scheme and host override (local sandbox)
 //	AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
 //	ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM
-//	GATEWAY_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
+//	GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
 //	ALLOW_NO_ROLE              true to admit tokens without a role as readers
 //	GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, REDIS_URL
 //	REDIS_FAILURE_MODE         closed (default) or open
@@ -391,6 +444,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	lst(&c.Groups.ReadOnly, "READ_ONLY_GROUPS")
 	str(&c.Groups.Claim, "GROUPS_CLAIM")
 	str(&c.Listen, "GATEWAY_LISTEN")
+	str(&c.AdminListen, "GATEWAY_ADMIN_LISTEN")
 	str(&c.Upstream, "GATEWAY_UPSTREAM")
 	str(&c.Realm, "GATEWAY_REALM")
 	str(&c.TLS.CertFile, "GATEWAY_TLS_CERT")

@@ -298,6 +298,10 @@ func TestStripSpoofable(t *testing.T) {
 		"X_AUTH_ROLE": {"admin"}, "X-Auth_Groups": {"g"}, "X_Forwarded_For": {"1.2.3.4"}, "X_Real_Ip": {"1.2.3.4"},
 		"X-Authz": {"keep"}, "Accept": {"*/*"}, "X_custom": {"keep"}, // as net/http canonicalizes it
 	}
+	for _, n := range []string{"X-Real-Ip", "X-Original-Url", "X_Original_URL", "X-Rewrite-Url", "X-Http-Method-Override",
+		"X_HTTP_METHOD_OVERRIDE", "X-Forwarded-Host", "X-Forwarded-Prefix", "Forwarded", "True-Client-Ip", "Http2-Settings"} {
+		h[n] = []string{"spoofed"}
+	}
 	stripSpoofable(h, "x-auth-")
 	if len(h) != 3 || h.Get("Accept") == "" || h.Get("X-Authz") == "" || h["X_custom"] == nil {
 		t.Errorf("after strip: %v", h)
@@ -310,6 +314,10 @@ func TestStripAccessToken(t *testing.T) {
 		"a=1&access_token=x&b=2": "a=1&b=2", "access_token=x": "", "ACCESS_TOKEN=x&a": "a",
 		"access%5Ftoken=x&a=1": "a=1", "%61ccess_token=x": "", "a=1;access_token=x&b": "b",
 		"a=access_token": "a=access_token", "a=1&b=2": "a=1&b=2", "access_tokens=1": "access_tokens=1",
+		"access_token[]=x&a": "a", "access_token[k]=x&a": "a", "access.token=x&a": "a", "access+token=x&a": "a",
+		"+access_token=x&a": "a", "%2Baccess_token=x&a": "a", "access_token%00=x&a": "a", "access_token%00evil=x&a": "a",
+		"Access-Token=x&a": "a", "access%255Ftoken=x&a": "a", "access_tok%en=x&a": "access_tok%en=x&a",
+		"%20access_token%20=x&a": "a", "access_token%5B%5D=x&a": "a", "accesstoken=1": "accesstoken=1",
 	}
 	for in, want := range cases {
 		if got, _ := stripAccessToken(in); got != want {

@@ -84,9 +84,10 @@ func (s *syncBuffer) String() string {
 
 // running is a gateway serving on 127.0.0.1.
 type running struct {
-	gw   *gateway.Gateway
-	url  string
-	logs *syncBuffer
+	gw    *gateway.Gateway
+	url   string
+	admin string // the admin listener's base URL
+	logs  *syncBuffer
 	// stop cancels Serve's context (a stop signal); done receives what
 	// Serve returned.
 	stop func()
@@ -118,13 +119,22 @@ func startGatewayWith(t testing.TB, cfg gateway.Config, opts gateway.Options) *r
 	if err != nil {
 		t.Fatal(err)
 	}
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	adminDone := make(chan error, 1)
 	go func() { done <- gw.Serve(ctx, ln) }()
+	go func() { adminDone <- gw.ServeAdmin(ctx, aln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
+		}
+		if err := <-adminDone; err != nil {
+			t.Errorf("ServeAdmin: %v", err)
 		}
 		gw.Close()
 	})
@@ -132,7 +142,7 @@ func startGatewayWith(t testing.TB, cfg gateway.Config, opts gateway.Options) *r
 	if cfg.TLS.CertFile != "" {
 		scheme = "https"
 	}
-	return &running{gw: gw, url: scheme + "://" + ln.Addr().String(), logs: logs, stop: cancel, done: done}
+	return &running{gw: gw, url: scheme + "://" + ln.Addr().String(), admin: "http://" + aln.Addr().String(), logs: logs, stop: cancel, done: done}
 }
 
 func waitReady(t testing.TB, r *running) {
@@ -355,11 +365,11 @@ func TestGatewaySandboxEndToEnd(t *testing.T) {
 
 	t.Run("health, readiness and metrics", func(t *testing.T) {
 		for _, p := range []string{"/healthz", "/readyz"} {
-			if st, _, _ := do(t, "GET", gw.url+p, "", nil); st != 200 {
+			if st, _, _ := do(t, "GET", gw.admin+p, "", nil); st != 200 {
 				t.Errorf("%s = %d", p, st)
 			}
 		}
-		_, _, m := do(t, "GET", gw.url+"/metrics", "", nil)
+		_, _, m := do(t, "GET", gw.admin+"/metrics", "", nil)
 		body := m["_body"]
 		for _, want := range []string{
 			`oktafed_gateway_verifications_total{result="ok"}`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -43,12 +44,18 @@ func (s *ExtAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3
 	g := s.g
 	hr := req.GetAttributes().GetRequest().GetHttp()
 	headers := checkHeaders(hr)
-	d := g.tracedDecide(ctx, hr.GetMethod(), hr.GetPath(), headers["authorization"], isGRPCContentType(headers["content-type"]))
+	var authz []string
+	if a, ok := headers["authorization"]; ok {
+		// Envoy joins repeated headers with ','; no single bearer
+		// credential holds one, so a comma means two headers.
+		authz = strings.Split(a, ",")
+	}
+	d := g.tracedDecide(ctx, hr.GetMethod(), hr.GetPath(), authz, isGRPCContentType(headers["content-type"]))
 	route := "ext_authz"
 	if d.rt != nil {
 		route = "ext_authz " + d.rt.name
 	}
-	resp := s.answer(d, headers)
+	resp := s.answer(d, headers, hr.GetPath())
 	st := http.StatusOK
 	if dr := resp.GetDeniedResponse(); dr != nil {
 		st = int(dr.GetStatus().GetCode())
@@ -64,20 +71,25 @@ func (s *ExtAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3
 	return resp, nil
 }
 
-func (s *ExtAuthz) answer(d decision, headers map[string]string) *authv3.CheckResponse {
+func (s *ExtAuthz) answer(d decision, headers map[string]string, target string) *authv3.CheckResponse {
 	g := s.g
 	if d.verdict == verdictAllow {
 		ok := &authv3.OkHttpResponse{}
-		// Client headers an upstream could read as identity (any case,
-		// '_' for '-'), removed before the verified ones are added.
+		// Client headers the decision table marks as carrying trust
+		// (any case, '_' for '-'), removed before the verified ones are
+		// added, and the query parameters a framework would read as
+		// access_token.
 		var remove []string
 		for k := range headers {
-			if foldedHasPrefix(k, g.folded) || (containsUnderscore(k) && isForwardingName(k)) {
+			if trustBearing(k, g.folded) {
 				remove = append(remove, k)
 			}
 		}
 		sort.Strings(remove)
 		ok.HeadersToRemove = remove
+		if q := queryOf(target); len(q) > 1 {
+			ok.QueryParametersToRemove = accessTokenKeys(q[1:])
+		}
 		if d.p != nil {
 			h := http.Header{}
 			g.setIdentity(h, d.p)
@@ -159,24 +171,6 @@ func lowerASCII(s string) string {
 		}
 	}
 	return string(b)
-}
-
-func containsUnderscore(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '_' {
-			return true
-		}
-	}
-	return false
-}
-
-func isForwardingName(k string) bool {
-	for _, f := range forwardingHeaders {
-		if foldedEqual(k, f) {
-			return true
-		}
-	}
-	return false
 }
 
 func isGRPCContentType(ct string) bool {

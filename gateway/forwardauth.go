@@ -213,7 +213,14 @@ func queryOf(target string) string {
 
 func (g *Gateway) forwardAuthDecide(w http.ResponseWriter, r *http.Request, method, uri string) {
 	start := time.Now()
-	d := g.tracedDecide(r.Context(), method, uri, r.Header.Get("Authorization"), strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
+	if q := queryOf(uri); len(q) > 1 && len(accessTokenKeys(q[1:])) > 0 {
+		// The proxy removes these parameters; an ingress proxies the
+		// query as it came and cannot, so the request is refused rather
+		// than let a token reach the upstream's logs.
+		g.answerForwardAuth(w, r, start, decision{verdict: verdictBadPath, msg: "forward-auth: access_token in the query string: send the token in the Authorization header"}, method, requestPath(uri))
+		return
+	}
+	d := g.tracedDecide(r.Context(), method, uri, r.Header["Authorization"], strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"))
 	g.answerForwardAuth(w, r, start, d, method, d.path)
 }
 

@@ -366,10 +366,14 @@ func TestForwardAuthTrustedIngressOnly(t *testing.T) {
 			t.Fatalf("New: %v", err)
 		}
 	})
-	t.Run("forward_auth.only proxies nothing", func(t *testing.T) {
-		st, _, _ := do(t, "GET", gw.url+"/x", reader, nil)
-		if st != 404 {
-			t.Fatalf("status %d", st)
+	t.Run("forward_auth.only proxies nothing and checks no token", func(t *testing.T) {
+		for _, tok := range []string{reader, "", "not-a-token"} {
+			for _, p := range []string{"/x", "/admin", "/public/x", gateway.DefaultForwardAuthPath + "x", "/_oktafed"} {
+				st, h, _ := do(t, "GET", gw.url+p, tok, nil)
+				if st != 404 || h.Get("WWW-Authenticate") != "" {
+					t.Errorf("GET %s (token %v): status %d, challenge %q; want 404 without a challenge", p, tok != "", st, h.Get("WWW-Authenticate"))
+				}
+			}
 		}
 	})
 }

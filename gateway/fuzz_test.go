@@ -74,6 +74,8 @@ func FuzzIdentityHeaders(f *testing.F) {
 	f.Add("X-Auth-User", "root", "alice", "g1,g2")
 	f.Add("x-auth-role", "admin", "bob\r\nX-Auth-Role: admin", "")
 	f.Add("X-AUTH-", "", "", "\x00")
+	f.Add("X-Auth-Groups", "x", "\talice@example.com", "analysts,platform-admins")
+	f.Add("X-Auth-Groups", "x", "alice%20", " platform-admins")
 	f.Fuzz(func(t *testing.T, name, value, sub, group string) {
 		h := http.Header{}
 		h[name] = []string{value}
@@ -98,8 +100,28 @@ func FuzzIdentityHeaders(f *testing.F) {
 				}
 			}
 		}
-		if got := h.Get("X-Auth-Subject"); got != "" && got != sub {
-			t.Fatalf("subject %q, want %q", got, sub)
+		// Every value decodes back to exactly what was verified, and no
+		// value has white space a server would trim.
+		if got := h.Get("X-Auth-Subject"); sub != "" {
+			if d, err := url.PathUnescape(got); err != nil || d != sub {
+				t.Fatalf("subject %q decodes to %q (%v), want %q", got, d, err, sub)
+			}
+		}
+		if got := h.Get("X-Auth-Groups"); group != "" {
+			parts := strings.Split(got, ",")
+			if len(parts) != 1 {
+				t.Fatalf("one group %q became %d on the wire: %q", group, len(parts), got)
+			}
+			if d, err := url.PathUnescape(parts[0]); err != nil || d != group {
+				t.Fatalf("group %q decodes to %q (%v), want %q", got, d, err, group)
+			}
+		}
+		for k, vs := range h {
+			for _, v := range vs {
+				if strings.HasPrefix(k, "X-Auth-") && v != strings.TrimSpace(v) {
+					t.Fatalf("%s = %q has white space a server would trim", k, v)
+				}
+			}
 		}
 	})
 }

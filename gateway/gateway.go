@@ -79,6 +79,7 @@ type Gateway struct {
 	reload    *reloadState // shared by every generation
 	entry     http.Handler // serves through the live generation
 	tr        *tracing
+	served    chan struct{} // closed when Serve returns
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -103,7 +104,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr, served: make(chan struct{})}
 	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
@@ -257,8 +258,9 @@ func (g *Gateway) Verifier() *verify.Verifier { return g.current().v }
 // when configured).
 func (g *Gateway) Revocations() Revocations { return g.revs }
 
-// Handler returns the gateway's HTTP handler: health, readiness, metrics
-// and admin endpoints, then the routes.
+// Handler returns the gateway's HTTP handler: the revocation endpoint,
+// forward-auth endpoints when enabled, then the routes. Health, readiness
+// and metrics are on AdminHandler.
 func (g *Gateway) Handler() http.Handler { return g.entry }
 
 // Ready reports whether the gateway should receive traffic: issuer keys
@@ -369,10 +371,12 @@ func (g *Gateway) Close() error {
 // HTTP/2 over TLS; without, HTTP/1.1 and h2c (HTTP/2 with prior
 // knowledge, as gRPC clients speak it).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	defer g.closeServed()
 	srv := &http.Server{
 		Handler:           g.entry,
 		ReadHeaderTimeout: g.timeouts.ReadHeader,
 		IdleTimeout:       g.timeouts.Idle,
+		MaxHeaderBytes:    g.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
 	}
@@ -437,6 +441,26 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// maxHeaderBytes is Config.MaxHeaderBytes or its default.
+func (g *Gateway) maxHeaderBytes() int {
+	if g.cfg.MaxHeaderBytes > 0 {
+		return g.cfg.MaxHeaderBytes
+	}
+	return DefaultMaxHeaderBytes
+}
+
+var servedOnce sync.Mutex
+
+func (g *Gateway) closeServed() {
+	servedOnce.Lock()
+	defer servedOnce.Unlock()
+	select {
+	case <-g.served:
+	default:
+		close(g.served)
+	}
+}
+
 // upstream is one backend and the proxy that speaks to it.
 type upstream struct {
 	url     *url.URL
@@ -485,10 +509,11 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 		// Rewrite runs after ReverseProxy has removed hop-by-hop headers
 		// (including every header the client named in Connection), so
 		// what it sets reaches the upstream as set.
-		Rewrite:      g.rewrite(u),
-		Transport:    g.tr.upstreamTransport(tr),
-		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		ErrorHandler: g.upstreamError(up),
+		Rewrite:        g.rewrite(u),
+		Transport:      g.tr.upstreamTransport(tr),
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler:   g.upstreamError(up),
+		ModifyResponse: checkResponse,
 		// Without a pool every response copy allocates a 32 KiB buffer:
 		// 5% of the CPU under load, most of it in the garbage collector.
 		BufferPool: copyBuffers,
@@ -520,6 +545,14 @@ func (b *bufferPool) Get() []byte {
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 var copyBuffers = &bufferPool{}
+
+// realGRPC reports whether the request is a gRPC call: an HTTP/2 POST
+// with a gRPC content type. Only on routes to h2c:// upstreams does that
+// change policy (see decide and the body timeouts); elsewhere the content
+// type is a client's word and changes nothing.
+func realGRPC(r *http.Request) bool {
+	return r.Method == http.MethodPost && isGRPC(r)
+}
 
 func isGRPC(r *http.Request) bool {
 	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,23 +14,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/verify"
 )
 
 // Paths the gateway answers itself, before any route.
 const (
-	pathHealth  = "/healthz"
-	pathReady   = "/readyz"
-	pathMetrics = "/metrics"
 	// DefaultAdminPath is where admins POST revocations.
 	DefaultAdminPath = "/_oktafed/revocations"
 )
 
 func (g *Gateway) buildHandler() http.Handler {
-	metricsHandler := promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{})
 	admin := g.cfg.AdminPath
 	if admin == "" {
 		admin = DefaultAdminPath
@@ -47,22 +43,6 @@ func (g *Gateway) buildHandler() http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		switch r.URL.Path {
-		case pathHealth:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = w.Write([]byte("ok\n"))
-			return
-		case pathReady:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-store")
-			ok, msg := g.readiness()
-			if !ok {
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}
-			_, _ = w.Write([]byte(msg + "\n"))
-			return
-		case pathMetrics:
-			metricsHandler.ServeHTTP(w, r)
-			return
 		case admin:
 			if admin != "-" {
 				g.logged(w, r, "admin", adminHandler)
@@ -90,6 +70,13 @@ func (g *Gateway) buildHandler() http.Handler {
 				return
 			}
 			g.serveEnvoyHTTP(w, r)
+			return
+		}
+		if g.cfg.ForwardAuth.Only {
+			// Nothing to proxy: every other path is 404, without a
+			// token check, so this port tells a caller nothing about
+			// tokens or routes.
+			g.logged(w, r, "forward-auth only", http.NotFoundHandler())
 			return
 		}
 		g.proxy(w, r)
@@ -120,9 +107,10 @@ const StatusClientClosedRequest = 499
 // forward is what the gateway decided about one request, handed to the
 // proxy's Rewrite and ErrorHandler through the request context.
 type forward struct {
-	path string // canonical path, forwarded as is
-	p    *verify.Principal
-	body *bodyReader // nil without a body
+	path   string // canonical path, forwarded as is
+	p      *verify.Principal
+	body   *bodyReader // nil without a streamed body
+	tunnel *tunnel     // a WebSocket upgrade the route allows
 }
 
 type forwardKey struct{}
@@ -130,7 +118,8 @@ type forwardKey struct{}
 // proxy routes, authenticates, authorizes and forwards one request.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+	lw := &logWriter{ResponseWriter: w, status: http.StatusOK, writeTimeout: g.timeouts.Write}
+	defer lw.disarm()
 	var (
 		routeName = "-"
 		rt        *compiledRoute
@@ -158,7 +147,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	d := g.tracedDecide(r.Context(), r.Method, r.RequestURI, r.Header.Get("Authorization"), isGRPC(r))
+	d := g.tracedDecide(r.Context(), r.Method, r.RequestURI, r.Header["Authorization"], realGRPC(r))
 	rt, p, authErr = d.rt, d.p, d.authErr
 	if rt != nil {
 		routeName = rt.name
@@ -189,28 +178,58 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "this gateway answers forward-auth calls only (forward_auth.only)", http.StatusNotFound)
 		return
 	}
-	cp := d.path
-	f := &forward{path: cp, p: p}
-	if r.Body != nil && r.Body != http.NoBody {
-		f.body = &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
-		if isGRPC(r) {
-			f.body.idle = 0 // streams may idle; see Timeouts.BodyIdle
+	f := &forward{path: d.path, p: p}
+	switch clientUpgrade(r) {
+	case upgradeWebSocket:
+		if !rt.WebSocket || r.Method != http.MethodGet {
+			http.Error(lw, "WebSocket upgrades are refused on this route: the route needs websocket: true, and the handshake is a GET", http.StatusBadRequest)
+			return
 		}
-		r.Body = f.body
-		if isForm(r) {
-			ok, err := stripFormBody(r)
-			if err != nil {
-				g.clientBodyFailed(lw, r, err)
-				return
+		f.tunnel = g.openTunnel(r.Context(), p)
+		defer f.tunnel.cancel(nil)
+		lw.onHijack = func(c net.Conn) net.Conn {
+			g.logTunnel(r, routeName, p)
+			return &tunnelConn{Conn: c, t: f.tunnel}
+		}
+		r = r.WithContext(f.tunnel.ctx)
+	case upgradeOther:
+		dropUpgrade(r.Header)
+	}
+	delete(r.Header, "Http2-Settings")
+	if r.Body != nil && r.Body != http.NoBody {
+		body := &bodyReader{rc: r.Body, ctl: http.NewResponseController(w), idle: g.timeouts.BodyIdle, end: start.Add(g.timeouts.BodyRead)}
+		grpcCall := rt.grpc && realGRPC(r)
+		if grpcCall {
+			body.idle = 0 // streams may idle; see Timeouts.BodyIdle
+			body.end = time.Time{}
+		}
+		r.Body = body
+		if rt.StreamBody || grpcCall {
+			f.body = body
+			if isForm(r) {
+				ok, err := stripFormBody(r)
+				if err != nil {
+					g.clientBodyFailed(lw, r, err)
+					return
+				}
+				if !ok {
+					http.Error(lw, "form body larger than 1 MiB", http.StatusRequestEntityTooLarge)
+					return
+				}
 			}
-			if !ok {
-				http.Error(lw, "form body larger than 1 MiB", http.StatusRequestEntityTooLarge)
-				return
-			}
+		} else if !g.bufferBody(lw, r, body, rt) {
+			return
 		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
 	rt.proxy.proxy.ServeHTTP(lw, r)
+	if f.tunnel != nil && lw.status == http.StatusSwitchingProtocols && g.accessLog {
+		why := "upstream closed"
+		if err := context.Cause(f.tunnel.ctx); err != nil {
+			why = err.Error()
+		}
+		g.log.Info("tunnel closed", "path", r.URL.Path, "route", routeName, "remote", r.RemoteAddr, "cause", why, "duration_ms", time.Since(start).Milliseconds())
+	}
 }
 
 // verdict is the kind of answer decide reached.
@@ -253,11 +272,12 @@ func (d *decision) status() int {
 
 // decide applies the method, canonical-path, route, revocation, scope and
 // role rules to a request given by its method, raw request target
-// (origin-form, absolute-form or a path) and Authorization header. The
+// (origin-form, absolute-form or a path) and Authorization headers (more
+// than one is 400, on public routes too). The
 // proxy and every forward-auth flavour call it, so an ingress gets exactly
 // the answers the proxy would give. grpc marks a gRPC call: roles then
 // apply per method route, as every call is a POST.
-func (g *Gateway) decide(ctx context.Context, method, target, authorization string, grpc bool) decision {
+func (g *Gateway) decide(ctx context.Context, method, target string, authorization []string, grpc bool) decision {
 	if !validMethod(method) {
 		return decision{verdict: verdictBadMethod, msg: "method names are case-sensitive upper-case tokens: send GET, POST, DELETE, ..."}
 	}
@@ -266,6 +286,16 @@ func (g *Gateway) decide(ctx context.Context, method, target, authorization stri
 		return decision{verdict: verdictBadPath, msg: "path refused: " + err.Error()}
 	}
 	d := decision{path: cp, rt: g.routes.match(method, cp)}
+	var authz string
+	switch len(authorization) {
+	case 0:
+	case 1:
+		authz = authorization[0]
+	default:
+		// guard.AuthorizationHeader's rule, without building a header.
+		d.verdict, d.authErr = verdictAuth, guard.ErrTwoAuthorizations
+		return d
+	}
 	if d.rt == nil {
 		d.verdict, d.msg = verdictNoRoute, "no route for this path and method"
 		return d
@@ -277,10 +307,14 @@ func (g *Gateway) decide(ctx context.Context, method, target, authorization stri
 		d.verdict, d.msg, d.authErr = verdictUnavailable, "the revocation list is unavailable (Redis): retry shortly", errRevocationsUnavailable
 		return d
 	}
-	if d.rt.grpc && grpc {
+	if d.rt.grpc && grpc && method == http.MethodPost {
+		// A gRPC call on a gRPC route: every call is a POST, so roles
+		// apply per method route rather than by HTTP method. Anything
+		// else on the route (a DELETE with a gRPC content type) is
+		// judged by the method rules like any request.
 		method = ""
 	}
-	d.p, d.authErr = g.guard.CheckHTTP(ctx, authorization, method, d.rt.Rule)
+	d.p, d.authErr = g.guard.CheckHTTP(ctx, authz, method, d.rt.Rule)
 	if d.authErr != nil {
 		d.verdict = verdictAuth
 	}
@@ -338,6 +372,11 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 			g.clientGone(w, r)
 			return
 		}
+		if errors.Is(err, errUpgradeMismatch) {
+			g.log.Warn("upstream switched protocols unasked; answered 502", "upstream", up.url.Host, "path", r.URL.Path)
+			http.Error(w, "the upstream switched protocols without an allowed upgrade", http.StatusBadGateway)
+			return
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			g.log.Warn("upstream did not answer in time", "upstream", up.url.Host, "timeout", up.timeout.String(), "path", r.URL.Path)
@@ -358,15 +397,21 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 }
 
 // clientBodyFailed answers a request whose body could not be read: 408
-// when it stalled past the body idle timeout, 499 when the client left.
+// when it stalled past the body idle timeout, 400 otherwise.
 func (g *Gateway) clientBodyFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var ne net.Error
+	w.Header().Set("Connection", "close")
 	if errors.As(err, &ne) && ne.Timeout() {
-		w.Header().Set("Connection", "close")
 		http.Error(w, "request body too slow: nothing received for "+g.timeouts.BodyIdle.String()+" or not complete within "+g.timeouts.BodyRead.String(), http.StatusRequestTimeout)
 		return
 	}
-	g.clientGone(w, r)
+	// A malformed chunked body, or one shorter than its Content-Length
+	// (the client half-closed or the HTTP/2 stream ended early): 400,
+	// never an empty 200. A client that has gone away is logged as 499.
+	http.Error(w, "request body malformed or shorter than its Content-Length: send a complete body", http.StatusBadRequest)
+	if r.Context().Err() != nil {
+		g.clientGone(w, r)
+	}
 }
 
 func (g *Gateway) clientGone(w http.ResponseWriter, r *http.Request) {
@@ -412,6 +457,40 @@ type logWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// onHijack wraps the client connection of an allowed upgrade.
+	onHijack func(net.Conn) net.Conn
+	// writeTimeout bounds each write (Timeouts.Write) once the response
+	// is past writeFree bytes; ctl is set from then on. Smaller responses
+	// fit in socket buffers and flow-control windows and never block, so
+	// they pay nothing.
+	writeTimeout time.Duration
+	ctl          *http.ResponseController
+	hijacked     bool
+}
+
+// writeFree is how much of a response is written without a deadline.
+const writeFree = 32 << 10
+
+// arm sets the write deadline for the next write of n bytes.
+func (w *logWriter) arm(n int) {
+	if w.writeTimeout <= 0 || w.hijacked {
+		return
+	}
+	if w.ctl == nil {
+		if w.bytes+int64(n) <= writeFree {
+			return
+		}
+		w.ctl = http.NewResponseController(w.ResponseWriter)
+	}
+	_ = w.ctl.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+}
+
+// disarm clears the deadline so the connection's next response (HTTP/1
+// keep-alive) does not inherit it.
+func (w *logWriter) disarm() {
+	if w.ctl != nil && !w.hijacked {
+		_ = w.ctl.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (w *logWriter) WriteHeader(code int) {
@@ -422,6 +501,7 @@ func (w *logWriter) WriteHeader(code int) {
 }
 
 func (w *logWriter) Write(b []byte) (int, error) {
+	w.arm(len(b))
 	w.wroteHeader = true
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -429,6 +509,9 @@ func (w *logWriter) Write(b []byte) (int, error) {
 }
 
 func (w *logWriter) Flush() {
+	if w.ctl != nil {
+		w.arm(0)
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -463,4 +546,60 @@ func (g *Gateway) access(r *http.Request, w *logWriter, route string, p *verify.
 		attrs = append(attrs, "auth", guard.Reason(authErr))
 	}
 	g.log.Info("request", attrs...)
+}
+
+// bufferBody reads a request body whole (bounded by the route's
+// max_body_bytes, and by the body timeouts) before the upstream is
+// contacted, as nginx does: a client trickling its body holds a gateway
+// goroutine, never an upstream worker; a malformed or short body is 400
+// and the upstream sees nothing. It reports whether the request may go on.
+func (g *Gateway) bufferBody(lw *logWriter, r *http.Request, body *bodyReader, rt *compiledRoute) bool {
+	limit := rt.MaxBodyBytes
+	if limit <= 0 {
+		limit = g.cfg.MaxBodyBytes
+	}
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	tooLarge := func() bool {
+		lw.Header().Set("Connection", "close")
+		http.Error(lw, fmt.Sprintf("request body larger than %d bytes: this route's max_body_bytes", limit), http.StatusRequestEntityTooLarge)
+		return false
+	}
+	if r.ContentLength > limit {
+		return tooLarge()
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 4 << 10
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	_ = body.rc.Close()
+	if err != nil {
+		g.clientBodyFailed(lw, r, err)
+		return false
+	}
+	if int64(buf.Len()) > limit {
+		return tooLarge()
+	}
+	if r.ContentLength >= 0 && int64(buf.Len()) != r.ContentLength {
+		http.Error(lw, "request body shorter than its Content-Length: send a complete body", http.StatusBadRequest)
+		return false
+	}
+	data := buf.Bytes()
+	if isFormType(r) {
+		if s, changed := stripAccessToken(string(data)); changed {
+			data = []byte(s)
+		}
+	}
+	r.ContentLength = int64(len(data))
+	r.TransferEncoding = nil
+	r.Header.Del("Content-Length")
+	if len(data) == 0 {
+		r.Body = http.NoBody
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(data))
+	}
+	return true
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/oktafed/oktafed/verify"
@@ -43,46 +42,86 @@ func foldedEqual(name, want string) bool {
 	return len(name) == len(want) && foldedHasPrefix(name, want)
 }
 
-// forwardingHeaders are set by the proxy (SetXForwarded) or read by
-// upstreams as the client's address; ReverseProxy removes the exact names,
-// and stripSpoofable removes their underscore spellings.
-var forwardingHeaders = []string{"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"}
-
-// stripSpoofable removes every header whose folded name starts with the
-// identity prefix, and the underscore spellings of forwarding headers.
-func stripSpoofable(h http.Header, foldedPrefix string) {
-	for k := range h {
-		if foldedHasPrefix(k, foldedPrefix) {
-			delete(h, k)
-			continue
-		}
-		if strings.IndexByte(k, '_') >= 0 {
-			for _, f := range forwardingHeaders {
-				if foldedEqual(k, f) {
-					delete(h, k)
-					break
-				}
-			}
-		}
-	}
-}
-
-// setIdentity adds the verified identity headers. Values that could not
-// travel in a header (control characters) are dropped rather than
-// mangled, so upstreams never see a half-true identity. It runs on every
-// proxied request with a token, so the values share one backing array.
+// setIdentity adds the verified identity headers, each value encoded by
+// encodeIdentity so that what the upstream reads is exactly what was
+// verified. It runs on every proxied request with a token, so the values
+// share one backing array.
 func (g *Gateway) setIdentity(h http.Header, p *verify.Principal) {
 	v := [...]string{
-		p.Subject, p.User, p.Issuer, p.Provider, p.ClientID,
-		strings.Join(p.Scopes, " "), strings.Join(p.Groups, ","), p.Role, joinRoles(p.Roles),
+		encodeIdentity(p.Subject, 0), encodeIdentity(p.User, 0), encodeIdentity(p.Issuer, 0),
+		encodeIdentity(p.Provider, 0), encodeIdentity(p.ClientID, 0),
+		joinIdentity(p.Scopes, ' '), joinIdentity(p.Groups, ','), encodeIdentity(p.Role, 0), joinRoles(p.Roles),
 	}
 	vals := make([]string, 0, len(v))
 	for i, s := range v {
-		if s != "" && headerSafe(s) {
+		if s != "" {
 			vals = append(vals, s)
 			h[g.idNames[i]] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
+}
+
+// Identity values on the wire. A header value cannot carry every string
+// faithfully: control bytes are refused or stripped by servers, leading
+// and trailing white space is trimmed (RFC 9110 section 5.5), bytes past
+// ASCII are read as Latin-1 by some and UTF-8 by others, and a list joined
+// with ',' cannot tell the group "analysts,platform-admins" from two
+// groups. So each value, and each element of a list, is percent-encoded
+// where it would be ambiguous: '%' itself, control bytes, bytes above
+// 0x7e, white space at the start or end, and the list's separator (','
+// for groups, ' ' for scopes). Everything else, including spaces inside
+// a group name such as "Platform Admins", is sent as it is, so ordinary
+// values are unchanged; an upstream that decodes with any
+// percent-decoder gets the verified value back exactly, and one that
+// does not sees a value that matches no real group or user.
+
+// encodeIdentity percent-encodes s for an identity header; sep is the
+// list separator to encode (0 for none).
+func encodeIdentity(s string, sep byte) string {
+	last := len(s) - 1
+	needs := func(i int) bool {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' || (sep != 0 && c == sep) {
+			return true
+		}
+		return (c == ' ' || c == '\t') && (i == 0 || i == last)
+	}
+	i := 0
+	for i < len(s) && !needs(i) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+8)
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if needs(i) {
+			b = append(b, '%', hex[s[i]>>4], hex[s[i]&15])
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// joinIdentity encodes each element of a list and joins them with sep.
+func joinIdentity(list []string, sep byte) string {
+	switch len(list) {
+	case 0:
+		return ""
+	case 1:
+		return encodeIdentity(list[0], sep)
+	}
+	var b strings.Builder
+	for i, e := range list {
+		if i > 0 {
+			b.WriteByte(sep)
+		}
+		b.WriteString(encodeIdentity(e, sep))
+	}
+	return b.String()
 }
 
 // identityNames are the identity headers after the prefix, in the order
@@ -103,34 +142,9 @@ func joinRoles(roles []string) string {
 	return strings.Join(roles, ",")
 }
 
-func headerSafe(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // The gateway never authenticates with an access_token parameter (RFC 6750
 // section 2.2/2.3), but upstreams log query strings and forms, so the
 // parameter is removed before forwarding.
-
-// isAccessTokenKey reports whether a raw form or query key names
-// access_token once decoded, in any letter case.
-func isAccessTokenKey(raw string) bool {
-	if len(raw) < len("access_token") {
-		return false
-	}
-	k := raw
-	if strings.ContainsAny(raw, "%+") {
-		d, err := url.QueryUnescape(raw)
-		if err == nil {
-			k = d
-		}
-	}
-	return strings.EqualFold(k, "access_token")
-}
 
 // stripAccessToken removes access_token pairs from a raw query or form
 // body, keeping every other byte as it was. Pairs are split on '&'; a pair
@@ -169,8 +183,16 @@ const maxFormBytes = 1 << 20
 
 // isForm reports whether the request carries an URL-encoded form body.
 func isForm(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	return isFormType(r)
+}
+
+// isFormType reports whether the Content-Type names an URL-encoded form.
+func isFormType(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
-	if ct == "" || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+	if ct == "" {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(ct)

@@ -32,10 +32,10 @@ type wsgiUpstream struct {
 	addr string
 }
 
-func startWSGI(t testing.TB) *wsgiUpstream {
+func startWSGI(t testing.TB, args ...string) *wsgiUpstream {
 	t.Helper()
 	py := testenv.LookPath(t, "/usr/bin/python3", "Debian package python3")
-	cmd := exec.Command(py, "testdata/wsgi_echo.py")
+	cmd := exec.Command(py, append([]string{"testdata/wsgi_echo.py"}, args...)...)
 	stdin, err := cmd.StdinPipe() // closing it stops the server
 	if err != nil {
 		t.Fatal(err)
@@ -514,7 +514,7 @@ func TestHostileClientTimeoutsAndAborts(t *testing.T) {
 		if strings.Contains(e.gw.logs.String(), "check that the upstream is running") {
 			t.Error("a client abort was logged as an upstream failure")
 		}
-		_, _, m := do(t, "GET", e.gw.url+"/metrics", "", nil)
+		_, _, m := do(t, "GET", e.gw.admin+"/metrics", "", nil)
 		if !strings.Contains(m["_body"], `oktafed_gateway_requests_total{code="499",route="/hang/"} 1`) {
 			t.Error("metrics do not count the 499")
 		}

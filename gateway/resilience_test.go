@@ -136,12 +136,12 @@ func TestRevocationsWhenRedisFails(t *testing.T) {
 
 	// Started while Redis is down: fail-closed is not ready and refuses
 	// tokens, since it cannot know which were revoked before.
-	waitReadyz(t, gw.url, 10*time.Second, 503, "revocation list has not been loaded")
+	waitReadyz(t, gw.admin, 10*time.Second, 503, "revocation list has not been loaded")
 	if st, _, _ := do(t, "GET", gw.url+"/x", victim, nil); st != 503 {
 		t.Fatalf("fail-closed replica without the list answered %d, want 503", st)
 	}
 	// Fail-open serves, and says Redis is degraded.
-	waitReadyz(t, open.url, 10*time.Second, 200, "degraded")
+	waitReadyz(t, open.admin, 10*time.Second, 200, "degraded")
 	if st, _, _ := do(t, "GET", open.url+"/x", victim, nil); st != 200 {
 		t.Fatalf("fail-open replica answered %d", st)
 	}
@@ -157,9 +157,9 @@ func TestRevocationsWhenRedisFails(t *testing.T) {
 
 	// Redis back: ready within seconds, with the list loaded.
 	link.setDown(false)
-	took := waitReadyz(t, gw.url, 10*time.Second, 200, "ready")
+	took := waitReadyz(t, gw.admin, 10*time.Second, 200, "ready")
 	t.Logf("ready %v after Redis came back", took)
-	if st, body := readyz(t, gw.url); st != 200 || strings.Contains(body, "degraded") {
+	if st, body := readyz(t, gw.admin); st != 200 || strings.Contains(body, "degraded") {
 		t.Fatalf("/readyz = %d %q", st, body)
 	}
 	if st := revoke(t, gw.url, admin, url.Values{"jti": {"AT.victim"}}); st != 200 {
@@ -171,8 +171,8 @@ func TestRevocationsWhenRedisFails(t *testing.T) {
 	// Redis lost again: degraded at once, not ready (fail-closed) once the
 	// list is older than max_stale; fail-open keeps serving.
 	link.setDown(true)
-	waitReadyz(t, gw.url, 10*time.Second, 200, "degraded")
-	waitReadyz(t, gw.url, 10*time.Second, 503, "Redis unreachable")
+	waitReadyz(t, gw.admin, 10*time.Second, 200, "degraded")
+	waitReadyz(t, gw.admin, 10*time.Second, 503, "Redis unreachable")
 	if st, _, _ := do(t, "GET", gw.url+"/x", admin, nil); st != 503 {
 		t.Errorf("stale fail-closed replica answered %d, want 503", st)
 	}
@@ -183,7 +183,7 @@ func TestRevocationsWhenRedisFails(t *testing.T) {
 		t.Errorf("fail-open replica forgot a revocation: %d", st)
 	}
 	link.setDown(false)
-	waitReadyz(t, gw.url, 10*time.Second, 200, "ready")
+	waitReadyz(t, gw.admin, 10*time.Second, 200, "ready")
 
 	if !strings.Contains(gw.logs.String(), `"msg":"revocation feed from Redis interrupted; retrying"`) {
 		t.Errorf("the Redis outage is not in the JSON log:\n%s", gw.logs.String())
@@ -216,7 +216,7 @@ func TestKeyServerOutage(t *testing.T) {
 	gw := startGatewayWith(t, cfg, gateway.Options{HTTPClient: &http.Client{Transport: keys}})
 	reader := mint(t, sb, nil, []string{"readers"}, nil)
 
-	waitReadyz(t, gw.url, 5*time.Second, 503, "issuer keys")
+	waitReadyz(t, gw.admin, 5*time.Second, 503, "issuer keys")
 	if st, _, _ := do(t, "GET", gw.url+"/x", reader, nil); st != 503 {
 		t.Fatalf("without keys: %d, want 503", st)
 	}
@@ -224,7 +224,7 @@ func TestKeyServerOutage(t *testing.T) {
 	// then the key server comes back and the gateway gets ready.
 	testenv.WaitFor(t, 30*time.Second, "three refused key fetches", func() bool { return keys.refused.Load() >= 3 })
 	keys.down.Store(false)
-	took := waitReadyz(t, gw.url, 30*time.Second, 200, "ready")
+	took := waitReadyz(t, gw.admin, 30*time.Second, 200, "ready")
 	t.Logf("ready %v after the key server came back (refetch floor %v)", took, floor)
 	if st, _, _ := do(t, "GET", gw.url+"/x", reader, nil); st != 200 {
 		t.Fatalf("with keys: %d", st)
@@ -238,7 +238,7 @@ func TestKeyServerOutage(t *testing.T) {
 	if st, _, _ := do(t, "GET", gw.url+"/x", fresh, nil); st != 200 {
 		t.Errorf("a new token signed by a cached key during the outage: %d", st)
 	}
-	if st, body := readyz(t, gw.url); st != 200 {
+	if st, body := readyz(t, gw.admin); st != 200 {
 		t.Errorf("/readyz during the key server outage: %d %q", st, body)
 	}
 }
@@ -265,7 +265,7 @@ func TestDrainUnderWrk(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	stopped := time.Now()
 	gw.stop()
-	waitReadyz(t, gw.url, drain, 503, "draining")
+	waitReadyz(t, gw.admin, drain, 503, "draining")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wrk: %v\n%s", err, out.String())
 	}

@@ -149,7 +149,7 @@ func (t *tracing) traced(h http.Handler, w http.ResponseWriter, r *http.Request)
 }
 
 // tracedDecide is decide inside a span naming the route and the verdict.
-func (g *Gateway) tracedDecide(ctx context.Context, method, target, authorization string, grpc bool) decision {
+func (g *Gateway) tracedDecide(ctx context.Context, method, target string, authorization []string, grpc bool) decision {
 	if !g.tr.on {
 		return g.decide(ctx, method, target, authorization, grpc)
 	}

@@ -197,3 +197,27 @@ func TestMiddlewarePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoAuthorizationHeaders: a request with two Authorization headers is
+// refused with 400, whichever of them is valid, before any check.
+func TestTwoAuthorizationHeaders(t *testing.T) {
+	h := http.Header{"Authorization": {"Bearer a", "Bearer b"}}
+	if _, err := guard.AuthorizationHeader(h); err == nil {
+		t.Fatal("two Authorization headers accepted")
+	} else if st, _ := verify.Challenge(err, "r"); st != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", st)
+	}
+	if v, err := guard.AuthorizationHeader(http.Header{"Authorization": {"Bearer a"}}); err != nil || v != "Bearer a" {
+		t.Fatalf("one header: %q, %v", v, err)
+	}
+	g := guard.New(nil, guard.Options{})
+	reached := false
+	h2 := g.Require(guard.Rule{Roles: []string{verify.RoleRead}})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header = h
+	h2.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || reached {
+		t.Fatalf("Require: status %d, handler reached %v", rec.Code, reached)
+	}
+}

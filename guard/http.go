@@ -17,7 +17,11 @@ func (g *Guard) Require(rule Rule) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := g.CheckHTTP(WithDPoPRequest(r.Context(), r), r.Header.Get("Authorization"), r.Method, rule)
+			authz, err := AuthorizationHeader(r.Header)
+			var p *verify.Principal
+			if err == nil {
+				p, err = g.CheckHTTP(WithDPoPRequest(r.Context(), r), authz, r.Method, rule)
+			}
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
 				return
@@ -44,7 +48,11 @@ func (g *Guard) Middleware(policy Policy) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := g.CheckHTTP(WithDPoPRequest(r.Context(), r), r.Header.Get("Authorization"), r.Method, rule)
+			authz, err := AuthorizationHeader(r.Header)
+			var p *verify.Principal
+			if err == nil {
+				p, err = g.CheckHTTP(WithDPoPRequest(r.Context(), r), authz, r.Method, rule)
+			}
 			if err != nil {
 				WriteError(w, err, g.opts.Realm)
 				return
@@ -100,3 +108,23 @@ func Message(err error) string {
 	}
 	return "the access token is not accepted here: request a token for this API from a trusted issuer"
 }
+
+// AuthorizationHeader returns a request's Authorization value. A request
+// with more than one is refused (invalid_request, 400): a proxy that
+// checks the first while the application reads the last would let an
+// unchecked token through. Require and Middleware apply it, and so does
+// the gateway on every door (proxy, forward-auth, ext_authz).
+func AuthorizationHeader(h http.Header) (string, error) {
+	v := h["Authorization"]
+	switch len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return v[0], nil
+	}
+	return "", ErrTwoAuthorizations
+}
+
+// ErrTwoAuthorizations is AuthorizationHeader's answer to a request with
+// more than one Authorization header.
+var ErrTwoAuthorizations = &verify.Error{Code: verify.CodeInvalidRequest, Reason: verify.ErrInvalidRequest, Description: "more than one Authorization header"}

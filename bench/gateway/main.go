@@ -3,7 +3,9 @@
 // each with wrk for a bounded time and prints requests per second and p99
 // latency side by side: upstream alone, gateway on a public route (proxy
 // cost only), gateway verifying a token with a role rule, and, when its
-// binary is given, oauth2-proxy verifying the same bearer token.
+// binary is given, oauth2-proxy verifying the same bearer token; and nginx
+// as a plain proxy_pass in front of the same upstream, the anchor for what
+// proxying alone costs on this machine.
 //
 // With -gateway-bin the gateway measured is the oktafed-gateway binary,
 // run as its own process as servers run it (./run builds it); without, or
@@ -46,6 +48,7 @@ func main() {
 	threads := flag.Int("t", 2, "wrk threads")
 	rounds := flag.Int("rounds", 1, "times each scenario runs; the best is kept")
 	o2p := flag.String("oauth2-proxy", "", "oauth2-proxy binary; empty skips it")
+	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary for the proxy_pass scenario; empty skips it")
 	gwBin := flag.String("gateway-bin", "", "oktafed-gateway binary to measure as its own process; empty (or profiling) runs the gateway in this process")
 	wrk := flag.String("wrk", "/usr/bin/wrk", "wrk binary")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the gateway process over every round of the token scenario to this file")
@@ -58,6 +61,7 @@ func main() {
 	if profilePath != "" || mutexPath != "" {
 		*gwBin = "" // the profiles are of this process
 	}
+	nginxBin = *nginx
 	if err := run(*dur, *conns, *threads, *rounds, *o2p, *wrk, *gwBin); err != nil {
 		fail(err)
 	}
@@ -79,6 +83,10 @@ func listen() net.Listener {
 // profilePath, when set, names the CPU profile taken while the token
 // scenario runs.
 var profilePath, mutexPath string
+
+// nginxBin is the nginx measured as a plain proxy_pass in front of the
+// same upstream: the physical anchor for what a proxy costs here.
+var nginxBin string
 
 type result struct {
 	name string
@@ -138,6 +146,7 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin, gwBin st
 		nameBytes  = "gateway, public route + token bytes"
 		nameToken  = "gateway, token + role rule"
 		nameO2P    = "oauth2-proxy, bearer token"
+		nameNginx  = "nginx proxy_pass (no auth)"
 	)
 	// "public route + token bytes" sends the same Authorization header to
 	// the public route, where it is not checked but still read, forwarded
@@ -148,6 +157,15 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin, gwBin st
 		{namePublic, gwURL + "/public/x", ""},
 		{nameBytes, gwURL + "/public/x", tok},
 		{nameToken, gwURL + "/x", tok},
+	}
+	if nginxBin != "" {
+		u, stop, err := startNginx(nginxBin, upURL)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nginx skipped:", err)
+		} else {
+			defer stop()
+			scenarios = append(scenarios, scenario{nameNginx, u + "/public/x", ""})
+		}
 	}
 	if o2pBin != "" {
 		u, stop, err := startOAuth2Proxy(o2pBin, sb, upURL)
@@ -221,6 +239,10 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin, gwBin st
 	auth, noauth, bytes := best[nameToken], best[namePublic], best[nameBytes]
 	fmt.Printf("\nauth / no-auth throughput: %.2f\n", auth.rps/noauth.rps)
 	fmt.Printf("auth / public route with the same header: %.2f\n", auth.rps/bytes.rps)
+	if n, ok := best[nameNginx]; ok {
+		fmt.Printf("gateway (public) / nginx proxy_pass throughput: %.2f\n", noauth.rps/n.rps)
+		fmt.Printf("gateway (auth) / nginx proxy_pass throughput: %.2f\n", auth.rps/n.rps)
+	}
 	if o, ok := best[nameO2P]; ok {
 		fmt.Printf("gateway (auth) / oauth2-proxy throughput: %.2f   p99 %s vs %s\n", auth.rps/o.rps, auth.p99.Round(10*time.Microsecond), o.p99.Round(10*time.Microsecond))
 	}
@@ -384,7 +406,10 @@ func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, f
 	ln := listen()
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--listen", addr, "--config", conf, "--access-log", "off", "--drain", "0")
+	aln := listen()
+	adminAddr := aln.Addr().String()
+	aln.Close()
+	cmd := exec.Command(bin, "--listen", addr, "--admin-listen", adminAddr, "--config", conf, "--access-log", "off", "--drain", "0")
 	cmd.Env = append(os.Environ(), "OKTA_BASE_URL="+sb.URL, "OKTA_AUTH_SERVER_ID=default", "OKTA_AUDIENCE=api://default",
 		"WRITE_GROUPS=developers", "READ_ONLY_GROUPS=readers", "GATEWAY_UPSTREAM="+upURL, "OKTA_ORG_DOMAIN=", "REDIS_URL=")
 	var stderr strings.Builder
@@ -407,7 +432,7 @@ func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, f
 	}
 	u := "http://" + addr
 	for i := 0; ; i++ {
-		if resp, err := http.Get(u + "/readyz"); err == nil {
+		if resp, err := http.Get("http://" + adminAddr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return u, stop, nil
@@ -416,6 +441,76 @@ func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, f
 		if i > 500 {
 			stop()
 			return "", nil, fmt.Errorf("%s never became ready: %s", bin, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startNginx runs nginx as a plain reverse proxy (proxy_pass with upstream
+// keep-alive, as deployments configure it) in front of upstream.
+func startNginx(bin, upstream string) (string, func(), error) {
+	if _, err := os.Stat(bin); err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "oktafed-gwbench-nginx-")
+	if err != nil {
+		return "", nil, err
+	}
+	ln := listen()
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := fmt.Sprintf(`worker_processes %d;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %[2]s/body;
+    proxy_temp_path %[2]s/proxy;
+    fastcgi_temp_path %[2]s/fastcgi;
+    uwsgi_temp_path %[2]s/uwsgi;
+    scgi_temp_path %[2]s/scgi;
+    upstream app { server %[3]s; keepalive 128; }
+    server {
+        listen %[4]s;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+    }
+}
+`, runtime.NumCPU(), dir, strings.TrimPrefix(upstream, "http://"), addr)
+	if err := os.WriteFile(dir+"/nginx.conf", []byte(conf), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", dir+"/nginx.conf", "-g", "daemon off;")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		os.RemoveAll(dir)
+	}
+	u := "http://" + addr
+	for i := 0; ; i++ {
+		if check(u+"/", "") == nil {
+			return u, stop, nil
+		}
+		if i > 500 {
+			stop()
+			return "", nil, fmt.Errorf("nginx did not start: %s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -28,6 +28,7 @@ type logWatch struct {
 	lines []map[string]any
 	raw   []string
 	addr  chan string
+	admin string // the admin listener's address, set with addr
 }
 
 func watchLog(t *testing.T, cmd *exec.Cmd) *logWatch {
@@ -37,13 +38,16 @@ func watchLog(t *testing.T, cmd *exec.Cmd) *logWatch {
 		t.Fatal(err)
 	}
 	w := &logWatch{addr: make(chan string, 1)}
-	re := regexp.MustCompile(`on http://(127\.0\.0\.1:[0-9]+)`)
+	re := regexp.MustCompile(`on http://(127\.0\.0\.1:[0-9]+).*\(admin: http://(127\.0\.0\.1:[0-9]+)\)`)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			if m := re.FindStringSubmatch(line); m != nil {
+				w.mu.Lock()
+				w.admin = m[2]
+				w.mu.Unlock()
 				w.addr <- m[1]
 			}
 			var rec map[string]any
@@ -133,7 +137,7 @@ routes:
   - {prefix: /stable/, public: true}
   - {prefix: /old/, public: true}
 `)
-	cmd := exec.Command(bin, "--config", path, "--listen", "127.0.0.1:0", "--access-log", "off", "--drain", "0")
+	cmd := exec.Command(bin, "--config", path, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--access-log", "off", "--drain", "0")
 	cmd.Env = append(os.Environ(), "OKTA_BASE_URL="+sb.URL, "OKTA_AUDIENCE=api://default", "OKTA_ORG_DOMAIN=", "REDIS_URL=", "GATEWAY_CONFIG=")
 	logs := watchLog(t, cmd)
 	if err := cmd.Start(); err != nil {
@@ -155,7 +159,17 @@ routes:
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	testenv.WaitFor(t, 30*time.Second, "the gateway to be ready", func() bool { return status("/readyz") == 200 })
+	logs.mu.Lock()
+	admin := "http://" + logs.admin
+	logs.mu.Unlock()
+	testenv.WaitFor(t, 30*time.Second, "the gateway to be ready", func() bool {
+		resp, err := http.Get(admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	if st := status("/new/x"); st != 404 {
 		t.Fatalf("/new/ before the reload: %d, want 404", st)
 	}

@@ -19,6 +19,7 @@ import (
 type serveOptions struct {
 	configPath   string
 	listen       string
+	adminListen  string
 	upstream     string
 	tlsCert      string
 	tlsKey       string
@@ -62,23 +63,26 @@ win over both:
   OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID, OKTA_CLIENT_ID, OKTA_ALLOW_ORG_SERVER
   AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
   ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM, ALLOW_NO_ROLE
-  GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_REALM, GATEWAY_CONFIG
+  GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_REALM,
+  GATEWAY_CONFIG
   REDIS_URL, REDIS_FAILURE_MODE (closed or open)
   OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. http://collector:4318) turns
                         tracing on; OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and
                         the other standard OTEL_* variables apply
 
-The gateway serves /healthz, /readyz (ready once issuer keys and, with
-Redis, the revocation list are loaded; 503 while draining), /metrics
-(Prometheus) and POST /_oktafed/revocations (admin role). On SIGTERM it
-answers /readyz with 503 and keeps serving for --drain, then stops.
+The admin listener (--admin-listen, default 127.0.0.1:9090) serves
+/healthz, /readyz (ready once issuer keys and, with Redis, the revocation
+list are loaded; 503 while draining) and /metrics (Prometheus); the proxy
+port forwards those paths to the upstream like any other, and serves POST
+/_oktafed/revocations (admin role). On SIGTERM it answers /readyz with
+503 and keeps serving for --drain, then stops.
 
 SIGHUP reloads the configuration (file, environment and flags, checked as
 --check does); new requests use it once it is valid and its issuers' keys
 are loaded, requests under way finish with the old one, and an invalid
 file changes nothing (the log says why). --watch-config 10s reloads when
 the file's content changes (Kubernetes ConfigMap updates). Redis settings,
-the listen address and TLS apply only at a restart.`,
+the listen addresses and TLS apply only at a restart.`,
 		Example: `  OKTA_ORG_DOMAIN=example.okta.com OKTA_AUDIENCE=api://default \
     oktafed-gateway --upstream http://127.0.0.1:9000
   oktafed-gateway --config gateway.yaml --redis-url redis://127.0.0.1:6379/0
@@ -92,6 +96,7 @@ the listen address and TLS apply only at a restart.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.configPath, "config", "", "gateway YAML file (also GATEWAY_CONFIG)")
 	f.StringVar(&opts.listen, "listen", "", "address to serve on (default 127.0.0.1:8080; also GATEWAY_LISTEN)")
+	f.StringVar(&opts.adminListen, "admin-listen", "", "address of the admin listener for /healthz, /readyz and /metrics (default "+gateway.DefaultAdminListen+"; off disables it; also GATEWAY_ADMIN_LISTEN)")
 	f.StringVar(&opts.upstream, "upstream", "", "default upstream: http://, h2c:// (gRPC) or https:// host:port (also GATEWAY_UPSTREAM)")
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "PEM certificate to serve TLS with (also GATEWAY_TLS_CERT)")
 	f.StringVar(&opts.tlsKey, "tls-key", "", "PEM private key for --tls-cert (also GATEWAY_TLS_KEY)")
@@ -131,7 +136,7 @@ func loadConfig(s streams, opts serveOptions) (gateway.Config, error) {
 	for _, o := range []struct {
 		dst *string
 		v   string
-	}{{&cfg.Listen, opts.listen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Redis.OnFailure, opts.redisFailure}, {&cfg.Realm, opts.realm}} {
+	}{{&cfg.Listen, opts.listen}, {&cfg.AdminListen, opts.adminListen}, {&cfg.Upstream, opts.upstream}, {&cfg.TLS.CertFile, opts.tlsCert}, {&cfg.TLS.KeyFile, opts.tlsKey}, {&cfg.Redis.URL, opts.redisURL}, {&cfg.Redis.OnFailure, opts.redisFailure}, {&cfg.Realm, opts.realm}} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
@@ -144,6 +149,9 @@ func loadConfig(s streams, opts serveOptions) (gateway.Config, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.AdminListen == "" {
+		cfg.AdminListen = gateway.DefaultAdminListen
 	}
 	if (cfg.TLS.CertFile == "") != (cfg.TLS.KeyFile == "") {
 		return cfg, errors.New("TLS needs both --tls-cert and --tls-key")
@@ -221,13 +229,30 @@ func serve(ctx context.Context, s streams, opts serveOptions) error {
 	if cfg.TLS.CertFile != "" {
 		scheme = "https"
 	}
+	admin := "off"
+	adminDone := make(chan error, 1)
+	if cfg.AdminListen != gateway.AdminListenOff {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener on %s: %w (choose a free address with --admin-listen, or off)", cfg.AdminListen, err)
+		}
+		admin = "http://" + aln.Addr().String()
+		go func() { adminDone <- gw.ServeAdmin(ctx, aln) }()
+	} else {
+		adminDone <- nil
+	}
 	// main must not exit before the drain and the graceful shutdown end.
 	stopGrace.Store(int64(gw.StopDuration() + 2*time.Second))
 	// In the log's own format: a JSON log holds only JSON lines.
-	logger.Info(fmt.Sprintf("oktafed-gateway on %s://%s for issuers %s; Ctrl-C stops it gracefully", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", ")),
-		"addr", ln.Addr().String(), "issuers", gw.Verifier().Issuers())
+	logger.Info(fmt.Sprintf("oktafed-gateway on %s://%s for issuers %s (admin: %s); Ctrl-C stops it gracefully", scheme, ln.Addr(), strings.Join(gw.Verifier().Issuers(), ", "), admin),
+		"addr", ln.Addr().String(), "admin", admin, "issuers", gw.Verifier().Issuers())
 	startReloads(ctx, s, opts, gw)
-	return gw.Serve(ctx, ln)
+	err = gw.Serve(ctx, ln)
+	if aerr := <-adminDone; err == nil && aerr != nil {
+		err = fmt.Errorf("admin listener: %w", aerr)
+	}
+	return err
 }
 
 // printCheck validates cfg without serving and describes it.

@@ -34,7 +34,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	t.Cleanup(up.Close)
 
 	const drain = 3 * time.Second
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--upstream", up.URL, "--drain", drain.String(), "--access-log", "off")
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--upstream", up.URL, "--drain", drain.String(), "--access-log", "off")
 	cmd.Env = append(os.Environ(), "OKTA_BASE_URL="+sb.URL, "OKTA_AUDIENCE=api://default", "OKTA_ORG_DOMAIN=", "REDIS_URL=", "GATEWAY_CONFIG=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -46,7 +46,8 @@ func TestSIGTERMDrains(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	addrCh := make(chan string, 1)
 	go func() {
-		re := regexp.MustCompile(`on http://(127\.0\.0\.1:[0-9]+)`)
+		// The admin listener serves /readyz and /healthz.
+		re := regexp.MustCompile(`\(admin: http://(127\.0\.0\.1:[0-9]+)\)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {

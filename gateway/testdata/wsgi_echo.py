@@ -8,7 +8,9 @@ receives. GET /__seen (sent directly, not through the gateway) lists the
 raw request targets received so far; paths under /hang/ wait before
 answering, for timeout tests.
 
-Usage: python3 wsgi_echo.py   (prints the port it listens on, 127.0.0.1)
+Usage: python3 wsgi_echo.py [--one-worker]   (prints the port it listens
+on, 127.0.0.1). With --one-worker it serves one request at a time, like a
+sync gunicorn worker or Flask's development server without threads.
 """
 import json
 import sys
@@ -63,7 +65,8 @@ def app(environ, start_response):
 
 
 def main():
-    srv = make_server("127.0.0.1", 0, app, server_class=Server, handler_class=Handler)
+    cls = WSGIServer if "--one-worker" in sys.argv else Server
+    srv = make_server("127.0.0.1", 0, app, server_class=cls, handler_class=Handler)
     print(srv.server_port, flush=True)
     # Stop when the test that started us goes away.
     threading.Thread(target=lambda: (sys.stdin.read(), srv.shutdown()), daemon=True).start()

@@ -1,6 +1,9 @@
 package testenv
 
-import "testing"
+import (
+	"os/exec"
+	"testing"
+)
 
 // OpenSSL returns Debian's openssl command-line tool, the reference reader
 // for PEM and DER that oktafed prints.
@@ -14,4 +17,16 @@ func OpenSSL(t testing.TB) string {
 func Node(t testing.TB) string {
 	t.Helper()
 	return LookPath(t, "node", "Debian package nodejs, Node.js 20 or later")
+}
+
+// Hypercorn returns Debian's Python 3 after checking that it can import
+// hypercorn, an ASGI server that accepts h2c upgrades and WebSockets: the
+// upstream an attacker would hope to tunnel into through a proxy.
+func Hypercorn(t testing.TB) string {
+	t.Helper()
+	py := LookPath(t, "/usr/bin/python3", "Debian package python3")
+	if err := exec.Command(py, "-c", "import hypercorn.asyncio, h2, wsproto").Run(); err != nil {
+		Unavailable(t, "python3 cannot import hypercorn (%v): Debian package python3-hypercorn", err)
+	}
+	return py
 }
