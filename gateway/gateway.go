@@ -75,9 +75,10 @@ type Gateway struct {
 	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
-	rshared   *redisShared // nil without Redis
-	reload    *reloadState // shared by every generation
-	entry     http.Handler // serves through the live generation
+	rshared   *redisShared       // nil without Redis
+	dpopMem   verify.ReplayCache // DPoP proofs seen, without Redis; shared by every generation
+	reload    *reloadState       // shared by every generation
+	entry     http.Handler       // serves through the live generation
 	tr        *tracing
 }
 
@@ -95,7 +96,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	}
 	tr := newTracing(opts.TracerProvider)
 	v := opts.Verifier
-	dpopReplay := newDPoPReplay(cfg.Redis, &vc) // dpop.go
+	dpopReplay, dpopMem := newDPoPReplay(cfg.Redis, &vc, opts.prev) // dpop.go
 	if v == nil {
 		vc.HTTPClient = tr.issuerClient(opts.HTTPClient)
 		vc.Logger = log
@@ -103,7 +104,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr, dpopMem: dpopMem}
 	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)

@@ -330,11 +330,11 @@ func TestSeamReloadMidFlightAndRevocations(t *testing.T) {
 // again restores both: no generation serves with another's trust list.
 func TestSeamRequestIDAndTraceparentAcrossReload(t *testing.T) {
 	var mu sync.Mutex
-	type seen struct{ id, traceparent string }
+	type seen struct{ id, traceparent, tracestate string }
 	var got []seen
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		got = append(got, seen{strings.Join(r.Header.Values("X-Request-Id"), ","), r.Header.Get("Traceparent")})
+		got = append(got, seen{strings.Join(r.Header.Values("X-Request-Id"), ","), r.Header.Get("Traceparent"), r.Header.Get("Tracestate")})
 		mu.Unlock()
 	}))
 	t.Cleanup(up.Close)
@@ -364,6 +364,7 @@ func TestSeamRequestIDAndTraceparentAcrossReload(t *testing.T) {
 			// Sampled: with a parent-based sampler that never samples
 			// roots, only a continued trace is recorded.
 			"Traceparent": "00-" + callerTrace + "-" + callerSpan + "-01",
+			"Tracestate":  "vendor=chosen-by-caller",
 		})
 		if st != http.StatusOK {
 			t.Fatalf("%s: %d", gen, st)
@@ -385,6 +386,9 @@ func TestSeamRequestIDAndTraceparentAcrossReload(t *testing.T) {
 	if s.id != callerID || !continued(s) {
 		t.Errorf("generation 1, trusted caller: upstream got id %q traceparent %q, want the caller's", s.id, s.traceparent)
 	}
+	if n := len(spans.GetSpans()); n == 0 {
+		t.Error("generation 1: the trusted caller's sampled trace recorded no span")
+	}
 
 	untrusted := cfg
 	untrusted.ForwardAuth.Trusted = []string{"192.0.2.0/24"}
@@ -398,10 +402,13 @@ func TestSeamRequestIDAndTraceparentAcrossReload(t *testing.T) {
 	if continued(s) {
 		t.Errorf("generation 2, untrusted caller: upstream got traceparent %q, the caller's trace continued", s.traceparent)
 	}
+	if s.tracestate != "" {
+		t.Errorf("generation 2, untrusted caller: upstream got its tracestate %q beside the gateway's traceparent", s.tracestate)
+	}
+	// The caller's sampled flag does not sample a root the sampler
+	// would not: nothing is recorded, and nothing in the caller's trace.
 	for _, sp := range spans.GetSpans() {
-		if sp.SpanContext.TraceID().String() == callerTrace || sp.Parent.SpanID().String() == callerSpan {
-			t.Errorf("generation 2: span %q recorded in the untrusted caller's trace", sp.Name)
-		}
+		t.Errorf("generation 2: span %q recorded (trace %s, parent %s) for an untrusted caller's sampled traceparent", sp.Name, sp.SpanContext.TraceID(), sp.Parent.SpanID())
 	}
 
 	if err := gw.gw.Reload(context.Background(), cfg); err != nil {
@@ -410,5 +417,8 @@ func TestSeamRequestIDAndTraceparentAcrossReload(t *testing.T) {
 	s = send("generation 3")
 	if s.id != callerID || !continued(s) {
 		t.Errorf("generation 3, trusted again: upstream got id %q traceparent %q, want the caller's", s.id, s.traceparent)
+	}
+	if s.tracestate != "vendor=chosen-by-caller" {
+		t.Errorf("generation 3, trusted again: upstream got tracestate %q, want the caller's", s.tracestate)
 	}
 }
