@@ -180,11 +180,9 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	}
 	var ver guard.Verifier = v
 	if g.shared != nil {
-		sv := &sharedVerifier{v: v, c: g.shared, issuers: map[string]bool{}}
-		for _, p := range vc.Providers {
-			if p.Type == verify.ProviderIntrospection && p.Issuer != "" {
-				sv.issuers[p.Issuer] = true
-			}
+		sv, err := newSharedVerifier(v, g.shared, vc)
+		if err != nil {
+			return nil, err
 		}
 		ver = sv
 	}

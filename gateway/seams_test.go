@@ -422,3 +422,45 @@ func TestSeamRequestIDAndTraceparentAcrossReload(t *testing.T) {
 		t.Errorf("generation 3, trusted again: upstream got tracestate %q, want the caller's", s.tracestate)
 	}
 }
+
+// TestSeamReloadDoesNotServeSharedIntrospectionOfOldPolicy: principals
+// introspected under one configuration and shared through Redis are not
+// served by a generation whose issuer settings differ: a reload that
+// narrows the accepted audiences refuses a token cached a moment before
+// (it would pass for the shared cache's two minutes otherwise), and one
+// that restores them finds the cache again.
+func TestSeamReloadDoesNotServeSharedIntrospectionOfOldPolicy(t *testing.T) {
+	rs := testenv.Redis(t)
+	sb := sandbox.Start(t, sandbox.DefaultConfig())
+	cfg := gateway.Config{
+		Upstream: echoUpstream(t).URL,
+		Authentication: []gateway.AuthRecord{{
+			Name: "okta_idp", ValidateType: "IDP",
+			ClientID: "0oa1demoservice00001", ClientSecret: "demo-service-secret-not-secret",
+			IntrospectURL: sb.URL + "/oauth2/default/v1/introspect", JWTIssuer: sb.OAuth.Issuer("default"),
+			JWTAcceptedAudienceList: "api://default", JWTAcceptedScopeList: "orders.read",
+		}},
+		Routes: []gateway.Route{{Prefix: "/", Rule: guard.Rule{Scopes: []string{"orders.read"}}}},
+		Redis:  gateway.RedisConfig{URL: "redis://" + rs.Addr() + "/0", Prefix: "test:" + t.Name() + ":"},
+	}
+	gw := startGateway(t, cfg)
+	tok := mint(t, sb, []string{"orders.read"}, []string{"readers"}, nil)
+	if st, _, _ := do(t, "GET", gw.url+"/x", tok, nil); st != http.StatusOK {
+		t.Fatalf("generation 1: %d", st)
+	}
+	narrow := cfg
+	narrow.Authentication = []gateway.AuthRecord{cfg.Authentication[0]}
+	narrow.Authentication[0].JWTAcceptedAudienceList = "api://orders-only"
+	if err := gw.gw.Reload(context.Background(), narrow); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if st, h, _ := do(t, "GET", gw.url+"/x", tok, nil); st != http.StatusUnauthorized {
+		t.Errorf("generation 2, a token for an audience it no longer accepts: %d %q, want 401", st, h.Get("WWW-Authenticate"))
+	}
+	if err := gw.gw.Reload(context.Background(), cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if st, _, _ := do(t, "GET", gw.url+"/x", tok, nil); st != http.StatusOK {
+		t.Errorf("generation 3, the audience accepted again: %d, want 200", st)
+	}
+}
