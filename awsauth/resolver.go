@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/awsfile"
 	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/internal/owned"
@@ -49,8 +50,9 @@ type Resolver struct {
 	// (or the encrypted-file keyring, with OKTAFED_KEYRING_PASSWORD) on
 	// first need, never asking for a passphrase.
 	Sessions federation.SessionCache
-	// HTTPClient makes the Okta and STS calls; a client with a 60 s
-	// timeout when nil.
+	// HTTPClient makes the Okta and STS calls; nil means one with the
+	// connect and response deadlines of federation.DeadlinesFromEnv
+	// (OKTAFED_CONNECT_TIMEOUT, OKTAFED_RESPONSE_TIMEOUT).
 	HTTPClient *http.Client
 	// Clock decides freshness (any value with a Now method; one with
 	// After(time.Duration) <-chan time.Time also paces the Okta client's
@@ -148,7 +150,9 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 		}
 	}
 	configured := false
+	var oktafedProfiles []string
 	if cfg, err := r.OktafedConfig(); err == nil {
+		oktafedProfiles = cfg.Names()
 		p, ok := cfg.Profiles[name]
 		configured = ok
 		if ok && role == "" && strings.HasPrefix(p.Role, "arn:") {
@@ -167,6 +171,18 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	case 1:
 		return candidates[0], nil
 	case 0:
+		if !configured && len(oktafedProfiles) > 0 && inAWSConfig(files.Config, name) {
+			// An AWS profile the person's AWS config names (its
+			// credential_process runs oktafed) but oktafed holds no
+			// credentials for, with oktafed set up: a logout removed them,
+			// or no login wrote them yet. That is a login to do (exit 3
+			// in credential_process), not a configuration to make.
+			lr := &federation.LoginRequiredError{Profile: oktafedProfiles[0], Reason: fmt.Sprintf("no credentials for AWS profile %q (logged out, or not written yet)", name)}
+			if len(oktafedProfiles) > 1 {
+				return federation.Owned{}, fmt.Errorf("%w: %w; the oktafed profile that writes it is one of: %s", ErrNoCredentials, lr, strings.Join(oktafedProfiles, ", "))
+			}
+			return federation.Owned{}, fmt.Errorf("%w: %w", ErrNoCredentials, lr)
+		}
 		if !configured {
 			return federation.Owned{}, fmt.Errorf("%w: %q is neither an AWS profile oktafed wrote nor an oktafed profile: configure it with `oktafed init --profile %s`, then run `oktafed login --profile %s` (or name one of the profiles `oktafed roles` lists)", ErrNoCredentials, name, name, name)
 		}
@@ -285,7 +301,14 @@ func (r *Resolver) httpClient() *http.Client {
 	if r.HTTPClient != nil {
 		return r.HTTPClient
 	}
-	return &http.Client{Timeout: 60 * time.Second}
+	// Connect and response deadlines from OKTAFED_CONNECT_TIMEOUT and
+	// OKTAFED_RESPONSE_TIMEOUT, as the CLI's; the defaults when unset or
+	// unreadable.
+	d, err := federation.DeadlinesFromEnv(r.getenv)
+	if err != nil {
+		d = federation.Deadlines{}
+	}
+	return d.HTTPClient()
 }
 
 // sessions returns the configured session cache, or opens the keyring once.
@@ -329,4 +352,14 @@ func (r *Resolver) Region(p *config.Profile) string {
 		return v
 	}
 	return r.getenv("AWS_DEFAULT_REGION")
+}
+
+// inAWSConfig reports whether the AWS config file has a profile section
+// for name.
+func inAWSConfig(path, name string) bool {
+	if path == "" {
+		return false
+	}
+	f, err := awsfile.Load(path)
+	return err == nil && f.Profile(awsfile.Config, name) != nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -30,14 +32,14 @@ type Endpoint struct {
 	// User and Password are the connection's own; they stand in for
 	// db_user, idp_username and idp_password when those are unset.
 	User     string
-	Password string
+	Password secret.String
 }
 
 // Login is the user name and password for one connection attempt. Pass it
 // back to Auth.Reject when the server refuses it.
 type Login struct {
 	User     string
-	Password string
+	Password secret.String
 
 	token  *tokenEntry  // the cached token used, for Reject
 	secret *secretEntry // the cached secret used, for Reject
@@ -65,6 +67,10 @@ type Auth struct {
 	tokens     map[tokenKey]*tokenEntry
 	secret     *secretEntry
 	fetcher    secretFetcher // nil until first needed
+	// act tracks the requests to Okta and STS in progress.
+	act activity
+	// replaced is when do last gave up on a hung login, per key.
+	replaced map[string]time.Time
 	// renewedForRefusal is set when a refused login made the AWS
 	// credentials (or the secret) be fetched again, and cleared when a
 	// login is accepted. While it is set a refusal is taken to be about
@@ -111,6 +117,10 @@ func New(cfg Config) (*Auth, error) {
 		log.Warn("dbauth: DSN parameter ignored: the Config field for it is set, and Config fields win", "param", name)
 	}
 	cfg.overridden = nil
+	for _, name := range cfg.ignored {
+		log.Info("dbauth: the AWS Advanced Go Wrapper's "+name+" means nothing to dbauth (no failover, monitoring or routing here); it was taken out of the DSN and is not sent to the server", "param", name)
+	}
+	cfg.ignored = nil
 	return &Auth{cfg: cfg, log: log, tokens: map[tokenKey]*tokenEntry{}}, nil
 }
 
@@ -140,7 +150,7 @@ func (a *Auth) login(ctx context.Context, ep Endpoint) (Login, error) {
 	if err != nil {
 		return Login{}, err
 	}
-	return Login{User: key.user, Password: e.token, token: e}, nil
+	return Login{User: key.user, Password: secret.New(e.token), token: e}, nil
 }
 
 // loginError marks an error as coming from getting the password (Okta,
@@ -159,20 +169,29 @@ func (a *Auth) Token(ctx context.Context, host string, port int, user string) (s
 		return "", errors.New("dbauth: the secrets plugin has no IAM token; use the okta or iam plugin")
 	}
 	l, err := a.Login(ctx, Endpoint{Host: host, Port: port, User: user})
-	return l.Password, err
+	return l.Password.Reveal(), err
 }
 
 // Reject records that the server refused l and reports whether a retry
 // may help. The refused token (or secret) is dropped so the next Login
-// makes a new one. A token signed more than a minute ago is taken to have
-// expired by the server's clock and is re-signed with the same
-// credentials. The AWS credentials that signed a fresh refused token (or
-// the secret itself) are fetched again only once after the last accepted
+// makes a new one. For the okta plugin the AWS credentials that signed
+// the token are dropped too, whatever the token's age, so the retry signs
+// with credentials from a new AssumeRoleWithSAML: a revoked role session
+// (or one whose role lost rds-db:connect) is replaced at once rather than
+// re-signing with it. That renewal happens once after the last accepted
 // login: a refusal that survives fresh credentials is about the database
-// user or its grants, and new credentials would only cost an
-// AssumeRoleWithSAML (or Secrets Manager read) per attempt. Concurrent
-// rejections of the same login refresh once.
+// user or its grants, and more renewals would only cost an
+// AssumeRoleWithSAML per attempt; after it, only a token signed over a
+// minute ago (the server's clock may be ahead) is re-signed. The secret
+// plugin reads the secret again, once after the last accepted login.
+// Concurrent rejections of the same login refresh once.
 func (a *Auth) Reject(l Login) bool {
+	ok, _ := a.reject(l)
+	return ok
+}
+
+// reject is Reject, also saying what it did for the connect's error.
+func (a *Auth) reject(l Login) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -180,35 +199,42 @@ func (a *Auth) Reject(l Login) bool {
 		if a.tokens[l.token.key] == l.token {
 			delete(a.tokens, l.token.key)
 		}
-		if a.cfg.Now().Sub(l.token.signed) >= resignAfter {
-			// An old token is most likely past its validity by the
-			// server's clock: a new one from the same credentials will do.
-			a.log.Info("dbauth: server refused an IAM token signed a while ago; signing a new one", "host", l.token.key.host, "user", l.token.key.user)
-			return true
-		}
-		if a.creds != nil && !a.renewedForRefusal && a.cfg.Plugin == PluginOkta {
-			// A fresh token refused may mean the role session was
-			// revoked; the next token needs new credentials. For the iam
-			// plugin the chain's own cache decides.
-			a.creds.Invalidate()
+		host, user := l.token.key.host, l.token.key.user
+		old := a.cfg.Now().Sub(l.token.signed) >= resignAfter
+		switch {
+		case a.cfg.Plugin == PluginOkta && !a.renewedForRefusal:
+			// A refused token may mean the role session was revoked:
+			// the next token needs credentials from a new
+			// AssumeRoleWithSAML, even if this one was old.
+			if a.creds != nil {
+				a.creds.Invalidate()
+			}
 			a.renewedForRefusal = true
-			a.log.Info("dbauth: server refused a fresh IAM token; renewing the AWS credentials once", "host", l.token.key.host, "user", l.token.key.user)
-			return true
+			a.log.Info("dbauth: server refused an IAM token; getting new AWS credentials (AssumeRoleWithSAML) and signing a new token", "host", host, "user", user)
+			return true, "new AWS credentials from a new AssumeRoleWithSAML signed a new token"
+		case old:
+			a.log.Info("dbauth: server refused an IAM token signed over a minute ago; signing a new one", "host", host, "user", user)
+			if a.cfg.Plugin == PluginOkta {
+				return true, "a new token was signed with the AWS credentials already renewed after an earlier refusal"
+			}
+			return true, "a new token was signed with the same AWS credentials (the iam plugin's credential chain renews them itself)"
+		case a.cfg.Plugin == PluginOkta:
+			a.log.Info("dbauth: server refused a fresh IAM token signed with credentials renewed after an earlier refusal; keeping them", "host", host, "user", user)
+			return false, "the AWS credentials had already been renewed (a new AssumeRoleWithSAML) after an earlier refusal since the last accepted login, so they were kept"
 		}
-		a.log.Info("dbauth: server refused a fresh IAM token again; keeping the AWS credentials", "host", l.token.key.host, "user", l.token.key.user)
-		return false
+		return false, "the token was freshly signed with the iam plugin's credentials; no retry"
 	case l.secret != nil:
 		if a.secret == l.secret {
 			if a.renewedForRefusal {
-				return false
+				return false, "the secret had already been read again after an earlier refusal"
 			}
 			a.secret = nil
 			a.renewedForRefusal = true
 			a.log.Info("dbauth: server refused the secret's password; reading the secret again")
 		}
-		return true
+		return true, "the secret was read again from Secrets Manager"
 	}
-	return false
+	return false, ""
 }
 
 // Accept records that the server accepted l: the next refusal may again
@@ -329,9 +355,13 @@ func (a *Auth) token(ctx context.Context, key tokenKey, ep Endpoint) (*tokenEntr
 // do runs fn once for all concurrent callers with the same key. fn runs
 // detached from the first caller's cancellation (bounded by a timeout), so
 // one caller giving up does not fail the others waiting on the same login.
+// A caller does not join a login that is stuck on a hung request to Okta
+// or STS (see Config.HungAfter): it starts another, so the first connect
+// after the service recovers succeeds.
 func (a *Auth) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	a.replaceIfHung(key)
 	ch := a.sf.DoChan(key, func() (any, error) {
-		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*a.cfg.HTTPTimeout)
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*a.cfg.HTTPTimeout+a.cfg.STSTimeout)
 		defer cancel()
 		return fn(c)
 	})
@@ -396,11 +426,7 @@ func (a *Auth) credentials(ctx context.Context, ep Endpoint) (*aws.CredentialsCa
 		if err != nil {
 			return nil, err
 		}
-		c = aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
-			o.ExpiryWindow = credentialExpiryWindow
-			// Spread renewals of many processes started together.
-			o.ExpiryWindowJitterFrac = 0.2
-		})
+		c = newCredentialsCache(p)
 		a.mu.Lock()
 		a.creds, a.credsInner = c, p
 		a.mu.Unlock()
@@ -419,9 +445,9 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if err != nil {
 			return nil, err
 		}
-		id := refusals.id(login.OrgURL, login.Username, login.Password)
-		if r, held := refusals.held(id, a.cfg.Now()); held {
-			return nil, &signInRefusedError{user: login.Username, org: login.OrgURL, r: r}
+		hb := newHoldBack(login)
+		if e, held := hb.held(a.cfg.Now()); held {
+			return nil, e
 		}
 		fed := a.cfg.Federation
 		if fed == nil {
@@ -434,7 +460,7 @@ func (a *Auth) newProvider(ctx context.Context, ep Endpoint) (aws.CredentialsPro
 		if p == nil {
 			return nil, errors.New("dbauth: okta plugin: Config.Federation returned no provider")
 		}
-		g := &guardedProvider{inner: p, a: a, id: id, user: login.Username, org: login.OrgURL}
+		g := &guardedProvider{inner: p, a: a, hb: hb}
 		g.dropped = func() {
 			a.mu.Lock()
 			if a.credsInner == g {
@@ -468,7 +494,11 @@ func (a *Auth) loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if a.cfg.AWSConfig != nil {
 		c = a.cfg.AWSConfig
 	} else {
-		loaded, err := config.LoadDefaultConfig(ctx)
+		var opts []func(*config.LoadOptions) error
+		if a.cfg.AWSProfile != "" {
+			opts = append(opts, config.WithSharedConfigProfile(a.cfg.AWSProfile))
+		}
+		loaded, err := config.LoadDefaultConfig(ctx, opts...)
 		if err != nil {
 			return aws.Config{}, fmt.Errorf("dbauth: load the AWS configuration: %w (check AWS_PROFILE and ~/.aws/config)", err)
 		}
@@ -491,14 +521,17 @@ type OktaLogin struct {
 	AppID  string
 	// Username and Password are the Okta credentials.
 	Username string
-	Password string
+	Password secret.String
 	// RoleARN and PrincipalARN (the IAM SAML provider) pick the role.
 	RoleARN      string
 	PrincipalARN string
 	// Region is the STS region.
 	Region string
-	// HTTPClient honours http_request_connect_timeout and ssl_secure.
+	// HTTPClient talks to Okta; it honours http_request_connect_timeout
+	// (httpTimeoutMs) and ssl_secure.
 	HTTPClient *http.Client
+	// STSHTTPClient talks to STS, with Config.STSTimeout.
+	STSHTTPClient *http.Client
 }
 
 // String hides the password.
@@ -511,10 +544,10 @@ func (a *Auth) oktaLogin(ctx context.Context, ep Endpoint) (OktaLogin, error) {
 	if user == "" {
 		user = ep.User
 	}
-	if pass == "" {
+	if pass.IsZero() {
 		pass = ep.Password
 	}
-	if user == "" || pass == "" {
+	if user == "" || pass.IsZero() {
 		return OktaLogin{}, errors.New("dbauth: the okta plugin needs an Okta user name and password: set idp_username and idp_password (Config fields preferred over a DSN)")
 	}
 	org := OrgURL(a.cfg.IdPEndpoint, a.cfg.IdPPort)
@@ -527,24 +560,37 @@ func (a *Auth) oktaLogin(ctx context.Context, ep Endpoint) (OktaLogin, error) {
 		region = RegionFromHost(host)
 	}
 	client := a.cfg.HTTPClient
+	var stsTransport http.RoundTripper
 	if client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSHandshakeTimeout = a.cfg.HTTPTimeout
+		stsTransport = tr.Clone()
 		if a.cfg.SSLInsecure {
 			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // ssl_secure=false asks for exactly this
 		}
 		client = &http.Client{Timeout: a.cfg.HTTPTimeout, Transport: tr}
+	} else {
+		stsTransport = client.Transport
 	}
+	if stsTransport == nil {
+		stsTransport = http.DefaultTransport
+	}
+	// Both clients report their requests to the Auth, which tells a hung
+	// login from a slow one (see do).
+	oktaHC := *client
+	oktaHC.Transport = &trackedTransport{rt: client.Transport, a: a}
+	sts := &http.Client{Timeout: a.cfg.STSTimeout, Transport: &trackedTransport{rt: stsTransport, a: a}}
 	return OktaLogin{
-		OrgURL:       org,
-		AppURL:       org + "/app/amazon_aws/" + a.cfg.AppID + "/sso/saml",
-		AppID:        a.cfg.AppID,
-		Username:     user,
-		Password:     pass,
-		RoleARN:      a.cfg.IAMRoleARN,
-		PrincipalARN: a.cfg.IAMIdPARN,
-		Region:       region,
-		HTTPClient:   client,
+		OrgURL:        org,
+		AppURL:        org + "/app/amazon_aws/" + a.cfg.AppID + "/sso/saml",
+		AppID:         a.cfg.AppID,
+		Username:      user,
+		Password:      pass,
+		RoleARN:       a.cfg.IAMRoleARN,
+		PrincipalARN:  a.cfg.IAMIdPARN,
+		Region:        region,
+		HTTPClient:    &oktaHC,
+		STSHTTPClient: sts,
 	}, nil
 }
 
@@ -561,4 +607,12 @@ func OrgURL(endpoint string, port int) string {
 		}
 	}
 	return "https://" + endpoint
+}
+
+func newCredentialsCache(p aws.CredentialsProvider) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = credentialExpiryWindow
+		// Spread renewals of many processes started together.
+		o.ExpiryWindowJitterFrac = 0.2
+	})
 }

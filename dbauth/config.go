@@ -37,10 +37,13 @@ package dbauth
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -71,6 +74,11 @@ const (
 	DefaultTokenExpiration = 870 * time.Second
 	// DefaultHTTPTimeout bounds each HTTP request to the identity provider.
 	DefaultHTTPTimeout = 60 * time.Second
+	// DefaultSTSTimeout bounds each call to STS (AssumeRoleWithSAML).
+	DefaultSTSTimeout = 30 * time.Second
+	// DefaultHungAfter is how long a call to Okta or STS may stay
+	// unanswered before new connects stop waiting for it.
+	DefaultHungAfter = 1500 * time.Millisecond
 	// DefaultSecretExpiration is how long a Secrets Manager secret is
 	// reused before it is read again (it is also re-read at once after an
 	// authentication failure, e.g. after rotation).
@@ -112,7 +120,7 @@ type Config struct {
 	// Federation with a password prompt, to putting it in a DSN.
 	// Params "idp_username", "idp_password".
 	IdPUsername string
-	IdPPassword string
+	IdPPassword secret.String
 	// IdPEndpoint is the Okta org host, e.g. "example.okta.com", or a full
 	// URL such as "http://127.0.0.1:8080" for the sandbox. Param
 	// "idp_endpoint".
@@ -144,12 +152,44 @@ type Config struct {
 	// at most 15 minutes. Param "iam_token_expiration" (seconds).
 	IAMTokenExpiration time.Duration
 
-	// HTTPTimeout bounds each request to Okta; default 60 s. Param
-	// "http_request_connect_timeout" (seconds).
+	// HTTPTimeout bounds each request to Okta (the identity provider);
+	// default 60 s. Param "http_request_connect_timeout" (seconds), or the
+	// Go wrapper's "httpTimeoutMs" (milliseconds). STS calls have their
+	// own STSTimeout.
 	HTTPTimeout time.Duration
+	// STSTimeout bounds each call to STS; default DefaultSTSTimeout. No
+	// DSN parameter.
+	STSTimeout time.Duration
+	// HungAfter is how long a request to Okta or STS may stay unanswered
+	// before it is taken as hung: connects that arrive later stop waiting
+	// for the login it belongs to and start one of their own (at most one
+	// per HungAfter), so once the service answers again the next connect
+	// succeeds instead of waiting out the hung request's timeout. Default
+	// DefaultHungAfter. No DSN parameter.
+	HungAfter time.Duration
 	// SSLInsecure turns off verification of the identity provider's TLS
 	// certificate. Param "ssl_secure" (its negation; default true).
 	SSLInsecure bool
+	// RootCAs are the certificate authorities trusted for the database
+	// server's certificate when the DSN names none (no sslrootcert, no
+	// registered tls= config): for instance the RDS bundle
+	// global-bundle.pem loaded once for every DSN, or an oktafed sandbox
+	// front's CA. nil means the system roots. No DSN parameter.
+	RootCAs *x509.CertPool
+	// InsecureUnverifiedDBTLS lets the password go to a database server
+	// over TLS that does not verify it (sslmode=require, verify-ca, prefer
+	// or allow; MySQL tls=skip-verify, preferred or a registered config
+	// with InsecureSkipVerify). Cleartext is refused even so. Without it
+	// such settings are refused: an IAM token that reaches an impostor is
+	// a working credential for 15 minutes. Only for local tests; every
+	// connect logs a warning. Param "insecure_unverified_db_tls".
+	InsecureUnverifiedDBTLS bool
+
+	// AWSProfile is the shared-config profile whose credentials sign
+	// tokens (iam) or read the secret (secrets) when neither Credentials
+	// nor AWSConfig is set. Param "aws_profile" (the Go wrapper's
+	// awsProfile).
+	AWSProfile string
 
 	// SecretID names the Secrets Manager secret (name or ARN). Param
 	// "secrets_manager_secret_id".
@@ -176,6 +216,10 @@ type Config struct {
 	// (doubling with each further refusal, up to MaxSignInBackoff) unless
 	// it changes; default DefaultSignInBackoff.
 	SignInBackoff time.Duration
+	// LockoutProbe is how long after Okta answers that the account is
+	// locked out one sign-in is tried again (doubling while it stays
+	// locked, up to MaxLockoutProbe); default DefaultLockoutProbe.
+	LockoutProbe time.Duration
 
 	// Federation makes the Okta → SAML → STS credentials provider for the
 	// okta plugin. It is called lazily (again after Okta refuses the
@@ -202,6 +246,9 @@ type Config struct {
 
 	// overridden lists DSN parameters that a set field overrode.
 	overridden []string
+	// ignored lists the AWS Advanced Go Wrapper's parameters and plugin
+	// codes the DSN carried that dbauth does not act on.
+	ignored []string
 }
 
 // withDefaults returns a copy with defaults filled in and checks that the
@@ -212,6 +259,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if c.STSTimeout == 0 {
+		c.STSTimeout = DefaultSTSTimeout
+	}
+	if c.HungAfter == 0 {
+		c.HungAfter = DefaultHungAfter
 	}
 	if c.SecretExpiration == 0 {
 		c.SecretExpiration = DefaultSecretExpiration
@@ -227,6 +280,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SignInBackoff == 0 {
 		c.SignInBackoff = DefaultSignInBackoff
+	}
+	if c.LockoutProbe == 0 {
+		c.LockoutProbe = DefaultLockoutProbe
 	}
 	return c
 }

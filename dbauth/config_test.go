@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
@@ -56,7 +58,7 @@ func TestSplitPostgresDSN(t *testing.T) {
 			in:   "host=db idp_password=s%20p ssl_secure=false iam_default_port=6543",
 			want: "host=db",
 			check: func(t *testing.T, c Config) {
-				if c.IdPPassword != "s%20p" || !c.SSLInsecure || c.IAMDefaultPort != 6543 {
+				if c.IdPPassword.Reveal() != "s%20p" || !c.SSLInsecure || c.IAMDefaultPort != 6543 {
 					t.Errorf("config = %+v", c)
 				}
 			},
@@ -84,14 +86,14 @@ func TestSplitMySQLDSN(t *testing.T) {
 	if want := "alice:pa?ss/x@tcp(db:3306)/app?tls=true&parseTime=true"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if c.Plugin != PluginIAM || c.IAMRegion != "us-west-2" || c.IdPPassword != "a&b" {
+	if c.Plugin != PluginIAM || c.IAMRegion != "us-west-2" || c.IdPPassword.Reveal() != "a&b" {
 		t.Errorf("config = %+v", c)
 	}
 }
 
 func TestParamErrorsSayWhatToDo(t *testing.T) {
 	for _, dsn := range []string{
-		"postgres://h/db?plugins=failover",
+		"postgres://h/db?plugins=oktaa",
 		"postgres://h/db?plugins=okta,iam",
 		"postgres://h/db?iam_default_port=0",
 		"postgres://h/db?iam_token_expiration=soon",
@@ -130,7 +132,10 @@ func TestPgxConfigRequiresTLS(t *testing.T) {
 	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=disable", Config{}); err == nil || !strings.Contains(err.Error(), "sslmode=verify-full") {
 		t.Errorf("sslmode=disable: %v", err)
 	}
-	c, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer", Config{})
+	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer", Config{}); !errors.Is(err, errUnverifiedTLS) {
+		t.Errorf("sslmode=prefer: %v", err)
+	}
+	c, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer&"+ParamInsecureDBTLS+"=true", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,10 +238,10 @@ func TestConcurrentLoginsShareOneFederation(t *testing.T) {
 	a, err := New(Config{
 		Plugin: PluginOkta, IdPEndpoint: "example.okta.com", AppID: "0oa1",
 		IAMRoleARN: "arn:aws:iam::1:role/r", IAMIdPARN: "arn:aws:iam::1:saml-provider/okta", IAMRegion: "us-east-1",
-		IdPUsername: "alice@example.com", IdPPassword: "pw",
+		IdPUsername: "alice@example.com", IdPPassword: secret.New("pw"),
 		Federation: func(ctx context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
 			factoryCalls.Add(1)
-			if l.AppURL != "https://example.okta.com/app/amazon_aws/0oa1/sso/saml" || l.Password != "pw" {
+			if l.AppURL != "https://example.okta.com/app/amazon_aws/0oa1/sso/saml" || l.Password.Reveal() != "pw" {
 				t.Errorf("login = %v, app %s", l, l.AppURL)
 			}
 			return p, nil
@@ -254,7 +259,7 @@ func TestConcurrentLoginsShareOneFederation(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
-			tokens[i] = l.Password
+			tokens[i] = l.Password.Reveal()
 		})
 	}
 	wg.Wait()
@@ -273,8 +278,8 @@ func TestConcurrentLoginsShareOneFederation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Password == tokens[0] || p.calls.Load() != 1 {
-		t.Fatalf("after 871 s: new token %v, credential fetches %d (want a new token and still 1 fetch)", l.Password != tokens[0], p.calls.Load())
+	if l.Password.Reveal() == tokens[0] || p.calls.Load() != 1 {
+		t.Fatalf("after 871 s: new token %v, credential fetches %d (want a new token and still 1 fetch)", l.Password.Reveal() != tokens[0], p.calls.Load())
 	}
 	// A rejected token forces new credentials, once for many rejections.
 	l, _ = a.Login(context.Background(), Endpoint{Host: "db.example", Port: 5432, User: "app"})
@@ -287,7 +292,7 @@ func TestConcurrentLoginsShareOneFederation(t *testing.T) {
 	if p.calls.Load() != 2 {
 		t.Fatalf("after a rejection: %d fetches, want 2", p.calls.Load())
 	}
-	if s := l.String(); strings.Contains(s, l.Password) {
+	if s := l.String(); strings.Contains(s, l.Password.Reveal()) {
 		t.Fatal("Login.String shows the token")
 	}
 }
@@ -330,7 +335,7 @@ func TestOktaDefaultFederationFailsClearly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Login(context.Background(), Endpoint{Host: "h", Port: 1, User: "u", Password: "pw-never-shown"})
+	_, err = a.Login(context.Background(), Endpoint{Host: "h", Port: 1, User: "u", Password: secret.New("pw-never-shown")})
 	if err == nil || strings.Contains(err.Error(), "pw-never-shown") {
 		t.Fatalf("err = %v", err)
 	}
@@ -377,7 +382,7 @@ func TestSecretsPlugin(t *testing.T) {
 	for range 20 {
 		wg.Go(func() {
 			l, err := a.Login(context.Background(), Endpoint{Host: "h"})
-			if err != nil || l.User != "app" || l.Password != "first" {
+			if err != nil || l.User != "app" || l.Password.Reveal() != "first" {
 				t.Errorf("login %v, %v", l, err)
 			}
 		})
@@ -394,7 +399,7 @@ func TestSecretsPlugin(t *testing.T) {
 		t.Fatal("Reject said a retry would not help")
 	}
 	l, err = a.Login(context.Background(), Endpoint{})
-	if err != nil || l.Password != "second" || calls.Load() != 2 {
+	if err != nil || l.Password.Reveal() != "second" || calls.Load() != 2 {
 		t.Fatalf("after rotation: %q, %v, %d calls", l.Password, err, calls.Load())
 	}
 
@@ -428,7 +433,7 @@ func TestSecretsPluginKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, err := a.Login(context.Background(), Endpoint{})
-	if err != nil || l.User != "app" || l.Password != leakSecret {
+	if err != nil || l.User != "app" || l.Password.Reveal() != leakSecret {
 		t.Fatalf("custom keys: %v, %v", l, err)
 	}
 	for range 5 {
@@ -461,12 +466,12 @@ func TestRefusedPasswordBackoff(t *testing.T) {
 	cfg := Config{
 		Plugin: PluginOkta, IdPEndpoint: "backoff.example.okta.com", AppID: "0oa1", IAMRoleARN: "arn:r", IAMIdPARN: "arn:p", IAMRegion: "us-east-1",
 		// The refusal table is process-wide: a password of this run only.
-		IdPUsername: "svc", IdPPassword: "wrong-" + t.Name() + time.Now().String(),
+		IdPUsername: "svc", IdPPassword: secret.New("wrong-" + t.Name() + time.Now().String()),
 		Now: func() time.Time { return now },
 		Federation: func(ctx context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
 			return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 				retrieves.Add(1)
-				if strings.HasPrefix(l.Password, "wrong-") {
+				if strings.HasPrefix(l.Password.Reveal(), "wrong-") {
 					return aws.Credentials{}, &okta.Error{Status: 401, Code: "E0000004", Summary: "Authentication failed"}
 				}
 				return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s", CanExpire: true, Expires: now.Add(time.Hour)}, nil
@@ -497,7 +502,7 @@ func TestRefusedPasswordBackoff(t *testing.T) {
 	step(29*time.Minute, 2)
 	step(2*time.Minute, 3) // 30 minutes passed
 
-	cfg.IdPPassword = "right"
+	cfg.IdPPassword = secret.New("right")
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

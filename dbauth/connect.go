@@ -98,10 +98,12 @@ func connectWithRetry[T any](ctx context.Context, a *Auth, connect func(context.
 		return conn, nil
 	}
 	if !ok || !refuses(l, err) {
-		return conn, a.explain(err, l)
+		return conn, a.explain(err, l, nil)
 	}
-	if !a.Reject(l) {
-		return conn, a.explain(err, l)
+	retry, did := a.reject(l)
+	tried := []string{did}
+	if !retry {
+		return conn, a.explain(err, l, tried)
 	}
 	cctx, slot = withLoginSlot(ctx)
 	conn, err = connect(cctx)
@@ -113,14 +115,15 @@ func connectWithRetry[T any](ctx context.Context, a *Auth, connect func(context.
 		return conn, nil
 	}
 	if ok && refuses(l2, err) {
-		a.Reject(l2) // drop the token; the credentials are kept
+		_, did := a.reject(l2) // drop the token; the credentials are kept
+		tried = append(tried, "that token was refused too", did)
 	}
-	return conn, a.explain(err, l2)
+	return conn, a.explain(err, l2, tried)
 }
 
 // explain adds what to do next to errors whose cause is commonly
 // misread, with a hint that fits where the error came from.
-func (a *Auth) explain(err error, l Login) error {
+func (a *Auth) explain(err error, l Login, tried []string) error {
 	if err == nil {
 		return nil
 	}
@@ -141,9 +144,23 @@ func (a *Auth) explain(err error, l Login) error {
 	case l.secret != nil:
 		return fmt.Errorf("%w (the password in secret %s was refused, even after reading the secret again: check that it holds the current password of user %s)", err, a.cfg.SecretID, l.User)
 	case l.token != nil && isTokenRefusal(err):
-		return fmt.Errorf("%w (the IAM token for user %s was refused, with AWS credentials renewed once: check that the database user exists with IAM authentication enabled (PostgreSQL: GRANT rds_iam TO %s; MySQL: IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'), that the role's policy allows rds-db:connect for dbuser %s, and, with oktafed sandbox, that the front's allowed: section lists the role for it)", err, l.User, l.User, l.User)
+		return fmt.Errorf("%w (the IAM token for user %s was refused; what this connect tried: %s. Check that the database user exists with IAM authentication enabled (PostgreSQL: GRANT rds_iam TO %s; MySQL: IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'), that the role's policy allows rds-db:connect for dbuser %s, and, with oktafed sandbox, that the front's allowed: section lists the role for it)", err, l.User, triedText(tried), l.User, l.User)
 	case l.token != nil:
 		return fmt.Errorf("%w (this is not a refusal of the IAM token: the database refused user %s after the token was checked; check that the user exists in the database itself (with oktafed sandbox: on the backend server, with its password under the front's backend.users))", err, l.User)
 	}
 	return err
+}
+
+// triedText says what a connect did after a refusal.
+func triedText(tried []string) string {
+	var parts []string
+	for _, t := range tried {
+		if t != "" {
+			parts = append(parts, t)
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing: no retry was made"
+	}
+	return strings.Join(parts, "; ")
 }

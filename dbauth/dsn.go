@@ -45,17 +45,10 @@ func SplitPostgresDSN(dsn string, cfg *Config) (string, error) {
 // ([user[:password]@][net[(addr)]]/dbname[?param=value&…]), applies them to
 // cfg and returns the rest for mysql.ParseDSN.
 func SplitMySQLDSN(dsn string, cfg *Config) (string, error) {
-	// go-sql-driver/mysql reads parameters after the last '/', so a '?' in
-	// the password (before that slash) is not a separator.
-	slash := strings.LastIndexByte(dsn, '/')
-	if slash < 0 {
-		return dsn, misplacedParam(dsn)
-	}
-	q := strings.IndexByte(dsn[slash:], '?')
+	q := mysqlQueryStart(dsn)
 	if q < 0 {
 		return dsn, misplacedParam(dsn)
 	}
-	q += slash
 	var d dsnParams
 	rest, err := stripQuery(dsn[q+1:], &d)
 	if err != nil {
@@ -69,6 +62,43 @@ func SplitMySQLDSN(dsn string, cfg *Config) (string, error) {
 		return dsn[:q], nil
 	}
 	return dsn[:q+1] + rest, nil
+}
+
+// mysqlQueryStart finds the '?' that starts a MySQL DSN's parameters, or
+// -1. go-sql-driver/mysql takes the last '/' as the start of the database
+// name, which fails when a parameter value holds an unescaped '/' (the
+// AWS Advanced Go Wrapper's examples put ARNs such as
+// arn:aws:iam::123456789012:role/Name and URLs in the query as they are).
+// So the query is the first '?' that follows "/dbname" (a '/' and a name
+// with none of '/', '@', '(', ')') and is followed by name=value, where a
+// '?' in the password (before the address) fails these tests; a DSN
+// where none qualifies falls back to the driver's rule.
+func mysqlQueryStart(dsn string) int {
+	for i := 0; i < len(dsn); i++ {
+		if dsn[i] != '?' {
+			continue
+		}
+		head := dsn[:i]
+		slash := strings.LastIndexByte(head, '/')
+		if slash < 0 || strings.ContainsAny(head[slash+1:], "@()") {
+			continue
+		}
+		first, _, _ := strings.Cut(dsn[i+1:], "&")
+		name, _, hasEq := strings.Cut(first, "=")
+		if first != "" && (!hasEq || name == "" || strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !isNameByte(byte(r)) }) >= 0) {
+			continue
+		}
+		return i
+	}
+	slash := strings.LastIndexByte(dsn, '/')
+	if slash < 0 {
+		return -1
+	}
+	q := strings.IndexByte(dsn[slash:], '?')
+	if q < 0 {
+		return -1
+	}
+	return q + slash
 }
 
 // misplacedParam refuses a DSN where one of dbauth's parameters appears

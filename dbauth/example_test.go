@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/dbauth"
 )
 
@@ -15,7 +17,7 @@ func ExampleNewPgxConnector() {
 	dsn := "postgres://alice@orders.abc123.eu-west-1.rds.amazonaws.com:5432/orders" +
 		"?plugins=okta&idp_endpoint=example.okta.com&app_id=0oa1demoawsapp0000001" +
 		"&iam_role_arn=arn:aws:iam::123456789012:role/Orders&iam_idp_arn=arn:aws:iam::123456789012:saml-provider/okta"
-	c, err := dbauth.NewPgxConnector(dsn, dbauth.Config{IdPUsername: "alice@example.com", IdPPassword: "from a prompt or a secret store"})
+	c, err := dbauth.NewPgxConnector(dsn, dbauth.Config{IdPUsername: "alice@example.com", IdPPassword: secret.New("from a prompt or a secret store")})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -25,9 +25,9 @@ func DefaultFederation(_ context.Context, l OktaLogin) (aws.CredentialsProvider,
 	return federation.NewSAMLProvider(federation.SAMLConfig{
 		OrgURL: l.OrgURL, AppURL: l.AppURL, AppID: l.AppID,
 		Username: l.Username,
-		Password: func(context.Context) (string, error) { return password, nil },
+		Password: func(context.Context) (string, error) { return password.Reveal(), nil },
 		RoleARN:  l.RoleARN, PrincipalARN: l.PrincipalARN,
 		Region: l.Region, STSEndpoint: os.Getenv("AWS_ENDPOINT_URL_STS"),
-		HTTPClient: l.HTTPClient,
+		HTTPClient: l.HTTPClient, STSHTTPClient: l.STSHTTPClient,
 	})
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
@@ -70,7 +72,7 @@ func (e *env) config() dbauth.Config {
 		Plugin:      dbauth.PluginOkta,
 		IdPEndpoint: "http://127.0.0.1:1", AppID: "0oa1demoawsapp0000001",
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
-		IdPUsername: "demo@example.com", IdPPassword: "demo-password",
+		IdPUsername: "demo@example.com", IdPPassword: secret.New("demo-password"),
 		Now: e.clk.Now,
 		Federation: func(ctx context.Context, l dbauth.OktaLogin) (aws.CredentialsProvider, error) {
 			e.federations.Add(1)

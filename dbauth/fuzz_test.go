@@ -109,3 +109,21 @@ func FuzzScrub(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDropQuoted: whatever a driver's parse error says about a DSN, the
+// message kept holds no run of minQuoted bytes of the DSN (outside the
+// "…" that replace them).
+func FuzzDropQuoted(f *testing.F) {
+	f.Add("cannot parse `postgres://alice:xxxxx@cial/pa&ss?x=1#%zz`: invalid URL escape \"%zz\"", "postgres://alice:xxxxx@cial/pa&ss?x=1#%zz")
+	f.Add("default addr for network 'alice@example.com&idp_password=Hunter22' unknown", "alice@example.com&idp_password=Hunter22")
+	f.Fuzz(func(t *testing.T, msg, dsn string) {
+		out := dropQuoted(msg, dsn)
+		for _, part := range strings.Split(out, "…") {
+			for i := 0; i+minQuoted <= len(part); i++ {
+				if strings.Contains(dsn, part[i:i+minQuoted]) {
+					t.Fatalf("%q keeps %q of the DSN %q", out, part[i:i+minQuoted], dsn)
+				}
+			}
+		}
+	})
+}

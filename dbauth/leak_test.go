@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
 )
 
 const leakSecret = "Hunter2-Okta-Secret"
@@ -77,7 +79,7 @@ func TestMisplacedParameterIsRefused(t *testing.T) {
 }
 
 func TestConfigRedactsIdPPassword(t *testing.T) {
-	c := Config{Plugin: PluginOkta, IdPUsername: "svc@example.com", IdPPassword: leakSecret, IdPEndpoint: "example.okta.com", IAMTokenExpiration: 600 * time.Second}
+	c := Config{Plugin: PluginOkta, IdPUsername: "svc@example.com", IdPPassword: secret.New(leakSecret), IdPEndpoint: "example.okta.com", IAMTokenExpiration: 600 * time.Second}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		for _, v := range []any{c, &c} {
 			out := fmt.Sprintf(verb, v)
@@ -95,7 +97,7 @@ func TestConfigRedactsIdPPassword(t *testing.T) {
 
 	var buf bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
-		slog.New(h).Info("config", "cfg", c, "ptr", &c, "login", Login{User: "alice", Password: leakSecret}, "okta", OktaLogin{Username: "u", Password: leakSecret}, "ep", Endpoint{Password: leakSecret})
+		slog.New(h).Info("config", "cfg", c, "ptr", &c, "login", Login{User: "alice", Password: secret.New(leakSecret)}, "okta", OktaLogin{Username: "u", Password: secret.New(leakSecret)}, "ep", Endpoint{Password: secret.New(leakSecret)})
 	}
 	if strings.Contains(buf.String(), leakSecret) || !strings.Contains(buf.String(), "idp_endpoint") {
 		t.Errorf("slog: %s", buf.String())
@@ -108,7 +110,7 @@ func TestConfigRedactsIdPPassword(t *testing.T) {
 	if strings.Contains(string(js), leakSecret) || !strings.Contains(string(js), `"idp_password":"[redacted]"`) || !strings.Contains(string(js), `"iam_token_expiration":"600"`) {
 		t.Errorf("json: %s", js)
 	}
-	for _, v := range []any{Login{User: "a", Password: leakSecret}, OktaLogin{Password: leakSecret}, Endpoint{Host: "h", Password: leakSecret}, &Endpoint{Password: leakSecret}} {
+	for _, v := range []any{Login{User: "a", Password: secret.New(leakSecret)}, OktaLogin{Password: secret.New(leakSecret)}, Endpoint{Host: "h", Password: secret.New(leakSecret)}, &Endpoint{Password: secret.New(leakSecret)}} {
 		if out := fmt.Sprintf("%#v %+v %v", v, v, v); strings.Contains(out, leakSecret) {
 			t.Errorf("%T leaks: %s", v, out)
 		}
@@ -167,7 +169,7 @@ func TestGoWrapperNames(t *testing.T) {
 	if _, err := SplitPostgresDSN(snake, &b); err != nil {
 		t.Fatal(err)
 	}
-	if a.GoString() != b.GoString() || a.IdPPassword != b.IdPPassword {
+	if a.GoString() != b.GoString() || a.IdPPassword.Reveal() != b.IdPPassword.Reveal() {
 		t.Errorf("camelCase and snake_case differ:\n%#v\n%#v", a, b)
 	}
 	if a.HTTPTimeout != 1500*time.Millisecond || !a.SSLInsecure || a.IAMDefaultPort != 6543 || a.IdPPort != 8443 {
@@ -181,9 +183,16 @@ func TestGoWrapperNames(t *testing.T) {
 	if s.Plugin != PluginSecrets || s.SecretID != "prod/db" || s.SecretsRegion != "eu-west-1" || s.SecretsEndpoint != "http://127.0.0.1:1" || s.SecretExpiration != time.Minute || s.SecretUsernameKey != "login" || s.SecretPasswordKey != "pass" {
 		t.Errorf("secrets config %+v", s)
 	}
-	// An unescaped '/' in a MySQL DSN value is refused with what to do.
-	if _, err := SplitMySQLDSN("u@tcp(h)/d?secretsManagerEndpoint=http://127.0.0.1:1", &Config{}); err == nil || !strings.Contains(err.Error(), "percent-encode") {
-		t.Errorf("unescaped '/': %v", err)
+	// An unescaped '/' in a MySQL DSN value is read as written, as the
+	// Go wrapper's own examples write ARNs and URLs.
+	var u Config
+	if rest, err := SplitMySQLDSN("u@tcp(h)/d?secretsManagerEndpoint=http://127.0.0.1:1&iamRoleArn=arn:aws:iam::1:role/R&idpUsername=a@b.c&timeout=5s", &u); err != nil || u.SecretsEndpoint != "http://127.0.0.1:1" || u.IAMRoleARN != "arn:aws:iam::1:role/R" || u.IdPUsername != "a@b.c" || rest != "u@tcp(h)/d?timeout=5s" {
+		t.Errorf("unescaped '/' and '@': %q %+v %v", rest, u, err)
+	}
+	// Wrapper-only parameters and plugin codes are taken out, never sent.
+	var w Config
+	if rest, err := SplitPostgresDSN("host=h plugins=iam,failover,efm wrapperDialect=aurora-pg clusterId=c1 failoverTimeoutMs=60000 awsProfile=prod sslmode=verify-full", &w); err != nil || rest != "host=h sslmode=verify-full" || w.Plugin != PluginIAM || w.AWSProfile != "prod" {
+		t.Errorf("wrapper-only parameters: %q %+v %v", rest, w, err)
 	}
 	var i Config
 	if _, err := SplitPostgresDSN("postgres://h/db?plugins=iam&iamExpirationSec=300&iamDefaultPort=-1", &i); err != nil || i.IAMTokenExpiration != 300*time.Second || i.IAMDefaultPort != 0 {
@@ -216,5 +225,36 @@ func TestOverriddenParamIsLogged(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), leakSecret) {
 		t.Errorf("log leaks: %s", buf.String())
+	}
+}
+
+// TestParseErrorsNeverQuoteTheDSN: URL DSNs whose password holds
+// characters that break URL parsing ('/', '#', '%', '?', '&') fail with
+// an error that quotes no run of three or more of the DSN's bytes.
+func TestParseErrorsNeverQuoteTheDSN(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://alice:sp3cial/pa&ss?x=1#%zz@db:5432/app?plugins=iam",
+		"postgres://alice:pa%zzss@db/app?plugins=iam",
+		"postgresql://alice:p#ss@db:99999/app?plugins=iam",
+		"alice:sp3cial/pa&ss@tcp(db:3306/app?plugins=iam",
+	} {
+		var err error
+		if strings.HasPrefix(dsn, "postgres") {
+			_, _, err = ParsePgxConfig(dsn, Config{})
+		} else {
+			_, err = NewMySQLConnector(dsn, Config{})
+		}
+		if err == nil {
+			t.Errorf("%q: accepted", dsn)
+			continue
+		}
+		msg := err.Error()
+		const ownWords = "dbauth: the driver cannot parse the DSN (quoted parts withheld): check the DSN's form and percent-encode '%', '/', '?', '#', '&' and '@' in the user name, password and values"
+		for i := 0; i+minQuoted <= len(msg); i++ {
+			if strings.Contains(dsn, msg[i:i+minQuoted]) && !strings.Contains(ownWords, msg[i:i+minQuoted]) {
+				t.Errorf("%q: the error quotes %q of the DSN: %s", dsn, msg[i:i+minQuoted], msg)
+				break
+			}
+		}
 	}
 }

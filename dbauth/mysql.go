@@ -2,13 +2,13 @@ package dbauth
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -35,7 +35,7 @@ func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
 	}
 	myCfg, err := mysql.ParseDSN(rest)
 	if err != nil {
-		return nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
+		return nil, driverParseError(err, dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {
@@ -49,25 +49,26 @@ func NewMySQLConnector(dsn string, cfg Config) (*MySQLConnector, error) {
 // enables the cleartext password plugin that RDS uses for them.
 func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector, error) {
 	myCfg = myCfg.Clone()
-	if err := requireMySQLTLS(myCfg); err != nil {
+	if err := checkMySQLTLS(myCfg, a.cfg.InsecureUnverifiedDBTLS, a.cfg.RootCAs); err != nil {
 		return nil, err
 	}
-	if a.cfg.Plugin != PluginSecrets {
-		// RDS takes IAM tokens through mysql_clear_password; TLS, now
-		// required, keeps them off the wire in the clear.
-		myCfg.AllowCleartextPasswords = true
-	}
+	// RDS takes IAM tokens through mysql_clear_password, and a server
+	// (or proxy) may ask for a secret's password the same way; TLS that
+	// verifies the server, now required, keeps either off the wire in the
+	// clear and away from an impostor.
+	myCfg.AllowCleartextPasswords = true
 	host, port := splitMySQLAddr(myCfg.Addr)
 	hook := func(ctx context.Context, c *mysql.Config) error {
-		if c.TLS == nil {
-			return errors.New("dbauth: refusing to send a token without TLS: set tls=true or a registered TLS config")
+		if err := checkMySQLTLS(c, a.cfg.InsecureUnverifiedDBTLS, a.cfg.RootCAs); err != nil {
+			return err
 		}
-		l, err := a.Login(ctx, Endpoint{Host: host, Port: port, DefaultPort: 3306, User: c.User, Password: c.Passwd})
+		a.warnInsecure(host)
+		l, err := a.Login(ctx, Endpoint{Host: host, Port: port, DefaultPort: 3306, User: c.User, Password: secret.New(c.Passwd)})
 		if err != nil {
 			return err
 		}
 		recordLogin(ctx, l)
-		c.User, c.Passwd = l.User, l.Password
+		c.User, c.Passwd = l.User, l.Password.Reveal()
 		return nil
 	}
 	if err := myCfg.Apply(mysql.BeforeConnect(hook)); err != nil {
@@ -78,21 +79,6 @@ func NewMySQLConnectorFromConfig(myCfg *mysql.Config, a *Auth) (*MySQLConnector,
 		return nil, fmt.Errorf("dbauth: %w", err)
 	}
 	return &MySQLConnector{auth: a, inner: inner}, nil
-}
-
-// requireMySQLTLS turns TLS on when the DSN left it unset (verifying the
-// server with the system roots) and refuses tls=false and fallbacks to
-// plaintext.
-func requireMySQLTLS(c *mysql.Config) error {
-	if c.TLS == nil {
-		if c.TLSConfig == "false" {
-			return errors.New("dbauth: tls=false would send the password in cleartext, and RDS accepts IAM tokens only over TLS: use tls=true, or register the RDS CA bundle with mysql.RegisterTLSConfig and set tls=NAME")
-		}
-		host, _ := splitMySQLAddr(c.Addr)
-		c.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	}
-	c.AllowFallbackToPlaintext = false
-	return nil
 }
 
 func splitMySQLAddr(addr string) (string, int) {

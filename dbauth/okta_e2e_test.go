@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
@@ -63,7 +65,7 @@ func TestOktaPluginEndToEnd(t *testing.T) {
 	conn, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), dbauth.Config{
 		Plugin:      dbauth.PluginOkta,
 		IdPEndpoint: srv.URL, AppID: "0oa1demoawsapp0000001",
-		IdPUsername: "db-service@example.com", IdPPassword: "Sandbox-Db-1",
+		IdPUsername: "db-service@example.com", IdPPassword: secret.New("Sandbox-Db-1"),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
 		HTTPClient: &http.Client{Transport: counter},
 	})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
 )
 
 // Param names. The snake_case names are those of the AWS Advanced Python
@@ -33,6 +35,12 @@ const (
 	ParamSecretExpiration   = "secrets_manager_expiration"
 	ParamSecretUsernameKey  = "secrets_manager_secret_username"
 	ParamSecretPasswordKey  = "secrets_manager_secret_password"
+	// ParamInsecureDBTLS is oktafed's own, loudly named opt-out: send the
+	// password over TLS that does not verify the database server.
+	ParamInsecureDBTLS = "insecure_unverified_db_tls"
+	// ParamAWSProfile names the AWS profile of the iam and secrets
+	// plugins; the Go wrapper calls it awsProfile.
+	ParamAWSProfile = "aws_profile"
 )
 
 // Param describes one DSN parameter: its names and the Config field it
@@ -168,6 +176,10 @@ var params = []Param{
 		target: func(c *Config) any { return &c.SSLInsecure }, parse: boolean("ssl_secure", true)},
 	{Name: "", GoWrapperNames: []string{"sslInsecure"}, Field: "SSLInsecure", Unit: "true/false",
 		target: func(c *Config) any { return &c.SSLInsecure }, parse: boolean("sslInsecure", false)},
+	{Name: ParamInsecureDBTLS, GoWrapperNames: []string{"insecureUnverifiedDbTls"}, Field: "InsecureUnverifiedDBTLS", Unit: "true/false",
+		target: func(c *Config) any { return &c.InsecureUnverifiedDBTLS }, parse: boolean(ParamInsecureDBTLS, false)},
+	{Name: ParamAWSProfile, GoWrapperNames: []string{"awsProfile"}, Field: "AWSProfile",
+		target: func(c *Config) any { return &c.AWSProfile }, parse: str},
 	{Name: ParamSecretID, GoWrapperNames: []string{"secretsManagerSecretId"}, Field: "SecretID",
 		target: func(c *Config) any { return &c.SecretID }, parse: str},
 	{Name: ParamSecretsRegion, GoWrapperNames: []string{"secretsManagerRegion"}, Field: "SecretsRegion",
@@ -201,13 +213,44 @@ var paramByName = func() map[string]*Param {
 // (in either spelling), which are removed before a DSN reaches the driver.
 func IsParam(name string) bool {
 	_, ok := paramByName[name]
-	return ok
+	return ok || isWrapperOnly(name)
 }
 
 // isSecretParam reports whether a parameter's value is a credential.
 func isSecretParam(name string) bool {
 	p, ok := paramByName[name]
 	return ok && p.Secret
+}
+
+// wrapperOnly are parameters of the AWS Advanced Go Wrapper (its general
+// parameters and those of its failover, monitoring and routing plugins)
+// that mean nothing to dbauth: a DSN written for the wrapper may carry
+// them, so they are taken out (never sent to the server, which would
+// refuse an unknown startup parameter) and logged once by name.
+var wrapperOnly = map[string]bool{
+	"protocol": true, "singleWriterDsn": true, "databaseDialect": true, "wrapperDialect": true,
+	"targetDriverDialect": true, "targetDriverAutoRegister": true, "clusterInstanceHostPattern": true,
+	"clusterId": true, "transferSessionStateOnSwitch": true, "resetSessionStateOnClose": true,
+	"rollbackOnSwitch": true, "autoSortPluginOrder": true,
+	"failoverTimeoutMs": true, "failoverMode": true, "failoverReaderHostSelectorStrategy": true,
+	"failoverClusterTopologyRefreshRateMs": true, "clusterTopologyRefreshRateMs": true,
+	"clusterTopologyHighRefreshRateMs": true, "enableConnectFailover": true,
+	"failureDetectionEnabled": true, "failureDetectionTimeMs": true, "failureDetectionIntervalMs": true,
+	"failureDetectionCount": true, "monitorDisposalTimeMs": true, "readerHostSelectorStrategy": true,
+}
+
+// isWrapperOnly reports whether name is one of the Go wrapper's
+// parameters that dbauth consumes without effect.
+func isWrapperOnly(name string) bool { return wrapperOnly[name] }
+
+// wrapperPlugins are the Go wrapper's plugin codes other than the
+// authentication ones: accepted in plugins= (and logged as not provided),
+// so a wrapper DSN such as plugins=iam,failover works.
+var wrapperPlugins = map[string]bool{
+	"failover": true, "failover2": true, "efm": true, "efm2": true, "readWriteSplitting": true,
+	"auroraConnectionTracker": true, "limitless": true, "customEndpoint": true, "bg": true,
+	"initialConnection": true, "gdbFailover": true, "gdbReadWriteSplitting": true,
+	"executionTime": true, "connectTime": true, "dev": true, "none": true,
 }
 
 // Plugin codes of the AWS Advanced Go Wrapper that map onto ours.
@@ -223,6 +266,9 @@ func parsePlugins(v string) (any, error) {
 	// authentication ones mean something here, and exactly one is needed.
 	var found Plugin
 	for _, name := range splitList(v) {
+		if wrapperPlugins[name] {
+			continue // not an authentication plugin; logged by New
+		}
 		p, ok := pluginAliases[name]
 		if !ok {
 			hint := "use one of okta, iam, secrets (or the Go wrapper's awsSecretsManager)"
@@ -253,6 +299,9 @@ func pluginNames() []string {
 // Config field can be told apart from a DSN value.
 type dsnParams struct {
 	got map[string]paramValue // by Config field
+	// ignored names the wrapper-only parameters and plugin codes the DSN
+	// carried, for New to log once.
+	ignored []string
 }
 
 type paramValue struct {
@@ -263,6 +312,10 @@ type paramValue struct {
 }
 
 func (d *dsnParams) add(name, raw string) error {
+	if isWrapperOnly(name) {
+		d.ignored = append(d.ignored, name)
+		return nil
+	}
 	p, ok := paramByName[name]
 	if !ok {
 		return unknownParamError(name)
@@ -281,6 +334,13 @@ func (d *dsnParams) add(name, raw string) error {
 		return fmt.Errorf("dbauth: %s and %s set the same thing (Config.%s) to different values: keep one", prev.name, name, p.Field)
 	}
 	d.got[p.Field] = paramValue{name: name, raw: raw, value: v, p: p}
+	if p.Name == ParamPlugins {
+		for _, code := range splitList(raw) {
+			if wrapperPlugins[code] {
+				d.ignored = append(d.ignored, ParamPlugins+"="+code)
+			}
+		}
+	}
 	return nil
 }
 
@@ -289,6 +349,7 @@ func (d *dsnParams) add(name, raw string) error {
 // DSN parameters it overrode are remembered so New can log them, by name
 // only, rather than ignoring them silently.
 func (d *dsnParams) merge(c *Config) {
+	c.ignored = append(c.ignored, d.ignored...)
 	fields := make([]string, 0, len(d.got))
 	for f := range d.got {
 		fields = append(fields, f)
@@ -311,6 +372,11 @@ func assign(ptr, v any) bool {
 			*f = v.(string)
 		}
 		return *f == v.(string)
+	case *secret.String:
+		if f.IsZero() {
+			*f = secret.New(v.(string))
+		}
+		return f.Reveal() == v.(string)
 	case *Plugin:
 		if *f == "" {
 			*f = v.(Plugin)
@@ -350,7 +416,7 @@ func (c *Config) ApplyParam(name, value string) error {
 // a DSN parameter beginning with one of them that is not a known name is a
 // typo, and is refused rather than sent on to the database server with its
 // value.
-var pluginPrefixes = []string{"idp", "iam", "secretsmanager", "appid", "dbuser", "plugin", "sslsecure", "sslinsecure", "httprequest", "httptimeout", "awssecretsmanager"}
+var pluginPrefixes = []string{"idp", "iam", "secretsmanager", "appid", "dbuser", "plugin", "sslsecure", "sslinsecure", "httprequest", "httptimeout", "awssecretsmanager", "insecure", "awsprofile"}
 
 // looksLikePluginParam reports whether name is probably meant as one of
 // dbauth's parameters.

@@ -237,9 +237,9 @@ func (w *startupRelay) retry() bool {
 			return false
 		}
 	}
-	pw := make([]byte, 0, 6+len(l.Password))
+	pw := make([]byte, 0, 6+len(l.Password.Reveal()))
 	pw = append(pw, 'p', 0, 0, 0, 0)
-	pw = append(pw, l.Password...)
+	pw = append(pw, []byte(l.Password.Reveal())...)
 	pw = append(pw, 0)
 	binary.BigEndian.PutUint32(pw[1:5], uint32(len(pw)-1))
 	if _, err := c.Write(pw); err != nil {

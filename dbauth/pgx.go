@@ -2,14 +2,17 @@ package dbauth
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
-	"fmt"
+	"net"
 	"os"
 	"strings"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -71,11 +74,12 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	}
 	connCfg, err := pgx.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
+		return nil, nil, driverParseError(err, dsn)
 	}
-	if err := requirePgTLS(connCfg); err != nil {
+	if err := checkPgTLS(&connCfg.Config, pgSSLMode(rest), cfg.InsecureUnverifiedDBTLS); err != nil {
 		return nil, nil, err
 	}
+	withRootCAs(&connCfg.Config, cfg.RootCAs)
 	a, err := New(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -123,50 +127,24 @@ func pgAddParam(dsn, k, v string) string {
 	return dsn + " " + k + "=" + v
 }
 
-// requirePgTLS drops the cleartext attempts that sslmode=allow or prefer
-// would make, and refuses sslmode=disable: the password is a token.
-func requirePgTLS(c *pgx.ConnConfig) error {
-	if c.TLSConfig != nil {
-		fb := c.Fallbacks[:0]
-		for _, f := range c.Fallbacks {
-			if f.TLSConfig != nil {
-				fb = append(fb, f)
-			}
-		}
-		c.Fallbacks = fb
-		return nil
-	}
-	for i, f := range c.Fallbacks {
-		if f.TLSConfig != nil {
-			c.Host, c.Port, c.TLSConfig = f.Host, f.Port, f.TLSConfig
-			rest := c.Fallbacks[i+1:]
-			c.Fallbacks = nil
-			for _, g := range rest {
-				if g.TLSConfig != nil {
-					c.Fallbacks = append(c.Fallbacks, g)
-				}
-			}
-			return nil
-		}
-	}
-	return errors.New("dbauth: sslmode=disable would send the password in cleartext, and RDS accepts IAM tokens only over TLS: use sslmode=verify-full with sslrootcert set to the RDS CA bundle")
-}
-
 // PgxBeforeConnect returns a hook that sets the user and password of each
 // new pgx connection from a: use it as pgxpool.Config.BeforeConnect or
 // with stdlib.OptionBeforeConnect. The connection configuration must
 // require TLS (ParsePgxConfig and ConfigurePool see to it).
 func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 	return func(ctx context.Context, c *pgx.ConnConfig) error {
-		if c.TLSConfig == nil {
-			return errors.New("dbauth: refusing to send a token without TLS: set sslmode=verify-full")
+		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+			return err
 		}
-		l, err := a.Login(ctx, Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password})
+		a.warnInsecure(c.Host)
+		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
+		l, err := a.Login(ctx, ep)
 		if err != nil {
 			return err
 		}
 		recordLogin(ctx, l)
-		c.User, c.Password = l.User, l.Password
+		c.User, c.Password = l.User, l.Password.Reveal()
+		signPerHost(c, a, ep, l)
 		return nil
 	}
 }
@@ -184,7 +162,7 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 	}
 	pc, err := pgxpool.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, scrub(fmt.Errorf("dbauth: %w", err), dsn)
+		return nil, nil, driverParseError(err, dsn)
 	}
 	a, err := New(cfg)
 	if err != nil {
@@ -202,9 +180,10 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 // the database/sql connectors do, so an expiry or a revoked session
 // reaches the application as no error at all (see watchLogin).
 func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
-	if err := requirePgTLS(pc.ConnConfig); err != nil {
+	if err := checkPgTLS(&pc.ConnConfig.Config, pgSSLMode(pc.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
 		return err
 	}
+	withRootCAs(&pc.ConnConfig.Config, a.cfg.RootCAs)
 	prev := pc.BeforeConnect
 	pc.BeforeConnect = func(ctx context.Context, c *pgx.ConnConfig) error {
 		if prev != nil {
@@ -212,12 +191,17 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 				return err
 			}
 		}
-		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: c.Password}
+		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+			return err
+		}
+		a.warnInsecure(c.Host)
+		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
 		l, err := a.Login(ctx, ep)
 		if err != nil {
-			return a.explain(err, Login{})
+			return a.explain(err, Login{}, nil)
 		}
-		c.User, c.Password = l.User, l.Password
+		c.User, c.Password = l.User, l.Password.Reveal()
+		signPerHost(c, a, ep, l)
 		watchLogin(c, a, l, ep)
 		return nil
 	}
@@ -243,4 +227,60 @@ func (pgxDSNDriver) Open(dsn string) (driver.Conn, error) {
 
 func (pgxDSNDriver) OpenConnector(dsn string) (driver.Connector, error) {
 	return NewPgxConnector(dsn, Config{})
+}
+
+// signPerHost makes a connection with fallback hosts (a multi-host DSN,
+// host=a,b) send each host a token signed for that host: RDS checks the
+// token's host and port, and pgx sends one password to every host it
+// tries. The host is the name the TLS handshake verified (ServerName),
+// the port the one dialled; the first host's login l is reused for it.
+func signPerHost(c *pgx.ConnConfig, a *Auth, ep Endpoint, l Login) {
+	if len(c.Fallbacks) == 0 {
+		return
+	}
+	firstHost, firstPort := c.Host, int(c.Port)
+	prev := c.AfterNetConnect
+	c.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
+		if prev != nil {
+			var err error
+			if conn, err = prev(ctx, cfg, conn); err != nil {
+				return nil, err
+			}
+		}
+		host, port := attemptAddr(conn)
+		if host == "" || (host == firstHost && port == firstPort) {
+			cfg.Password = l.Password.Reveal()
+			recordLogin(ctx, l)
+			return conn, nil
+		}
+		e := ep
+		e.Host, e.Port = host, port
+		hl, err := a.Login(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Password = hl.Password.Reveal()
+		recordLogin(ctx, hl)
+		return conn, nil
+	}
+}
+
+// attemptAddr is the host name a connection's TLS handshake verified and
+// the port it dialled.
+func attemptAddr(conn net.Conn) (string, int) {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return "", 0
+	}
+	host := tc.ConnectionState().ServerName
+	port := 0
+	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		port = addr.Port
+	}
+	if host == "" {
+		if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			host = addr.IP.String()
+		}
+	}
+	return host, port
 }

@@ -1,6 +1,7 @@
 package dbauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 const redacted = "[redacted]"
@@ -20,10 +25,13 @@ type plainConfig Config
 
 func (c Config) redactedCopy() plainConfig {
 	p := plainConfig(c)
-	if p.IdPPassword != "" {
-		p.IdPPassword = redacted
+	// IdPPassword is a secret.String and prints redacted by itself; a
+	// credentials provider is an interface whose value (a static
+	// provider's keys) fmt would print.
+	if p.Credentials != nil {
+		p.Credentials = redactedProvider{}
 	}
-	p.overridden = nil
+	p.overridden, p.ignored = nil, nil
 	return p
 }
 
@@ -52,6 +60,8 @@ func (c Config) paramValues() map[string]string {
 		switch f := p.target(&c).(type) {
 		case *string:
 			v = *f
+		case *secret.String:
+			v = f.Reveal()
 		case *Plugin:
 			v = string(*f)
 		case *int:
@@ -63,8 +73,11 @@ func (c Config) paramValues() map[string]string {
 				v = strconv.Itoa(int(f.Seconds()))
 			}
 		case *bool:
-			if p.Name == ParamSSLSecure && *f {
+			switch {
+			case p.Name == ParamSSLSecure && *f:
 				v = "false"
+			case *f:
+				v = "true"
 			}
 		}
 		if v == "" {
@@ -222,6 +235,43 @@ func scrub(err error, dsn string) error {
 	return &scrubbedError{msg: msg}
 }
 
+// driverParseError is a driver's refusal to parse what is left of dsn,
+// scrubbed and with every quoted run of the DSN taken out.
+func driverParseError(err error, dsn string) error {
+	msg := scrub(err, dsn).Error()
+	return &scrubbedError{msg: "dbauth: the driver cannot parse the DSN (quoted parts withheld): " + dropQuoted(msg, dsn) + ": check the DSN's form and percent-encode '%', '/', '?', '#', '&' and '@' in the user name, password and values"}
+}
+
+// minQuoted is the shortest run of the DSN's bytes that dropQuoted takes
+// out of a message: shorter runs are ordinary words and punctuation.
+const minQuoted = 3
+
+// dropQuoted replaces every run of minQuoted or more bytes of msg that
+// also occurs in dsn with "…", so a driver's parse error never quotes the
+// DSN, even when a malformed DSN defeats the search for its password (a
+// URL with an unescaped '/', '#' or '%' in it). What stays is the
+// driver's own wording: what is wrong, not where.
+func dropQuoted(msg, dsn string) string {
+	if dsn == "" {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		n := 0
+		for l := minQuoted; i+l <= len(msg) && strings.Contains(dsn, msg[i:i+l]); l++ {
+			n = l
+		}
+		if n == 0 {
+			b.WriteByte(msg[i])
+			i++
+			continue
+		}
+		b.WriteString("…")
+		i += n
+	}
+	return b.String()
+}
+
 type scrubbedError struct{ msg string }
 
 func (e *scrubbedError) Error() string { return e.msg }
@@ -231,10 +281,7 @@ type plainEndpoint Endpoint
 
 // Format prints the Endpoint with Password redacted under every verb.
 func (e Endpoint) Format(f fmt.State, verb rune) {
-	p := plainEndpoint(e)
-	if p.Password != "" {
-		p.Password = redacted
-	}
+	p := plainEndpoint(e) // Password is a secret.String
 	out := fmt.Sprintf(fmt.FormatString(f, verb), p)
 	fmt.Fprint(f, strings.Replace(out, "dbauth.plainEndpoint", "dbauth.Endpoint", 1))
 }
@@ -243,3 +290,13 @@ func (e Endpoint) Format(f fmt.State, verb rune) {
 func (e Endpoint) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("host", e.Host), slog.Int("port", e.Port), slog.String("user", e.User), slog.String("password", redacted))
 }
+
+// redactedProvider stands in for Config.Credentials when a Config is
+// printed: the provider itself may hold keys (a static provider does).
+type redactedProvider struct{}
+
+func (redactedProvider) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{}, errors.New("dbauth: redacted")
+}
+
+func (redactedProvider) String() string { return "[credentials provider]" }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/oktafed/oktafed/dbauth"
@@ -74,7 +76,7 @@ func (r *oktaRig) config(password string) dbauth.Config {
 	return dbauth.Config{
 		Plugin:      dbauth.PluginOkta,
 		IdPEndpoint: r.srv.URL, AppID: "0oa1demoawsapp0000001",
-		IdPUsername: svcLogin, IdPPassword: password,
+		IdPUsername: svcLogin, IdPPassword: secret.New(password),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
 		HTTPClient: &http.Client{Transport: r.counter, Timeout: 30 * time.Second},
 	}

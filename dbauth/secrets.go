@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -45,7 +47,7 @@ func (a *Auth) secretLogin(ctx context.Context) (Login, error) {
 		}
 		e = v.(*secretEntry)
 	}
-	return Login{User: e.user, Password: e.password, secret: e}, nil
+	return Login{User: e.user, Password: secret.New(e.password), secret: e}, nil
 }
 
 func (a *Auth) readSecret(ctx context.Context) (*secretEntry, error) {

@@ -33,6 +33,10 @@ type Device struct {
 	Show func(ctx context.Context, d *okta.DeviceAuthorization) error
 	// Scopes default to okta.DeviceScopes.
 	Scopes []string
+	// Force signs in anew through the device flow even when a refresh
+	// token is saved (login --force); the old token is revoked once the
+	// new one is saved.
+	Force bool
 }
 
 // Check reports what the profile lacks for a device sign-in.
@@ -55,10 +59,14 @@ func (d *Device) Assertion(ctx context.Context) (*Assertion, error) {
 	a, p := d.App, d.App.Profile
 	appID, _ := okta.AppIDFromURL(p.AppURL)
 	var tokens *okta.Tokens
+	var replaced string // a refresh token a forced sign-in replaces
 	if d.Tokens != nil {
 		refresh, _, err := d.Tokens.LoadTokens(ctx, p.Name)
 		if err != nil {
 			return nil, fmt.Errorf("read the Okta tokens from the keyring: %w", err)
+		}
+		if d.Force {
+			replaced, refresh = refresh, ""
 		}
 		if refresh != "" {
 			a.emit("okta-token", "renewing the OIDC tokens with the saved refresh token")
@@ -94,9 +102,16 @@ func (d *Device) Assertion(ctx context.Context) (*Assertion, error) {
 		}
 		a.emit("okta-device", "signed in (scopes: %s)", tokens.Scope)
 	}
-	if d.Tokens != nil && (tokens.RefreshToken != "" || tokens.DeviceSecret != "") {
-		if err := d.Tokens.SaveTokens(ctx, p.Name, tokens.RefreshToken, tokens.DeviceSecret); err != nil {
+	if d.Tokens != nil && (!tokens.RefreshToken.IsZero() || !tokens.DeviceSecret.IsZero()) {
+		if err := d.Tokens.SaveTokens(ctx, p.Name, tokens.RefreshToken.Reveal(), tokens.DeviceSecret.Reveal()); err != nil {
 			return nil, fmt.Errorf("save the Okta tokens in the keyring: %w", err)
+		}
+		if replaced != "" && replaced != tokens.RefreshToken.Reveal() {
+			// Nothing holds the old token any more; a failure here only
+			// leaves it to expire at Okta.
+			if err := a.Okta.RevokeToken(ctx, p.OIDCClientID, replaced); err != nil {
+				a.emit("warning", "the replaced refresh token could not be revoked at Okta: %v", err)
+			}
 		}
 	}
 	return a.appFromTokens(ctx, tokens, appID)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/config"
@@ -85,7 +87,7 @@ func TestDirectLoginWithPushThenSilentRefresh(t *testing.T) {
 
 func TestDirectLoginWithOTP(t *testing.T) {
 	t.Parallel()
-	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed})
+	dl, _, _ := directRig(t, demoUser, demoPass, &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)})
 	out, err := dl.login.Run(context.Background(), "/Admin$/", nil, 0)
 	if err != nil {
 		t.Fatal(err)

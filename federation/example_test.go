@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
@@ -30,7 +32,7 @@ func ExampleLogin() {
 	password := &federation.Password{
 		App:      app,
 		Password: func(context.Context) (string, error) { return "Sandbox-Demo-1", nil },
-		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"},
+		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: secret.New("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")},
 	}
 	login := &federation.Login{
 		Profile: profile,

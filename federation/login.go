@@ -138,11 +138,20 @@ type Chooser func(ctx context.Context, roles []Role) ([]Role, error)
 // selectRoles applies a role selector (ARN, /regex/, all) to the offered
 // roles; with no selector it takes the only role, or asks choose.
 func selectRoles(ctx context.Context, offered []Role, selector string, choose Chooser) ([]Role, error) {
+	return selectRolesNamed(ctx, offered, selector, nil, choose)
+}
+
+// selectRolesNamed is selectRoles where names may be account aliases
+// (aliases maps account ids to them).
+func selectRolesNamed(ctx context.Context, offered []Role, selector string, aliases map[string]string, choose Chooser) ([]Role, error) {
 	sorted := append([]Role(nil), offered...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].RoleARN < sorted[j].RoleARN })
 	match, err := config.RoleMatcher(selector)
 	if err != nil {
 		return nil, err
+	}
+	if match != nil && selector != "all" && !strings.HasPrefix(selector, "/") && !strings.HasPrefix(selector, "arn:") {
+		match = config.RoleNameMatcher(selector, aliases)
 	}
 	if match != nil {
 		var out []Role
@@ -217,7 +226,7 @@ func (l *Login) Run(ctx context.Context, selector string, choose Chooser, durati
 	if selector == "" {
 		selector = l.Profile.Role
 	}
-	roles, err := selectRoles(ctx, a.Roles, selector, choose)
+	roles, err := selectRolesNamed(ctx, a.Roles, selector, l.Profile.AccountAliases, choose)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/oktafed/oktafed/federation"
@@ -61,7 +63,7 @@ func newRig(t *testing.T) *rig {
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: demoUser, Region: "us-east-1",
 		AccountAliases: map[string]string{"123456789012": "prod"}}
 	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
-	pw := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed}}
+	pw := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)}}
 	session := &federation.Session{App: app, SignIn: pw}
 	l := &federation.Login{Profile: p, Source: session, STS: federation.NewSTSClient("us-east-1", srv.URL, hc), Files: files}
 	return &rig{srv: srv, app: app, password: pw, session: session, login: l, sessions: sessions, counter: ct, files: files}
@@ -231,7 +233,7 @@ func TestSAMLProviderReusesSession(t *testing.T) {
 		Sessions: sessions,
 		OrgURL:   srv.URL, AppID: "0oa1demoawsapp0000001", Username: demoUser,
 		Password: func(context.Context) (string, error) { return demoPass, nil },
-		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed},
+		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)},
 		RoleARN:  "arn:aws:iam::123456789012:role/ReadOnly", Region: "us-east-1", STSEndpoint: srv.URL,
 		HTTPClient: &http.Client{Transport: ct},
 	})
@@ -258,7 +260,7 @@ func TestSAMLProviderReusesSession(t *testing.T) {
 	}
 	// Another provider sharing the session cache signs in no more.
 	bad, _ := federation.NewSAMLProvider(federation.SAMLConfig{Sessions: sessions, OrgURL: srv.URL, AppID: "0oa1demoawsapp0000001", Username: demoUser,
-		Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed},
+		Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)},
 		RoleARN: "arn:aws:iam::123456789012:role/Automation", STSEndpoint: srv.URL})
 	if _, err := bad.Retrieve(ctx); err == nil || !strings.Contains(err.Error(), "does not grant") {
 		t.Fatalf("ungranted role: %v", err)

@@ -43,6 +43,9 @@ type SAMLConfig struct {
 	// SessionDuration); zero takes the app's.
 	Duration   time.Duration
 	HTTPClient *http.Client
+	// STSHTTPClient, when set, talks to STS instead of HTTPClient, so
+	// that STS calls have a deadline of their own.
+	STSHTTPClient *http.Client
 	// Sessions keeps the Okta session between refreshes; nil keeps it in
 	// memory, so a refresh reuses the session instead of signing in again.
 	Sessions SessionCache
@@ -93,7 +96,11 @@ func NewSAMLProvider(cfg SAMLConfig) (*SAMLProvider, error) {
 		Clock:    cfg.Clock,
 	}
 	source := &Session{App: app, SignIn: &Password{App: app, Password: cfg.Password, MFA: cfg.MFA}}
-	l := &Login{Profile: app.Profile, Source: source, STS: NewSTSClient(cfg.Region, cfg.STSEndpoint, hc)}
+	stsHC := cfg.STSHTTPClient
+	if stsHC == nil {
+		stsHC = hc
+	}
+	l := &Login{Profile: app.Profile, Source: source, STS: NewSTSClient(cfg.Region, cfg.STSEndpoint, stsHC)}
 	return &SAMLProvider{cfg: cfg, login: l}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 )
 
@@ -77,7 +78,12 @@ func explainUnreachable(err error, service, hint string) error {
 	case errors.As(err, &recordErr):
 		cause = "it does not speak TLS there (an http:// service behind an https:// URL?)"
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		cause = "the connection timed out (a firewall, or off the VPN?)"
+		var opErr *net.OpError
+		if (errors.As(err, &opErr) && opErr.Op == "dial") || strings.Contains(err.Error(), "TLS handshake timeout") {
+			cause = fmt.Sprintf("the connection timed out (a firewall, or off the VPN?; the deadline is %s)", EnvConnectTimeout)
+		} else {
+			cause = fmt.Sprintf("it took the connection but did not answer in time (a firewall or proxy holding it, or a dropped VPN?; the deadline is %s)", EnvResponseTimeout)
+		}
 	default:
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oktafed/oktafed/internal/clock"
@@ -61,7 +63,7 @@ func (a *App) loadSession(ctx context.Context) (string, time.Time, error) {
 // keep saves the session a sign-in opened, so later logins and refreshes
 // reuse it, then reads the app's page.
 func (a *App) keep(ctx context.Context, page *okta.AppPage) (*saml.Assertion, error) {
-	if err := a.saveSession(ctx, page.SID, time.Time{}); err != nil {
+	if err := a.saveSession(ctx, page.SID.Reveal(), time.Time{}); err != nil {
 		return nil, err
 	}
 	return a.readPage(page)
@@ -90,7 +92,7 @@ func (a *App) reuse(ctx context.Context, sid string, exp time.Time, msg string) 
 		return nil, false, nil
 	}
 	a.emit("okta-session", msg, fmtTime(exp))
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: sid})
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: secret.New(sid)})
 	switch {
 	case err == nil:
 		as, err := a.readPage(page)
@@ -127,11 +129,11 @@ func (a *App) readPage(page *okta.AppPage) (*saml.Assertion, error) {
 // cookie the sign-in left.
 type Captured struct {
 	// SAMLResponse is the base64 SAML response, as the page posted it.
-	SAMLResponse string
+	SAMLResponse secret.String
 	RelayState   string
 	// SID is the Okta session cookie ("" when there was none), and
 	// SIDExpires its expiry (zero for a cookie without one).
-	SID        string
+	SID        secret.String
 	SIDExpires time.Time
 }
 
@@ -139,7 +141,7 @@ type Captured struct {
 // keeps the Okta session it opened, as Password keeps its own, so later
 // logins and refreshes reuse it.
 func (a *App) FromCaptured(ctx context.Context, c Captured) (*Assertion, error) {
-	as, err := saml.Decode(c.SAMLResponse)
+	as, err := saml.Decode(c.SAMLResponse.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +149,8 @@ func (a *App) FromCaptured(ctx context.Context, c Captured) (*Assertion, error) 
 	if len(as.Roles) == 0 {
 		return nil, saml.ErrNoRoles
 	}
-	if c.SID != "" && (c.SIDExpires.IsZero() || a.now().Before(c.SIDExpires)) {
-		if err := a.saveSession(ctx, c.SID, c.SIDExpires); err != nil {
+	if !c.SID.IsZero() && (c.SIDExpires.IsZero() || a.now().Before(c.SIDExpires)) {
+		if err := a.saveSession(ctx, c.SID.Reveal(), c.SIDExpires); err != nil {
 			return nil, err
 		}
 	}
@@ -266,11 +268,27 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 	for _, w := range res.Warnings {
 		a.emit("warning", "%s", w)
 	}
-	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SessionToken: res.SessionToken})
+	// The session Okta granted is saved before the AWS app is asked, so a
+	// refusal there (a 403, an app not assigned) costs no second MFA on
+	// the next try.
+	sess, err := a.Okta.CreateSession(ctx, res.SessionToken.Reveal())
 	if err != nil {
 		return nil, err
 	}
-	return a.keep(ctx, page)
+	if a.Sessions != nil {
+		if err := a.Sessions.SaveSession(ctx, a.Profile.Name, sess.ID, sess.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("save the Okta session in the keyring: %w", err)
+		}
+		a.emit("okta-session", "Okta session saved for reuse (expires %s)", fmtTime(sess.ExpiresAt))
+	}
+	page, err := a.Okta.SAMLResponse(ctx, a.Profile.AppURL, okta.AppAuth{SID: secret.New(sess.ID)})
+	if err != nil {
+		return nil, err
+	}
+	if !page.SID.IsZero() && page.SID.Reveal() != sess.ID {
+		return a.keep(ctx, page)
+	}
+	return a.readPage(page)
 }
 
 // Logout closes the saved Okta session and forgets it; tokens, when set,
@@ -278,9 +296,26 @@ func (p *Password) Assertion(ctx context.Context) (*Assertion, error) {
 // skips the browser. Then it removes the profile's AWS profiles from files
 // and returns their names.
 func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]string, error) {
+	// The refresh token is revoked at Okta before it is forgotten, so a
+	// copy of the keyring taken earlier cannot sign in afterwards. When
+	// Okta cannot be reached the rest of the logout still happens, and the
+	// token stays in the keyring for the next logout to revoke.
+	var revokeErr error
 	if tokens != nil {
-		if err := tokens.DeleteTokens(ctx, app.Profile.Name); err != nil {
-			return nil, fmt.Errorf("remove the Okta tokens from the keyring: %w", err)
+		refresh, _, err := tokens.LoadTokens(ctx, app.Profile.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read the Okta tokens from the keyring: %w", err)
+		}
+		if refresh != "" {
+			revokeErr = app.Okta.RevokeToken(ctx, app.Profile.OIDCClientID, refresh)
+		}
+		if revokeErr == nil {
+			if refresh != "" {
+				app.emit("okta-token", "revoked the refresh token at Okta")
+			}
+			if err := tokens.DeleteTokens(ctx, app.Profile.Name); err != nil {
+				return nil, fmt.Errorf("remove the Okta tokens from the keyring: %w", err)
+			}
 		}
 	}
 	if app.Sessions != nil {
@@ -293,14 +328,22 @@ func Logout(ctx context.Context, app *App, tokens TokenCache, files Files) ([]st
 			return nil, fmt.Errorf("remove the Okta session from the keyring: %w", err)
 		}
 	}
-	return RemoveProfiles(files, app.Profile.Name)
+	removed, err := RemoveProfiles(files, app.Profile.Name)
+	if err == nil && revokeErr != nil {
+		err = fmt.Errorf("logged out here, but the OIDC refresh token could not be revoked at Okta (%w); it stays in the keyring so that running `oktafed logout --profile %s` again, once Okta can be reached, revokes it", revokeErr, app.Profile.Name)
+	}
+	return removed, err
 }
+
+// TimeLayout is how times are shown to people: with the date, since an
+// Okta session or a role's credentials may last past midnight.
+const TimeLayout = "2006-01-02 15:04 MST"
 
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "when Okta ends it"
 	}
-	return t.Local().Format("15:04 MST")
+	return t.Local().Format(TimeLayout)
 }
 
 // appFromTokens trades an Identity Engine sign-in's OIDC tokens for a web

@@ -28,13 +28,11 @@ func NewSTSClient(region, endpoint string, hc aws.HTTPClient) *sts.Client {
 }
 
 // NewHTTPClient returns the HTTP client federation uses when given none:
-// a timeout, and enough idle connections per host that assuming many roles
+// timeout bounds the answer (Deadlines), and enough idle connections per host that assuming many roles
 // in parallel reuses connections to STS instead of opening (and, over TLS,
 // handshaking) one per call, as the default two idle connections would.
 func NewHTTPClient(timeout time.Duration) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 32
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return Deadlines{Connect: min(DefaultConnectTimeout, timeout), Response: timeout}.HTTPClient()
 }
 
 // MinDuration and MaxDuration bound AssumeRoleWithSAML's DurationSeconds.

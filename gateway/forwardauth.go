@@ -129,7 +129,7 @@ func (fa *forwardAuth) trustedPeer(remoteAddr string) bool {
 }
 
 // Header names the ingresses send (nginx by the operator's
-// proxy_set_header lines, which the README and tests use).
+// proxy_set_header lines, which docs/gateway.md and the tests use).
 const (
 	hdrOriginalURI     = "X-Original-Uri"
 	hdrOriginalMethod  = "X-Original-Method"

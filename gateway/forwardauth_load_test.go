@@ -21,7 +21,7 @@ import (
 var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
 // TestForwardAuthNginxUnderWrk drives nginx alone and nginx asking the
-// gateway (auth_request, the README's configuration) on the same upstream
+// gateway (auth_request, the configuration docs/gateway.md shows) on the same upstream
 // with wrk, alternating, and reports the throughput ratio. Every request
 // must be answered 200 in both. OKTAFED_WRK_DURATION (default 2s) and
 // OKTAFED_WRK_ROUNDS (default 2; the best round of each is kept) lengthen

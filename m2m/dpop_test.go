@@ -58,7 +58,7 @@ func TestDPoPApp(t *testing.T) {
 	if err != nil || tok.TokenType != "DPoP" {
 		t.Fatalf("with a DPoP key: %+v %v", tok, err)
 	}
-	d, err := verify.Decode(tok.AccessToken)
+	d, err := verify.Decode(tok.AccessToken.Reveal())
 	if err != nil {
 		t.Fatal(err)
 	}

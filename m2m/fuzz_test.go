@@ -35,7 +35,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 	f.Add(502, []byte(`<html>`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		tok, err := parseTokenResponse(status, bytes.NewReader(body))
-		if err == nil && (tok.AccessToken == "" || status != http.StatusOK || tok.ExpiresIn < 0) {
+		if err == nil && (tok.AccessToken.IsZero() || status != http.StatusOK || tok.ExpiresIn < 0) {
 			t.Fatalf("accepted %d %q as %+v", status, body, tok)
 		}
 	})

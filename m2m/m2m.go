@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -273,7 +275,7 @@ func (p *Provider) Assertion() (string, error) {
 
 // Token is an access token from the client credentials grant.
 type Token struct {
-	AccessToken string
+	AccessToken secret.String
 	TokenType   string
 	Scope       string
 	ExpiresIn   time.Duration
@@ -395,7 +397,7 @@ func parseTokenResponse(status int, body io.Reader) (Token, error) {
 	if v.AccessToken == "" {
 		return Token{}, errors.New("m2m: token endpoint answered without an access_token")
 	}
-	t := Token{AccessToken: v.AccessToken, TokenType: v.TokenType, Scope: v.Scope}
+	t := Token{AccessToken: secret.New(v.AccessToken), TokenType: v.TokenType, Scope: v.Scope}
 	// expires_in is a number, though some servers send it as a string.
 	if s := strings.Trim(string(v.ExpiresIn), `"`); s != "" {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && n < 1<<31 {
@@ -414,7 +416,7 @@ func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	in := &sts.AssumeRoleWithWebIdentityInput{
 		RoleArn:          aws.String(p.cfg.RoleARN),
 		RoleSessionName:  aws.String(p.cfg.SessionName),
-		WebIdentityToken: aws.String(tok.AccessToken),
+		WebIdentityToken: aws.String(tok.AccessToken.Reveal()),
 	}
 	if p.cfg.Duration > 0 {
 		in.DurationSeconds = aws.Int32(int32(p.cfg.Duration / time.Second))

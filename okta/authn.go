@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/secret"
 )
 
 // Transaction states of the Classic Authentication API.
@@ -51,7 +53,7 @@ type User struct {
 type Result struct {
 	// SessionToken is the one-time token that CreateSession or
 	// SAMLResponse redeem. It is short-lived (minutes) and secret.
-	SessionToken string
+	SessionToken secret.String
 	// ExpiresAt is when SessionToken stops working.
 	ExpiresAt time.Time
 	User      User
@@ -122,8 +124,10 @@ type transaction struct {
 			PasswordChanged time.Time `json:"passwordChanged"`
 		} `json:"user"`
 		Factors rawFactors `json:"factors"`
-		Factor  *rawFactor `json:"factor"`
-		Policy  struct {
+		// Factor is one object in most answers, an array of one in
+		// others (as Okta's current reference shows): both are read.
+		Factor rawFactors `json:"factor"`
+		Policy struct {
 			Expiration struct {
 				PasswordExpireDays *int `json:"passwordExpireDays"`
 			} `json:"expiration"`
@@ -163,8 +167,8 @@ func (f *rawFactors) UnmarshalJSON(b []byte) error {
 // challenged is the factor an MFA_CHALLENGE answer is about: _embedded.factor,
 // or the one entry of _embedded.factors.
 func (t *transaction) challenged() *rawFactor {
-	if t.Embedded.Factor != nil {
-		return t.Embedded.Factor
+	if len(t.Embedded.Factor) == 1 {
+		return &t.Embedded.Factor[0]
 	}
 	if len(t.Embedded.Factors) == 1 {
 		return &t.Embedded.Factors[0]
@@ -282,7 +286,7 @@ func (a *authn) run(ctx context.Context, t *transaction) (*Result, error) {
 			if t.SessionToken == "" {
 				return nil, errors.New("okta: sign-in succeeded but Okta returned no session token")
 			}
-			a.res.SessionToken = t.SessionToken
+			a.res.SessionToken = secret.New(t.SessionToken)
 			a.res.ExpiresAt = t.ExpiresAt
 			return a.res, nil
 		case StatusPasswordWarn:
@@ -374,7 +378,7 @@ func (a *authn) verifyCode(ctx context.Context, f Factor) (*transaction, error) 
 	for attempt := 1; attempt <= maxCodeAttempts; attempt++ {
 		var code string
 		var err error
-		seeded := f.Kind == KindTOTP && a.mfa.TOTPSeed != ""
+		seeded := f.Kind == KindTOTP && !a.mfa.TOTPSeed.IsZero()
 		if seeded {
 			code, err = a.mfa.totpCode(ctx, a.c, attempt > 1)
 		} else {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/pquerna/otp/totp"
 
 	"github.com/oktafed/oktafed/internal/clock"
@@ -23,7 +25,7 @@ func TestAuthenticateWithoutMFA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.SessionToken != testSessionToken || res.User.Login != "demo@example.com" || res.ExpiresAt.IsZero() {
+	if res.SessionToken.Reveal() != testSessionToken || res.User.Login != "demo@example.com" || res.ExpiresAt.IsZero() {
 		t.Fatalf("result = %+v", *res)
 	}
 	body := f.callsTo("/api/v1/authn")[0].body
@@ -75,7 +77,7 @@ func TestAuthenticateTOTPFromSeed(t *testing.T) {
 				}
 				writeJSON(w, 200, success())
 			})
-			res, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, &MFA{TOTPSeed: testSeed})
+			res, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, &MFA{TOTPSeed: secret.New(testSeed)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,13 +100,13 @@ func TestTOTPSeedForms(t *testing.T) {
 		"JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP",
 		"otpauth://totp/Okta:demo@example.com?secret=" + testSeed + "&issuer=Okta",
 	} {
-		got, err := (&MFA{TOTPSeed: seed}).totpCode(context.Background(), c, false)
+		got, err := (&MFA{TOTPSeed: secret.New(seed)}).totpCode(context.Background(), c, false)
 		if err != nil || got != want {
 			t.Errorf("seed %q: code %q, %v; want %q", seed, got, err, want)
 		}
 	}
 	for _, seed := range []string{"not base32 !!!", "otpauth://hotp/x?secret=AAAA", "  "} {
-		_, err := (&MFA{TOTPSeed: seed}).totpCode(context.Background(), c, false)
+		_, err := (&MFA{TOTPSeed: secret.New(seed)}).totpCode(context.Background(), c, false)
 		if err == nil {
 			t.Errorf("seed %q accepted", seed)
 		} else if strings.Contains(err.Error(), "base32 !!!") {
@@ -408,7 +410,7 @@ func TestFactorChoice(t *testing.T) {
 		offered int    // factors passed to Choose
 	}{
 		{"default order puts push first", MFA{}, all, "opf1", 0},
-		{"seed picks totp", MFA{TOTPSeed: testSeed}, all, "ost1", 0},
+		{"seed picks totp", MFA{TOTPSeed: secret.New(testSeed)}, all, "ost1", 0},
 		{"preferred kind", MFA{Preferred: "sms"}, all, "sms1", 0},
 		{"preferred factorType", MFA{Preferred: "EMAIL"}, all, "emf1", 0},
 		{"preferred id", MFA{Preferred: "gtt1"}, all, "gtt1", 0},
@@ -477,7 +479,7 @@ func TestTransportErrorsDropQueries(t *testing.T) {
 	f := newFakeOrg(t)
 	c, _ := newClient(t, f)
 	f.srv.Close()
-	_, err := c.SAMLResponse(context.Background(), "/app/amazon_aws/0oa1/sso/saml", AppAuth{SessionToken: testSessionToken})
+	_, err := c.SAMLResponse(context.Background(), "/app/amazon_aws/0oa1/sso/saml", AppAuth{SessionToken: secret.New(testSessionToken)})
 	if err == nil {
 		t.Fatal("no error from a closed server")
 	}
@@ -542,7 +544,7 @@ func TestTOTPReusedTwiceDoesNotBlameTheSeed(t *testing.T) {
 		verifies.Add(1)
 		writeJSON(w, 403, oktaError("E0000082", "Each code can only be used once."))
 	})
-	_, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, &MFA{TOTPSeed: testSeed})
+	_, err := c.Authenticate(context.Background(), "demo@example.com", testPassword, &MFA{TOTPSeed: secret.New(testSeed)})
 	if err == nil {
 		t.Fatal("sign-in succeeded with every code refused as used")
 	}

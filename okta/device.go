@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/internal/netaddr"
 	"github.com/oktafed/oktafed/internal/saml"
 )
@@ -70,10 +72,21 @@ type OAuthError struct {
 }
 
 func (e *OAuthError) Error() string {
+	if e.Status == http.StatusTooManyRequests {
+		// Okta may put its rate limit in an OAuth body (invalid_grant):
+		// the status is what counts.
+		return "Okta's rate limit was reached: wait a minute and try again [Okta OAuth " + e.Code + ", HTTP 429]"
+	}
 	if e.Description == "" {
 		return fmt.Sprintf("okta: OAuth error %s (HTTP %d)", e.Code, e.Status)
 	}
 	return fmt.Sprintf("okta: OAuth error %s (HTTP %d): %s", e.Code, e.Status, e.Description)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true for a 429, whatever error
+// code its body names.
+func (e *OAuthError) Is(target error) bool {
+	return target == ErrRateLimited && e.Status == http.StatusTooManyRequests
 }
 
 // DeviceAuthorization is a started device sign-in. DeviceCode is the
@@ -98,17 +111,17 @@ func (d *DeviceAuthorization) GoString() string { return d.String() }
 // Tokens are an authorization server's answer to a grant. Every field
 // but Scope and ExpiresAt is a credential; String leaves them out.
 type Tokens struct {
-	AccessToken  string
-	IDToken      string
-	RefreshToken string
-	DeviceSecret string
+	AccessToken  secret.String
+	IDToken      secret.String
+	RefreshToken secret.String
+	DeviceSecret secret.String
 	Scope        string
 	ExpiresAt    time.Time
 }
 
 // String describes the tokens without their values.
 func (t *Tokens) String() string {
-	return fmt.Sprintf("okta.Tokens{Scope: %s, ExpiresAt: %s, refresh: %t, deviceSecret: %t}", t.Scope, t.ExpiresAt.Format(time.RFC3339), t.RefreshToken != "", t.DeviceSecret != "")
+	return fmt.Sprintf("okta.Tokens{Scope: %s, ExpiresAt: %s, refresh: %t, deviceSecret: %t}", t.Scope, t.ExpiresAt.Format(time.RFC3339), !t.RefreshToken.IsZero(), !t.DeviceSecret.IsZero())
 }
 
 // GoString keeps %#v from printing the tokens.
@@ -178,7 +191,7 @@ func parseTokens(data []byte, now time.Time) (*Tokens, *tokenJSON, error) {
 	if j.AccessToken == "" {
 		return nil, nil, errors.New("okta: the token endpoint answered without an access_token")
 	}
-	t := &Tokens{AccessToken: j.AccessToken, IDToken: j.IDToken, RefreshToken: j.RefreshToken, DeviceSecret: j.DeviceSecret, Scope: clean(j.Scope, 1000)}
+	t := &Tokens{AccessToken: secret.New(j.AccessToken), IDToken: secret.New(j.IDToken), RefreshToken: secret.New(j.RefreshToken), DeviceSecret: secret.New(j.DeviceSecret), Scope: clean(j.Scope, 1000)}
 	if d := seconds(j.ExpiresIn); d > 0 {
 		t.ExpiresAt = now.Add(d)
 	}
@@ -308,6 +321,9 @@ type tokenPoll struct {
 	// refusal reads a non-200 answer into an error (an *OAuthError when
 	// it is one).
 	refusal func(status int, data []byte) error
+	// deniedFor, when set, picks the error for an access_denied answer
+	// from its description instead of denied.
+	deniedFor func(*OAuthError) error
 }
 
 // pollToken polls the token endpoint at p's interval, 5 s longer after
@@ -345,6 +361,9 @@ func (c *Client) pollToken(ctx context.Context, p tokenPoll) (*Tokens, error) {
 		case "expired_token":
 			return nil, p.expired
 		case "access_denied":
+			if p.deniedFor != nil {
+				return nil, p.deniedFor(oe)
+			}
 			return nil, p.denied
 		default:
 			return nil, err
@@ -368,26 +387,45 @@ func (c *Client) RefreshTokens(ctx context.Context, clientID, refreshToken strin
 		return nil, err
 	}
 	t, _, err := parseTokens(data, c.clock().Now())
-	if err == nil && t.RefreshToken == "" {
+	if err == nil && t.RefreshToken.IsZero() {
 		// Without rotation Okta returns no new refresh token: keep the old.
-		t.RefreshToken = refreshToken
+		t.RefreshToken = secret.New(refreshToken)
 	}
 	return t, err
+}
+
+// RevokeToken revokes a refresh token of the OIDC app clientID at the org
+// authorization server's /oauth2/v1/revoke (RFC 7009), so a copy of it
+// taken earlier is refused from then on. Okta answers 200 for a token it
+// does not know or already revoked, so only a refusal of the request is an
+// error.
+func (c *Client) RevokeToken(ctx context.Context, clientID, refreshToken string) error {
+	if clientID == "" || refreshToken == "" {
+		return nil
+	}
+	status, data, err := c.postForm(ctx, "revoke", url.Values{"client_id": {clientID}, "token": {refreshToken}, "token_type_hint": {"refresh_token"}})
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("revoke the refresh token: %w", parseOAuthError(status, data))
+	}
+	return nil
 }
 
 // WebSSOToken exchanges the ID token and access token of a device sign-in
 // for a one-time web SSO token for the app appID (the 0oa… id of the AWS
 // app): Okta's token exchange with audience urn:okta:apps:<appID>.
 func (c *Client) WebSSOToken(ctx context.Context, clientID string, t *Tokens, appID string) (string, error) {
-	if t.IDToken == "" || t.AccessToken == "" {
+	if t.IDToken.IsZero() || t.AccessToken.IsZero() {
 		return "", errors.New("okta: the sign-in returned no ID token; the OIDC app must be granted the openid scope")
 	}
 	form := url.Values{
 		"client_id":            {clientID},
 		"grant_type":           {grantTokenExchange},
-		"actor_token":          {t.AccessToken},
+		"actor_token":          {t.AccessToken.Reveal()},
 		"actor_token_type":     {tokenTypeAccessToken},
-		"subject_token":        {t.IDToken},
+		"subject_token":        {t.IDToken.Reveal()},
 		"subject_token_type":   {tokenTypeIDToken},
 		"requested_token_type": {tokenTypeWebSSO},
 		"audience":             {"urn:okta:apps:" + appID},
@@ -437,7 +475,7 @@ func (c *Client) WebSSO(ctx context.Context, webSSOToken string) (*AppPage, erro
 		if sid == "" || loc == "" {
 			return nil, fmt.Errorf("okta: the web SSO token was refused (HTTP %d, no session); sign in again", resp.StatusCode)
 		}
-		return c.SAMLResponse(ctx, loc, AppAuth{SID: sid})
+		return c.SAMLResponse(ctx, loc, AppAuth{SID: secret.New(sid)})
 	case resp.StatusCode == http.StatusOK:
 		if rerr != nil {
 			return nil, fmt.Errorf("okta: read the web SSO answer: %w", rerr)
@@ -455,7 +493,7 @@ func (c *Client) WebSSO(ctx context.Context, webSSOToken string) (*AppPage, erro
 			}
 			return nil, fmt.Errorf("okta: the web SSO answer is not the AWS app's SAML page: %w", err)
 		}
-		return &AppPage{HTML: body, SID: sid}, nil
+		return &AppPage{HTML: body, SID: secret.New(sid)}, nil
 	}
 	return nil, fmt.Errorf("okta: the web SSO token was refused (HTTP %d); sign in again", resp.StatusCode)
 }

@@ -28,7 +28,7 @@ func FuzzDeviceAnswers(f *testing.F) {
 				t.Fatalf("interval %v expires %v", d.Interval, d.ExpiresAt)
 			}
 		}
-		if tok, _, err := parseTokens(data, now); err == nil && (tok.AccessToken == "" || tok.ExpiresAt.After(now.Add(maxLifetime))) {
+		if tok, _, err := parseTokens(data, now); err == nil && (tok.AccessToken.IsZero() || tok.ExpiresAt.After(now.Add(maxLifetime))) {
 			t.Fatalf("tokens %v", tok)
 		}
 		err := parseOAuthError(status, data)

@@ -72,20 +72,24 @@ const maxInterval = time.Minute
 // comes from the network: fields are checked and bounded.
 func parseChallenge(data []byte, now time.Time) (*oobChallenge, error) {
 	var j struct {
-		ChallengeType string `json:"challenge_type"`
-		OOBCode       string `json:"oob_code"`
-		ExpiresIn     int64  `json:"expires_in"`
-		Interval      int64  `json:"interval"`
-		Channel       string `json:"channel"`
-		BindingMethod string `json:"binding_method"`
-		BindingCode   string `json:"binding_code"`
+		ChallengeType string          `json:"challenge_type"`
+		OOBCode       string          `json:"oob_code"`
+		ExpiresIn     int64           `json:"expires_in"`
+		Interval      int64           `json:"interval"`
+		Channel       string          `json:"channel"`
+		BindingMethod string          `json:"binding_method"`
+		BindingCode   json.RawMessage `json:"binding_code"`
 	}
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("okta: the challenge answer is not JSON this client can read (%v)", err)
 	}
+	binding, err := bindingCode(j.BindingCode)
+	if err != nil {
+		return nil, err
+	}
 	c := &oobChallenge{
 		ChallengeType: clean(j.ChallengeType, 200), OOBCode: j.OOBCode, Channel: clean(j.Channel, 20),
-		BindingMethod: clean(j.BindingMethod, 20), BindingCode: clean(j.BindingCode, 20),
+		BindingMethod: clean(j.BindingMethod, 20), BindingCode: binding,
 	}
 	if c.ChallengeType == grantMFAOTP {
 		return c, nil
@@ -116,6 +120,29 @@ func parseChallenge(data []byte, now time.Time) (*oobChallenge, error) {
 		}
 	}
 	return c, nil
+}
+
+// bindingCode reads binding_code, which Okta's examples write as a JSON
+// number and other answers as a string: both are accepted, as digits.
+func bindingCode(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		var n json.Number
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if dec.Decode(&n) != nil {
+			return "", errors.New("okta: the challenge's binding_code is neither a number nor a string")
+		}
+		s = n.String()
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > 20 {
+		return "", errors.New("okta: the challenge's binding_code is too long")
+	}
+	return s, nil
 }
 
 // mfaRequiredToken returns the mfa_token of a 403 mfa_required answer.
@@ -177,13 +204,13 @@ func (c *Client) DirectSignIn(ctx context.Context, clientID, username, password 
 	if !ok {
 		err := directError(status, data, clientID, grantPassword)
 		var oe *OAuthError
-		if errors.As(err, &oe) && oe.Code == "invalid_grant" {
+		if errors.As(err, &oe) && oe.Code == "invalid_grant" && oe.Status != http.StatusTooManyRequests {
 			return nil, ErrInvalidCredentials
 		}
 		return nil, err
 	}
-	useOTP := m.Preferred == KindTOTP || m.Preferred == KindToken || (m.Preferred == "" && m.TOTPSeed != "")
-	if m.Preferred == "" && m.TOTPSeed == "" && m.Choose != nil {
+	useOTP := m.Preferred == KindTOTP || m.Preferred == KindToken || (m.Preferred == "" && !m.TOTPSeed.IsZero())
+	if m.Preferred == "" && m.TOTPSeed.IsZero() && m.Choose != nil {
 		// Direct authentication does not list the user's factors: offer
 		// the two it can verify.
 		f, err := m.Choose(ctx, []Factor{
@@ -212,7 +239,7 @@ func (c *Client) directOTP(ctx context.Context, clientID, mfaToken string, m *MF
 	for attempt := 1; attempt <= 3; attempt++ {
 		var code string
 		var err error
-		if m.TOTPSeed != "" {
+		if !m.TOTPSeed.IsZero() {
 			code, err = m.totpCode(ctx, c, attempt > 1)
 		} else {
 			code, err = m.askCode(ctx, CodePrompt{Factor: factor, Attempt: attempt, Problem: problem})
@@ -233,7 +260,7 @@ func (c *Client) directOTP(ctx context.Context, clientID, mfaToken string, m *MF
 		}
 		err = directError(status, data, clientID, grantMFAOTP)
 		var oe *OAuthError
-		if !errors.As(err, &oe) || oe.Code != "invalid_grant" || strings.Contains(oe.Description, "mfa_token") {
+		if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Status == http.StatusTooManyRequests || strings.Contains(oe.Description, "mfa_token") {
 			return nil, err
 		}
 		problem = ErrInvalidCode
@@ -284,6 +311,16 @@ func (c *Client) pollOOB(ctx context.Context, form url.Values, ch *oobChallenge)
 		expired: ErrPushTimeout, denied: ErrPushRejected,
 		refusal: func(status int, data []byte) error {
 			return directError(status, data, form.Get("client_id"), form.Get("grant_type"))
+		},
+		deniedFor: func(oe *OAuthError) error {
+			// Okta answers access_denied both when the person rejects the
+			// push and when the mfa_token or oob_code has expired; only
+			// the first is "rejected on your phone".
+			d := strings.ToLower(oe.Description)
+			if strings.Contains(d, "expired") || strings.Contains(d, "mfa_token") || strings.Contains(d, "oob_code") {
+				return ErrPushTimeout
+			}
+			return ErrPushRejected
 		},
 	})
 }

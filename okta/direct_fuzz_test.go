@@ -14,6 +14,8 @@ import (
 func FuzzDirectAnswers(f *testing.F) {
 	f.Add([]byte(`{"challenge_type":"http://auth0.com/oauth/grant-type/mfa-oob","oob_code":"ft1","expires_in":300,"interval":5,"channel":"push","binding_method":"none"}`), 403)
 	f.Add([]byte(`{"oob_code":"ft1","expires_in":300,"interval":5,"channel":"push","binding_method":"transfer","binding_code":"95"}`), 200)
+	f.Add([]byte(`{"oob_code":"ft1","expires_in":300,"interval":5,"channel":"push","binding_method":"transfer","binding_code":95}`), 200)
+	f.Add([]byte(`{"oob_code":"ft1","binding_method":"transfer","binding_code":1e3}`), 200)
 	f.Add([]byte(`{"challenge_type":"http://auth0.com/oauth/grant-type/mfa-otp"}`), 200)
 	f.Add([]byte(`{"error":"mfa_required","error_description":"x","mfa_token":"m"}`), 403)
 	f.Add([]byte(`{"oob_code":"x","interval":1e300,"expires_in":-5,"binding_method":"transfer","binding_code":"<script>"}`), 400)

@@ -35,6 +35,9 @@ var (
 	// ErrResend may be returned by an MFA Code callback to ask Okta to send
 	// the SMS, call or email again instead of verifying a code.
 	ErrResend = errors.New("okta: resend the code")
+	// ErrAppNotFound is an app sign-on URL that leads to no app (HTTP
+	// 404): a wrong app id or embed link, which no retry fixes.
+	ErrAppNotFound = errors.New("okta: no such app")
 )
 
 // Error is an error body from Okta ({"errorCode", "errorSummary", ...}),

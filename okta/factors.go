@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/internal/otpseed"
 )
 
@@ -150,7 +152,7 @@ type MFA struct {
 	// TOTPSeed is the base32 secret (or otpauth:// URL) of the user's TOTP
 	// factor. With it, TOTP codes are computed here and a TOTP factor is
 	// chosen when Preferred is empty.
-	TOTPSeed string
+	TOTPSeed secret.String
 	// Choose picks among several usable factors. nil picks the first in
 	// the order push, totp, hardware, token, sms, call, email, question.
 	Choose func(ctx context.Context, factors []Factor) (Factor, error)
@@ -232,7 +234,7 @@ func (m *MFA) pick(ctx context.Context, raws []rawFactor) (Factor, error) {
 			return Factor{}, fmt.Errorf("okta: MFA %q was asked for, but your Okta account has no such factor; you have: %s (change the MFA setting, or enroll the factor in Okta)", clean(pref, 40), describe(usable))
 		}
 		usable = match
-	} else if m.TOTPSeed != "" {
+	} else if !m.TOTPSeed.IsZero() {
 		for _, f := range usable {
 			if f.Kind == KindTOTP {
 				return f, nil
@@ -284,7 +286,7 @@ const TOTPMinValidity = 5 * time.Second
 // when the current one is about to end, or when next is set (the current
 // window's code was already used).
 func (m *MFA) totpCode(ctx context.Context, c *Client, next bool) (string, error) {
-	seed, err := otpseed.Parse(m.TOTPSeed)
+	seed, err := otpseed.Parse(m.TOTPSeed.Reveal())
 	if err != nil {
 		return "", fmt.Errorf("okta: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
@@ -40,7 +42,7 @@ func TestSandboxTOTPLoginToRoles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	res, err := c.Authenticate(ctx, demoUser, demoPassword, &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed})
+	res, err := c.Authenticate(ctx, demoUser, demoPassword, &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestSandboxTOTPLoginToRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page.SID == "" {
+	if page.SID.IsZero() {
 		t.Fatal("redeeming the session token set no sid cookie")
 	}
 	a, err := saml.FromPage(page.HTML)
@@ -75,23 +77,23 @@ func TestSandboxTOTPLoginToRoles(t *testing.T) {
 
 	// The session is reusable: read, refresh, open the app again (through
 	// the embed link), then close it.
-	s, err := c.Session(ctx, page.SID)
+	s, err := c.Session(ctx, page.SID.Reveal())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Login != demoUser || s.ExpiresAt.Before(time.Now()) {
 		t.Errorf("session = %v", s)
 	}
-	if _, err := c.RefreshSession(ctx, page.SID); err != nil {
+	if _, err := c.RefreshSession(ctx, page.SID.Reveal()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.SAMLResponse(ctx, srv.URL+"/home/amazon_aws/"+demoApp+"/272", okta.AppAuth{SID: page.SID}); err != nil {
 		t.Fatalf("embed link with sid: %v", err)
 	}
-	if err := c.CloseSession(ctx, page.SID); err != nil {
+	if err := c.CloseSession(ctx, page.SID.Reveal()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Session(ctx, page.SID); !errors.Is(err, okta.ErrSessionExpired) {
+	if _, err := c.Session(ctx, page.SID.Reveal()); !errors.Is(err, okta.ErrSessionExpired) {
 		t.Errorf("closed session: err = %v, want ErrSessionExpired", err)
 	}
 	if _, err := c.SAMLResponse(ctx, appURL(srv), okta.AppAuth{SID: page.SID}); !errors.Is(err, okta.ErrSessionExpired) {
@@ -154,7 +156,7 @@ func TestSandboxSMSCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Factor.Kind != okta.KindSMS || res.SessionToken == "" {
+	if res.Factor.Kind != okta.KindSMS || res.SessionToken.IsZero() {
 		t.Fatalf("result = %v", res)
 	}
 }
@@ -163,11 +165,11 @@ func TestSandboxFailures(t *testing.T) {
 	srv, c := startSandbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := c.Authenticate(ctx, demoUser, "wrong-password", &okta.MFA{TOTPSeed: demoSeed})
+	_, err := c.Authenticate(ctx, demoUser, "wrong-password", &okta.MFA{TOTPSeed: secret.New(demoSeed)})
 	if !errors.Is(err, okta.ErrInvalidCredentials) || !strings.Contains(err.Error(), "invalid username or password") {
 		t.Errorf("wrong password: %v", err)
 	}
-	_, err = c.Authenticate(ctx, demoUser, demoPassword, &okta.MFA{Preferred: "totp", TOTPSeed: "AAAAAAAAAAAAAAAA"})
+	_, err = c.Authenticate(ctx, demoUser, demoPassword, &okta.MFA{Preferred: "totp", TOTPSeed: secret.New("AAAAAAAAAAAAAAAA")})
 	if !errors.Is(err, okta.ErrInvalidCode) || !strings.Contains(err.Error(), "seed") {
 		t.Errorf("wrong seed: %v", err)
 	}
@@ -175,7 +177,7 @@ func TestSandboxFailures(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "you have: push, totp") {
 		t.Errorf("factor not enrolled: %v", err)
 	}
-	if _, err := c.SAMLResponse(ctx, srv.URL+"/app/amazon_aws/0oanoapp/sso/saml", okta.AppAuth{SID: "x"}); err == nil {
+	if _, err := c.SAMLResponse(ctx, srv.URL+"/app/amazon_aws/0oanoapp/sso/saml", okta.AppAuth{SID: secret.New("x")}); err == nil {
 		t.Errorf("unknown app: no error")
 	}
 }

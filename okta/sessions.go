@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/internal/saml"
 )
 
@@ -68,7 +70,7 @@ func (c *Client) Login(ctx context.Context, username, password string, mfa *MFA)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := c.CreateSession(ctx, res.SessionToken)
+	s, err := c.CreateSession(ctx, res.SessionToken.Reveal())
 	if err != nil {
 		return nil, res, err
 	}
@@ -179,8 +181,8 @@ func (c *Client) CloseSession(ctx context.Context, sid string) error {
 // (sent as ?onetimetoken=) or an existing session's sid cookie. When both
 // are set the session token is used.
 type AppAuth struct {
-	SessionToken string
-	SID          string
+	SessionToken secret.String
+	SID          secret.String
 }
 
 // AppPage is the AWS app's sign-on page.
@@ -189,7 +191,7 @@ type AppPage struct {
 	HTML []byte
 	// SID is the session cookie Okta set while serving the page (it does
 	// when redeeming a session token), else the one that was sent.
-	SID string
+	SID secret.String
 }
 
 // maxRedirects bounds the hops from an app's embed link to its SAML page.
@@ -206,24 +208,24 @@ func (c *Client) SAMLResponse(ctx context.Context, appURL string, auth AppAuth) 
 	if err != nil {
 		return nil, err
 	}
-	if auth.SessionToken == "" && auth.SID == "" {
+	if auth.SessionToken.IsZero() && auth.SID.IsZero() {
 		return nil, ErrSessionExpired
 	}
-	if auth.SessionToken != "" {
+	if !auth.SessionToken.IsZero() {
 		q := u.Query()
-		q.Set("onetimetoken", auth.SessionToken)
+		q.Set("onetimetoken", auth.SessionToken.Reveal())
 		u.RawQuery = q.Encode()
 	}
 	sid := auth.SID
 	for hop := 0; ; hop++ {
-		resp, err := c.send(ctx, request{method: http.MethodGet, url: u, sid: sid, accept: "text/html"})
+		resp, err := c.send(ctx, request{method: http.MethodGet, url: u, sid: sid.Reveal(), accept: "text/html"})
 		if err != nil {
 			return nil, err
 		}
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 		resp.Body.Close()
 		if s := sidCookie(resp); s != "" {
-			sid = s
+			sid = secret.New(s)
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			loc := resp.Header.Get("Location")
@@ -251,10 +253,12 @@ func (c *Client) SAMLResponse(ctx context.Context, appURL string, auth AppAuth) 
 			switch {
 			case errors.Is(err, saml.ErrSignInPage):
 				return nil, ErrSessionExpired
+			case errors.As(err, &pe) && resp.StatusCode == http.StatusNotFound:
+				return nil, fmt.Errorf("%w at %s (HTTP 404: %s): check the AWS app's embed link (or app id) in the Okta admin console", ErrAppNotFound, u.Path, pe.Message)
 			case errors.As(err, &pe):
 				return nil, fmt.Errorf("okta: the AWS app refused (HTTP %d): %s", resp.StatusCode, pe.Message)
 			case resp.StatusCode == http.StatusNotFound:
-				return nil, fmt.Errorf("okta: no app at %s (HTTP 404): check the AWS app's embed link in the Okta admin console", u.Path)
+				return nil, fmt.Errorf("%w at %s (HTTP 404): check the AWS app's embed link (or app id) in the Okta admin console", ErrAppNotFound, u.Path)
 			case resp.StatusCode >= 400:
 				return nil, fmt.Errorf("okta: the AWS app page answered HTTP %d: %w", resp.StatusCode, err)
 			}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/oktafed/oktafed/internal/secret"
 )
 
 func sessionDoc() map[string]any {
@@ -111,7 +113,7 @@ func TestLoginInOneCall(t *testing.T) {
 	f.reply("POST /api/v1/authn", 200, success())
 	c, _ := newClient(t, f)
 	s, res, err := c.Login(context.Background(), "demo@example.com", testPassword, nil)
-	if err != nil || s.ID != testSID || res.SessionToken != testSessionToken {
+	if err != nil || s.ID != testSID || res.SessionToken.Reveal() != testSessionToken {
 		t.Fatalf("Login = %v, %v, %v", s, res, err)
 	}
 }
@@ -158,14 +160,14 @@ func TestSAMLResponse(t *testing.T) {
 		is      error
 		want    string
 	}{
-		{"session token", app, AppAuth{SessionToken: testSessionToken}, testSID, nil, ""},
-		{"sid cookie via embed link", f.srv.URL + "/home/amazon_aws/0oa1demo/272", AppAuth{SID: testSID}, testSID, nil, ""},
-		{"ended session redirects to sign-in", app, AppAuth{SID: "gone"}, "", ErrSessionExpired, ""},
-		{"sign-in page served in place", app, AppAuth{SID: "signin-page"}, "", ErrSessionExpired, ""},
+		{"session token", app, AppAuth{SessionToken: secret.New(testSessionToken)}, testSID, nil, ""},
+		{"sid cookie via embed link", f.srv.URL + "/home/amazon_aws/0oa1demo/272", AppAuth{SID: secret.New(testSID)}, testSID, nil, ""},
+		{"ended session redirects to sign-in", app, AppAuth{SID: secret.New("gone")}, "", ErrSessionExpired, ""},
+		{"sign-in page served in place", app, AppAuth{SID: secret.New("signin-page")}, "", ErrSessionExpired, ""},
 		{"no credentials", app, AppAuth{}, "", ErrSessionExpired, ""},
-		{"error page", "/app/amazon_aws/0oa1other/sso/saml", AppAuth{SID: testSID}, "", nil, "HTTP 403): 403 - Forbidden"},
-		{"redirect off the org", "/app/amazon_aws/offsite/sso/saml", AppAuth{SID: testSID}, "", nil, "off the org"},
-		{"app URL off the org", "https://evil.example/app", AppAuth{SID: testSID}, "", nil, "not the org"},
+		{"error page", "/app/amazon_aws/0oa1other/sso/saml", AppAuth{SID: secret.New(testSID)}, "", nil, "HTTP 403): 403 - Forbidden"},
+		{"redirect off the org", "/app/amazon_aws/offsite/sso/saml", AppAuth{SID: secret.New(testSID)}, "", nil, "off the org"},
+		{"app URL off the org", "https://evil.example/app", AppAuth{SID: secret.New(testSID)}, "", nil, "not the org"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +176,7 @@ func TestSAMLResponse(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if string(page.HTML) != samlPage || page.SID != tt.wantSID {
+				if string(page.HTML) != samlPage || page.SID.Reveal() != tt.wantSID {
 					t.Fatalf("page = %q, sid = %q", page.HTML, page.SID)
 				}
 				return

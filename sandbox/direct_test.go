@@ -110,3 +110,33 @@ func TestDirectAuthenticationGrants(t *testing.T) {
 		t.Fatalf("oob grant: %d %v", code, body)
 	}
 }
+
+// Okta's answers for an expired mfa_token or oob_code are access_denied
+// (a rejected push is too, told apart by the description), and /challenge
+// answers its rate limit in an OAuth body.
+func TestDirectAuthenticationExpiryAnswers(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	srv := sandbox.StartWithOptions(t, sandbox.DefaultConfig(), sandbox.Options{Clock: clk})
+	b := srv.URL
+	pw := url.Values{"client_id": {directClient}, "grant_type": {"password"}, "scope": {"openid profile okta.apps.sso"}, "username": {"demo@example.com"}, "password": {"Sandbox-Demo-1"}}
+	_, body := oauthPost(t, b, "token", pw)
+	mfaToken, _ := body["mfa_token"].(string)
+	challenge := url.Values{"client_id": {directClient}, "mfa_token": {mfaToken}, "challenge_types_supported": {"http://auth0.com/oauth/grant-type/mfa-oob"}, "channel_hint": {"push"}}
+	code, ch := oauthPost(t, b, "challenge", challenge)
+	oob, _ := ch["oob_code"].(string)
+	if _, isNumber := ch["binding_code"].(float64); code != 200 || oob == "" || !isNumber {
+		t.Fatalf("challenge: %d %v (binding_code must be a JSON number)", code, ch)
+	}
+	clk.Advance(6 * time.Minute) // past both lifetimes (5 min)
+	poll := url.Values{"client_id": {directClient}, "grant_type": {"http://auth0.com/oauth/grant-type/mfa-oob"}, "mfa_token": {mfaToken}, "oob_code": {oob}}
+	for name, try := range map[string]func() (int, map[string]any){
+		"poll":      func() (int, map[string]any) { return oauthPost(t, b, "token", poll) },
+		"challenge": func() (int, map[string]any) { return oauthPost(t, b, "challenge", challenge) },
+	} {
+		code, body := try()
+		desc, _ := body["error_description"].(string)
+		if code != 400 || body["error"] != "access_denied" || !strings.Contains(desc, "expired") {
+			t.Errorf("%s with an expired mfa_token: %d %v", name, code, body)
+		}
+	}
+}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/internal/atomicfile"
 )
 
@@ -24,14 +26,14 @@ import (
 // CLI's; the SDKs read the same files. It holds bearer tokens and a client
 // secret: String leaves them out.
 type Token struct {
-	StartURL              string    `json:"startUrl"`
-	Region                string    `json:"region"`
-	AccessToken           string    `json:"accessToken"`
-	ExpiresAt             time.Time `json:"-"`
-	ClientID              string    `json:"clientId,omitempty"`
-	ClientSecret          string    `json:"clientSecret,omitempty"`
-	RegistrationExpiresAt time.Time `json:"-"`
-	RefreshToken          string    `json:"refreshToken,omitempty"`
+	StartURL              string        `json:"startUrl"`
+	Region                string        `json:"region"`
+	AccessToken           secret.String `json:"accessToken"`
+	ExpiresAt             time.Time     `json:"-"`
+	ClientID              string        `json:"clientId,omitempty"`
+	ClientSecret          secret.String `json:"clientSecret,omitempty"`
+	RegistrationExpiresAt time.Time     `json:"-"`
+	RefreshToken          secret.String `json:"refreshToken,omitempty"`
 }
 
 // String describes the token without its secrets.
@@ -60,10 +62,12 @@ const cacheTime = "2006-01-02T15:04:05Z"
 // maxCacheFile caps what is read from a cache file; real ones are ~2 KB.
 const maxCacheFile = 1 << 20
 
-// MarshalJSON writes the CLI's format.
-func (t Token) MarshalJSON() ([]byte, error) {
-	j := tokenJSON{StartURL: t.StartURL, Region: t.Region, AccessToken: t.AccessToken, ExpiresAt: t.ExpiresAt.UTC().Format(cacheTime),
-		ClientID: t.ClientID, ClientSecret: t.ClientSecret, RefreshToken: t.RefreshToken}
+// cacheFile writes the CLI's format, secrets included. Token itself has
+// no MarshalJSON: encoding/json prints its secrets as [redacted], so a
+// token logged as JSON shows none.
+func (t Token) cacheFile() ([]byte, error) {
+	j := tokenJSON{StartURL: t.StartURL, Region: t.Region, AccessToken: t.AccessToken.Reveal(), ExpiresAt: t.ExpiresAt.UTC().Format(cacheTime),
+		ClientID: t.ClientID, ClientSecret: t.ClientSecret.Reveal(), RefreshToken: t.RefreshToken.Reveal()}
 	if !t.RegistrationExpiresAt.IsZero() {
 		j.RegistrationExpiresAt = t.RegistrationExpiresAt.UTC().Format(cacheTime)
 	}
@@ -84,7 +88,7 @@ func ParseToken(data []byte) (*Token, error) {
 	if j.AccessToken == "" {
 		return nil, errors.New("sso: token cache file has no accessToken")
 	}
-	t := &Token{StartURL: j.StartURL, Region: j.Region, AccessToken: j.AccessToken, ClientID: j.ClientID, ClientSecret: j.ClientSecret, RefreshToken: j.RefreshToken}
+	t := &Token{StartURL: j.StartURL, Region: j.Region, AccessToken: secret.New(j.AccessToken), ClientID: j.ClientID, ClientSecret: secret.New(j.ClientSecret), RefreshToken: secret.New(j.RefreshToken)}
 	var err error
 	if t.ExpiresAt, err = parseCacheTime(j.ExpiresAt); err != nil {
 		return nil, fmt.Errorf("sso: token cache expiresAt: %w", err)
@@ -171,7 +175,7 @@ func WriteToken(dir, key string, t *Token) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("sso: create %s: %w", dir, err)
 	}
-	data, err := json.Marshal(t)
+	data, err := t.cacheFile()
 	if err != nil {
 		return err
 	}

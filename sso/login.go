@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssso "github.com/aws/aws-sdk-go-v2/service/sso"
 	"github.com/aws/aws-sdk-go-v2/service/ssooidc"
@@ -114,7 +116,7 @@ func (c *Client) Login(ctx context.Context, s *Session, show func(DeviceCode) er
 	}
 	now := c.now()
 	reg := &Token{}
-	if old, err := ReadToken(dir, s.CacheKey()); err == nil && old.ClientID != "" && old.ClientSecret != "" && now.Add(time.Hour).Before(old.RegistrationExpiresAt) {
+	if old, err := ReadToken(dir, s.CacheKey()); err == nil && old.ClientID != "" && !old.ClientSecret.IsZero() && now.Add(time.Hour).Before(old.RegistrationExpiresAt) {
 		reg = old
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// A damaged cache file is replaced, not fatal.
@@ -129,9 +131,9 @@ func (c *Client) Login(ctx context.Context, s *Session, show func(DeviceCode) er
 		if err != nil {
 			return nil, fmt.Errorf("register with IAM Identity Center in %s: %w (check sso_region and the SSO OIDC endpoint)", s.Region, err)
 		}
-		reg = &Token{ClientID: aws.ToString(out.ClientId), ClientSecret: aws.ToString(out.ClientSecret), RegistrationExpiresAt: time.Unix(out.ClientSecretExpiresAt, 0).UTC()}
+		reg = &Token{ClientID: aws.ToString(out.ClientId), ClientSecret: secret.New(aws.ToString(out.ClientSecret)), RegistrationExpiresAt: time.Unix(out.ClientSecretExpiresAt, 0).UTC()}
 	}
-	da, err := c.OIDC.StartDeviceAuthorization(ctx, &ssooidc.StartDeviceAuthorizationInput{ClientId: aws.String(reg.ClientID), ClientSecret: aws.String(reg.ClientSecret), StartUrl: aws.String(s.StartURL)})
+	da, err := c.OIDC.StartDeviceAuthorization(ctx, &ssooidc.StartDeviceAuthorizationInput{ClientId: aws.String(reg.ClientID), ClientSecret: aws.String(reg.ClientSecret.Reveal()), StartUrl: aws.String(s.StartURL)})
 	if err != nil {
 		return nil, fmt.Errorf("start the device sign-in at %s: %w (check sso_start_url)", s.StartURL, err)
 	}
@@ -149,15 +151,15 @@ func (c *Client) Login(ctx context.Context, s *Session, show func(DeviceCode) er
 		if err := c.sleep(ctx, interval); err != nil {
 			return nil, err
 		}
-		out, err := c.OIDC.CreateToken(ctx, &ssooidc.CreateTokenInput{ClientId: aws.String(reg.ClientID), ClientSecret: aws.String(reg.ClientSecret), GrantType: aws.String("urn:ietf:params:oauth:grant-type:device_code"), DeviceCode: da.DeviceCode})
+		out, err := c.OIDC.CreateToken(ctx, &ssooidc.CreateTokenInput{ClientId: aws.String(reg.ClientID), ClientSecret: aws.String(reg.ClientSecret.Reveal()), GrantType: aws.String("urn:ietf:params:oauth:grant-type:device_code"), DeviceCode: da.DeviceCode})
 		var pending *oidctypes.AuthorizationPendingException
 		var slow *oidctypes.SlowDownException
 		var expired *oidctypes.ExpiredTokenException
 		var denied *oidctypes.AccessDeniedException
 		switch {
 		case err == nil:
-			t := &Token{StartURL: s.StartURL, Region: s.Region, AccessToken: aws.ToString(out.AccessToken), ExpiresAt: c.now().Add(time.Duration(out.ExpiresIn) * time.Second).UTC().Truncate(time.Second),
-				ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, RegistrationExpiresAt: reg.RegistrationExpiresAt, RefreshToken: aws.ToString(out.RefreshToken)}
+			t := &Token{StartURL: s.StartURL, Region: s.Region, AccessToken: secret.New(aws.ToString(out.AccessToken)), ExpiresAt: c.now().Add(time.Duration(out.ExpiresIn) * time.Second).UTC().Truncate(time.Second),
+				ClientID: reg.ClientID, ClientSecret: reg.ClientSecret, RegistrationExpiresAt: reg.RegistrationExpiresAt, RefreshToken: secret.New(aws.ToString(out.RefreshToken))}
 			if err := WriteToken(dir, s.CacheKey(), t); err != nil {
 				return nil, err
 			}
@@ -190,7 +192,7 @@ func (c *Client) Logout(ctx context.Context, s *Session) error {
 		return nil
 	}
 	if err == nil {
-		if _, err := c.Portal.Logout(ctx, &awssso.LogoutInput{AccessToken: aws.String(t.AccessToken)}); err != nil && !isUnauthorized(err) {
+		if _, err := c.Portal.Logout(ctx, &awssso.LogoutInput{AccessToken: aws.String(t.AccessToken.Reveal())}); err != nil && !isUnauthorized(err) {
 			return fmt.Errorf("sign out of IAM Identity Center: %w", err)
 		}
 	}
@@ -208,7 +210,7 @@ type Account struct{ ID, Name, Email string }
 // Accounts lists the user's accounts, following pages.
 func (c *Client) Accounts(ctx context.Context, t *Token) ([]Account, error) {
 	var out []Account
-	p := awssso.NewListAccountsPaginator(c.Portal, &awssso.ListAccountsInput{AccessToken: aws.String(t.AccessToken)})
+	p := awssso.NewListAccountsPaginator(c.Portal, &awssso.ListAccountsInput{AccessToken: aws.String(t.AccessToken.Reveal())})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -224,7 +226,7 @@ func (c *Client) Accounts(ctx context.Context, t *Token) ([]Account, error) {
 // Roles lists the permission sets (role names) the user has in account.
 func (c *Client) Roles(ctx context.Context, t *Token, accountID string) ([]string, error) {
 	var out []string
-	p := awssso.NewListAccountRolesPaginator(c.Portal, &awssso.ListAccountRolesInput{AccessToken: aws.String(t.AccessToken), AccountId: aws.String(accountID)})
+	p := awssso.NewListAccountRolesPaginator(c.Portal, &awssso.ListAccountRolesInput{AccessToken: aws.String(t.AccessToken.Reveal()), AccountId: aws.String(accountID)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -239,7 +241,7 @@ func (c *Client) Roles(ctx context.Context, t *Token, accountID string) ([]strin
 
 // RoleCredentials gets short-lived credentials for a role.
 func (c *Client) RoleCredentials(ctx context.Context, t *Token, accountID, roleName string) (aws.Credentials, error) {
-	out, err := c.Portal.GetRoleCredentials(ctx, &awssso.GetRoleCredentialsInput{AccessToken: aws.String(t.AccessToken), AccountId: aws.String(accountID), RoleName: aws.String(roleName)})
+	out, err := c.Portal.GetRoleCredentials(ctx, &awssso.GetRoleCredentialsInput{AccessToken: aws.String(t.AccessToken.Reveal()), AccountId: aws.String(accountID), RoleName: aws.String(roleName)})
 	if err != nil {
 		return aws.Credentials{}, portalError(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -80,7 +82,7 @@ func TestDeviceLoginCacheAndPortal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.RefreshToken == "" || tok.ClientSecret == "" {
+	if tok.RefreshToken.IsZero() || tok.ClientSecret.IsZero() {
 		t.Errorf("a session with registration scopes should get a refresh token and keep its client: %v", tok)
 	}
 
@@ -106,7 +108,7 @@ func TestDeviceLoginCacheAndPortal(t *testing.T) {
 	if exp, _ := doc["expiresAt"].(string); !strings.HasSuffix(exp, "Z") || strings.Contains(exp, ".") {
 		t.Errorf("expiresAt %q is not the CLI's UTC form", exp)
 	}
-	if strings.Contains(tok.String(), tok.AccessToken) || strings.Contains(tok.String(), tok.ClientSecret) {
+	if strings.Contains(tok.String(), tok.AccessToken.Reveal()) || strings.Contains(tok.String(), tok.ClientSecret.Reveal()) {
 		t.Error("Token.String leaks a secret")
 	}
 
@@ -141,7 +143,7 @@ func TestDeviceLoginCacheAndPortal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok2.ClientID != tok.ClientID || tok2.AccessToken == tok.AccessToken {
+	if tok2.ClientID != tok.ClientID || tok2.AccessToken.Reveal() == tok.AccessToken.Reveal() {
 		t.Error("the second login should keep the client and get a new token")
 	}
 
@@ -201,7 +203,7 @@ func TestSDKUsesProfileOktafedWrote(t *testing.T) {
 func TestExpiredCachedTokenIsNotUsed(t *testing.T) {
 	dir := t.TempDir()
 	s := &sso.Session{Name: "x", StartURL: "https://example.awsapps.com/start", Region: "us-east-1"}
-	if err := sso.WriteToken(dir, s.CacheKey(), &sso.Token{StartURL: s.StartURL, Region: "us-east-1", AccessToken: "t", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+	if err := sso.WriteToken(dir, s.CacheKey(), &sso.Token{StartURL: s.StartURL, Region: "us-east-1", AccessToken: secret.New("t"), ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	c := &sso.Client{CacheDir: dir}

@@ -70,9 +70,19 @@ func (s streams) getenv(k string) string {
 	return s.Getenv(k)
 }
 
+// genDocs writes the command reference and man pages; gendocs.go sets it
+// in builds with -tags gendocs only (go generate), so the released binary
+// carries no documentation writers.
+var genDocs func(args []string) int
+
+//go:generate go run -tags gendocs . gen-docs ../../docs
+
 // run executes the command line args and returns the exit code: 0, or 1
 // after printing the error.
 func run(ctx context.Context, s streams, args []string) int {
+	if genDocs != nil && len(args) > 0 && args[0] == "gen-docs" {
+		return genDocs(args[1:])
+	}
 	root := newRootCmd(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -20,7 +20,17 @@ import (
 // but a prompt blocked on the terminal does not.
 const interruptGrace = 2 * time.Second
 
+// genDocs writes the command reference and man pages; gendocs.go sets it
+// in builds with -tags gendocs only (go generate), so the released binary
+// carries no documentation writers.
+var genDocs func(args []string) int
+
+//go:generate go run -tags gendocs . gen-docs ../../docs
+
 func main() {
+	if genDocs != nil && len(os.Args) > 1 && os.Args[1] == "gen-docs" {
+		os.Exit(genDocs(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

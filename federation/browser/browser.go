@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -46,7 +48,59 @@ var (
 	ErrClosed = errors.New("the browser window was closed before the sign-in finished: sign in again and complete it in the window")
 	// ErrTimeout means the sign-in did not end in time.
 	ErrTimeout = errors.New("the browser sign-in did not finish in time")
+	// ErrNoDisplay means a browser window could not be seen here: no
+	// graphical display, or an ssh session whose window would open on the
+	// far machine's screen.
+	ErrNoDisplay = errors.New("no display for a browser window")
 )
+
+// DisplayProblem reports why a browser window opened by this process
+// could not be seen by the person at the keyboard, or nil when it can:
+// on Linux and the BSDs one of DISPLAY or WAYLAND_DISPLAY must be set
+// (ssh -X sets DISPLAY); on macOS and Windows an ssh session
+// (SSH_CONNECTION) would open the window on the far machine's screen.
+func DisplayProblem(goos string, getenv func(string) string) error {
+	ssh := getenv("SSH_CONNECTION") != "" || getenv("SSH_TTY") != ""
+	switch goos {
+	case "darwin", "windows":
+		if ssh {
+			return fmt.Errorf("%w: this is an ssh session (SSH_CONNECTION is set), so a browser would open on the far machine's screen", ErrNoDisplay)
+		}
+		return nil
+	}
+	if getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		if ssh {
+			return fmt.Errorf("%w: this is an ssh session without a forwarded display (DISPLAY and WAYLAND_DISPLAY are unset)", ErrNoDisplay)
+		}
+		return fmt.Errorf("%w: DISPLAY and WAYLAND_DISPLAY are unset", ErrNoDisplay)
+	}
+	return nil
+}
+
+// Check reports, before anything starts, why this sign-in cannot work
+// here: no browser program, or (unless Headless) no display to show its
+// window on. It returns the browser program it would run.
+func (b *SignIn) Check() (string, error) {
+	getenv := b.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	bin := b.Program
+	var err error
+	if bin != "" {
+		if bin, err = exec.LookPath(bin); err != nil {
+			return "", fmt.Errorf("%w at %s: %v", ErrNoBrowser, b.Program, err)
+		}
+	} else if bin, err = Find(getenv); err != nil {
+		return "", err
+	}
+	if !b.Headless {
+		if err := DisplayProblem(runtime.GOOS, getenv); err != nil {
+			return "", err
+		}
+	}
+	return bin, nil
+}
 
 // Env names the browser program for browser sign-in (a path, or a name
 // looked up in PATH).
@@ -97,19 +151,9 @@ func (b *SignIn) Run(ctx context.Context, appURL string) (*Result, error) {
 	if err != nil || app.Host == "" || (app.Scheme != "https" && app.Scheme != "http") {
 		return nil, fmt.Errorf("the AWS app link %q is not an absolute http(s) URL: give the app's embed link", appURL)
 	}
-	bin := b.Program
-	if bin != "" {
-		if bin, err = exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("%w at %s: %v", ErrNoBrowser, b.Program, err)
-		}
-	} else {
-		getenv := b.Getenv
-		if getenv == nil {
-			getenv = os.Getenv
-		}
-		if bin, err = Find(getenv); err != nil {
-			return nil, err
-		}
+	bin, err := b.Check()
+	if err != nil {
+		return nil, err
 	}
 	timeout := b.Timeout
 	if timeout <= 0 {
@@ -201,7 +245,7 @@ func (b *SignIn) Run(ctx context.Context, appURL string) (*Result, error) {
 		if err == nil {
 			for _, c := range cookies.Cookies {
 				if c.Name == "sid" && c.Value != "" {
-					res.SID = c.Value
+					res.SID = secret.New(c.Value)
 					if !c.Session && c.Expires > 0 {
 						res.SIDExpires = time.Unix(int64(c.Expires), 0)
 					}
@@ -255,7 +299,7 @@ func (b *SignIn) capture(ev *fetch.EventRequestPaused) (*Result, bool) {
 	if err != nil {
 		return nil, true
 	}
-	return &Result{Captured: federation.Captured{SAMLResponse: resp, RelayState: relay}, PostedTo: r.URL}, true
+	return &Result{Captured: federation.Captured{SAMLResponse: secret.New(resp), RelayState: relay}, PostedTo: r.URL}, true
 }
 
 // isACS reports whether raw is an AWS sign-in SAML endpoint (any

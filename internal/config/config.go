@@ -282,9 +282,51 @@ func RoleMatcher(sel string) (func(arn string) bool, error) {
 		return re.MatchString, nil
 	case strings.HasPrefix(sel, "arn:"):
 		return func(arn string) bool { return arn == sel }, nil
+	case strings.ContainsAny(sel, " \t\r\n"):
+		return nil, fmt.Errorf("role %q: give a role ARN, a role name, an account alias or id (alone or as ACCOUNT/ROLE), /regex/ or all", sel)
 	default:
-		return nil, fmt.Errorf("role %q: give a role ARN, /regex/ or all", sel)
+		return RoleNameMatcher(sel, nil), nil
 	}
+}
+
+// RoleNameMatcher matches roles by name: "Admin" (the role name), "prod"
+// (an account alias, or an account id: every role there), or
+// "prod/Admin" (both; ":" works as well as "/"). Names compare without
+// regard to case. aliases maps account ids to aliases.
+func RoleNameMatcher(sel string, aliases map[string]string) func(arn string) bool {
+	acct, role, both := strings.Cut(sel, "/")
+	if !both {
+		acct, role, both = strings.Cut(sel, ":")
+	}
+	return func(arn string) bool {
+		id, name := ARNAccount(arn), ARNRoleName(arn)
+		isAcct := func(a string) bool {
+			return strings.EqualFold(a, id) || (aliases[id] != "" && strings.EqualFold(a, aliases[id]))
+		}
+		if both {
+			return isAcct(acct) && strings.EqualFold(role, name)
+		}
+		return strings.EqualFold(sel, name) || isAcct(sel)
+	}
+}
+
+// ARNAccount is the account id of an IAM ARN ("" when it has none).
+func ARNAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+// ARNRoleName is the role name of a role ARN: the last segment of its
+// path.
+func ARNRoleName(arn string) string {
+	_, res, _ := strings.Cut(arn, ":role/")
+	if i := strings.LastIndexByte(res, '/'); i >= 0 {
+		res = res[i+1:]
+	}
+	return res
 }
 
 // NameFields are the values a profile template sees.
@@ -320,8 +362,52 @@ func (p *Profile) AWSProfileName(accountID, roleName string) (string, error) {
 	var b strings.Builder
 	t.render(&b, NameFields{Account: acct, AccountID: accountID, Role: roleName, Profile: p.Name})
 	name := strings.TrimSpace(b.String())
-	if name == "" || strings.ContainsAny(name, "[]\r\n") {
-		return "", fmt.Errorf("profile_template gives %q for %s/%s: a profile name must be non-empty and have no brackets or line breaks", name, accountID, roleName)
+	if err := CheckAWSProfileName(name); err != nil {
+		return "", fmt.Errorf("profile_template gives %q for %s/%s: %w", name, accountID, roleName, err)
 	}
 	return name, nil
+}
+
+// ProfileNameRule is the rule CheckAWSProfileName holds names to, in words.
+const ProfileNameRule = "a profile name must be non-empty and hold no spaces, tabs, quotes, brackets, # or ; (the AWS CLI and SDKs cannot read such a [profile …] section)"
+
+// CheckAWSProfileName refuses names the AWS CLI and SDKs cannot read back
+// from a `[profile NAME]` header or a credentials section: whitespace
+// splits the header, quotes and brackets end it, # and ; start comments.
+func CheckAWSProfileName(name string) error {
+	if name == "" || strings.ContainsAny(name, " \t\r\n\"'[]#;\\") {
+		return errors.New(ProfileNameRule)
+	}
+	return nil
+}
+
+// CheckAppLink checks that the AWS app link is on the org's host: the
+// Okta client follows links on the org only (so a session cookie never
+// leaves it), so a link elsewhere could only fail after the password and
+// MFA.
+func (p *Profile) CheckAppLink() error {
+	if p.AppURL == "" || p.OrgURL == "" {
+		return nil
+	}
+	app, err := url.Parse(p.AppURL)
+	if err != nil || app.Host == "" {
+		return fmt.Errorf("app_url %q is not an absolute URL: give the AWS app's embed link from the Okta dashboard", p.AppURL)
+	}
+	org, err := url.Parse(p.OrgURL)
+	if err != nil || org.Host == "" {
+		return fmt.Errorf("org_url %q is not an absolute URL such as https://example.okta.com", p.OrgURL)
+	}
+	if !strings.EqualFold(app.Host, org.Host) || app.Scheme != org.Scheme {
+		return fmt.Errorf("app_url %s is on %s://%s, not on the org %s://%s: use the embed link as the org's own dashboard shows it (or set org_url to the host the link is on)", p.AppURL, app.Scheme, app.Host, org.Scheme, org.Host)
+	}
+	return nil
+}
+
+// CheckNames checks, before anything is asked of a person, that the AWS
+// profile names the profile's template makes are names AWS tools can read
+// (with a sample account and role). init holds new profiles' own names to
+// CheckAWSProfileName as well.
+func (p *Profile) CheckNames() error {
+	_, err := p.AWSProfileName("123456789012", "Admin")
+	return err
 }

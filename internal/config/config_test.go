@@ -50,7 +50,7 @@ func TestParseErrors(t *testing.T) {
 		"unknown field": "profiles:\n  a:\n    org_ulr: https://x\n",
 		"bad mfa":       "profiles:\n  a:\n    mfa: carrier-pigeon\n",
 		"bad url":       "profiles:\n  a:\n    org_url: example.okta.com\n",
-		"bad role":      "profiles:\n  a:\n    role: Admin\n",
+		"bad role":      "profiles:\n  a:\n    role: Admin Role\n",
 		"bad regex":     "profiles:\n  a:\n    role: /(/\n",
 		"bad duration":  "profiles:\n  a:\n    duration: forever\n",
 		"bad template":  "profiles:\n  a:\n    profile_template: '{{.Nope'\n",

@@ -63,7 +63,7 @@ func TestClientPushNumberFromLaterPoll(t *testing.T) {
 			if device != "" {
 				t.Errorf("the factor's empty profile gave a device %q", device)
 			}
-			if res.SessionToken == "" || res.User.Login != "user@example.com" || res.Factor.Kind != okta.KindPush {
+			if res.SessionToken.IsZero() || res.User.Login != "user@example.com" || res.Factor.Kind != okta.KindPush {
 				t.Errorf("result %v, factor %v", res, res.Factor)
 			}
 		})
@@ -157,7 +157,7 @@ func TestClientWebSSO(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if page.SID != "102conformanceSession00" {
+			if page.SID.Reveal() != "102conformanceSession00" {
 				t.Errorf("SID %q", page.SID)
 			}
 			if a, err := saml.FromPage(page.HTML); err != nil || len(a.Roles) != 2 {

@@ -82,7 +82,7 @@ func TestClientDirectPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken != "at" || tok.IDToken != "it" || number != 95 || polls != 3 {
+	if tok.AccessToken.Reveal() != "at" || tok.IDToken.Reveal() != "it" || number != 95 || polls != 3 {
 		t.Fatalf("tokens %v, number %d, polls %d", tok, number, polls)
 	}
 	for _, d := range slept {

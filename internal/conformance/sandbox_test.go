@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/internal/conformance"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
@@ -159,7 +161,7 @@ func TestSandboxSTSConforms(t *testing.T) {
 	l := newLive(t, cfg)
 	c := &okta.Client{BaseURL: l.srv.URL}
 	ctx := context.Background()
-	res, err := c.Authenticate(ctx, "demo@example.com", "Sandbox-Demo-1", &okta.MFA{Preferred: "totp", TOTPSeed: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"})
+	res, err := c.Authenticate(ctx, "demo@example.com", "Sandbox-Demo-1", &okta.MFA{Preferred: "totp", TOTPSeed: secret.New("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/99designs/keyring"
 )
@@ -57,11 +58,30 @@ type Options struct {
 // neither EnvPassword nor a prompt to get one.
 var ErrNoPassphrase = errors.New("keystore: no passphrase for the file keyring")
 
+// ErrWrongPassphrase means the file keyring's items were saved under
+// another passphrase than the one given: nothing is read or written, so a
+// mistyped passphrase never starts a second keyring beside the first.
+var ErrWrongPassphrase = errors.New("keystore: wrong passphrase for the file keyring")
+
+// checkItem names the file keyring's check value: written with the first
+// item under the passphrase in use, read back before any other item, so a
+// different passphrase is caught before it can read nothing or write
+// something only it can read. It does not parse as a Key, so Keys skips it.
+const checkItem = "oktafed-passphrase-check"
+
+// checkValue is the check item's content; only its decryption matters.
+const checkValue = "oktafed file keyring"
+
 // Keyring is a Store backed by github.com/99designs/keyring.
 type Keyring struct {
 	kr      keyring.Keyring
 	backend keyring.BackendType
 	dir     string
+
+	// checked holds the outcome of the file backend's passphrase check,
+	// made once before the first read or write.
+	checkOnce sync.Once
+	checked   error
 }
 
 // Open opens the first keyring that works here: the OS keyring (macOS
@@ -168,10 +188,79 @@ func fileDir(opts Options, getenv func(string) string) (string, error) {
 // Backend names the backend in use, e.g. "secret-service" or "file".
 func (k *Keyring) Backend() string { return string(k.backend) }
 
+// Unlock checks the file keyring's passphrase against the check value
+// (writing it when the keyring has none and every existing item reads
+// under this passphrase). Get and Set call it; other backends need
+// nothing. It returns an error matching ErrWrongPassphrase or
+// ErrNoPassphrase when the keyring cannot be opened with what was given.
+func (k *Keyring) Unlock() error {
+	if k.backend != keyring.FileBackend {
+		return nil
+	}
+	k.checkOnce.Do(func() { k.checked = k.checkPassphrase() })
+	return k.checked
+}
+
+func (k *Keyring) checkPassphrase() error {
+	wrong := func() error {
+		return fmt.Errorf("%w in %s: its items were saved under another one; give that passphrase (%s or the prompt), or remove %s to start over without the saved passwords, seeds and sessions", ErrWrongPassphrase, k.dir, EnvPassword, k.dir)
+	}
+	it, err := k.kr.Get(checkItem)
+	switch {
+	case err == nil:
+		if string(it.Data) != checkValue {
+			return wrong()
+		}
+		return nil
+	case errors.Is(err, ErrNoPassphrase):
+		return err
+	case !errors.Is(err, keyring.ErrKeyNotFound):
+		if _, ok := err.(*fs.PathError); ok {
+			return fmt.Errorf("keystore: read the file keyring in %s: %w", k.dir, err)
+		}
+		return wrong()
+	}
+	// No check value yet: a keyring from before it existed, or a new one.
+	// Every item it holds must read under this passphrase before the
+	// check value is written with it.
+	names, err := k.kr.Keys()
+	if err != nil {
+		return fmt.Errorf("keystore: list the file keyring in %s: %w", k.dir, err)
+	}
+	for _, n := range names {
+		if _, err := ParseKey(n); err != nil {
+			continue
+		}
+		if _, err := k.kr.Get(n); err != nil {
+			if errors.Is(err, ErrNoPassphrase) {
+				return err
+			}
+			if errors.Is(err, keyring.ErrKeyNotFound) {
+				continue
+			}
+			return wrong()
+		}
+	}
+	if err := k.kr.Set(keyring.Item{Key: checkItem, Data: []byte(checkValue), Label: "oktafed passphrase check"}); err != nil {
+		return fmt.Errorf("keystore: write the file keyring in %s: %w", k.dir, err)
+	}
+	return nil
+}
+
 // Get implements Store.
 func (k *Keyring) Get(key Key) (Secret, error) {
 	if err := key.Validate(); err != nil {
 		return Secret{}, err
+	}
+	if k.backend == keyring.FileBackend {
+		// A missing item needs no passphrase (the file backend reads none
+		// for it either), so "nothing saved" stays what it is.
+		if _, err := k.kr.GetMetadata(key.String()); errors.Is(err, keyring.ErrKeyNotFound) {
+			return Secret{}, fmt.Errorf("%w: %s", ErrNotFound, key)
+		}
+		if err := k.Unlock(); err != nil {
+			return Secret{}, err
+		}
 	}
 	it, err := k.kr.Get(key.String())
 	if err != nil {
@@ -188,12 +277,10 @@ func (k *Keyring) Set(key Key, value Secret) error {
 	if err := key.Validate(); err != nil {
 		return err
 	}
-	err := k.kr.Set(keyring.Item{
-		Key:         key.String(),
-		Data:        []byte(value.Reveal()),
-		Label:       fmt.Sprintf("oktafed %s (%s)", key.Kind, key.Profile),
-		Description: "oktafed secret",
-	})
+	if err := k.Unlock(); err != nil {
+		return err
+	}
+	err := k.kr.Set(keyringItem(key, value.Reveal()))
 	if err != nil {
 		return k.wrap("store", key, err)
 	}
@@ -230,7 +317,7 @@ func (k *Keyring) Keys() ([]Key, error) {
 // wrap explains backend errors. The file backend's decryption failure
 // almost always means a wrong passphrase.
 func (k *Keyring) wrap(op string, key Key, err error) error {
-	if errors.Is(err, ErrNoPassphrase) {
+	if errors.Is(err, ErrNoPassphrase) || errors.Is(err, ErrWrongPassphrase) {
 		return err
 	}
 	if k.backend == keyring.FileBackend && op == "read" && !errors.Is(err, fs.ErrPermission) {
@@ -239,4 +326,14 @@ func (k *Keyring) wrap(op string, key Key, err error) error {
 		}
 	}
 	return fmt.Errorf("keystore: %s %s in the %s keyring: %w", op, key, k.backend, err)
+}
+
+// keyringItem is the backend's item for key, as Set writes it.
+func keyringItem(key Key, value string) keyring.Item {
+	return keyring.Item{
+		Key:         key.String(),
+		Data:        []byte(value),
+		Label:       fmt.Sprintf("oktafed %s (%s)", key.Kind, key.Profile),
+		Description: "oktafed secret",
+	}
 }

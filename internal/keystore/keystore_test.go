@@ -240,3 +240,63 @@ func TestOpenOptions(t *testing.T) {
 		t.Fatalf("Open(Backend: file) = %v, %v", k, err)
 	}
 }
+
+// A mistyped passphrase is answered "wrong passphrase" before anything is
+// read or written: no item is saved under it, so the keyring never splits
+// into halves that each passphrase reads only partly.
+func TestFileKeyringRefusesAWrongPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	open := func(pass string) *Keyring {
+		t.Helper()
+		k, err := Open(Options{Getenv: env(map[string]string{EnvBackend: "file", EnvPassword: pass, EnvFileDir: dir})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if err := open("pp1").Set(Key{"dev", KindPassword}, NewSecret(plain)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(dir)
+
+	k := open("pp2")
+	if _, err := k.Get(Key{"dev", KindOktaSession}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a missing item under another passphrase: %v, want not found (nothing to decrypt)", err)
+	}
+	_, err := k.Get(Key{"dev", KindPassword})
+	if !errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), EnvPassword) {
+		t.Fatalf("Get under pp2: %v, want wrong passphrase naming %s and %s", err, dir, EnvPassword)
+	}
+	if err := k.Set(Key{"dev", KindOktaSession}, NewSecret("sid")); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("Set under pp2: %v, want wrong passphrase", err)
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(before) {
+		t.Fatalf("a wrong passphrase changed the keyring: %d files, had %d", len(after), len(before))
+	}
+
+	// A keyring written before the check value existed is checked through
+	// its items, and gets the check value under the right passphrase.
+	legacy := t.TempDir()
+	k1, err := Open(Options{Getenv: env(map[string]string{EnvBackend: "file", EnvPassword: "pp1", EnvFileDir: legacy})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k1.kr.Set(keyringItem(Key{"dev", KindTOTPSeed}, plain)); err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := Open(Options{Getenv: env(map[string]string{EnvBackend: "file", EnvPassword: "pp2", EnvFileDir: legacy})})
+	if err := k2.Set(Key{"dev", KindOktaSession}, NewSecret("sid")); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("Set under pp2 on an older keyring: %v", err)
+	}
+	k3, _ := Open(Options{Getenv: env(map[string]string{EnvBackend: "file", EnvPassword: "pp1", EnvFileDir: legacy})})
+	if got, err := k3.Get(Key{"dev", KindTOTPSeed}); err != nil || got.Reveal() != plain {
+		t.Fatalf("Get under pp1: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(legacy, checkItem)); err != nil {
+		t.Fatalf("no check value written under the right passphrase: %v", err)
+	}
+	if keys, _ := k3.Keys(); len(keys) != 1 {
+		t.Fatalf("Keys() = %v: the check value must not show", keys)
+	}
+}

@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/config"
@@ -94,7 +96,7 @@ func New(srv *sandbox.Server) (*Env, error) {
 // profiles of the roles selector picks ("all", an ARN or /regex/).
 func (e *Env) Login(ctx context.Context, selector string) (*federation.Outcome, error) {
 	app := &federation.App{Profile: e.profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.httpClient}, Sessions: e.Sessions}
-	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: demoSeed}}
+	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)}}
 	l := &federation.Login{
 		Profile: e.profile,
 		Source:  &federation.Session{App: app, SignIn: signIn},

@@ -46,7 +46,7 @@ the federation endpoint (e.g. the sandbox).`,
 			}
 			u, err := awscred.ConsoleURL(cmd.Context(), creds, awscred.ConsoleOptions{
 				Partition: partition, Destination: destination, Duration: d, Issuer: "oktafed",
-				SigninEndpoint: ios.getenv("OKTAFED_SIGNIN_ENDPOINT"), HTTPClient: httpClient(),
+				SigninEndpoint: ios.getenv("OKTAFED_SIGNIN_ENDPOINT"), HTTPClient: httpClientFor(ios),
 			})
 			if err != nil {
 				return err

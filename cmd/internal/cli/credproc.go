@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"time"
+
 	"github.com/spf13/cobra"
 
+	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/awscred"
 )
 
@@ -14,8 +18,12 @@ func newCredentialProcessCmd(ios *IOStreams) *cobra.Command {
 		Long: `Print credentials as the AWS SDKs and CLI expect from a credential_process
 command (JSON, Version 1). Cached credentials are printed while they are
 fresh; otherwise they are refreshed through the Okta session, without a
-password or MFA. When the Okta session has ended the command fails (exit code
-3) and says to run oktafed login.
+password or MFA. When the Okta session has ended, or a logout removed the
+profile, the command fails (exit code 3) and says to run oktafed login.
+
+A refresh gives up after 15 s in all, naming the host that did not answer:
+each connection may take OKTAFED_CONNECT_TIMEOUT (default 5s here) and each
+answer OKTAFED_RESPONSE_TIMEOUT (default 10s here).
 
 In ~/.aws/config:
 
@@ -25,9 +33,17 @@ In ~/.aws/config:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			owned, err := resolveAWSProfile(ios, profile, role)
 			if err != nil {
-				return err
+				// A profile a logout removed is a login to do: exit 3.
+				return withExitCode(err)
 			}
-			creds, err := awsCredentialsFor(cmd.Context(), ios, owned)
+			// The AWS tool that started this command waits for it: a
+			// service that takes the connection and never answers must
+			// not hold it for long.
+			ctx, cancel := context.WithTimeout(cmd.Context(), credentialProcessBudget)
+			defer cancel()
+			r := refresher(ios)
+			r.HTTPClient = credentialProcessDeadlines(ios).HTTPClient()
+			creds, err := r.Credentials(ctx, owned)
 			if err != nil {
 				return withExitCode(err)
 			}
@@ -43,4 +59,24 @@ In ~/.aws/config:
 	cmd.Flags().StringVarP(&role, "role", "r", "", "role ARN, when the oktafed profile has several")
 	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles)
 	return cmd
+}
+
+// credentialProcessBudget is the longest credential-process waits for
+// Okta and STS in all.
+const credentialProcessBudget = 15 * time.Second
+
+// credentialProcessDeadlines are the per-call deadlines of
+// credential-process: the variables when set, else shorter defaults than
+// login's, which fit its budget.
+func credentialProcessDeadlines(ios *IOStreams) federation.Deadlines {
+	d, err := federation.DeadlinesFromEnv(func(k string) string {
+		if v := ios.getenv(k); v != "" {
+			return v
+		}
+		return map[string]string{federation.EnvConnectTimeout: "5s", federation.EnvResponseTimeout: "10s"}[k]
+	})
+	if err != nil {
+		return federation.Deadlines{Connect: 5 * time.Second, Response: 10 * time.Second}
+	}
+	return d
 }

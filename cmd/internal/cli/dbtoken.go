@@ -81,7 +81,7 @@ profile, in that order. The token is a credential: do not log it.`,
 			// awsauth resolves the profile as every other command does: an
 			// oktafed-written profile refreshes through the Okta session,
 			// any other is the SDK's.
-			opts := []awsauth.Option{awsauth.WithGetenv(ios.getenv), awsauth.WithHTTPClient(httpClient())}
+			opts := []awsauth.Option{awsauth.WithGetenv(ios.getenv), awsauth.WithHTTPClient(httpClientFor(ios))}
 			if profile != "" {
 				opts = append(opts, awsauth.WithProfile(profile))
 			}

@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
+
+	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -96,7 +99,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	mfa := &okta.MFA{Preferred: opts.mfa}
 	if opts.mfa == "totp" {
-		mfa.TOTPSeed = demoTOTPSeed
+		mfa.TOTPSeed = secret.New(demoTOTPSeed)
 	}
 	var sp *spinner
 	mfa.PushNumber = func(n int) { detail("Okta Verify shows a number challenge: the user taps %d on their phone", n) }

@@ -47,26 +47,6 @@ func (c storeTokens) DeleteTokens(ctx context.Context, profile string) error {
 	return c.s.Remove(ctx, profile, secretTokens)
 }
 
-// wantDeviceLogin decides between the Classic authn login and the device
-// flow: --device forces it, else an Identity Engine org ("idx") picks it.
-func wantDeviceLogin(ctx context.Context, app *federation.App, flag bool) (bool, error) {
-	p := app.Profile
-	if !flag {
-		org, err := app.Okta.Organization(ctx)
-		if err != nil || !org.IdentityEngine() {
-			// Orgs that do not answer are treated as Classic, as before.
-			return false, nil
-		}
-	}
-	if p.OIDCClientID == "" {
-		return false, fmt.Errorf("profile %s signs in with the device flow (an Okta Identity Engine org or --device) and needs oidc_client_id: create a native OIDC app with the Device Authorization and Token Exchange grants and set its client id with `oktafed init --profile %s`", p.Name, p.Name)
-	}
-	if err := (&federation.Device{App: app}).Check(); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
 // deviceSignIn is the device flow for app's profile, showing codes on ios
 // and keeping tokens in the keyring.
 func deviceSignIn(app *federation.App, d loginDeps, open bool) *federation.Device {

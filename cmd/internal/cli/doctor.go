@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,7 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/federation/browser"
+	"github.com/oktafed/oktafed/internal/config"
+	"github.com/oktafed/oktafed/internal/keystore"
 	"github.com/oktafed/oktafed/okta"
 )
 
@@ -81,18 +85,20 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	if secrets, err := openSecrets(ios); err != nil {
 		add("keyring", "fail", "%v", err)
 	} else {
-		_, err := secrets.Get(ctx, name, secretSession)
+		n, err := readAllSecrets(ctx, secrets)
 		if err != nil {
 			add("keyring", "fail", "cannot read: %v", err)
 		} else {
-			add("keyring", "ok", "readable")
+			add("keyring", "ok", "%s", n)
 			if sid, _, _ := secrets.sessions().LoadSession(ctx, name); sid == "" {
 				add("okta session", "warn", "none saved: the next login asks for your password and MFA")
-			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClient()}).Session(ctx, sid); err != nil {
+			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClientFor(ios)}).Session(ctx, sid); err != nil {
 				add("okta session", "warn", "saved session is not valid any more (%v): run `oktafed login --profile %s`", err, name)
 			} else {
 				add("okta session", "ok", "active until %s", s.ExpiresAt.Local().Format(time.RFC1123))
 			}
+			status, detail := signInCheck(ctx, ios, p, secrets)
+			add("sign-in", status, "%s", detail)
 		}
 	}
 
@@ -160,9 +166,9 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 					continue
 				}
 				if time.Now().After(o.Expires) {
-					add("aws profile", "warn", "%s expired at %s", o.AWSProfile, o.Expires.Local().Format("15:04"))
+					add("aws profile", "warn", "%s expired at %s", o.AWSProfile, o.Expires.Local().Format(federation.TimeLayout))
 				} else {
-					add("aws profile", "ok", "%s valid until %s", o.AWSProfile, o.Expires.Local().Format("15:04"))
+					add("aws profile", "ok", "%s valid until %s", o.AWSProfile, o.Expires.Local().Format(federation.TimeLayout))
 				}
 			}
 		}
@@ -170,12 +176,76 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 	if p.Username == "" || p.AppURL == "" {
 		add("profile", "fail", "missing username or app_url: run `oktafed init --profile %s`", name)
 	}
-	if p.SignIn == "browser" {
-		if bin, err := browser.Find(ios.getenv); err != nil {
-			add("browser", "fail", "%v", browserHint(err))
-		} else {
-			add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
-		}
+	// The browser as login would start it: a program and a display to
+	// show its window on (the same check, so the two cannot disagree).
+	bin, berr := browserProgram(loginDeps{ios: ios}, &browserFlags{timeout: browser.DefaultTimeout}).Check()
+	berr = browserHint(berr)
+	instead := "sign in without a browser window: `oktafed login " + profileArg(name) + "--device` or `--direct` (both need oidc_client_id), or `--sign-in password`"
+	switch {
+	case p.SignIn == "browser" && berr != nil:
+		add("browser", "fail", "%v; %s", berr, instead)
+	case p.SignIn == "browser":
+		add("browser", "ok", "%s signs you in (sign_in: browser)", bin)
+	case berr != nil && errors.Is(berr, browser.ErrNoDisplay):
+		add("browser", "warn", "%v: `oktafed login --browser` cannot work here; %s", berr, instead)
 	}
 	return out
+}
+
+// readAllSecrets reads every oktafed item in the keyring, so "readable"
+// means each one decrypts (one passphrase opens them all), not only that
+// the keyring opens.
+func readAllSecrets(ctx context.Context, secrets secretStore) (string, error) {
+	ks, ok := secrets.(keyringStore)
+	if !ok {
+		return "readable", nil
+	}
+	lister, ok := ks.s.(interface {
+		Keys() ([]keystore.Key, error)
+	})
+	if !ok {
+		return "readable", nil
+	}
+	if u, ok := ks.s.(interface{ Unlock() error }); ok {
+		if err := u.Unlock(); err != nil {
+			return "", err
+		}
+	}
+	keys, err := lister.Keys()
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if _, err := secrets.Get(ctx, k.Profile, string(k.Kind)); err != nil {
+			return "", err
+		}
+	}
+	backend := ""
+	if b, ok := ks.s.(interface{ Backend() string }); ok {
+		backend = b.Backend() + " keyring: "
+	}
+	return fmt.Sprintf("%sall %d item(s) readable", backend, len(keys)), nil
+}
+
+// signInCheck says how the next login would sign in (the same choice
+// login makes) and whether that can work here, with the ways that can.
+func signInCheck(ctx context.Context, ios *IOStreams, p *config.Profile, secrets secretStore) (status, detail string) {
+	d := loginDeps{ios: ios, secrets: secrets}
+	app, err := newApp(p, d)
+	if err != nil {
+		return "fail", err.Error()
+	}
+	f := &browserFlags{timeout: browser.DefaultTimeout}
+	c, err := chooseSignIn(ctx, app, f, "", false)
+	if err != nil {
+		return "fail", err.Error()
+	}
+	if err := signInProblem(app, c.method, d, f); err != nil {
+		detail := fmt.Sprintf("%s (%s) %v", methodName(c.method), c.why, err)
+		if alt := signInAlternatives(app, c.method, d, f); len(alt) > 0 {
+			detail += "; ways that work here: " + strings.Join(alt, "; ")
+		}
+		return "fail", detail
+	}
+	return "ok", fmt.Sprintf("%s (%s)", methodName(c.method), c.why)
 }

@@ -115,14 +115,23 @@ func loadProfile(ios *IOStreams, flag string) (*profileSetup, error) {
 	return &profileSetup{cfg: cfg, cfgPath: path, profile: p, secrets: secrets}, nil
 }
 
-// httpClient is the client every network call of the CLI uses.
-func httpClient() *http.Client { return federation.NewHTTPClient(60 * time.Second) }
+// httpClientFor is the client every network call of the CLI uses: the
+// connect and response deadlines of OKTAFED_CONNECT_TIMEOUT and
+// OKTAFED_RESPONSE_TIMEOUT (checked before any command runs), else the
+// defaults.
+func httpClientFor(ios *IOStreams) *http.Client {
+	d, err := federation.DeadlinesFromEnv(ios.getenv)
+	if err != nil {
+		d = federation.Deadlines{}
+	}
+	return d.HTTPClient()
+}
 
 // resolverFor is the library's resolver of oktafed-written AWS profiles,
 // reading the environment through ios, so the CLI and Go programs using
 // awsauth resolve and refresh profiles the same way.
 func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClient(), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
+	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClientFor(ios), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
 }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
@@ -161,6 +170,9 @@ type loginDeps struct {
 	// waiting is the spinner shown while a push is pending; every later
 	// step stops it so the next prompt is not drawn over.
 	waiting *waitIndicator
+	// hc, when set, makes the Okta and STS calls (login's shows what it
+	// waits for on a terminal); else httpClientFor's.
+	hc *http.Client
 }
 
 // waitIndicator holds the spinner of a pending push.
@@ -200,6 +212,13 @@ func (w *waitIndicator) tick(msg func() string, deadline time.Time) {
 	}()
 }
 
+// running reports whether a spinner is shown.
+func (w *waitIndicator) running() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sp != nil
+}
+
 func (w *waitIndicator) stop() {
 	w.mu.Lock()
 	sp := w.sp
@@ -213,6 +232,9 @@ func (w *waitIndicator) stop() {
 // spinner so the next line is not drawn over.
 func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
 	r := resolverFor(d.ios)
+	if d.hc != nil {
+		r.HTTPClient = d.hc
+	}
 	r.Sessions = d.secrets.sessions()
 	app, err := r.App(p)
 	if err != nil {
@@ -264,7 +286,11 @@ func newSource(ctx context.Context, p *config.Profile, d loginDeps) (*federation
 
 // newLogin is the login pipeline of app's profile around source.
 func newLogin(app *federation.App, source federation.AssertionSource, d loginDeps) (*federation.Login, error) {
-	l, err := resolverFor(d.ios).Login(app.Profile, source)
+	r := resolverFor(d.ios)
+	if d.hc != nil {
+		r.HTTPClient = d.hc
+	}
+	l, err := r.Login(app.Profile, source)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +320,14 @@ func passwordSource(d loginDeps, p *config.Profile) func(context.Context) (strin
 		if v := d.ios.getenv("OKTA_PASSWORD"); v != "" {
 			return v, nil
 		}
-		if v, err := d.secrets.Get(ctx, p.Name, secretPassword); err == nil && v != "" {
+		v, err := d.secrets.Get(ctx, p.Name, secretPassword)
+		if err != nil {
+			// A keyring that cannot be read (a wrong passphrase) is said
+			// so, never passed over: the session this sign-in saves would
+			// land where the saved password cannot be read.
+			return "", err
+		}
+		if v != "" {
 			return v, nil
 		}
 		if !d.interactive {
@@ -313,7 +346,10 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 	}
 	seed := d.ios.getenv("OKTAFED_TOTP_SECRET")
 	if seed == "" {
-		seed, _ = d.secrets.Get(ctx, p.Name, secretTOTP)
+		var err error
+		if seed, err = d.secrets.Get(ctx, p.Name, secretTOTP); err != nil {
+			return nil, err
+		}
 	}
 	var codes *ledger.TOTP
 	if seed != "" {
@@ -323,7 +359,14 @@ func mfaFor(ctx context.Context, d loginDeps, p *config.Profile, lg *ledger.Ledg
 	}
 	pr := newPrompter(d.ios)
 	m.PushNumber = func(n int) {
+		// The number gets a line of its own: a spinner drawn on the
+		// current line is stopped first and started again below it.
+		restart := d.waiting.running()
+		d.waiting.stop()
 		fmt.Fprintf(d.ios.ErrOut, "%s Okta Verify: tap %s on your phone\n", colorize(d.ios, cyan, "!"), colorize(d.ios, bold, fmt.Sprint(n)))
+		if restart {
+			d.waiting.start(d.ios, fmt.Sprintf("Waiting for you to approve the Okta Verify push (tap %d)…", n))
+		}
 	}
 	m.Waiting = func(f okta.Factor) {
 		if d.interactive {
@@ -421,4 +464,51 @@ func completeProfiles(cmd *cobra.Command, args []string, toComplete string) ([]s
 		}
 	}
 	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// waitNoticeAfter is how long a call runs before a terminal is told what
+// it waits for.
+const waitNoticeAfter = time.Second
+
+// waitingTransport shows, on a terminal, which host a call waits for once
+// it has taken waitNoticeAfter: a firewall that holds the connection, or
+// a slow Okta, is then visible rather than a blank screen. It draws only
+// when no other wait (a push) is shown.
+type waitingTransport struct {
+	base http.RoundTripper
+	ios  *IOStreams
+	w    *waitIndicator
+}
+
+func (t *waitingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var mu sync.Mutex
+	done, shown := false, false
+	timer := time.AfterFunc(waitNoticeAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done && !t.w.running() {
+			t.w.start(t.ios, fmt.Sprintf("Waiting for %s to answer (%s %s)…", r.URL.Host, r.Method, r.URL.Path))
+			shown = true
+		}
+	})
+	resp, err := t.base.RoundTrip(r)
+	timer.Stop()
+	mu.Lock()
+	done = true
+	if shown {
+		t.w.stop()
+	}
+	mu.Unlock()
+	return resp, err
+}
+
+// waitingClient is hc with waitingTransport around its transport.
+func waitingClient(ios *IOStreams, hc *http.Client, w *waitIndicator) *http.Client {
+	c := *hc
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = &waitingTransport{base: base, ios: ios, w: w}
+	return &c
 }

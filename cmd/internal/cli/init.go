@@ -17,6 +17,7 @@ type initOptions struct {
 	orgURL, appURL, username, mfa, region, duration, role, template, stsEndpoint, oidcClientID string
 	savePassword, saveTOTP, forget                                                             bool
 	signIn                                                                                     string // --sign-in, or browser for --browser
+	from                                                                                       string // --from: another tool's settings (importcfg.go)
 }
 
 func newInitCmd(ios *IOStreams) *cobra.Command {
@@ -30,11 +31,19 @@ Values come from flags, else prompts on a terminal (showing the current ones).
 Secrets never go on the command line: --save-password stores the password
 from OKTA_PASSWORD (or a prompt) in the OS keyring; --save-totp stores the
 TOTP seed from OKTAFED_TOTP_SECRET (or a prompt). Where no OS keyring exists
-an encrypted file is used (passphrase from OKTAFED_KEYRING_PASSWORD or a prompt).`,
+an encrypted file is used (passphrase from OKTAFED_KEYRING_PASSWORD or a prompt).
+
+--from saml2aws, gimme-aws-creds, okta-aws-cli or okta-aws-cred-helper
+writes profiles from that tool's settings (~/.saml2aws,
+~/.okta_aws_login_config, the OKTA_AWSCLI_* variables,
+~/.aws/okta-aws/settings.json), moves a password or TOTP seed it kept into
+the keyring, and says what it did not carry over. A first init that finds
+one of them offers it.`,
 		Example: `  oktafed init
   oktafed init --profile work --org-url https://example.okta.com \
     --app-url https://example.okta.com/home/amazon_aws/0oa1…/272 \
-    --username alice@example.com --mfa push --region eu-west-1 --non-interactive`,
+    --username alice@example.com --mfa push --region eu-west-1 --non-interactive
+  oktafed init --from saml2aws`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInit(cmd.Context(), ios, &opts)
@@ -58,6 +67,8 @@ an encrypted file is used (passphrase from OKTAFED_KEYRING_PASSWORD or a prompt)
 	f.Lookup("browser").NoOptDefVal = "true"
 	f.BoolVar(&opts.savePassword, "save-password", false, "store the Okta password (from OKTA_PASSWORD or a prompt) in the keyring")
 	f.BoolVar(&opts.saveTOTP, "save-totp", false, "store the TOTP seed (from OKTAFED_TOTP_SECRET or a prompt) in the keyring")
+	f.StringVar(&opts.from, "from", "", "import the settings of saml2aws, gimme-aws-creds, okta-aws-cli or okta-aws-cred-helper")
+	_ = cmd.RegisterFlagCompletionFunc("from", cobra.FixedCompletions(importTools, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&opts.forget, "forget", false, "remove the profile's saved password, TOTP seed and Okta session from the keyring")
 	_ = cmd.RegisterFlagCompletionFunc("mfa", cobra.FixedCompletions(config.MFAMethods, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -71,6 +82,28 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.from != "" {
+		return runImport(ctx, ios, opts, cfg, path)
+	}
+	if len(cfg.Profiles) == 0 && !opts.forget {
+		if tools := detectTools(ios); len(tools) > 0 {
+			if interactiveAllowed(ios, &opts.profileFlags) && opts.orgURL == "" {
+				choices := append(append([]string{}, tools...), "No, set up a profile by hand")
+				i, err := newPrompter(ios).Select("Found settings of another Okta login tool. Import them?", choices)
+				if err != nil {
+					return err
+				}
+				if i < len(tools) {
+					opts.from = tools[i]
+					return runImport(ctx, ios, opts, cfg, path)
+				}
+			} else {
+				for _, t := range tools {
+					fmt.Fprintf(ios.ErrOut, "%s Found settings of %s: `oktafed init --from %s` imports them\n", colorize(ios, cyan, "!"), t, t)
+				}
+			}
+		}
+	}
 	name := oktafedProfileName(ios, opts.profile)
 	p := &config.Profile{}
 	if old, ok := cfg.Profiles[name]; ok {
@@ -78,6 +111,11 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 		p = &cp
 	}
 	p.Name = name
+	if err := config.CheckAWSProfileName(name); err != nil && !opts.forget {
+		// Checked before any question: the name enters AWS profile names
+		// and every command oktafed prints for it.
+		return fmt.Errorf("--profile %s: %w; choose another name, e.g. %s", shellQuote(name), err, shellQuote(suggestProfileName(name)))
+	}
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	pr := newPrompter(ios)
 
@@ -164,6 +202,12 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("profile %s: %w", name, err)
 	}
+	if err := p.CheckNames(); err != nil {
+		return fmt.Errorf("profile %s: %w", name, err)
+	}
+	if err := p.CheckAppLink(); err != nil {
+		return fmt.Errorf("profile %s: %w", name, err)
+	}
 
 	if opts.savePassword || opts.saveTOTP {
 		secrets, err := openSecrets(ios)
@@ -207,7 +251,7 @@ func runInit(ctx context.Context, ios *IOStreams, opts *initOptions) error {
 	if opts.output == "json" {
 		return json.NewEncoder(ios.Out).Encode(map[string]any{"profile": name, "config": path})
 	}
-	fmt.Fprintf(ios.ErrOut, "%s Saved profile %s to %s\nNext: oktafed login --profile %s\n", colorize(ios, green, "✓"), name, path, name)
+	fmt.Fprintf(ios.ErrOut, "%s Saved profile %s to %s\nNext: oktafed login %s\n", colorize(ios, green, "✓"), name, path, strings.TrimSpace(profileArg(name)))
 	return nil
 }
 
@@ -266,3 +310,25 @@ func (b browserSignIn) Set(v string) error {
 }
 
 func (b browserSignIn) Type() string { return "bool" }
+
+// suggestProfileName turns a refused profile name into one AWS tools can
+// read: each run of refused characters becomes one "-".
+func suggestProfileName(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.TrimSpace(name) {
+		if config.CheckAWSProfileName(string(r)) != nil {
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = true
+			continue
+		}
+		b.WriteRune(r)
+		dash = false
+	}
+	if s := strings.Trim(b.String(), "-"); s != "" {
+		return s
+	}
+	return "work"
+}

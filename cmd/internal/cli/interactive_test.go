@@ -113,7 +113,7 @@ func TestInteractiveLogin(t *testing.T) {
 	c.expect("tap ")
 	c.expect("Waiting for you to approve")
 	c.expect("Which roles?")
-	c.expect("Numbers")
+	c.expect("Filter, numbers")
 	c.send("all")
 	out := c.expect("Use them with")
 	if strings.Count(out, "✓ okta-") != 3 {

@@ -124,7 +124,7 @@ func readJWKSSource(ctx context.Context, ios *IOStreams, src string) ([]byte, er
 	case src == "-":
 		r = ios.In
 	case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
-		b, err := verify.FetchKeySet(ctx, httpClient(), src)
+		b, err := verify.FetchKeySet(ctx, httpClientFor(ios), src)
 		if err != nil {
 			return nil, fmt.Errorf("fetch key set: %w; check the address (Okta: https://DOMAIN/oauth2/default/v1/keys)", err)
 		}

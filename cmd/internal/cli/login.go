@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/internal/awsfile"
 	"github.com/oktafed/oktafed/internal/config"
 )
 
@@ -20,7 +21,8 @@ type loginOptions struct {
 	mfa      string
 	force    bool
 	verbose  bool
-	device   bool // the OIDC device flow (device.go)
+	device   bool   // the OIDC device flow (device.go)
+	signIn   string // the way to sign in (signin.go)
 	open     bool
 	aliases  bool         // look up account aliases for profile names
 	browser  browserFlags // sign in in the browser (login_browser.go)
@@ -29,8 +31,10 @@ type loginOptions struct {
 func newLoginCmd(ios *IOStreams) *cobra.Command {
 	var opts loginOptions
 	cmd := &cobra.Command{
-		Use:   "login",
-		Short: "Sign in to Okta and write short-lived AWS credentials",
+		Use: "login",
+		// refresh is what okta-aws-cred-helper's users type.
+		Aliases: []string{"refresh"},
+		Short:   "Sign in to Okta and write short-lived AWS credentials",
 		Long: `Sign in to Okta (password and MFA, or the saved Okta session), get the AWS
 app's SAML assertion, assume the chosen roles with STS in parallel and write
 them as profiles to the AWS credentials file (AWS_SHARED_CREDENTIALS_FILE or
@@ -51,16 +55,18 @@ neither.`,
 	}
 	opts.register(cmd, "oktafed profile to log in with (default: $OKTAFED_PROFILE or default)")
 	opts.registerOutput(cmd)
-	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, /regex/ or all (default: the profile's role, else ask)")
+	cmd.Flags().StringVarP(&opts.role, "role", "r", "", "roles to assume: an ARN, a role name, an account alias or id, ACCOUNT/ROLE, /regex/ or all (default: the profile's role, else ask)")
 	cmd.Flags().StringVarP(&opts.duration, "duration", "d", "", "session length, e.g. 1h or 3600 (capped by the app's SessionDuration and the role's maximum)")
 	cmd.Flags().StringVar(&opts.mfa, "mfa", "", "MFA factor to use: push, totp, sms or email")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "sign in again even if the Okta session still lives (the saved session and credentials stay until the new sign-in succeeds)")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show each step")
 	cmd.Flags().BoolVar(&opts.aliases, "lookup-aliases", true, "name profiles by account alias (IAM ListAccountAliases; remembered in the oktafed config)")
 	cmd.Flags().BoolVar(&opts.device, "device", false, "sign in with the OIDC device flow in a browser (the default for Okta Identity Engine orgs; needs oidc_client_id)")
+	cmd.Flags().StringVar(&opts.signIn, "sign-in", "", "how to sign in this time: password, browser, device or direct (default: the profile's sign_in, else by org)")
 	cmd.Flags().BoolVar(&opts.open, "open", false, "open the device sign-in page in the default browser")
 	opts.browser.register(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("mfa", cobra.FixedCompletions(config.MFAMethods, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("sign-in", cobra.FixedCompletions(config.SignInMethods, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"all"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -100,8 +106,22 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		return err
 	}
 	cfg, cfgPath, p, secrets := ps.cfg, ps.cfgPath, ps.profile, ps.secrets
+	// What can be checked without Okta is checked before any secret is
+	// asked for: names AWS tools can read, AWS files that can be written.
+	if err := p.CheckNames(); err != nil {
+		return fmt.Errorf("profile %s: %w; fix it with `oktafed init %s--profile-template …`", p.Name, err, profileArg(p.Name))
+	}
+	if err := p.CheckAppLink(); err != nil {
+		return fmt.Errorf("profile %s: %w; fix it with `oktafed init %s--app-url …`", p.Name, err, profileArg(p.Name))
+	}
+	if err := checkAWSFilesWritable(ios); err != nil {
+		return err
+	}
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
 	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa, waiting: &waitIndicator{}}
+	if ios.ErrTTY {
+		deps.hc = waitingClient(ios, httpClientFor(ios), deps.waiting)
+	}
 	defer deps.waiting.stop()
 	deps.events = func(e federation.Event) {
 		switch {
@@ -119,21 +139,12 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	// --force signs in again, but the saved session and credentials stay
 	// until the new sign-in has succeeded.
 	source.Force = opts.force
-	if method, err := signInMethod(p, &opts.browser, opts.device); err != nil {
+	choice, err := chooseSignIn(ctx, app, &opts.browser, opts.signIn, opts.device)
+	if err != nil {
 		return err
-	} else if method != "" {
-		if err := useSignIn(source, method, deps, &opts.browser); err != nil {
-			return err
-		}
-	} else if device, err := wantDeviceLogin(ctx, app, opts.device); err != nil {
+	}
+	if err := useSignIn(source, choice, deps, &opts.browser, opts.open); err != nil {
 		return err
-	} else if device {
-		// The device flow needs no password, and a person confirming a
-		// code must not hold other logins' turn.
-		source.SignIn, source.Lock = deviceSignIn(app, deps, opts.open), nil
-	} else {
-		// A password sign-in whose factors all need a browser offers one.
-		source.SignIn = &browserFallback{password: source.SignIn, app: app, deps: deps, flags: &opts.browser}
 	}
 	l, err := newLogin(app, source, deps)
 	if err != nil {
@@ -142,11 +153,11 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	var choose federation.Chooser
 	if interactive {
 		choose = func(ctx context.Context, roles []federation.Role) ([]federation.Role, error) {
-			names := make([]string, len(roles))
+			arns := make([]string, len(roles))
 			for i, r := range roles {
-				names[i] = r.RoleARN
+				arns[i] = r.RoleARN
 			}
-			idx, err := newPrompter(ios).MultiSelect("Which roles?", names)
+			idx, err := newPrompter(ios).pickRoles("Which roles?", roleRows(p, arns))
 			if err != nil {
 				return nil, err
 			}
@@ -158,7 +169,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		}
 	}
 	if opts.aliases {
-		l.Aliases = federation.NewAliasLookup(httpClient(), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
+		l.Aliases = federation.NewAliasLookup(httpClientFor(ios), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
 	}
 	out, err := l.Run(ctx, opts.role, choose, d)
 	if err != nil {
@@ -186,7 +197,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		return enc.Encode(doc)
 	}
 	for _, w := range out.Written {
-		fmt.Fprintf(ios.Out, "%s %-40s %s (until %s)\n", colorize(ios, green, "✓"), w.AWSProfile, w.Role.RoleARN, w.Expires.Local().Format("15:04 MST"))
+		fmt.Fprintf(ios.Out, "%s %-40s %s (until %s)\n", colorize(ios, green, "✓"), w.AWSProfile, w.Role.RoleARN, w.Expires.Local().Format(federation.TimeLayout))
 	}
 	for _, f := range out.Failed() {
 		fmt.Fprintf(ios.ErrOut, "%s %s: %v\n", colorize(ios, red, "✗"), f.Role.RoleARN, f.Err)
@@ -196,6 +207,26 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 	}
 	if n := len(out.Failed()); n > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d roles could not be assumed", n, len(out.Assumed))}
+	}
+	return nil
+}
+
+// checkAWSFilesWritable runs the checks of a write to the AWS credentials
+// and config files (the lock, a read-only file, sections or keys the AWS
+// CLI would refuse) without changing them, so a login refuses before the
+// password and MFA rather than after.
+func checkAWSFilesWritable(ios *IOStreams) error {
+	files, err := resolverFor(ios).AWSFiles()
+	if err != nil {
+		return err
+	}
+	for _, path := range []string{files.Credentials, files.Config} {
+		if path == "" {
+			continue
+		}
+		if err := awsfile.Update(path, func(*awsfile.File) error { return nil }); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/federation/browser"
-	"github.com/oktafed/oktafed/internal/config"
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
@@ -37,57 +36,14 @@ func (f *browserFlags) register(cmd *cobra.Command) {
 // browser headless and act as the person through Prepare.
 var browserTestHook func(*browser.SignIn)
 
-// signInMethod picks browser or direct sign-in from the flags and the
-// profile's sign_in; "" leaves the choice to the org (password and MFA,
-// or the device flow).
-func signInMethod(p *config.Profile, f *browserFlags, device bool) (string, error) {
-	n := 0
-	for _, set := range []bool{f.browser, f.direct, device} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		return "", errors.New("--browser, --direct and --device are different ways to sign in: choose one")
-	}
-	if f.timeout <= 0 {
-		return "", fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
-	}
-	switch {
-	case f.browser:
-		return "browser", nil
-	case f.direct:
-		return "direct", nil
-	case device:
-		return "", nil
-	case p.SignIn == "browser" || p.SignIn == "direct":
-		return p.SignIn, nil
-	}
-	return "", nil
-}
-
-// useSignIn puts the sign-in of a method signInMethod picked behind the
-// saved session.
-func useSignIn(s *federation.Session, method string, d loginDeps, f *browserFlags) error {
-	app := s.App
-	p := app.Profile
-	if method == "direct" {
-		if p.OIDCClientID == "" {
-			return fmt.Errorf("profile %s signs in with Okta Direct Authentication and needs oidc_client_id: create a native OIDC app with the Resource Owner Password, MFA OOB, MFA OTP and Token Exchange grants and set its client id with `oktafed init --profile %s --oidc-client-id …`", p.Name, p.Name)
-		}
-		pw, _ := s.SignIn.(*federation.Password)
-		if pw == nil {
-			return fmt.Errorf("profile %s: Okta Direct Authentication needs a password", p.Name)
-		}
-		s.SignIn = &federation.Direct{App: app, Password: pw.Password, MFA: pw.MFA}
-		return nil
-	}
-	s.SignIn = newBrowserSignIn(app, d, f)
-	return nil
-}
-
 // newBrowserSignIn is a browser sign-in that talks to the person on d.ios.
 func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) federation.AssertionSource {
+	return browserAdvice{&browser.Source{App: app, SignIn: browserProgram(d, f)}}
+}
+
+// browserProgram is the browser a sign-in would start, with the test hook
+// applied (tests run it headless).
+func browserProgram(d loginDeps, f *browserFlags) *browser.SignIn {
 	b := &browser.SignIn{
 		Program: f.path,
 		Timeout: f.timeout,
@@ -103,7 +59,7 @@ func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) federat
 	if browserTestHook != nil {
 		browserTestHook(b)
 	}
-	return browserAdvice{&browser.Source{App: app, SignIn: b}}
+	return b
 }
 
 // browserAdvice words a browser sign-in's errors for the command line:

@@ -206,6 +206,9 @@ func TestLoginBrowserFailuresChangeNothing(t *testing.T) {
 
 func TestDoctorChecksTheBrowser(t *testing.T) {
 	setupKeyEnv(t)
+	t.Setenv("DISPLAY", ":0") // a desktop session
+	t.Setenv("SSH_CONNECTION", "")
+	t.Setenv("SSH_TTY", "")
 	out := mustRun(t, "doctor", "--output", "json")
 	if !strings.Contains(out, `"name": "browser",`+"\n"+`    "status": "ok"`) {
 		t.Fatalf("doctor with a browser:\n%s", out)

@@ -43,7 +43,7 @@ func (f *m2mFlags) provider(ios *IOStreams) (*m2m.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.HTTPClient = httpClient()
+	cfg.HTTPClient = httpClientFor(ios)
 	return m2m.New(cfg)
 }
 

@@ -111,45 +111,6 @@ func (p *prompter) Select(question string, options []string) (int, error) {
 	}
 }
 
-// MultiSelect asks for one or more of options: numbers separated by commas
-// or spaces, or "all".
-func (p *prompter) MultiSelect(question string, options []string) ([]int, error) {
-	if !p.interactive() {
-		return nil, errNoTTY
-	}
-	fmt.Fprintf(p.ios.ErrOut, "%s %s\n", p.color(cyan, "?"), question)
-	for i, o := range options {
-		fmt.Fprintf(p.ios.ErrOut, "  %s %s\n", p.color(bold, fmt.Sprintf("%2d)", i+1)), o)
-	}
-	for {
-		ans, err := p.Input("Numbers (e.g. 1,3) or all", "")
-		if err != nil {
-			return nil, err
-		}
-		if ans == "all" {
-			all := make([]int, len(options))
-			for i := range all {
-				all[i] = i
-			}
-			return all, nil
-		}
-		var picked []int
-		ok := true
-		for _, f := range strings.FieldsFunc(ans, func(r rune) bool { return r == ',' || r == ' ' }) {
-			n, err := strconv.Atoi(f)
-			if err != nil || n < 1 || n > len(options) {
-				ok = false
-				break
-			}
-			picked = append(picked, n-1)
-		}
-		if ok && len(picked) > 0 {
-			return picked, nil
-		}
-		fmt.Fprintf(p.ios.ErrOut, "  %s\n", p.color(red, fmt.Sprintf("Type numbers from 1 to %d, or all.", len(options))))
-	}
-}
-
 // The terminal's state while a password is read without echo, so an
 // interrupted process can give the user their echo back.
 var (

@@ -54,6 +54,11 @@ connections authenticated with federated IAM tokens, and verified tokens for
 your services. Try it offline with 'oktafed demo'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			// A mistyped network deadline is said before anything runs.
+			_, err := federation.DeadlinesFromEnv(ios.getenv)
+			return err
+		},
 	}
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)

@@ -86,7 +86,7 @@ func ssoClient(ios *IOStreams, region string) *sso.Client {
 	c := sso.New(region, sso.Endpoints{
 		OIDC:   first("AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL"),
 		Portal: first("AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL"),
-	}, httpClient())
+	}, httpClientFor(ios))
 	if dir, err := sso.DefaultCacheDir(ios.getenv); err == nil {
 		c.CacheDir = dir
 	}
@@ -143,7 +143,7 @@ func runSSOLogin(ctx context.Context, ios *IOStreams, o *ssoOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(ios.ErrOut, "%s Signed in to %s (token cached until %s)\n", colorize(ios, green, "✓"), s.StartURL, tok.ExpiresAt.Local().Format("15:04 MST"))
+	fmt.Fprintf(ios.ErrOut, "%s Signed in to %s (token cached until %s)\n", colorize(ios, green, "✓"), s.StartURL, tok.ExpiresAt.Local().Format("2006-01-02 15:04 MST"))
 	if o.profile == "" {
 		return nil
 	}

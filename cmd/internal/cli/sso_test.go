@@ -87,7 +87,7 @@ func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(errOut, tok.AccessToken) || strings.Contains(errOut, tok.RefreshToken) {
+	if strings.Contains(errOut, tok.AccessToken.Reveal()) || strings.Contains(errOut, tok.RefreshToken.Reveal()) {
 		t.Fatal("a token was printed")
 	}
 	cfgText, _ := os.ReadFile(e.cfg)

@@ -338,7 +338,7 @@ func verifyConfig(ios *IOStreams, o *verifyOptions) (verify.Config, error) {
 	}
 	// One token, one verification: nothing to cache.
 	cfg.TokenCache.Disabled = true
-	cfg.HTTPClient = httpClient()
+	cfg.HTTPClient = httpClientFor(ios)
 	return cfg, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,16 +107,29 @@ func (d *directStore) pruneLocked(now time.Time) {
 	if d.mfa == nil {
 		d.mfa, d.oobs = map[string]*mfaTxn{}, map[string]*oobTxn{}
 	}
+	// Expired transactions are remembered a while, so a late poll gets
+	// Okta's answer for an expired one (access_denied), not an unknown one.
 	for k, t := range d.mfa {
-		if !now.Before(t.expires) {
+		if !now.Before(t.expires.Add(expiredMemory)) {
 			delete(d.mfa, k)
 		}
 	}
 	for k, t := range d.oobs {
-		if !now.Before(t.expires) {
+		if !now.Before(t.expires.Add(expiredMemory)) {
 			delete(d.oobs, k)
 		}
 	}
+}
+
+// expiredMemory is how long an expired mfa_token or oob_code is still
+// recognised as expired.
+const expiredMemory = 10 * time.Minute
+
+// errExpired is Okta's answer to an mfa_token or oob_code that has
+// expired: access_denied, which a push that was rejected also gets, told
+// apart by its description.
+func errExpired(what string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "access_denied", description: "The " + what + " has expired. Start the sign-in again."}
 }
 
 func (srv *server) mfaDirectory() MFADirectory {
@@ -154,6 +168,9 @@ func (srv *server) liveMFA(cl *client, tok string) (*mfaTxn, *oauthError) {
 	t := d.mfa[tok]
 	if tok == "" || t == nil || t.srv != srv || t.client != cl {
 		return nil, errInvalidGrant("The mfa_token is invalid, expired, or was issued to another client.")
+	}
+	if !now.Before(t.expires) {
+		return nil, errExpired("mfa_token")
 	}
 	return t, nil
 }
@@ -258,7 +275,13 @@ func (srv *server) startOOB(w http.ResponseWriter, r *http.Request, cl *client, 
 		body["challenge_type"] = GrantMFAOOB
 	}
 	if b := p.BindingCode(); b != "" {
-		body["binding_method"], body["binding_code"] = "transfer", b
+		// Okta's examples write the number to pick as a JSON number.
+		n, err := strconv.Atoi(b)
+		if err != nil {
+			writeOAuthError(w, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "The binding code is not a number."})
+			return
+		}
+		body["binding_method"], body["binding_code"] = "transfer", n
 	}
 	noStore(w)
 	writeJSON(w, http.StatusOK, body)
@@ -313,6 +336,9 @@ func (srv *server) directGrant(ctx context.Context, cl *client, gt string, form 
 		d.mu.Unlock()
 		if o == nil || o.srv != srv || o.client != cl || (gt == GrantMFAOOB) != (o.mfaToken != "") || (t != nil && o.mfaToken != form["mfa_token"]) {
 			return grant{}, errInvalidGrant("The oob_code is invalid, expired, or belongs to another sign-in.")
+		}
+		if !now.Before(o.expires) {
+			return grant{}, errExpired("oob_code")
 		}
 		switch o.push.Status() {
 		case "SUCCESS":

@@ -87,6 +87,12 @@ func (s *Servers) wrap(find func(*http.Request) *server, e endpoint) http.Handle
 			return
 		}
 		if !s.limit.allow(w, srv.label()+" "+e.name, s.clk.Now()) {
+			if e.name == "challenge" {
+				// Direct Authentication's /challenge answers its rate
+				// limit in an OAuth body, as its other refusals.
+				writeOAuthError(w, &oauthError{status: http.StatusTooManyRequests, code: "invalid_grant", description: "API call exceeded rate limit due to too many requests."})
+				return
+			}
 			writeOktaError(w, http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests.")
 			return
 		}

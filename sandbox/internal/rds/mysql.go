@@ -457,7 +457,12 @@ func (s *Server) serveMySQL(raw net.Conn) {
 		return
 	}
 
-	user, pw := s.backendLogin(resp.user)
+	user, pw, ok := s.backendLogin(resp.user)
+	if !ok {
+		s.refuse(resp.user, raw.RemoteAddr().String(), &errRefused{"backend refused the login: " + noBackendUser})
+		cp.writeErr(erAccessDenied, sqlstateAccessDenied, backendRefusal(resp.user, noBackendUser))
+		return
+	}
 	breq := &myResponse{
 		caps:      resp.caps &^ (capSSL | capCompress) & (bg.caps | capPluginAuth),
 		maxPacket: resp.maxPacket, charset: resp.charset,

@@ -124,6 +124,11 @@ func (s *Server) pgLogin(raw, conn net.Conn, be *pgproto3.Backend, st pgStartup,
 		return
 	}
 
+	if _, _, ok := s.backendLogin(st.user); !ok {
+		s.refuse(st.user, raw.RemoteAddr().String(), &errRefused{"backend refused the login: " + noBackendUser})
+		sendPgFatal(be, "28000", backendRefusal(st.user, noBackendUser))
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	back, err := s.dialPgBackend(ctx, st)
@@ -185,7 +190,7 @@ func (s *Server) dialPgBackend(ctx context.Context, st pgStartup) (*pgconn.PgCon
 	if err != nil {
 		return nil, fmt.Errorf("backend address %q: %w", s.cfg.Backend.Addr, err)
 	}
-	user, password := s.backendLogin(st.user)
+	user, password, _ := s.backendLogin(st.user)
 	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/"}
 	q := url.Values{"sslmode": {"disable"}}
 	u.RawQuery = q.Encode()

@@ -327,6 +327,9 @@ func (s *Server) checkLogin(user, password string) error {
 	if s.opts.Clock != nil {
 		now = s.opts.Clock.Now()
 	}
+	if err := notFromTheFuture(password, now); err != nil {
+		return err
+	}
 	caller, err := s.opts.Verifier.VerifyPresignedURL(password, "rds-db", s.cfg.Region, now)
 	if err != nil {
 		return &errRefused{"token: " + iam.ErrorCodeOf(err) + ": " + err.Error()}
@@ -362,13 +365,51 @@ func (s *Server) allowed(user string, c *iam.Caller) bool {
 	return false
 }
 
-// backendLogin returns the backend user and password for a client's user.
-func (s *Server) backendLogin(user string) (string, string) {
-	if pw, ok := s.cfg.Backend.Users[user]; ok {
-		return user, pw
+// maxFutureSkew is how far ahead of the server's clock a token may be
+// dated: SigV4 services refuse requests signed more than 5 minutes in the
+// future, and a token dated later would outlive its 15 minutes.
+const maxFutureSkew = 5 * time.Minute
+
+// notFromTheFuture refuses a token whose X-Amz-Date is more than
+// maxFutureSkew ahead of now (the wall clock when now is zero).
+func notFromTheFuture(token string, now time.Time) error {
+	if now.IsZero() {
+		now = time.Now()
 	}
-	return s.cfg.Backend.User, s.cfg.Backend.Password
+	// X-Amz-Date's value has no characters to escape; the verifier
+	// words a malformed one.
+	_, date, ok := strings.Cut(token, "X-Amz-Date=")
+	if !ok || len(date) < 16 {
+		return nil
+	}
+	signedAt, err := time.Parse("20060102T150405Z", date[:16])
+	if err != nil {
+		return nil
+	}
+	if signedAt.Sub(now) > maxFutureSkew {
+		return &errRefused{fmt.Sprintf("token: RequestExpired: signed at %s, more than 5 minutes after the server time %s", signedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+	}
+	return nil
 }
+
+// backendLogin returns the backend user and password for a client's user:
+// the user of the same name with its password under backend.users, or
+// the backend's own login for a user with a plain password (passwords:).
+// An IAM user with no backend.users entry gets nothing (ok false): it
+// never runs as the backend's administrator.
+func (s *Server) backendLogin(user string) (string, string, bool) {
+	if pw, ok := s.cfg.Backend.Users[user]; ok {
+		return user, pw, true
+	}
+	if _, ok := s.cfg.Passwords[user]; ok {
+		return s.cfg.Backend.User, s.cfg.Backend.Password, true
+	}
+	return "", "", false
+}
+
+// noBackendUser is the backend refusal given for an IAM user missing from
+// backend.users.
+const noBackendUser = "no backend.users entry for this user"
 
 func (s *Server) refuse(user, remote string, err error) {
 	s.refused.Add(1)

@@ -5,12 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -81,7 +85,7 @@ func startPostgresFront(t *testing.T) *pgFixture {
 	svc, clk := newIAM(t)
 	front := rds.Start(t, rds.Config{
 		Engine:    rds.EnginePostgres,
-		Allowed:   map[string][]string{"alice": {appRole}},
+		Allowed:   map[string][]string{"alice": {appRole}, "bob": {appRole}},
 		Passwords: map[string]string{"master": "master-password"},
 		Backend: rds.BackendConfig{
 			Addr: pg.Addr(), User: pg.User, Password: pg.Password,
@@ -219,7 +223,7 @@ func startMySQLFront(t *testing.T) *myFixture {
 	svc, clk := newIAM(t)
 	front := rds.Start(t, rds.Config{
 		Engine:    rds.EngineMySQL,
-		Allowed:   map[string][]string{"alice": {appRole}},
+		Allowed:   map[string][]string{"alice": {appRole}, "bob": {appRole}},
 		Passwords: map[string]string{"master": "master-password"},
 		Backend: rds.BackendConfig{
 			Addr: my.Addr(), User: my.User, Password: my.Password,
@@ -382,5 +386,63 @@ func TestCAFileAndBackendRefusal(t *testing.T) {
 
 	if _, err := rds.New(rds.Config{Engine: rds.EnginePostgres, Backend: rds.BackendConfig{Addr: pg.Addr()}, CAFile: filepath.Join(t.TempDir(), "missing", "ca.pem")}, rds.Options{Verifier: svc}); err == nil || !strings.Contains(err.Error(), "ca_file") {
 		t.Fatalf("unwritable ca_file: %v", err)
+	}
+}
+
+// tokenAt signs an RDS token as the SDK does, but dated at.
+func tokenAt(t *testing.T, endpoint, user string, creds aws.CredentialsProvider, at time.Time) string {
+	t.Helper()
+	c, err := creds.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "https://"+endpoint+"/?Action=connect&DBUser="+url.QueryEscape(user)+"&X-Amz-Expires=900", nil)
+	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), c, req,
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "rds-db", "us-east-1", at.UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(signed, "https://")
+}
+
+// TestFrontsMapUsersToThemselvesOnly: a user the front allows but
+// backend.users does not list is refused with the README's error, on
+// both engines; it never gets the backend administrator's session.
+func TestFrontsMapUsersToThemselvesOnly(t *testing.T) {
+	pg := startPostgresFront(t)
+	_, err := pg.connect("bob", token(t, pg.front.Endpoint(), "bob", issue(t, pg.svc, appRole)), "verify-full")
+	if err == nil || !strings.Contains(err.Error(), "give its password under backend.users") {
+		t.Errorf("postgres bob: %v", err)
+	}
+	my := startMySQLFront(t)
+	_, err = my.open("bob", token(t, my.front.Endpoint(), "bob", issue(t, my.svc, appRole)), true)
+	if err == nil || !strings.Contains(err.Error(), "give its password under backend.users") {
+		t.Errorf("mysql bob: %v", err)
+	}
+	if conn, err := my.open("master", "master-password", true); err != nil {
+		t.Errorf("mysql master (a plain password user keeps the backend's login): %v", err)
+	} else {
+		conn.Close()
+	}
+}
+
+// TestFrontsRefuseTokensFromTheFuture: a token dated more than 5 minutes
+// after the server's clock is refused; 4 minutes ahead is clock skew and
+// passes.
+func TestFrontsRefuseTokensFromTheFuture(t *testing.T) {
+	pg := startPostgresFront(t)
+	creds := issue(t, pg.svc, appRole)
+	if _, err := pg.connect("alice", tokenAt(t, pg.front.Endpoint(), "alice", creds, pg.clk.Now().Add(10*time.Minute)), "verify-full"); err == nil {
+		t.Error("postgres: a token dated 10 minutes ahead was accepted")
+	}
+	conn, err := pg.connect("alice", tokenAt(t, pg.front.Endpoint(), "alice", creds, pg.clk.Now().Add(4*time.Minute)), "verify-full")
+	if err != nil {
+		t.Fatalf("postgres: a token dated 4 minutes ahead: %v", err)
+	}
+	conn.Close(context.Background())
+	my := startMySQLFront(t)
+	mcreds := issue(t, my.svc, appRole)
+	if _, err := my.open("alice", tokenAt(t, my.front.Endpoint(), "alice", mcreds, my.clk.Now().Add(10*time.Minute)), true); err == nil {
+		t.Error("mysql: a token dated 10 minutes ahead was accepted")
 	}
 }

@@ -9,28 +9,30 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oktafed/oktafed/internal/secret"
+
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 )
 
-// TestREADMEDatabaseExample runs the README's "Against oktafed sandbox"
-// example as written, with only the addresses and file paths of this
+// TestDatabasesGuideExample runs the "Against oktafed sandbox" example of
+// docs/databases.md as written, with only the addresses and file paths of this
 // machine put in: its sandbox config, its PostgreSQL DSN with the Go
 // wrapper's names, against real PostgreSQL behind the front.
-func TestREADMEDatabaseExample(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+func TestDatabasesGuideExample(t *testing.T) {
+	guide, err := os.ReadFile("../docs/databases.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := string(readme)
+	doc := string(guide)
 	block := regexp.MustCompile("(?s)<!-- databases-sandbox-yaml -->\n```yaml\n(.*?)```").FindStringSubmatch(doc)
 	if block == nil {
-		t.Fatal("README has no databases sandbox config")
+		t.Fatal("docs/databases.md has no databases sandbox config")
 	}
 	dsnLine := regexp.MustCompile(`(?m)^postgres://app@127\.0\.0\.1:15432/\S+$`).FindString(doc)
 	if dsnLine == "" {
-		t.Fatal("README has no PostgreSQL DSN for the sandbox")
+		t.Fatal("docs/databases.md has no PostgreSQL DSN for the sandbox")
 	}
 
 	pg := testenv.Postgres(t)
@@ -52,7 +54,7 @@ func TestREADMEDatabaseExample(t *testing.T) {
 	}
 	cfg, err := sandbox.ParseConfig([]byte(yaml))
 	if err != nil {
-		t.Fatalf("the README's sandbox config: %v", err)
+		t.Fatalf("the guide's sandbox config: %v", err)
 	}
 	srv := sandbox.Start(t, cfg)
 	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
@@ -63,7 +65,7 @@ func TestREADMEDatabaseExample(t *testing.T) {
 		"http://127.0.0.1:8443", srv.URL,
 	).Replace(dsnLine)
 	counter := &stsCounter{}
-	c, err := dbauth.NewPgxConnector(dsn, dbauth.Config{IdPPassword: "Sandbox-Db-1", HTTPClient: &http.Client{Transport: counter}})
+	c, err := dbauth.NewPgxConnector(dsn, dbauth.Config{IdPPassword: secret.New("Sandbox-Db-1"), HTTPClient: &http.Client{Transport: counter}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestREADMEDatabaseExample(t *testing.T) {
 	defer db.Close()
 	var user string
 	if err := db.QueryRow("SELECT current_user").Scan(&user); err != nil || user != "app" {
-		t.Fatalf("the README's DSN: %q, %v", user, err)
+		t.Fatalf("the guide's DSN: %q, %v", user, err)
 	}
 	if counter.authn.Load() != 1 {
 		t.Fatalf("%d sign-ins", counter.authn.Load())

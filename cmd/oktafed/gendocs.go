@@ -1,0 +1,38 @@
+//go:build gendocs
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oktafed/oktafed/cmd/internal/cli"
+	"github.com/oktafed/oktafed/cmd/internal/clidocs"
+)
+
+func init() { genDocs = writeDocs }
+
+// writeDocs regenerates docs/cli/oktafed and docs/man/oktafed under the
+// directory given (docs/ of the repository): go generate ./cmd/oktafed.
+func writeDocs(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: go run -tags gendocs ./cmd/oktafed gen-docs DOCS_DIR")
+		return 2
+	}
+	if err := clidocs.Generate(docsRoot(), args[0]); err != nil {
+		fmt.Fprintf(os.Stderr, "oktafed gen-docs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// docsRoot is the command tree as the reference documents it: no terminal
+// and an empty environment, so no default shown depends on the machine
+// that generated it. The staleness test builds the same tree.
+func docsRoot() *cobra.Command {
+	return cli.NewRootCmd(&cli.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard, Getenv: func(string) string { return "" }})
+}
