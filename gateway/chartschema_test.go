@@ -80,6 +80,8 @@ func schemaFor(t *testing.T, typ reflect.Type, path string) map[string]any {
 		return map[string]any{"type": "boolean"}
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": schemaFor(t, typ.Elem(), path+"[]")}
 	case reflect.Pointer:
