@@ -42,12 +42,22 @@ type dpopReplay struct {
 	prefix string
 }
 
-// newDPoPReplay sets vc's DPoP replay cache to Redis when the gateway has
-// Redis; attach then hands it the client. Without Redis the verifier's
-// in-memory cache serves (one replica).
-func newDPoPReplay(rc RedisConfig, vc *verify.Config) *dpopReplay {
+// newDPoPReplay sets vc's DPoP replay cache to the one every generation
+// of the gateway shares, so a proof used before a reload is refused after
+// it even when the reload builds a new verifier. With Redis it is Redis
+// (attach then hands it the client); without, the in-memory cache of
+// prev, the generation being replaced, or a new one (one replica).
+func newDPoPReplay(rc RedisConfig, vc *verify.Config, prev *Gateway) (*dpopReplay, verify.ReplayCache) {
 	if !rc.Enabled() {
-		return nil
+		var m verify.ReplayCache
+		if prev != nil {
+			m = prev.dpopMem
+		}
+		if m == nil {
+			m = verify.NewMemoryReplay(nil)
+		}
+		vc.DPoP.Replay = m
+		return nil, m
 	}
 	prefix := rc.Prefix
 	if prefix == "" {
@@ -55,7 +65,7 @@ func newDPoPReplay(rc RedisConfig, vc *verify.Config) *dpopReplay {
 	}
 	d := &dpopReplay{prefix: prefix + "dpop:"}
 	vc.DPoP.Replay = d
-	return d
+	return d, nil
 }
 
 func (d *dpopReplay) attach(rs *redisShared) {

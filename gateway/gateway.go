@@ -75,9 +75,10 @@ type Gateway struct {
 	fwd       *forwardAuth
 	handler   http.Handler
 	stopWarm  context.CancelFunc
-	rshared   *redisShared // nil without Redis
-	reload    *reloadState // shared by every generation
-	entry     http.Handler // serves through the live generation
+	rshared   *redisShared       // nil without Redis
+	dpopMem   verify.ReplayCache // DPoP proofs seen, without Redis; shared by every generation
+	reload    *reloadState       // shared by every generation
+	entry     http.Handler       // serves through the live generation
 	tr        *tracing
 	served    chan struct{} // closed when Serve returns
 }
@@ -96,7 +97,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	}
 	tr := newTracing(opts.TracerProvider)
 	v := opts.Verifier
-	dpopReplay := newDPoPReplay(cfg.Redis, &vc) // dpop.go
+	dpopReplay, dpopMem := newDPoPReplay(cfg.Redis, &vc, opts.prev) // dpop.go
 	if v == nil {
 		vc.HTTPClient = tr.issuerClient(opts.HTTPClient)
 		vc.Logger = log
@@ -104,7 +105,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr, served: make(chan struct{})}
+	g := &Gateway{cfg: cfg, log: log, v: v, accessLog: !opts.NoAccessLog, tr: tr, served: make(chan struct{}), dpopMem: dpopMem}
 	g.inherit(opts)
 	g.timeouts = cfg.Timeouts.withDefaults()
 	g.prefix = http.CanonicalHeaderKey(cfg.HeaderPrefix)
@@ -180,11 +181,9 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	}
 	var ver guard.Verifier = v
 	if g.shared != nil {
-		sv := &sharedVerifier{v: v, c: g.shared, issuers: map[string]bool{}}
-		for _, p := range vc.Providers {
-			if p.Type == verify.ProviderIntrospection && p.Issuer != "" {
-				sv.issuers[p.Issuer] = true
-			}
+		sv, err := newSharedVerifier(v, g.shared, vc)
+		if err != nil {
+			return nil, err
 		}
 		ver = sv
 	}

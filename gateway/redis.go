@@ -552,6 +552,40 @@ type sharedVerifier struct {
 	// issuers are the introspection providers' issuers: their JWTs are
 	// checked by introspection too, so they share answers.
 	issuers map[string]bool
+	// salt is the fingerprint of the issuers' settings and the role
+	// policy, in every cache key: replicas configured alike share
+	// answers, and a reload that changes them (audiences, groups) does
+	// not serve principals made under the previous ones.
+	salt [32]byte
+}
+
+// newSharedVerifier wraps v with the cache c for the configuration vc.
+func newSharedVerifier(v *verify.Verifier, c *sharedCache, vc verify.Config) (*sharedVerifier, error) {
+	sv := &sharedVerifier{v: v, c: c, issuers: map[string]bool{}}
+	for _, p := range vc.Providers {
+		if p.Type == verify.ProviderIntrospection && p.Issuer != "" {
+			sv.issuers[p.Issuer] = true
+		}
+	}
+	b, err := json.Marshal(struct {
+		Providers []verify.ProviderConfig
+		Policy    verify.Policy
+	}{vc.Providers, vc.Policy})
+	if err != nil {
+		return nil, fmt.Errorf("the shared introspection cache: %w", err)
+	}
+	sv.salt = sha256.Sum256(b)
+	return sv, nil
+}
+
+// key is the cache key of token under the verifier's configuration.
+func (s *sharedVerifier) key(token string) [32]byte {
+	h := sha256.New()
+	h.Write(s.salt[:])
+	h.Write([]byte(token))
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
 }
 
 func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Principal, error) {
@@ -560,7 +594,7 @@ func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Prin
 	shared := strings.Count(token, ".") != 2 || s.issuers[peekIssuer(token)]
 	var k [32]byte
 	if shared {
-		k = sha256.Sum256([]byte(token))
+		k = s.key(token)
 		if p := s.c.get(ctx, k); p != nil {
 			return p.Clone(), nil
 		}
@@ -570,7 +604,7 @@ func (s *sharedVerifier) Verify(ctx context.Context, token string) (*verify.Prin
 		return p, err
 	}
 	if !shared {
-		k = sha256.Sum256([]byte(token))
+		k = s.key(token)
 	}
 	s.c.put(ctx, k, p.Clone())
 	return p, nil

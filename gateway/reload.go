@@ -115,7 +115,7 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 	cur := g.current()
 	cur.withRequestID(r)
 	if cur.tr.on {
-		cur.tr.traced(cur.handler, w, r)
+		cur.tr.traced(cur.handler, w, r, cur.fwd.trustedPeer(r.RemoteAddr))
 		return
 	}
 	cur.handler.ServeHTTP(w, r)

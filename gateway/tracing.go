@@ -23,12 +23,13 @@ import (
 )
 
 // Tracing: every request gets a server span (a child of the caller's W3C
-// traceparent when it sends one), with children for the decision, the
+// traceparent when a trusted peer, forward_auth.trusted, sends one; other
+// callers' trace is only linked), with children for the decision, the
 // token check, issuer key fetches and introspection calls, Redis
 // commands, and the upstream call, which carries the trace on in its own
-// traceparent. Without a TracerProvider (the default) nothing is traced
-// and no header is added; a client's traceparent then passes through
-// untouched.
+// traceparent and tracestate. Without a TracerProvider (the default)
+// nothing is traced and no header is added; a client's traceparent then
+// passes through untouched.
 
 // tracing holds the tracer; on is false for the no-op provider, so the
 // hot path skips all of it.
@@ -93,12 +94,23 @@ func TracingFromEnv(ctx context.Context, getenv func(string) string) (tp trace.T
 	return p, p.Shutdown, nil
 }
 
-// serverSpan starts the request's span, a child of the caller's trace.
-func (t *tracing) serverSpan(r *http.Request) (*http.Request, trace.Span) {
+// serverSpan starts the request's span: a child of the caller's trace
+// when the caller is trusted (forward_auth.trusted, the ingresses), else
+// the root of a new trace that only links to the caller's, so an
+// untrusted client cannot choose the trace id, force sampling, attach
+// the gateway's spans to another's trace or send baggage upstream.
+func (t *tracing) serverSpan(r *http.Request, trusted bool) (*http.Request, trace.Span) {
 	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := t.tracer.Start(ctx, "oktafed-gateway "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
-			attribute.String("network.protocol.version", fmt.Sprintf("%d.%d", r.ProtoMajor, r.ProtoMinor))))
+			attribute.String("network.protocol.version", fmt.Sprintf("%d.%d", r.ProtoMajor, r.ProtoMinor)))}
+	if !trusted {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+		ctx = r.Context()
+	}
+	ctx, span := t.tracer.Start(ctx, "oktafed-gateway "+r.Method, opts...)
 	if id := r.Header.Get(HeaderRequestID); id != "" {
 		span.SetAttributes(attribute.String("http.request.header.x-request-id", id))
 	}
@@ -134,9 +146,10 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// traced serves r through h inside a server span.
-func (t *tracing) traced(h http.Handler, w http.ResponseWriter, r *http.Request) {
-	r, span := t.serverSpan(r)
+// traced serves r through h inside a server span; trusted says whether
+// r's trace context is continued (serverSpan).
+func (t *tracing) traced(h http.Handler, w http.ResponseWriter, r *http.Request, trusted bool) {
+	r, span := t.serverSpan(r, trusted)
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		span.SetAttributes(attribute.Int("http.response.status_code", sw.status))
@@ -226,6 +239,7 @@ func (t tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer span.End()
 	// A RoundTripper must not change the request it was given.
 	req = req.Clone(ctx)
+	req.Header.Del("Tracestate") // the caller's, set again only when its trace is continued
 	t.tr.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {

@@ -310,6 +310,17 @@ func normalHTU(raw string) (string, bool) {
 	return scheme + "://" + host + path, true
 }
 
+// NewMemoryReplay returns the in-memory ReplayCache a Verifier uses when
+// DPoPConfig.Replay is nil, for a caller that keeps one cache across the
+// verifiers it builds (the gateway across configuration reloads); now is
+// its clock (nil: time.Now).
+func NewMemoryReplay(now func() time.Time) ReplayCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &memoryReplay{seen: map[string]time.Time{}, now: now}
+}
+
 // memoryReplay is the default ReplayCache: a map swept as it grows.
 type memoryReplay struct {
 	mu   sync.Mutex
