@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,14 +92,24 @@ func (r *redisRevocations) registerMetrics(reg *prometheus.Registry) {
 	reg.MustRegister(up, down, persist, r.keeper.republished, r.keeper.resyncs)
 }
 
-// seenSet is the ids one rescan found in Redis.
-type seenSet struct{ ids map[string]struct{} }
+// seenSet is the ids one rescan found in Redis. A Cluster's primaries
+// are scanned at the same time (ForEachMaster), so it takes a lock.
+type seenSet struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
 
 func newSeenSet() *seenSet { return &seenSet{ids: map[string]struct{}{}} }
 
-func (s *seenSet) add(jti string) { s.ids[jti] = struct{}{} }
+func (s *seenSet) add(jti string) {
+	s.mu.Lock()
+	s.ids[jti] = struct{}{}
+	s.mu.Unlock()
+}
 
 func (s *seenSet) has(jti string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	_, ok := s.ids[jti]
 	return ok
 }
@@ -224,12 +235,16 @@ func redisPersists(ctx context.Context, rdb redis.UniversalClient) (bool, string
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		// ForEachMaster calls back for every primary at once.
+		var mu sync.Mutex
 		all, hows := true, []string{}
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			p, how, err := nodePersists(ctx, node)
 			if err != nil {
 				return err
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			all = all && p
 			hows = append(hows, node.Options().Addr+": "+how)
 			return nil
