@@ -418,18 +418,7 @@ func startGatewayBinary(bin string, sb *sandbox.Server, upURL string) (string, f
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		os.RemoveAll(dir)
-	}
+	stop := stopProcess(cmd, dir, 20*time.Second)
 	u := "http://" + addr
 	for i := 0; ; i++ {
 		if resp, err := http.Get("http://" + adminAddr + "/readyz"); err == nil {
@@ -491,18 +480,7 @@ http {
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		os.RemoveAll(dir)
-	}
+	stop := stopProcess(cmd, dir, 10*time.Second)
 	u := "http://" + addr
 	for i := 0; ; i++ {
 		if check(u+"/", "") == nil {
@@ -513,5 +491,22 @@ http {
 			return "", nil, fmt.Errorf("nginx did not start: %s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stopProcess returns a function that interrupts cmd, kills it if it has
+// not exited within grace, and removes its directory.
+func stopProcess(cmd *exec.Cmd, dir string, grace time.Duration) func() {
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		os.RemoveAll(dir)
 	}
 }
