@@ -39,7 +39,12 @@ func savedSession(t *testing.T) string {
 // the credentials it had: credential_process keeps working.
 func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 	t.Parallel()
-	e := setupCLI(t)
+	// The last forced login waits for the next TOTP window: on a clock
+	// shared with the sandbox that moves when the command waits, not in
+	// real time.
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	e := setupCLIOn(t, sandbox.DefaultConfig(), clk)
 	state := filepath.Join(e.home, ".local", "state")
 	setenv(t, "XDG_STATE_HOME", state)
 	e.initProfile(t)
@@ -54,50 +59,63 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 
 	cases := []struct {
 		name    string
-		setup   func(t *testing.T)
-		timeout time.Duration
-		want    string
+		setup func(t *testing.T)
+		// waits: the login waits for a TOTP window that the clock does
+		// not reach; it is stopped once it waits.
+		waits bool
+		want  string
 	}{
-		{"mistyped password", func(t *testing.T) { setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
+		{"mistyped password", func(t *testing.T) { setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-2") }, false, "invalid username or password"},
 		{"unreachable Okta", func(t *testing.T) {
 			if err := os.WriteFile(cfgPath, bytes.ReplaceAll(cfg, []byte(e.srv.URL), []byte("http://127.0.0.1:1")), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.WriteFile(cfgPath, cfg, 0o600) })
-		}, 0, "cannot reach Okta at 127.0.0.1:1"},
+		}, false, "cannot reach Okta at 127.0.0.1:1"},
 		{"wrong TOTP seed", func(t *testing.T) {
 			// A ledger of its own, so this window is not spent already.
 			setenv(t, "XDG_STATE_HOME", t.TempDir())
 			setenv(t, "OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
-		}, 0, "TOTP seed"},
+		}, false, "TOTP seed"},
 		{"used TOTP codes", func(t *testing.T) {
 			setenv(t, "XDG_STATE_HOME", t.TempDir())
 			// Other logins spent this window's code and the next two:
-			// this one waits, says so, and gives up at its deadline.
+			// this one waits, says so, and gives up when stopped.
 			dir, _ := ledger.DefaultDir(getenvOf(t))
 			lg, err := ledger.Open(dir, e.srv.URL, "demo@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}
 			for range 3 {
-				if _, err := lg.Reserve(context.Background(), time.Now(), 30*time.Second, false); err != nil {
+				if _, err := lg.Reserve(context.Background(), clk.Now(), 30*time.Second, false); err != nil {
 					t.Fatal(err)
 				}
 			}
-		}, 3 * time.Second, "Waiting"},
-		{"missing keyring passphrase", func(t *testing.T) { setenv(t, "OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
+		}, true, "Waiting"},
+		{"missing keyring passphrase", func(t *testing.T) { setenv(t, "OKTAFED_KEYRING_PASSWORD", "") }, false, "OKTAFED_KEYRING_PASSWORD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.setup(t)
-			ctx := context.Background()
-			if c.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, c.timeout)
-				defer cancel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if c.waits {
+				// The clock stays put, so the wait lasts until the
+				// login is stopped, which happens once it waits.
+				clk.AutoAdvance(false)
+				defer clk.AutoAdvance(true)
+				stopped := make(chan struct{})
+				defer func() { cancel(); <-stopped }()
+				go func() {
+					defer close(stopped)
+					for clk.Waiters() == 0 && ctx.Err() == nil {
+						time.Sleep(time.Millisecond)
+					}
+					cancel()
+				}()
 			}
 			ios, _, out, errOut := Test()
-			ios.Getenv = getenvOf(t)
+			ios.Getenv, ios.Clock = getenvOf(t), clockOf(t)
 			code := Main(ctx, ios, []string{"login", "--force", "--role", "/Admin$/", "--non-interactive"})
 			if code == 0 || !strings.Contains(errOut.String(), c.want) {
 				t.Fatalf("login --force: exit %d, want a failure saying %q\nstdout: %s\nstderr: %s", code, c.want, out, errOut)
