@@ -58,7 +58,7 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 	}
 
 	cases := []struct {
-		name    string
+		name  string
 		setup func(t *testing.T)
 		// waits: the login waits for a TOTP window that the clock does
 		// not reach; it is stopped once it waits.
