@@ -39,7 +39,13 @@ func setupCLI(t *testing.T) *cliEnv {
 // waiting in real time.
 func setupCLIOn(t *testing.T, cfg sandbox.Config, clk clock.Clock) *cliEnv {
 	t.Helper()
-	srv := sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk})
+	return setupCLIWith(t, sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk}), clk)
+}
+
+// setupCLIWith is setupCLI around a sandbox the test started, whose clock
+// is clk.
+func setupCLIWith(t *testing.T, srv *sandbox.Server, clk clock.Clock) *cliEnv {
+	t.Helper()
 	home := t.TempDir()
 	e := &cliEnv{srv: srv, home: home, creds: filepath.Join(home, ".aws", "credentials"), cfg: filepath.Join(home, ".aws", "config")}
 	e.env = newTestEnv(t, map[string]string{
