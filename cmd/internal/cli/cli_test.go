@@ -123,6 +123,9 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	if keyOrg.srv != nil {
+		keyOrg.srv.Close()
+	}
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
