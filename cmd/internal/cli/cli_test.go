@@ -123,9 +123,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
-	if keyOrg.srv != nil {
-		keyOrg.srv.Close()
-	}
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}

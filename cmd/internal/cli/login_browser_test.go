@@ -6,8 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
@@ -29,66 +27,23 @@ const (
 // (user verification required), on a sandbox reached as localhost, with
 // no password or TOTP seed in the environment: the person types the
 // password in the browser. It registers the key and returns a copy.
-//
-// The sandbox and the key are shared by the tests that call it:
-// registering a key drives a browser through the sign-in, so it is done
-// once. Each test gets its own home and its own copy of the key, whose
-// sign counter starts above every earlier copy's (the org refuses a
-// counter that does not grow); the user's failure counters are cleared
-// after each test.
 func setupKeyCLI(t *testing.T) (*cliEnv, *cdpwebauthn.Credential) {
 	t.Helper()
+	e := setupKeyEnv(t)
+	return e, testenv.RegisterSecurityKey(t, e.srv.URL+keyAppPath, keyUser, keyPass)
+}
+
+// setupKeyEnv is setupKeyCLI without registering the key.
+func setupKeyEnv(t *testing.T) *cliEnv {
+	t.Helper()
 	testenv.Chromium(t)
-	keyOrg.once.Do(func() {
-		srv, err := sandbox.New(keyConfig(), sandbox.Options{})
-		if err != nil {
-			t.Fatalf("start sandbox: %v", err)
-		}
-		keyOrg.srv = srv
-		keyOrg.cred = testenv.RegisterSecurityKey(t, srv.URL+keyAppPath, keyUser, keyPass)
-	})
-	if keyOrg.srv == nil || keyOrg.cred == nil {
-		t.Fatal("the shared sandbox or security key failed to set up (see the first test that needed it)")
-	}
-	t.Cleanup(func() { _ = keyOrg.srv.Org.Unlock(keyUser) })
-	cred := *keyOrg.cred
-	cred.SignCount += float64(1000 * keyOrg.copies.Add(1))
-	return setupKeyEnvOn(t, keyOrg.srv), &cred
-}
-
-// keyOrg is the sandbox of keyConfig with the key user's security key
-// registered, shared by setupKeyCLI's tests; TestMain closes it.
-var keyOrg struct {
-	once   sync.Once
-	srv    *sandbox.Server
-	cred   *cdpwebauthn.Credential
-	copies atomic.Int64
-}
-
-// keyConfig is the demo org reached as localhost (browsers refuse
-// WebAuthn on IP addresses) with a user whose only factor is a security
-// key that must verify the user.
-func keyConfig() sandbox.Config {
 	cfg := sandbox.DefaultConfig()
 	cfg.Host = "localhost"
 	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{
 		Login: keyUser, Password: keyPass, Groups: []string{"aws-admins", "developers"},
 		Factors: []sandbox.OrgFactorConfig{{Type: "webauthn", UserVerification: "required"}},
 	})
-	return cfg
-}
-
-// setupKeyEnv is setupKeyCLI without registering the key, on a sandbox
-// of its own.
-func setupKeyEnv(t *testing.T) *cliEnv {
-	t.Helper()
-	testenv.Chromium(t)
-	return setupKeyEnvOn(t, sandbox.Start(t, keyConfig()))
-}
-
-// setupKeyEnvOn is setupKeyEnv on srv.
-func setupKeyEnvOn(t *testing.T, srv *sandbox.Server) *cliEnv {
-	t.Helper()
+	srv := sandbox.Start(t, cfg)
 	home := t.TempDir()
 	e := &cliEnv{srv: srv, home: home, creds: filepath.Join(home, ".aws", "credentials"), cfg: filepath.Join(home, ".aws", "config")}
 	for k, v := range map[string]string{
