@@ -241,7 +241,6 @@ func activateInBrowser(ctx context.Context, c *cdp, srv *sandbox.Server, now fun
 // TestDeviceLoginInHeadlessChromium completes the device verification in
 // a real browser while the Go side polls the token endpoint.
 func TestDeviceLoginInHeadlessChromium(t *testing.T) {
-	t.Parallel()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Pipeline = "idx"
 	// The sandbox and the client share a clock that stands still while

@@ -20,7 +20,6 @@ import (
 // user's own sections sit between them. Nothing may be lost or corrupted:
 // every profile ends with its last write and the user's bytes are intact.
 func TestConcurrentRefreshAcrossProcesses(t *testing.T) {
-	t.Parallel()
 	const procs, perProc = 8, 125
 	dir := t.TempDir()
 	files := Files{Credentials: filepath.Join(dir, "credentials")}
