@@ -70,13 +70,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		return out
 	}
 	c.Providers = slices.Clone(c.Providers)
+	// The issuers' rows: each variable by its full name, so the table
+	// reads as the documentation does.
 	for _, iss := range []struct {
-		typ, prefix string
-		domain      []string // read in order, the last set wins
-		authServer  bool
+		typ                          string
+		domain                       []string // read in order, the last set wins
+		base, audience, clientIDs    string
+		authServerID, allowOrgServer string // Okta only
 	}{
-		{ProviderOkta, "OKTA", []string{"OKTA_DOMAIN", "OKTA_ORG_DOMAIN"}, true},
-		{ProviderAuth0, "AUTH0", []string{"AUTH0_DOMAIN"}, false},
+		{ProviderOkta, []string{"OKTA_DOMAIN", "OKTA_ORG_DOMAIN"}, "OKTA_BASE_URL", "OKTA_AUDIENCE", "OKTA_CLIENT_IDS", "OKTA_AUTH_SERVER_ID", "OKTA_ALLOW_ORG_SERVER"},
+		{ProviderAuth0, []string{"AUTH0_DOMAIN"}, "AUTH0_BASE_URL", "AUTH0_AUDIENCE", "AUTH0_CLIENT_IDS", "", ""},
 	} {
 		var domain, domainVar string
 		for _, name := range iss.domain {
@@ -84,26 +87,26 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 				domain, domainVar = v, name
 			}
 		}
-		base := get(iss.prefix + "_BASE_URL")
-		aud, ids := list(iss.prefix+"_AUDIENCE"), list(iss.prefix+"_CLIENT_IDS")
+		base := get(iss.base)
+		aud, ids := list(iss.audience), list(iss.clientIDs)
 		pc := c.provider(iss.typ)
 		if pc == nil {
 			if domain == "" && base == "" {
-				for _, name := range []string{iss.prefix + "_AUDIENCE", iss.prefix + "_CLIENT_IDS"} {
-					if get(name) != "" {
-						return fmt.Errorf("verify: %s is set but no %s issuer is: set %s (or %s_BASE_URL)", name, iss.typ, iss.domain[0], iss.prefix)
+				for _, name := range []string{iss.audience, iss.clientIDs, iss.authServerID, iss.allowOrgServer} {
+					if name != "" && get(name) != "" {
+						return fmt.Errorf("verify: %s is set but no %s issuer is: set %s (or %s)", name, iss.typ, iss.domain[0], iss.base)
 					}
 				}
 				continue
 			}
 			c.Providers = append(c.Providers, ProviderConfig{Name: iss.typ, Type: iss.typ})
 			pc = &c.Providers[len(c.Providers)-1]
-			if iss.authServer {
+			if iss.authServerID != "" {
 				pc.AuthServerID = "default"
 			}
 		}
 		if domain != "" {
-			if err := hostOnly(domainVar, domain, iss.prefix+"_BASE_URL"); err != nil {
+			if err := hostOnly(domainVar, domain, iss.base); err != nil {
 				return err
 			}
 			pc.Domain = domain
@@ -117,16 +120,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		if ids != nil {
 			pc.ClientIDs = ids
 		}
-		if !iss.authServer {
+		if iss.authServerID == "" {
 			continue
 		}
-		if v := get("OKTA_AUTH_SERVER_ID"); v != "" {
+		if v := get(iss.authServerID); v != "" {
 			pc.AuthServerID = v
 		}
-		if v := get("OKTA_ALLOW_ORG_SERVER"); v != "" {
+		if v := get(iss.allowOrgServer); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return fmt.Errorf("verify: OKTA_ALLOW_ORG_SERVER=%q: use true or false", v)
+				return fmt.Errorf("verify: %s=%q: use true or false", iss.allowOrgServer, v)
 			}
 			pc.AllowOrgServer = b
 		}

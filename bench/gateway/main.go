@@ -363,7 +363,7 @@ func startOAuth2Proxy(bin string, sb *sandbox.Server, upstream string) (string, 
 func startGateway(sb *sandbox.Server, upURL string) (string, func(), error) {
 	cfg := gateway.Config{
 		Upstream: upURL,
-		Okta:     gateway.OktaConfig{BaseURL: sb.URL, AuthServerID: "default", Audience: []string{"api://default"}},
+		Issuers:  []verify.ProviderConfig{{Name: "okta", Type: verify.ProviderOkta, BaseURL: sb.URL, AuthServerID: "default", Audiences: []string{"api://default"}}},
 		Groups:   gateway.GroupsConfig{Write: []string{"developers"}, ReadOnly: []string{"readers"}},
 		Routes: []gateway.Route{
 			{Prefix: "/public/", Rule: guard.Rule{Public: true}},
