@@ -191,7 +191,7 @@ func mint(t testing.TB, sb *sandbox.Server, scopes, groups []string, extra map[s
 	for k, v := range extra {
 		c[k] = v
 	}
-	tok, err := sb.OAuth.MintAccessToken("default", c, 0)
+	tok, err := sb.MintAccessToken("default", c, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -435,7 +435,7 @@ func TestSeamReloadDoesNotServeSharedIntrospectionOfOldPolicy(t *testing.T) {
 		Issuers: []verify.ProviderConfig{{
 			Name: "okta_idp", Type: verify.ProviderIntrospection, AcceptOpaque: true,
 			ClientID: "0oa1demoservice00001", ClientSecret: "demo-service-secret-not-secret",
-			IntrospectURL: sb.URL + "/oauth2/default/v1/introspect", Issuer: sb.OAuth.Issuer("default"),
+			IntrospectURL: sb.URL + "/oauth2/default/v1/introspect", Issuer: sb.Issuer("default"),
 			Audiences: []string{"api://default"}, AcceptedScopes: []string{"orders.read"},
 		}},
 		Routes: []gateway.Route{{Prefix: "/", Rule: guard.Rule{Scopes: []string{"orders.read"}}}},

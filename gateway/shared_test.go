@@ -107,7 +107,7 @@ func TestReplicasShareIntrospectionThroughRedis(t *testing.T) {
 		Issuers: []verify.ProviderConfig{{
 			Name: "okta_idp", Type: verify.ProviderIntrospection, AcceptOpaque: true,
 			ClientID: "0oa1demoservice00001", ClientSecret: "demo-service-secret-not-secret",
-			IntrospectURL: idp + "/oauth2/default/v1/introspect", Issuer: sb.OAuth.Issuer("default"),
+			IntrospectURL: idp + "/oauth2/default/v1/introspect", Issuer: sb.Issuer("default"),
 			Audiences: []string{"api://default"}, AcceptedScopes: []string{"orders.read"},
 		}},
 		// The introspection answer carries scopes but not the groups claim,

@@ -130,7 +130,7 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin, gwBin st
 		gwURL = u
 	}
 
-	tok, err := sb.OAuth.MintAccessToken("default", map[string]any{
+	tok, err := sb.MintAccessToken("default", map[string]any{
 		"sub": "bench@example.com", "cid": "0oa1demoservice00001", "scp": []string{"orders.read"}, "groups": []string{"readers"},
 	}, 2*time.Hour)
 	if err != nil {
@@ -318,7 +318,7 @@ func startOAuth2Proxy(bin string, sb *sandbox.Server, upstream string) (string, 
 		"--http-address="+addr,
 		"--upstream="+upstream+"/",
 		"--provider=oidc",
-		"--oidc-issuer-url="+sb.OAuth.Issuer("default"),
+		"--oidc-issuer-url="+sb.Issuer("default"),
 		"--client-id=0oa1demoservice00001",
 		"--client-secret=demo-service-secret-not-secret",
 		"--oidc-extra-audience=api://default",

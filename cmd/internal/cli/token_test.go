@@ -171,7 +171,7 @@ func TestTokenVerifySandbox(t *testing.T) {
 	}
 
 	// Refusals exit 1 with the RFC 6750 answer.
-	expired, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "cid": "c"}, -time.Hour)
+	expired, err := srv.MintAccessToken("default", map[string]any{"sub": "x", "cid": "c"}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestTokenVerifySandbox(t *testing.T) {
 	}
 
 	// Unreachable keys: exit 2, "could not decide".
-	elsewhere, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "iss": "http://127.0.0.1:1/oauth2/default"}, 0)
+	elsewhere, err := srv.MintAccessToken("default", map[string]any{"sub": "x", "iss": "http://127.0.0.1:1/oauth2/default"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ policy:
 	if code, out, errOut := runWith(t, nil, svc, "token", "verify", "--config", cfgFile, "-"); code != 0 || !strings.Contains(out, "introspection") {
 		t.Fatalf("--config introspection: exit %d\n%s%s", code, out, errOut)
 	}
-	if ok, err := srv.OAuth.Revoke("default", svc); err != nil || !ok {
+	if ok, err := srv.RevokeToken("default", svc); err != nil || !ok {
 		t.Fatalf("revoke: %v %v", ok, err)
 	}
 	if code, doc := verifyJSON(t, nil, svc, "--config", cfgFile, "-"); code != 1 || doc.Error != "invalid_token" {
@@ -342,7 +342,7 @@ func TestJWK2PEM(t *testing.T) {
 	resp.Body.Close()
 	file := filepath.Join(t.TempDir(), "jwks.json")
 	os.WriteFile(file, jwks, 0o600)
-	kid, err := srv.OAuth.SigningKeyID("default")
+	kid, err := srv.SigningKeyID("default")
 	if err != nil {
 		t.Fatal(err)
 	}
