@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -164,6 +165,19 @@ func TestTokenVerifySandbox(t *testing.T) {
 	code, doc = verifyJSON(t, env, usr)
 	if code != 0 || doc.Principal.Subject != "demo@example.com" || !slices.Contains(doc.Principal.Groups, "developers") || doc.Principal.Roles[0] != "admin" {
 		t.Fatalf("user token from env config: exit %d, %+v", code, doc.Principal)
+	}
+	// OKTA_CLIENT_IDS is the accepted clients; --client-id wins over it.
+	envCID := maps.Clone(env)
+	envCID["OKTA_CLIENT_IDS"] = "0oaother"
+	if code, doc = verifyJSON(t, envCID, svc, "-"); code != 1 || doc.Error != "invalid_token" {
+		t.Errorf("a client outside OKTA_CLIENT_IDS: exit %d, %+v", code, doc)
+	}
+	if code, doc = verifyJSON(t, envCID, svc, "--client-id", "0oa1demoservice00001", "-"); code != 0 {
+		t.Errorf("--client-id over OKTA_CLIENT_IDS: exit %d, %+v", code, doc)
+	}
+	envCID["OKTA_CLIENT_IDS"] = "0oa1demoservice00001"
+	if code, doc = verifyJSON(t, envCID, svc, "--client-id", "0oaother", "-"); code != 1 || doc.Error != "invalid_token" {
+		t.Errorf("--client-id refusing a client OKTA_CLIENT_IDS accepts: exit %d, %+v", code, doc)
 	}
 	code, out, _ := runWith(t, env, usr, "token", "verify")
 	if code != 0 || !strings.Contains(out, "valid token") || !strings.Contains(out, "aws-admins developers") || strings.Contains(out, usr) {
