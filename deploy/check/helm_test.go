@@ -365,11 +365,12 @@ func TestChartRefusesBadValues(t *testing.T) {
 		"run-as-root.yaml": "at '/securityContext/runAsNonRoot'", "uid-zero.yaml": "at '/podSecurityContext/runAsUser'",
 		"upstream-no-scheme.yaml": "at '/config/upstream'",
 		// Secret-bearing keys of config: refused, naming the value to use.
-		"config-redis-password.yaml":     "at '/config/redis/password': value must be '(refused in config: secret: use redis.password or redis.existingSecret",
-		"config-sentinel-password.yaml":  "at '/config/redis/sentinel_password': value must be '(refused in config: secret: use redis.sentinel.existingSecret",
-		"config-auth-client-secret.yaml": "at '/config/authentication/0/client_secret': value must be '(refused in config: secret: use introspection.clientSecrets",
-		"config-private-key-pem.yaml":    "at '/config/issuers/0/private_key_pem': value must be '(refused in config: secret: mount the key from a Secret with extraVolumes",
-		// Misspelt keys of config, which the pod would crash-loop on.
+		"config-redis-password.yaml":    "at '/config/redis/password': value must be '(refused in config: secret: use redis.password or redis.existingSecret",
+		"config-sentinel-password.yaml": "at '/config/redis/sentinel_password': value must be '(refused in config: secret: use redis.sentinel.existingSecret",
+		"config-private-key-pem.yaml":   "at '/config/issuers/0/private_key_pem': value must be '(refused in config: secret: mount the key from a Secret with extraVolumes",
+		// Misspelt keys of config, which the pod would crash-loop on,
+		// and the retired issuer sections.
+		"config-retired-okta.yaml":       "at '/config': additional properties 'okta' not allowed",
 		"config-misspelt-redis-key.yaml": "at '/config/redis': additional properties 'mastr_name' not allowed",
 		"config-misspelt-route-key.yaml": "at '/config/routes/0': additional properties 'role' not allowed",
 		// The Prometheus Operator CRD's duration format.
