@@ -81,7 +81,7 @@ func New(srv *sandbox.Server) (*Env, error) {
 	e.dir = dir
 	e.Files = federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
 	e.config = filepath.Join(dir, "oktafed.yaml")
-	e.Sessions = awsauth.KeyringSessions{Store: keystore.NewMemory()}
+	e.Sessions = awsauth.KeyringSessions{Keyring: keystore.Strings{Store: keystore.NewMemory()}}
 	e.profile = &config.Profile{Name: Profile, OrgURL: e.Server.URL, AppURL: e.Server.URL + appPath, Username: demoUser,
 		Region: "us-east-1", AccountAliases: map[string]string{"123456789012": "prod"}}
 	cfg := &config.File{Profiles: map[string]*config.Profile{Profile: e.profile}}

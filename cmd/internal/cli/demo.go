@@ -3,11 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 
 	"github.com/oktafed/oktafed/internal/secret"
@@ -96,7 +96,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		Region: "us-east-1", Role: "all"}
 	// The demo must not touch the user's keyring.
 	secrets := keyringStore{keystore.NewMemory()}
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := httpClientFor(ios)
 	mfa := &okta.MFA{Preferred: opts.mfa}
 	if opts.mfa == "totp" {
 		mfa.TOTPSeed = secret.New(demoTOTPSeed)
@@ -107,7 +107,7 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		detail("push sent to Okta Verify; the sandbox approves it after 2 s")
 		sp = startSpinner(ios, "Waiting for the push to be approved…")
 	}
-	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + buildinfo.Version()}, Sessions: secrets.sessions()}
+	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + buildinfo.Version()}, Sessions: awsauth.KeyringSessions{Keyring: secrets}}
 	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPassword, nil }, MFA: mfa}
 	l := &federation.Login{
 		Profile: p,
