@@ -237,7 +237,7 @@ func readAllSecrets(ctx context.Context, secrets secretStore) (string, error) {
 // login makes) and whether that can work here, with the ways that can.
 func signInCheck(ctx context.Context, ios *IOStreams, p *config.Profile, secrets secretStore) (status, detail string) {
 	d := loginDeps{ios: ios, secrets: secrets}
-	app, err := newApp(p, d)
+	app, err := resolverFor(ios).App(p)
 	if err != nil {
 		return "fail", err.Error()
 	}

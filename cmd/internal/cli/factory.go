@@ -313,11 +313,6 @@ func eventsFor(d loginDeps) func(federation.Event) {
 	}
 }
 
-// newApp builds the Okta side of p through the library's resolver.
-func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
-	return resolverFor(d.ios).App(p)
-}
-
 // newLogin builds the whole login of p in one library call
 // (awsauth.Resolver.NewLogin): the saved Okta session, the sign-in of
 // choice behind it with the prompts, the keyring, the browser and the
