@@ -9,7 +9,10 @@
 // runtime's start-up for a binary of oktafed's size plus the package
 // initializers: the program's own packages keep theirs cheap (tables are
 // built on first use), and TestInitWork in cmd/internal/cli keeps them so
-// and names the dependencies whose initializers do real work.
+// and names the dependencies whose initializers do real work. The
+// companion binary cmd/oktafed-credential-process links this package and
+// the standard library only, so it pays neither: it answers from here and
+// hands the rest to `oktafed credential-process`.
 //
 // Anything else (another command, a role flag it does not understand,
 // stale or missing credentials, an oktafed profile name rather than an AWS
