@@ -182,6 +182,7 @@ func TestReleaseSnapshot(t *testing.T) {
 		for _, bin := range archiveBinaries[id] {
 			exes = append(exes, bin+".exe")
 		}
+		slices.Sort(exes)
 		for arch, s := range scoop.Architecture {
 			name := s.URL[strings.LastIndexByte(s.URL, '/')+1:]
 			if sums[name] == "" || s.Hash != sums[name] || !slices.Equal(slices.Sorted(slices.Values(s.Bin)), exes) || !strings.Contains(name, "_windows_") {
@@ -238,7 +239,7 @@ func TestReleaseSnapshot(t *testing.T) {
 }
 
 // archiveBinaries: the binaries each archive holds (besides README.md and
-// LICENSE), sorted. The credential_process companion goes with oktafed,
+// LICENSE). The credential_process companion goes with oktafed,
 // which it hands over to; servers get the gateway alone.
 var archiveBinaries = map[string][]string{
 	"oktafed":         {"oktafed", "oktafed-credential-process"},
