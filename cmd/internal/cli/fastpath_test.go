@@ -155,6 +155,17 @@ func TestCredentialProcessCompanionAlone(t *testing.T) {
 			t.Fatalf("exit %d %q %q; oktafed: exit %d %q %q", code, out, errOut, fullCode, fullOut, fullErr)
 		}
 	})
+	t.Run("stale, through a symlink to the companion beside oktafed", func(t *testing.T) {
+		// As Homebrew links a cask's binaries into its bin/.
+		link := filepath.Join(t.TempDir(), "oktafed-credential-process")
+		if err := os.Symlink(companionBinary(t), link); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := f.run(t, "", nil, link, "--profile", "okta-stale")
+		if out != fullOut || errOut != fullErr || code != fullCode {
+			t.Fatalf("exit %d %q %q; oktafed: exit %d %q %q", code, out, errOut, fullCode, fullOut, fullErr)
+		}
+	})
 	t.Run("planted in the working directory", func(t *testing.T) {
 		for _, path := range []string{".:/usr/bin:/bin", "/usr/bin::/bin", "/usr/bin:/bin:."} {
 			out, errOut, code := f.run(t, cwd, []string{"PATH=" + path}, companion, "--profile", "okta-stale")
