@@ -40,3 +40,9 @@ type Assertion = saml.Assertion
 // selector and profile-name template. A program builds one to log in
 // without the CLI, or gets the CLI's from awsauth.Resolver.
 type Profile = config.Profile
+
+// Duration is the type of a Profile's session lengths (Duration and
+// RoleMaxSessions): a time.Duration, written in the config file as a Go
+// duration ("1h30m") or a number of seconds. Convert either way:
+// federation.Duration(time.Hour), time.Duration(p.Duration).
+type Duration = config.Duration
