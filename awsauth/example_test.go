@@ -12,10 +12,10 @@ import (
 
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
-	"github.com/oktafed/oktafed/internal/secret"
 	"github.com/oktafed/oktafed/okta"
 	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/sandbox/sandboxtest"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // A program reads the AWS profile that `oktafed login` wrote. Here the

@@ -14,7 +14,7 @@ import (
 
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // holdBackHelperEnv starts TestHoldBackHelperProcess as a helper: a

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 )
 
 const leakSecret = "Hunter2-Okta-Secret"

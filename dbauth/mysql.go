@@ -8,7 +8,7 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/go-sql-driver/mysql"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // Param names. The snake_case names are those of the AWS Advanced Python

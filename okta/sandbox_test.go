@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"

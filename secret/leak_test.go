@@ -24,9 +24,9 @@ import (
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/federation/browser"
-	"github.com/oktafed/oktafed/internal/secret"
 	"github.com/oktafed/oktafed/m2m"
 	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/secret"
 	"github.com/oktafed/oktafed/secrets"
 	"github.com/oktafed/oktafed/sso"
 )
@@ -55,7 +55,8 @@ var exported = map[string]any{
 	"dbauth.Auth": dbauth.Auth{}, "dbauth.Config": dbauth.Config{}, "dbauth.Endpoint": dbauth.Endpoint{},
 	"dbauth.Login": dbauth.Login{}, "dbauth.MySQLConnector": dbauth.MySQLConnector{}, "dbauth.OktaLogin": dbauth.OktaLogin{},
 	"dbauth.Param": dbauth.Param{}, "dbauth.PgxConnector": dbauth.PgxConnector{},
-	"awsauth.KeyringSessions": awsauth.KeyringSessions{}, "awsauth.Resolver": awsauth.Resolver{},
+	"awsauth.KeyringSessions": awsauth.KeyringSessions{}, "awsauth.Resolver": awsauth.Resolver{}, "awsauth.LoginOptions": awsauth.LoginOptions{},
+	"federation.SignInOptions": federation.SignInOptions{}, "federation.SignInChoice": federation.SignInChoice{}, "federation.SignInUnavailableError": federation.SignInUnavailableError{},
 	"secrets.Reader": secrets.Reader{}, "secrets.Secret": secrets.Secret{},
 	"federation.App": federation.App{}, "federation.Assumed": federation.Assumed{}, "federation.Captured": federation.Captured{},
 	"browser.Result": browser.Result{}, "browser.SignIn": browser.SignIn{}, "browser.Source": browser.Source{},
