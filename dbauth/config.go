@@ -160,6 +160,10 @@ type Config struct {
 	// STSTimeout bounds each call to STS; default DefaultSTSTimeout. No
 	// DSN parameter.
 	STSTimeout time.Duration
+	// STSEndpoint is the STS URL the okta plugin's AssumeRoleWithSAML
+	// goes to; default: AWS_ENDPOINT_URL_STS when set (as the AWS SDKs
+	// read it), else the region's. No DSN parameter.
+	STSEndpoint string
 	// HungAfter is how long a request to Okta or STS may stay unanswered
 	// before it is taken as hung: connects that arrive later stop waiting
 	// for the login it belongs to and start one of their own (at most one
