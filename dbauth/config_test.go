@@ -128,32 +128,6 @@ func TestStructFieldsWinOverDSN(t *testing.T) {
 	}
 }
 
-func TestPgxConfigRequiresTLS(t *testing.T) {
-	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=disable", Config{}); err == nil || !strings.Contains(err.Error(), "sslmode=verify-full") {
-		t.Errorf("sslmode=disable: %v", err)
-	}
-	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer", Config{}); !errors.Is(err, errUnverifiedTLS) {
-		t.Errorf("sslmode=prefer: %v", err)
-	}
-	c, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer&"+ParamInsecureDBTLS+"=true", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.TLSConfig == nil || len(c.Fallbacks) != 0 {
-		t.Errorf("sslmode=prefer kept a cleartext fallback: tls=%v fallbacks=%d", c.TLSConfig != nil, len(c.Fallbacks))
-	}
-	c, _, err = ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.TLSConfig == nil || c.TLSConfig.InsecureSkipVerify || c.TLSConfig.ServerName != "h" {
-		t.Errorf("default is not verify-full: %+v", c.TLSConfig)
-	}
-	if _, err := NewMySQLConnector("a@tcp(h:3306)/db?plugins=iam&iam_region=us-east-1&tls=false", Config{}); err == nil {
-		t.Error("tls=false accepted")
-	}
-}
-
 func TestRegionFromHost(t *testing.T) {
 	for host, want := range map[string]string{
 		"db.cluster-abc.eu-west-1.rds.amazonaws.com":  "eu-west-1",

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktafed/oktafed/dbauth/mysqlauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -189,7 +191,7 @@ func TestPostgresThroughFront(t *testing.T) {
 	front, ca := e.startPostgres(t)
 
 	t.Run("50 concurrent connects make one Okta login", func(t *testing.T) {
-		c, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), e.config())
+		c, err := pgxauth.NewConnector(pgURL(front, ca, dbUser, nil), e.config())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +210,7 @@ func TestPostgresThroughFront(t *testing.T) {
 		// The DSN form needs Federation, which only code can give; the
 		// iam plugin with the default chain is the DSN-only case, so
 		// check here that the driver strips parameters and requires TLS.
-		db, err := sql.Open(dbauth.PostgresDriverName, pgURL(front, ca, dbUser, url.Values{"plugins": {"iam"}, "iam_region": {"us-east-1"}, "sslmode": {"disable"}}))
+		db, err := sql.Open(pgxauth.DriverName, pgURL(front, ca, dbUser, url.Values{"plugins": {"iam"}, "iam_region": {"us-east-1"}, "sslmode": {"disable"}}))
 		if err == nil {
 			err = db.Ping()
 			db.Close()
@@ -223,7 +225,7 @@ func TestPgxPoolReconnectsAfterExpiry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
-	pc, a, err := dbauth.ParsePoolConfig(pgURL(front, ca, dbUser, nil), e.config())
+	pc, a, err := pgxauth.ParsePoolConfig(pgURL(front, ca, dbUser, nil), e.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +265,7 @@ func TestRefusedTokenIsRetriedWithFreshCredentials(t *testing.T) {
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 	e.foreignFirst.Store(true)
-	c, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), e.config())
+	c, err := pgxauth.NewConnector(pgURL(front, ca, dbUser, nil), e.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +285,7 @@ func TestRefusedTokenIsRetriedWithFreshCredentials(t *testing.T) {
 	e2 := newEnv(t)
 	front2, ca2 := e2.startPostgres(t)
 	e2.foreignFirst.Store(true)
-	pc, _, err := dbauth.ParsePoolConfig(pgURL(front2, ca2, dbUser, nil), e2.config())
+	pc, _, err := pgxauth.ParsePoolConfig(pgURL(front2, ca2, dbUser, nil), e2.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +308,7 @@ func TestMySQLThroughFront(t *testing.T) {
 	e := newEnv(t)
 	front, tlsName := e.startMySQL(t)
 	dsn := dbUser + "@tcp(" + front.Addr() + ")/app?tls=" + tlsName + "&plugins=okta&iam_token_expiration=600"
-	c, err := dbauth.NewMySQLConnector(dsn, e.config())
+	c, err := mysqlauth.NewConnector(dsn, e.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +336,7 @@ func TestMySQLThroughFront(t *testing.T) {
 	e2 := newEnv(t)
 	front2, tlsName2 := e2.startMySQL(t)
 	e2.foreignFirst.Store(true)
-	c2, err := dbauth.NewMySQLConnector(dbUser+"@tcp("+front2.Addr()+")/app?tls="+tlsName2, e2.config())
+	c2, err := mysqlauth.NewConnector(dbUser+"@tcp("+front2.Addr()+")/app?tls="+tlsName2, e2.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +363,7 @@ func BenchmarkConnect(b *testing.B) {
 	b.Run("postgres", func(b *testing.B) {
 		e := newEnv(b)
 		front, ca := e.startPostgres(b)
-		tokenConn, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), e.config())
+		tokenConn, err := pgxauth.NewConnector(pgURL(front, ca, dbUser, nil), e.config())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -376,7 +378,7 @@ func BenchmarkConnect(b *testing.B) {
 	b.Run("mysql", func(b *testing.B) {
 		e := newEnv(b)
 		front, tlsName := e.startMySQL(b)
-		tokenConn, err := dbauth.NewMySQLConnector(dbUser+"@tcp("+front.Addr()+")/app?tls="+tlsName, e.config())
+		tokenConn, err := mysqlauth.NewConnector(dbUser+"@tcp("+front.Addr()+")/app?tls="+tlsName, e.config())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/oktafed/oktafed/dbauth"
@@ -65,7 +66,7 @@ func TestDatabasesGuideExample(t *testing.T) {
 		"http://127.0.0.1:8443", srv.URL,
 	).Replace(dsnLine)
 	counter := &stsCounter{}
-	c, err := dbauth.NewPgxConnector(dsn, dbauth.Config{IdPPassword: secret.New("Sandbox-Db-1"), HTTPClient: &http.Client{Transport: counter}})
+	c, err := pgxauth.NewConnector(dsn, dbauth.Config{IdPPassword: secret.New("Sandbox-Db-1"), HTTPClient: &http.Client{Transport: counter}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/secret"
 )
@@ -34,7 +35,7 @@ func TestHoldBackHelperProcess(t *testing.T) {
 		IdPUsername: svcLogin, IdPPassword: secret.New(os.Getenv("HELPER_PASSWORD")),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
 	}
-	c, err := dbauth.NewPgxConnector(os.Getenv("HELPER_DSN"), cfg)
+	c, err := pgxauth.NewConnector(os.Getenv("HELPER_DSN"), cfg)
 	if err == nil {
 		db := sql.OpenDB(c)
 		err = pingOnce(db)

@@ -31,6 +31,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/mysqlauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 )
 
 // impostorCert is a certificate authority made by the test (self-signed)
@@ -352,7 +354,7 @@ func TestImpostorPostgresGetsNoToken(t *testing.T) {
 					t.Errorf("%s: the error does not say where the RDS CA bundle is: %v", how, err)
 				}
 			}
-			c, err := dbauth.NewPgxConnector(dsn, iamConfig())
+			c, err := pgxauth.NewConnector(dsn, iamConfig())
 			if err == nil {
 				db := sql.OpenDB(c)
 				err = pingOnce(db)
@@ -360,7 +362,7 @@ func TestImpostorPostgresGetsNoToken(t *testing.T) {
 			}
 			check("database/sql", err)
 
-			pc, _, err := dbauth.ParsePoolConfig(dsn, iamConfig())
+			pc, _, err := pgxauth.ParsePoolConfig(dsn, iamConfig())
 			if err == nil {
 				var pool *pgxpool.Pool
 				if pool, err = pgxpool.NewWithConfig(context.Background(), pc); err == nil {
@@ -376,7 +378,7 @@ func TestImpostorPostgresGetsNoToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			if raw, perr := pgxpool.ParseConfig(strings.TrimPrefix(strings.Replace(dsn, "plugins=iam&iam_region=us-east-1", "", 1), "")); perr == nil {
-				err = dbauth.ConfigurePool(raw, a)
+				err = pgxauth.ConfigurePool(raw, a)
 				if err == nil {
 					var pool *pgxpool.Pool
 					if pool, err = pgxpool.NewWithConfig(context.Background(), raw); err == nil {
@@ -387,7 +389,7 @@ func TestImpostorPostgresGetsNoToken(t *testing.T) {
 				check("ConfigurePool", err)
 			}
 			if raw, perr := pgx.ParseConfig(strings.Replace(dsn, "plugins=iam&iam_region=us-east-1", "", 1)); perr == nil {
-				db := sql.OpenDB(stdlib.GetConnector(*raw, stdlib.OptionBeforeConnect(dbauth.PgxBeforeConnect(a))))
+				db := sql.OpenDB(stdlib.GetConnector(*raw, stdlib.OptionBeforeConnect(pgxauth.BeforeConnect(a))))
 				check("PgxBeforeConnect", pingOnce(db))
 				db.Close()
 			}
@@ -402,7 +404,7 @@ func TestImpostorPostgresGetsNoToken(t *testing.T) {
 			before := len(imp.passwords())
 			cfg := iamConfig()
 			cfg.InsecureUnverifiedDBTLS = true
-			c, err := dbauth.NewPgxConnector(base+"&sslmode="+mode, cfg)
+			c, err := pgxauth.NewConnector(base+"&sslmode="+mode, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -416,7 +418,7 @@ func TestImpostorPostgresGetsNoToken(t *testing.T) {
 				t.Fatalf("sslmode=%s with the opt-out: the impostor got %q, want the token (so this test can tell)", mode, got)
 			}
 		}
-		c, err := dbauth.NewPgxConnector(base+"&sslmode=disable&"+dbauth.ParamInsecureDBTLS+"=true", iamConfig())
+		c, err := pgxauth.NewConnector(base+"&sslmode=disable&"+dbauth.ParamInsecureDBTLS+"=true", iamConfig())
 		if err == nil {
 			db := sql.OpenDB(c)
 			err = pingOnce(db)
@@ -460,7 +462,7 @@ func TestImpostorMySQLGetsNoToken(t *testing.T) {
 			if tc.query != "" {
 				dsn += "&" + tc.query
 			}
-			c, err := dbauth.NewMySQLConnector(dsn, iamConfig())
+			c, err := mysqlauth.NewConnector(dsn, iamConfig())
 			if err == nil {
 				db := sql.OpenDB(c)
 				err = pingOnce(db)
@@ -475,7 +477,7 @@ func TestImpostorMySQLGetsNoToken(t *testing.T) {
 			// A mysql.Config made by the driver, handed to dbauth.
 			if raw, perr := mysql.ParseDSN(strings.Replace(dsn, "plugins=iam&iam_region=us-east-1", "", 1)); perr == nil {
 				a, _ := dbauth.New(iamConfig())
-				mc, err := dbauth.NewMySQLConnectorFromConfig(raw, a)
+				mc, err := mysqlauth.NewConnectorFromConfig(raw, a)
 				if err == nil {
 					db := sql.OpenDB(mc)
 					err = pingOnce(db)
@@ -493,7 +495,7 @@ func TestImpostorMySQLGetsNoToken(t *testing.T) {
 	t.Run("opt-out", func(t *testing.T) {
 		for _, q := range []string{"tls=skip-verify", "tls=preferred", "tls=" + insecureName} {
 			before := len(imp.passwords())
-			c, err := dbauth.NewMySQLConnector(base+"&"+q+"&"+dbauth.ParamInsecureDBTLS+"=true", iamConfig())
+			c, err := mysqlauth.NewConnector(base+"&"+q+"&"+dbauth.ParamInsecureDBTLS+"=true", iamConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

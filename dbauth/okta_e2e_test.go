@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/oktafed/oktafed/dbauth"
@@ -62,7 +63,7 @@ func TestOktaPluginEndToEnd(t *testing.T) {
 	}
 
 	counter := &stsCounter{}
-	conn, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), dbauth.Config{
+	conn, err := pgxauth.NewConnector(pgURL(front, ca, dbUser, nil), dbauth.Config{
 		Plugin:      dbauth.PluginOkta,
 		IdPEndpoint: srv.URL, AppID: "0oa1demoawsapp0000001",
 		IdPUsername: "db-service@example.com", IdPPassword: secret.New("Sandbox-Db-1"),

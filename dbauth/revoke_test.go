@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 )
 
 // TestRevokedSessionOldTokenGetsNewCredentials: the first role session is
@@ -20,7 +20,7 @@ func TestRevokedSessionOldTokenGetsNewCredentials(t *testing.T) {
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 	e.foreignFirst.Store(true)
-	c, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), e.config())
+	c, err := pgxauth.NewConnector(pgURL(front, ca, dbUser, nil), e.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestRevokedSessionOldTokenGetsNewCredentials(t *testing.T) {
 func TestRefusalErrorSaysWhatWasTried(t *testing.T) {
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
-	c, err := dbauth.NewPgxConnector(pgURL(front, ca, "mallory", nil), e.config())
+	c, err := pgxauth.NewConnector(pgURL(front, ca, "mallory", nil), e.config())
 	if err != nil {
 		t.Fatal(err)
 	}

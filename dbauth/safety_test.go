@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oktafed/oktafed/dbauth/mysqlauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/go-sql-driver/mysql"
@@ -84,7 +87,7 @@ func (r *oktaRig) config(password string) dbauth.Config {
 
 func (r *oktaRig) pgDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 	t.Helper()
-	c, err := dbauth.NewPgxConnector(pgURL(r.pg, r.pgCA, user, nil), cfg)
+	c, err := pgxauth.NewConnector(pgURL(r.pg, r.pgCA, user, nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func (r *oktaRig) pgDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 
 func (r *oktaRig) myDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 	t.Helper()
-	c, err := dbauth.NewMySQLConnector(user+"@tcp("+r.my.Addr()+")/app?tls="+r.myTLS, cfg)
+	c, err := mysqlauth.NewConnector(user+"@tcp("+r.my.Addr()+")/app?tls="+r.myTLS, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +178,7 @@ func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
 		before := r.counter.assume.Load()
 		for i := range 10 {
 			err := engine.db.Ping()
-			if err == nil || !dbauth.IsAuthFailure(err) {
+			if err == nil || !refusedLogin(err) {
 				t.Fatalf("%s connect %d: %v, want a refusal", engine.name, i+1, err)
 			}
 			if !strings.Contains(err.Error(), "rds-db:connect") || !strings.Contains(err.Error(), "allowed: section") {
@@ -226,7 +229,7 @@ func TestHintsFitTheFailure(t *testing.T) {
 	}
 
 	// The database's own certificate is still blamed on the database.
-	c, err := dbauth.NewPgxConnector("postgres://alice@"+r.pg.Addr()+"/app?sslmode=verify-full", r.config(svcPassword))
+	c, err := pgxauth.NewConnector("postgres://alice@"+r.pg.Addr()+"/app?sslmode=verify-full", r.config(svcPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +252,7 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 		"iamTokenExpirationSec": {"600"}, "httpTimeoutMs": {"20000"}, "dbUser": {dbUser},
 	}
 	pgDSN := "postgres://nobody@" + r.pg.Addr() + "/app?sslmode=verify-full&sslrootcert=" + url.QueryEscape(r.pgCA) + "&" + q.Encode()
-	db, err := sql.Open(dbauth.PostgresDriverName, pgDSN)
+	db, err := sql.Open(pgxauth.DriverName, pgDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +263,7 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 	}
 
 	myDSN := "nobody@tcp(" + r.my.Addr() + ")/app?tls=" + r.myTLS + "&" + q.Encode()
-	mdb, err := sql.Open(dbauth.MySQLDriverName, myDSN)
+	mdb, err := sql.Open(mysqlauth.DriverName, myDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,4 +274,13 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 	if _, err := os.Stat(r.pgCA); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// refusedLogin reports whether err is the server refusing a login:
+// PostgreSQL SQLSTATE 28P01 or 28000, MySQL error 1045.
+func refusedLogin(err error) bool {
+	var pgErr *pgconn.PgError
+	var myErr *mysql.MySQLError
+	return errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") ||
+		errors.As(err, &myErr) && myErr.Number == 1045
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/mysqlauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -92,13 +94,13 @@ func TestWrapperExampleDSNs(t *testing.T) {
 			c := dbauth.Config{RootCAs: roots}
 			var db *sql.DB
 			if tc.driver == "pgx" {
-				pc, err := dbauth.NewPgxConnector(tc.dsn, c)
+				pc, err := pgxauth.NewConnector(tc.dsn, c)
 				if err != nil {
 					t.Fatal(err)
 				}
 				db = sql.OpenDB(pc)
 			} else {
-				mc, err := dbauth.NewMySQLConnector(tc.dsn, c)
+				mc, err := mysqlauth.NewConnector(tc.dsn, c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -131,7 +133,7 @@ func TestWrapperExampleDSNs(t *testing.T) {
 		dead := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 		ln.Close()
 		dsn := "host=127.0.0.1,127.0.0.1 port=" + dead + "," + pgPort + " user=" + dbUser + " dbname=app plugins=iam iamRegion=us-east-1"
-		pc, err := dbauth.NewPgxConnector(dsn, dbauth.Config{RootCAs: roots})
+		pc, err := pgxauth.NewConnector(dsn, dbauth.Config{RootCAs: roots})
 		if err != nil {
 			t.Fatal(err)
 		}
