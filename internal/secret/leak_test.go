@@ -53,8 +53,8 @@ func TestStringNeverPrints(t *testing.T) {
 // it complete, so a new type is walked from the day it is added.
 var exported = map[string]any{
 	"dbauth.Auth": dbauth.Auth{}, "dbauth.Config": dbauth.Config{}, "dbauth.Endpoint": dbauth.Endpoint{},
-	"dbauth.Login": dbauth.Login{}, "dbauth.MySQLConnector": dbauth.MySQLConnector{}, "dbauth.OktaLogin": dbauth.OktaLogin{},
-	"dbauth.Param": dbauth.Param{}, "dbauth.PgxConnector": dbauth.PgxConnector{},
+	"dbauth.Login": dbauth.Login{}, "dbauth.Connector": dbauth.Connector{}, "dbauth.OktaLogin": dbauth.OktaLogin{},
+	"dbauth.Param":            dbauth.Param{},
 	"awsauth.KeyringSessions": awsauth.KeyringSessions{}, "awsauth.Resolver": awsauth.Resolver{},
 	"secrets.Reader": secrets.Reader{}, "secrets.Secret": secrets.Secret{},
 	"federation.App": federation.App{}, "federation.Assumed": federation.Assumed{}, "federation.Captured": federation.Captured{},
@@ -76,7 +76,7 @@ var exported = map[string]any{
 	"sso.ProfileSpec": sso.ProfileSpec{}, "sso.Session": sso.Session{}, "sso.Token": sso.Token{},
 }
 
-var walkedPackages = []string{"dbauth", "awsauth", "secrets", "federation", "federation/browser", "okta", "m2m", "sso"}
+var walkedPackages = []string{"dbauth", "dbauth/pgxauth", "dbauth/mysqlauth", "awsauth", "secrets", "federation", "federation/browser", "okta", "m2m", "sso"}
 
 // TestExportedTypesListed fails when one of the walked packages has an
 // exported struct type that exported does not list.
