@@ -64,6 +64,7 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 	if os.Getenv(holdBackHelperEnv) == "1" {
 		t.Skip("in a helper process")
 	}
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	dsn := pgURL(r.pg, r.pgCA, dbUser, nil)
 	dir := t.TempDir()
@@ -144,6 +145,7 @@ func wrongSignIn(t *testing.T, org string) {
 // TestWrongAppIDIsHeldBack: an app_id that leads to no app costs one
 // Okta sign-in, not one per connect, and the error says to fix app_id.
 func TestWrongAppIDIsHeldBack(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	cfg := r.config(svcPassword)
 	cfg.AppID = "0oaWRONGapp" + strings.ReplaceAll(t.Name(), "/", "")

@@ -17,6 +17,7 @@ import (
 // the retry, in the same connect, succeeds: the token is not re-signed
 // with the revoked credentials.
 func TestRevokedSessionOldTokenGetsNewCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 	e.foreignFirst.Store(true)
@@ -46,6 +47,7 @@ func TestRevokedSessionOldTokenGetsNewCredentials(t *testing.T) {
 // allow for the role is refused with fresh credentials too; the error
 // names what the connect did, and the next connect does not renew again.
 func TestRefusalErrorSaysWhatWasTried(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	front, ca := e.startPostgres(t)
 	c, err := pgxauth.NewConnector(pgURL(front, ca, "mallory", nil), e.config())

@@ -51,7 +51,6 @@ func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[stri
 		sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}},
 		sandbox.AWSRoleConfig{ARN: otherRole})
 	srv := sandbox.Start(t, cfg)
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
 	r := &oktaRig{srv: srv, counter: &stsCounter{}}
 
 	pg := testenv.Postgres(t)
@@ -81,7 +80,8 @@ func (r *oktaRig) config(password string) dbauth.Config {
 		IdPEndpoint: r.srv.URL, AppID: "0oa1demoawsapp0000001",
 		IdPUsername: svcLogin, IdPPassword: secret.New(password),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
-		HTTPClient: &http.Client{Transport: r.counter, Timeout: 30 * time.Second},
+		HTTPClient:  &http.Client{Transport: r.counter, Timeout: 30 * time.Second},
+		STSEndpoint: r.srv.URL,
 	}
 }
 
@@ -112,6 +112,7 @@ func (r *oktaRig) myDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 // back, the account stays unlocked, and the fixed password then connects
 // at once.
 func TestWrongOktaPasswordNeverLocksTheAccount(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	db := r.pgDB(t, dbUser, r.config("Wrong-Password-1"))
 	for i := range 5 {
@@ -166,6 +167,7 @@ func TestWrongOktaPasswordNeverLocksTheAccount(t *testing.T) {
 // renewal in case the session was revoked), not eleven, and the error
 // says what to check.
 func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {otherRole}}, map[string]string{dbUser: "alice-backend-password"})
 	for _, engine := range []struct {
 		name  string
@@ -201,6 +203,7 @@ func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
 // not told to enable IAM authentication; an untrusted identity provider
 // certificate is not blamed on the RDS CA bundle.
 func TestHintsFitTheFailure(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}, "ghost": {appRole}}, map[string]string{dbUser: "alice-backend-password", "ghost": "ghost-pw"})
 	for name, db := range map[string]*sql.DB{
 		"postgres": r.pgDB(t, "ghost", r.config(svcPassword)),
@@ -244,6 +247,7 @@ func TestHintsFitTheFailure(t *testing.T) {
 // Advanced Go Wrapper's names connects through the sandbox's fronts to
 // real PostgreSQL and MariaDB, signing in to the sandbox org.
 func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	q := url.Values{
 		"plugins": {"okta"}, "idpEndpoint": {r.srv.URL}, "appId": {"0oa1demoawsapp0000001"},
@@ -252,10 +256,14 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 		"iamTokenExpirationSec": {"600"}, "httpTimeoutMs": {"20000"}, "dbUser": {dbUser},
 	}
 	pgDSN := "postgres://nobody@" + r.pg.Addr() + "/app?sslmode=verify-full&sslrootcert=" + url.QueryEscape(r.pgCA) + "&" + q.Encode()
-	db, err := sql.Open(pgxauth.DriverName, pgDSN)
+	// Only the STS endpoint, which a program reaching AWS needs not set,
+	// comes from Config.
+	sts := dbauth.Config{STSEndpoint: r.srv.URL}
+	pc, err := pgxauth.NewConnector(pgDSN, sts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	db := sql.OpenDB(pc)
 	defer db.Close()
 	var user string
 	if err := db.QueryRow("SELECT current_user").Scan(&user); err != nil || user != dbUser {
@@ -263,10 +271,11 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 	}
 
 	myDSN := "nobody@tcp(" + r.my.Addr() + ")/app?tls=" + r.myTLS + "&" + q.Encode()
-	mdb, err := sql.Open(mysqlauth.DriverName, myDSN)
+	mc, err := mysqlauth.NewConnector(myDSN, sts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	mdb := sql.OpenDB(mc)
 	defer mdb.Close()
 	if err := mdb.QueryRow("SELECT CURRENT_USER()").Scan(&user); err != nil || !strings.HasPrefix(user, dbUser+"@") {
 		t.Fatalf("mysql with camelCase names: %q, %v", user, err)

@@ -5,13 +5,13 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/dbauth/mysqlauth"
 	"github.com/oktafed/oktafed/dbauth/pgxauth"
@@ -28,6 +28,7 @@ import (
 // values are the sandbox's. The fronts' CA comes from Config.RootCAs, not
 // the DSN.
 func TestWrapperExampleDSNs(t *testing.T) {
+	t.Parallel()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: svcLogin, Password: svcPassword})
 	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, sandbox.OrgRoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{svcLogin}})
@@ -51,21 +52,14 @@ func TestWrapperExampleDSNs(t *testing.T) {
 	roots.AppendCertsFromPEM(pgFront.CertPEM())
 	roots.AppendCertsFromPEM(myFront.CertPEM())
 
-	// The iam and secrets plugins use the default AWS chain: the
-	// environment, as on a host with a role.
+	// The iam and secrets plugins get the AWS configuration a host with a
+	// role would load (TestDefaultChainFromEnvironment covers loading it);
+	// the okta plugin reaches the sandbox's STS.
 	creds, err := srv.AWS.IssueCredentials(appRole, "wrapper-test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty := filepath.Join(t.TempDir(), "none")
-	os.WriteFile(empty, nil, 0o600)
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey, "AWS_SESSION_TOKEN": creds.SessionToken,
-		"AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_PROFILE": "",
-		"AWS_ENDPOINT_URL_STS": srv.URL,
-	} {
-		t.Setenv(k, v)
-	}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
 
 	pgHost, pgPort, _ := net.SplitHostPort(pgFront.Addr())
 	myAddr := myFront.Addr()
@@ -91,7 +85,7 @@ func TestWrapperExampleDSNs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dbauth.Config{RootCAs: roots}
+			c := dbauth.Config{RootCAs: roots, AWSConfig: &awsCfg, STSEndpoint: srv.URL}
 			var db *sql.DB
 			if tc.driver == "pgx" {
 				pc, err := pgxauth.NewConnector(tc.dsn, c)
@@ -133,7 +127,7 @@ func TestWrapperExampleDSNs(t *testing.T) {
 		dead := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 		ln.Close()
 		dsn := "host=127.0.0.1,127.0.0.1 port=" + dead + "," + pgPort + " user=" + dbUser + " dbname=app plugins=iam iamRegion=us-east-1"
-		pc, err := pgxauth.NewConnector(dsn, dbauth.Config{RootCAs: roots})
+		pc, err := pgxauth.NewConnector(dsn, dbauth.Config{RootCAs: roots, AWSConfig: &awsCfg})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package mysqlauth
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,5 +80,26 @@ func TestParseErrorsNeverQuoteTheDSN(t *testing.T) {
 		if strings.Contains(dsn, msg[i:i+3]) && !strings.Contains(ownWords, msg[i:i+3]) {
 			t.Fatalf("the error quotes %q of the DSN: %s", msg[i:i+3], msg)
 		}
+	}
+}
+
+// TestDriverName: sql.Open with DriverName reads dbauth's parameters from
+// the DSN and holds the connection to the same TLS rule.
+func TestDriverName(t *testing.T) {
+	db, err := sql.Open(DriverName, "a@tcp(h:3306)/db?plugins=iam&iam_region=us-east-1&tls=false")
+	if err == nil {
+		err = db.Ping()
+		db.Close()
+	}
+	if !errors.Is(err, dbconn.ErrUnverifiedTLS) {
+		t.Fatalf("tls=false through sql.Open: %v", err)
+	}
+	db, err = sql.Open(DriverName, "a@tcp(h:3306)/db?plugins=iam&iam_regoin=us-east-1")
+	if err == nil {
+		err = db.Ping()
+		db.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "iam_region") {
+		t.Fatalf("a misspelt parameter through sql.Open: %v", err)
 	}
 }

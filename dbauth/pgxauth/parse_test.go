@@ -3,6 +3,7 @@ package pgxauth
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"net"
@@ -149,3 +150,24 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 func (c *chunkConn) Write(p []byte) (int, error) { return len(p), nil }
 func (c *chunkConn) Close() error                { return nil }
 func (c *chunkConn) RemoteAddr() net.Addr        { return &net.TCPAddr{} }
+
+// TestDriverName: sql.Open with DriverName reads dbauth's parameters from
+// the DSN and holds the connection to the same TLS rule.
+func TestDriverName(t *testing.T) {
+	db, err := sql.Open(DriverName, "postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=require")
+	if err == nil {
+		err = db.Ping()
+		db.Close()
+	}
+	if !errors.Is(err, dbconn.ErrUnverifiedTLS) {
+		t.Fatalf("sslmode=require through sql.Open: %v", err)
+	}
+	db, err = sql.Open(DriverName, "postgres://a@h/db?plugins=iam&iam_regoin=us-east-1")
+	if err == nil {
+		err = db.Ping()
+		db.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "iam_region") {
+		t.Fatalf("a misspelt parameter through sql.Open: %v", err)
+	}
+}
