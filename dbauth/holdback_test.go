@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
 	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/secret"
@@ -38,7 +39,7 @@ func TestHoldBackHelperProcess(t *testing.T) {
 	c, err := pgxauth.NewConnector(os.Getenv("HELPER_DSN"), cfg)
 	if err == nil {
 		db := sql.OpenDB(c)
-		err = pingOnce(db)
+		err = dbtest.PingOnce(db)
 		db.Close()
 	}
 	switch {
@@ -66,7 +67,7 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 	}
 	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
-	dsn := pgURL(r.pg, r.pgCA, dbUser, nil)
+	dsn := dbtest.PgURL(r.pg, r.pgCA, dbUser, nil)
 	dir := t.TempDir()
 	for i := range 5 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHoldBackHelperProcess$", "-test.count=1", "-test.v")

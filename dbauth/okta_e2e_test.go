@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
 	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/secret"
 
@@ -63,7 +64,7 @@ func TestOktaPluginEndToEnd(t *testing.T) {
 	}
 
 	counter := &stsCounter{}
-	conn, err := pgxauth.NewConnector(pgURL(front, ca, dbUser, nil), dbauth.Config{
+	conn, err := pgxauth.NewConnector(dbtest.PgURL(front, ca, dbUser, nil), dbauth.Config{
 		Plugin:      dbauth.PluginOkta,
 		IdPEndpoint: srv.URL, AppID: "0oa1demoawsapp0000001",
 		IdPUsername: "db-service@example.com", IdPPassword: secret.New("Sandbox-Db-1"),
@@ -76,7 +77,7 @@ func TestOktaPluginEndToEnd(t *testing.T) {
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
-	connectConcurrently(t, db, 50, "SELECT current_user")
+	dbtest.ConnectConcurrently(t, db, 50, "SELECT current_user")
 	if a, s := counter.authn.Load(), counter.assume.Load(); a != 1 || s != 1 {
 		t.Fatalf("50 connects made %d Okta sign-ins and %d AssumeRoleWithSAML calls, want 1 and 1", a, s)
 	}

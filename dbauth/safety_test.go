@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
 	"github.com/oktafed/oktafed/dbauth/mysqlauth"
 	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/secret"
@@ -87,7 +88,7 @@ func (r *oktaRig) config(password string) dbauth.Config {
 
 func (r *oktaRig) pgDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 	t.Helper()
-	c, err := pgxauth.NewConnector(pgURL(r.pg, r.pgCA, user, nil), cfg)
+	c, err := pgxauth.NewConnector(dbtest.PgURL(r.pg, r.pgCA, user, nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

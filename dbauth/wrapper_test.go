@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
 	"github.com/oktafed/oktafed/dbauth/mysqlauth"
 	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/testenv"
@@ -33,19 +34,19 @@ func TestWrapperExampleDSNs(t *testing.T) {
 	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: svcLogin, Password: svcPassword})
 	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, sandbox.OrgRoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{svcLogin}})
 	cfg.AWS.Roles = append(cfg.AWS.Roles, sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}})
-	cfg.Secrets = append(cfg.Secrets, sandbox.SecretConfig{Name: "wrapper/db", JSON: map[string]any{"username": master, "password": masterPW}})
+	cfg.Secrets = append(cfg.Secrets, sandbox.SecretConfig{Name: "wrapper/db", JSON: map[string]any{"username": dbtest.Master, "password": dbtest.MasterPW}})
 	srv := sandbox.Start(t, cfg)
 
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
 	pgFront := srv.StartRDS(t, sandbox.RDSConfig{
-		Engine: sandbox.RDSPostgres, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{master: masterPW},
+		Engine: sandbox.RDSPostgres, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{dbtest.Master: dbtest.MasterPW},
 		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: map[string]string{dbUser: "alice-backend-password"}},
 	})
 	my := testenv.MariaDB(t)
 	my.Exec(t, "CREATE DATABASE app", "CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'", "GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'")
 	myFront := srv.StartRDS(t, sandbox.RDSConfig{
-		Engine: sandbox.RDSMySQL, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{master: masterPW},
+		Engine: sandbox.RDSMySQL, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{dbtest.Master: dbtest.MasterPW},
 		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: map[string]string{dbUser: "alice-backend-password"}},
 	})
 	roots := x509.NewCertPool()
