@@ -1,6 +1,10 @@
 // Package dbauth holds database authentication for Amazon RDS and Aurora
-// with federated IAM tokens: driver.Connectors for pgx (database/sql) and
-// github.com/go-sql-driver/mysql, and a pgxpool BeforeConnect hook.
+// with federated IAM tokens, without a database driver: the configuration,
+// the token and secret caches (Auth) and the database/sql Connector that
+// retries a refused login. Its driver packages connect with it:
+// dbauth/pgxauth (PostgreSQL over pgx, database/sql and pgxpool) and
+// dbauth/mysqlauth (MySQL and MariaDB over github.com/go-sql-driver/mysql),
+// so that a program links only the driver it uses.
 //
 // Three plugins supply the password a connection sends:
 //
