@@ -33,13 +33,18 @@ const (
 
 // oktaRig is the whole chain with nothing faked: the sandbox org (which
 // locks a user out after 5 failed sign-ins, as Okta's default policy
-// does), its SAML, STS, and RDS fronts before real PostgreSQL and MariaDB.
+// does), its SAML, STS, and RDS fronts before real PostgreSQL and (from
+// the first use) MariaDB.
 type oktaRig struct {
 	srv     *sandbox.Server
 	counter *stsCounter
 	pg, my  *sandbox.RDSFront
 	pgCA    string
 	myTLS   string
+	// allowed and backendUsers are kept for the MariaDB front, which
+	// starts on first use: most tests need only PostgreSQL.
+	allowed      map[string][]string
+	backendUsers map[string]string
 }
 
 // newOktaRig starts the rig. allowed is the fronts' allowed: section.
@@ -52,7 +57,7 @@ func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[stri
 		sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}},
 		sandbox.AWSRoleConfig{ARN: otherRole})
 	srv := sandbox.Start(t, cfg)
-	r := &oktaRig{srv: srv, counter: &stsCounter{}}
+	r := &oktaRig{srv: srv, counter: &stsCounter{}, allowed: allowed, backendUsers: backendUsers}
 
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
@@ -62,17 +67,25 @@ func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[stri
 		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: backendUsers},
 	})
 
+	return r
+}
+
+// startMySQL starts real MariaDB and the rig's front before it, once.
+func (r *oktaRig) startMySQL(t *testing.T) {
+	t.Helper()
+	if r.my != nil {
+		return
+	}
 	my := testenv.MariaDB(t)
 	my.Exec(t, "CREATE DATABASE app", "CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'", "GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'")
-	r.my = srv.StartRDS(t, sandbox.RDSConfig{
-		Engine: sandbox.RDSMySQL, Allowed: allowed,
-		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: backendUsers},
+	r.my = r.srv.StartRDS(t, sandbox.RDSConfig{
+		Engine: sandbox.RDSMySQL, Allowed: r.allowed,
+		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: r.backendUsers},
 	})
 	r.myTLS = "dbauth-safety-" + r.my.Addr()
 	if err := mysql.RegisterTLSConfig(r.myTLS, r.my.ClientTLSConfig("127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 func (r *oktaRig) config(password string) dbauth.Config {
@@ -99,6 +112,7 @@ func (r *oktaRig) pgDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 
 func (r *oktaRig) myDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 	t.Helper()
+	r.startMySQL(t)
 	c, err := mysqlauth.NewConnector(user+"@tcp("+r.my.Addr()+")/app?tls="+r.myTLS, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +184,7 @@ func TestWrongOktaPasswordNeverLocksTheAccount(t *testing.T) {
 func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
 	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {otherRole}}, map[string]string{dbUser: "alice-backend-password"})
+	r.startMySQL(t)
 	for _, engine := range []struct {
 		name  string
 		db    *sql.DB
@@ -271,6 +286,7 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 		t.Fatalf("postgres with camelCase names: %q, %v", user, err)
 	}
 
+	r.startMySQL(t)
 	myDSN := "nobody@tcp(" + r.my.Addr() + ")/app?tls=" + r.myTLS + "&" + q.Encode()
 	mc, err := mysqlauth.NewConnector(myDSN, sts)
 	if err != nil {
