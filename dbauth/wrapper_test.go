@@ -56,7 +56,7 @@ func TestWrapperExampleDSNs(t *testing.T) {
 	// The iam and secrets plugins get the AWS configuration a host with a
 	// role would load (TestDefaultChainFromEnvironment covers loading it);
 	// the okta plugin reaches the sandbox's STS.
-	creds, err := srv.AWS.IssueCredentials(appRole, "wrapper-test", time.Hour)
+	creds, err := srv.IssueCredentials(appRole, "wrapper-test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

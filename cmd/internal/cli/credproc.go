@@ -41,9 +41,9 @@ In ~/.aws/config:
 			// not hold it for long.
 			ctx, cancel := context.WithTimeout(cmd.Context(), credentialProcessBudget)
 			defer cancel()
-			r := refresher(ios)
-			r.HTTPClient = credentialProcessDeadlines(ios).HTTPClient()
-			creds, err := r.Credentials(ctx, owned)
+			// The run's client has credential-process's deadlines
+			// (deadlinesFor).
+			creds, err := refresher(ios).Credentials(ctx, owned)
 			if err != nil {
 				return withExitCode(err)
 			}

@@ -92,7 +92,7 @@ func (e *Env) Config() dbauth.Config {
 				if n == 1 && e.ForeignFirst.Load() {
 					return aws.Credentials{AccessKeyID: "ASIAREVOKEDREVOKED00", SecretAccessKey: "x", SessionToken: "y", CanExpire: true, Expires: time.Now().Add(time.Hour)}, nil
 				}
-				return e.Srv.AWS.IssueCredentials(l.RoleARN, "dbauth-test", time.Hour)
+				return e.Srv.IssueCredentials(l.RoleARN, "dbauth-test", time.Hour)
 			}), nil
 		},
 	}
