@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/secret"
 )
@@ -34,10 +36,10 @@ func TestHoldBackHelperProcess(t *testing.T) {
 		IdPUsername: svcLogin, IdPPassword: secret.New(os.Getenv("HELPER_PASSWORD")),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
 	}
-	c, err := dbauth.NewPgxConnector(os.Getenv("HELPER_DSN"), cfg)
+	c, err := pgxauth.NewConnector(os.Getenv("HELPER_DSN"), cfg)
 	if err == nil {
 		db := sql.OpenDB(c)
-		err = pingOnce(db)
+		err = dbtest.PingOnce(db)
 		db.Close()
 	}
 	switch {
@@ -63,8 +65,9 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 	if os.Getenv(holdBackHelperEnv) == "1" {
 		t.Skip("in a helper process")
 	}
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
-	dsn := pgURL(r.pg, r.pgCA, dbUser, nil)
+	dsn := dbtest.PgURL(r.pg, r.pgCA, dbUser, nil)
 	dir := t.TempDir()
 	for i := range 5 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHoldBackHelperProcess$", "-test.count=1", "-test.v")
@@ -143,6 +146,7 @@ func wrongSignIn(t *testing.T, org string) {
 // TestWrongAppIDIsHeldBack: an app_id that leads to no app costs one
 // Okta sign-in, not one per connect, and the error says to fix app_id.
 func TestWrongAppIDIsHeldBack(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	cfg := r.config(svcPassword)
 	cfg.AppID = "0oaWRONGapp" + strings.ReplaceAll(t.Name(), "/", "")

@@ -27,13 +27,17 @@ var (
 	// every AWS call; the server libraries belong to oktafed-gateway. The
 	// libraries programs import carry only their job: the browser driver
 	// belongs to the CLI (federation/browser), the database drivers to
-	// dbauth.
+	// dbauth's driver packages.
 	forbidden = map[string][]string{
 		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus", "go.opentelemetry.io"},
 		"awsauth":     {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
 		"secrets":     {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
-		"dbauth":      {"github.com/chromedp"},
 		"federation":  {"github.com/chromedp"},
+		// a program that uses pgx links no MySQL driver, and the other
+		// way round: each driver has its own package under dbauth.
+		"dbauth":           {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
+		"dbauth/pgxauth":   {"github.com/chromedp", "github.com/go-sql-driver/mysql"},
+		"dbauth/mysqlauth": {"github.com/chromedp", "github.com/jackc/pgx"},
 	}
 	// lean: binaries that may link only the standard library and these
 	// (an allow-list, paths as in forbidden): the credential_process
@@ -442,7 +446,10 @@ func TestRulesCatch(t *testing.T) {
 		"federation":         {Imports: []string{"federation/browser"}, Deps: []string{module + "/federation/browser", "github.com/chromedp/chromedp"}},
 		"federation/browser": {Deps: []string{"github.com/chromedp/chromedp"}},
 		"secrets":            {Deps: []string{"github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql", "github.com/chromedp/cdproto/fetch"}},
-		"dbauth":             {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp", "github.com/jackc/pgx/v5"}},
+		"dbauth":             {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp", "github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql"}},
+		// each driver package back with the other's driver
+		"dbauth/pgxauth":   {Imports: []string{"dbauth"}, Deps: []string{module + "/dbauth", "github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql"}},
+		"dbauth/mysqlauth": {Imports: []string{"dbauth"}, Deps: []string{module + "/dbauth", "github.com/go-sql-driver/mysql", "github.com/jackc/pgx/v5/pgconn"}},
 	}
 	withLibs := maps.Clone(graph)
 	maps.Copy(withLibs, libs)
@@ -468,6 +475,10 @@ func TestRulesCatch(t *testing.T) {
 			"awsauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5/stdlib, through awsauth",
 			"awsauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through awsauth",
 			"dbauth links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation",
+			"dbauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5, through dbauth",
+			"dbauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through dbauth",
+			"dbauth/pgxauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through dbauth",
+			"dbauth/mysqlauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5/pgconn, through dbauth/mysqlauth",
 		},
 		"lean":    {"cmd/oktafed-credential-process links github.com/spf13/cobra, through cmd/internal/fastpath: not on its allow-list"},
 		"top":     {"library okta depends on cmd/internal/cli"},
