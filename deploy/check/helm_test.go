@@ -444,8 +444,11 @@ func checkGatewayAccepts(t *testing.T, m Manifests, secretFiles map[string][]byt
 			return
 		}
 		gatewayPath = filepath.Join(dir, "oktafed-gateway")
-		cmd := exec.Command("go", "build", "-o", gatewayPath, "./cmd/oktafed-gateway")
+		// Built as the release builds it (-trimpath, no cgo), so the
+		// compilation is shared with the release snapshot.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", gatewayPath, "./cmd/oktafed-gateway")
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			gatewayErr = err
 			t.Logf("%s", out)

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/oktafed/oktafed/internal/testenv"
 )
 
 // module is the module path; the rules below name packages relative to it.
@@ -538,7 +540,7 @@ func TestPeopleBinary(t *testing.T) {
 		t.Skip("links the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "oktafed")
-	cmd := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", bin, module+"/cmd/oktafed")
+	cmd := testenv.GoBuild(nil, "-ldflags=-dumpdep", "-o", bin, module+"/cmd/oktafed")
 	dump, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%.2000s", err, dump)

@@ -79,9 +79,8 @@ func oktafedBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "oktafed")
 		// The credential_process companion, beside oktafed as the
 		// release archives install it.
-		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/oktafed/oktafed/cmd/oktafed", "github.com/oktafed/oktafed/cmd/oktafed-credential-process")
 		// Tests move HOME; the build must keep using the real caches.
-		cmd.Env = origEnv
+		cmd := testenv.GoBuild(origEnv, "-o", dir+string(filepath.Separator), "github.com/oktafed/oktafed/cmd/oktafed", "github.com/oktafed/oktafed/cmd/oktafed-credential-process")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
