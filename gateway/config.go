@@ -113,7 +113,10 @@ type Config struct {
 // Timeouts bound how long the gateway waits on clients and upstreams.
 // Zero fields take the defaults below.
 type Timeouts struct {
-	// ReadHeader bounds reading a request's headers (default 10s).
+	// ReadHeader bounds reading a request's headers (default 10s), an
+	// HTTP/2 header block included: an HTTP/2 connection without a
+	// complete frame for half of it is sent a PING and closed when the
+	// answer does not come within the other half.
 	ReadHeader time.Duration `yaml:"read_header,omitempty"`
 	// BodyIdle is the longest a request body may go without sending a
 	// byte (default 30s); a slow or stalled upload is answered 408 and

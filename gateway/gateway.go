@@ -378,6 +378,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    g.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
+		HTTP2:             h2Config(g.timeouts.ReadHeader),
 	}
 	srv.Protocols.SetHTTP1(true)
 	tlsOn := g.cfg.TLS.CertFile != "" || g.cfg.TLS.KeyFile != ""
@@ -438,6 +439,22 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// h2Config bounds an HTTP/2 header block by readHeader, as
+// ReadHeaderTimeout bounds HTTP/1 headers (which it does not do for
+// HTTP/2). While a header block is unfinished (HEADERS without
+// END_HEADERS, CONTINUATION frames withheld or trickled) the server reads
+// no complete frame, so after half of readHeader without one it sends a
+// PING, and closes the connection when no answer comes within the other
+// half. A client cannot answer inside its own header block either: any
+// frame but CONTINUATION there is a connection error (RFC 9113 section
+// 6.10). So such a connection ends at most readHeader after its last
+// complete frame, instead of at the idle timeout. Idle connections and
+// quiet streams of clients that answer PINGs (every conforming one) stay
+// open, at the cost of one PING per half readHeader of silence.
+func h2Config(readHeader time.Duration) *http.HTTP2Config {
+	return &http.HTTP2Config{SendPingTimeout: readHeader / 2, PingTimeout: readHeader / 2}
 }
 
 // maxHeaderBytes is Config.MaxHeaderBytes or its default.
