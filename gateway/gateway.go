@@ -490,9 +490,10 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 	if err != nil {
 		return nil, err
 	}
+	dialer := &net.Dialer{Timeout: dialTimeout(timeout), KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 nil, // the upstream is addressed directly, never through HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: dialTimeout(timeout), KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
@@ -517,8 +518,17 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 			}
 			tr.TLSClientConfig.RootCAs = pool
 		}
+		// HTTP/1.1 over TLS is read through headConn (hopheaders.go).
+		tr.DialTLSContext = dialHTTPS(dialer, tr.TLSClientConfig)
 	default:
 		tr.Protocols.SetHTTP1(true)
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newHeadConn(c), nil
+		}
 	}
 	up := &upstream{url: u, proto: proto, timeout: timeout}
 	up.proxy = &httputil.ReverseProxy{

@@ -113,6 +113,7 @@ type forward struct {
 	body   *bodyReader // nil without a streamed body
 	tunnel *tunnel     // a WebSocket upgrade the route allows
 	lw     *logWriter
+	hc     *headConn // the upstream HTTP/1.x connection, once taken
 	trace  httptrace.ClientTrace
 }
 
@@ -224,7 +225,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f.trace.Got1xxResponse = f.got1xx
+	f.trace.Got1xxResponse, f.trace.GotConn = f.got1xx, f.gotConn
 	ctx := httptrace.WithClientTrace(context.WithValue(r.Context(), forwardKey{}, f), &f.trace)
 	r = r.WithContext(ctx)
 	rt.proxy.proxy.ServeHTTP(lw, r)
@@ -381,6 +382,11 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 			g.log.Warn("upstream sent more informational (1xx) responses than relayed; answered 502", "upstream", up.url.Host, "path", r.URL.Path,
 				"max", maxInformational, "max_header_bytes", maxInformationalBytes)
 			http.Error(w, "the upstream sent too many informational (1xx) responses", http.StatusBadGateway)
+			return
+		}
+		if errors.Is(err, errHopUnknown) {
+			g.log.Warn("upstream named hop-by-hop headers in a Connection line too long to read; answered 502", "upstream", up.url.Host, "path", r.URL.Path)
+			http.Error(w, "the upstream's Connection header is too long", http.StatusBadGateway)
 			return
 		}
 		if errors.Is(err, errUpgradeMismatch) {

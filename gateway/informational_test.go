@@ -29,6 +29,12 @@ func rawUpstream(t *testing.T, answer func(r *http.Request, w *bufio.Writer) boo
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveRaw(t, ln, answer)
+	return "http://" + ln.Addr().String()
+}
+
+// serveRaw serves rawUpstream's answers on ln.
+func serveRaw(t *testing.T, ln net.Listener, answer func(r *http.Request, w *bufio.Writer) bool) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -53,7 +59,6 @@ func rawUpstream(t *testing.T, answer func(r *http.Request, w *bufio.Writer) boo
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String()
 }
 
 // informed is what a client saw of one request: its informational
