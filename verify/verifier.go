@@ -497,6 +497,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	return p, err
 }
 
+// Inspect checks a token as Verify does and returns the principal it
+// names, key-bound (DPoP) tokens included, without their proof. It is for
+// callers that act on a token rather than admit its bearer, such as a
+// revocation endpoint revoking a stolen bound token by value; never use it
+// to authenticate a request.
+func (v *Verifier) Inspect(ctx context.Context, token string) (*Principal, error) {
+	return v.verify(ctx, token)
+}
+
 // verify checks token, bound or not.
 func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
