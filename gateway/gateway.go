@@ -20,6 +20,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,13 @@ type Gateway struct {
 	shared    *sharedCache
 	metrics   *metrics
 	prefix    string // canonical identity header prefix
-	folded    string // the prefix lower-case with '-', for stripSpoofable
+	folded    string // the prefix lower-case with '-'
+	// idPrefixes are the identity prefixes whose client headers are
+	// removed: this generation's, the default X-Auth-, and every prefix
+	// an earlier generation of this process used, so a reload that
+	// changes header_prefix does not let clients send the old names to
+	// upstreams still reading them.
+	idPrefixes []string
 	idNames   [len(identityNames)]string
 	keysReady *atomic.Bool // shared by every generation (reload.go)
 	draining  *atomic.Bool // shared by every generation (reload.go)
@@ -116,6 +123,16 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("header_prefix %q: use letters, digits and '-', e.g. X-Auth-", cfg.HeaderPrefix)
 	}
 	g.folded = strings.ToLower(g.prefix)
+	g.idPrefixes = []string{g.folded}
+	retired := []string{"x-auth-"}
+	if opts.prev != nil {
+		retired = append(retired, opts.prev.idPrefixes...)
+	}
+	for _, p := range retired {
+		if !slices.Contains(g.idPrefixes, p) {
+			g.idPrefixes = append(g.idPrefixes, p)
+		}
+	}
 	g.setPrefixNames()
 	if g.cfg.RevocationTTL <= 0 {
 		g.cfg.RevocationTTL = 24 * time.Hour

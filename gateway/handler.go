@@ -348,11 +348,11 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		}
 		out.URL.ForceQuery = false
 		pr.SetURL(target)
-		stripSpoofable(out.Header, g.folded)
+		stripSpoofable(out.Header, g.idPrefixes)
 		pr.SetXForwarded()
 		out.Host = pr.In.Host
 		if out.Trailer != nil {
-			stripSpoofable(out.Trailer, g.folded)
+			stripSpoofable(out.Trailer, g.idPrefixes)
 		}
 		if f.p != nil {
 			g.setIdentity(out.Header, f.p)
