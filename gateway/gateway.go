@@ -70,12 +70,6 @@ type Gateway struct {
 	metrics   *metrics
 	prefix    string // canonical identity header prefix
 	folded    string // the prefix lower-case with '-'
-	// idPrefixes are the identity prefixes whose client headers are
-	// removed: this generation's, the default X-Auth-, and every prefix
-	// an earlier generation of this process used, so a reload that
-	// changes header_prefix does not let clients send the old names to
-	// upstreams still reading them.
-	idPrefixes []string
 	idNames   [len(identityNames)]string
 	keysReady *atomic.Bool // shared by every generation (reload.go)
 	draining  *atomic.Bool // shared by every generation (reload.go)
@@ -88,6 +82,13 @@ type Gateway struct {
 	entry     http.Handler       // serves through the live generation
 	tr        *tracing
 	served    chan struct{} // closed when Serve returns
+
+	// idPrefixes are the identity prefixes whose client headers are
+	// removed: this generation's, the default X-Auth-, and every prefix
+	// an earlier generation of this process used, so a reload that
+	// changes header_prefix does not let clients send the old names to
+	// upstreams still reading them.
+	idPrefixes []string
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
