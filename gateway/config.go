@@ -70,7 +70,9 @@ type Config struct {
 	AllowNoRole bool `yaml:"allow_no_role,omitempty"`
 
 	// HeaderPrefix starts the identity headers sent upstream (default
-	// "X-Auth-"); client headers with the prefix are always removed.
+	// "X-Auth-"); client headers with the prefix are always removed, as
+	// are those with X-Auth- and, after a reload that changed it, with
+	// any prefix the process used before.
 	HeaderPrefix string `yaml:"header_prefix,omitempty"`
 	// StripAuthorization removes the client's Authorization header before
 	// proxying, for upstreams that must trust only the identity headers.
