@@ -84,7 +84,7 @@ func (e *env) config() dbauth.Config {
 				if n == 1 && e.foreignFirst.Load() {
 					return aws.Credentials{AccessKeyID: "ASIAREVOKEDREVOKED00", SecretAccessKey: "x", SessionToken: "y", CanExpire: true, Expires: time.Now().Add(time.Hour)}, nil
 				}
-				return e.srv.AWS.IssueCredentials(l.RoleARN, "dbauth-test", time.Hour)
+				return e.srv.IssueCredentials(l.RoleARN, "dbauth-test", time.Hour)
 			}), nil
 		},
 	}

@@ -83,14 +83,14 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 			t.Fatalf("process %d asked Okta: %v (%s)", i+1, asked, line)
 		}
 	}
-	if _, ok := r.srv.Org.User(svcLogin); !ok {
+	if ok := r.srv.UserActive(svcLogin); !ok {
 		t.Fatal("the account is locked after five restarts with a wrong password")
 	}
 	// One failure so far: three more leave the account one short of the
 	// lockout, which a fourth then reaches.
 	for i := range 4 {
 		wrongSignIn(t, r.srv.URL)
-		if _, ok := r.srv.Org.User(svcLogin); ok != (i < 3) {
+		if ok := r.srv.UserActive(svcLogin); ok != (i < 3) {
 			t.Fatalf("after %d direct failures the account is locked=%v: the helpers made more than one", i+1, !ok)
 		}
 	}
@@ -112,7 +112,7 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 	if n := r.counter.authn.Load() - before; n != 1 {
 		t.Fatalf("%d sign-ins while locked, want 1", n)
 	}
-	if err := r.srv.Org.Unlock(svcLogin); err != nil {
+	if err := r.srv.Unlock(svcLogin); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(dbauth.DefaultLockoutProbe)

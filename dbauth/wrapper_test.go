@@ -51,7 +51,7 @@ func TestWrapperExampleDSNs(t *testing.T) {
 
 	// The iam and secrets plugins use the default AWS chain: the
 	// environment, as on a host with a role.
-	creds, err := srv.AWS.IssueCredentials(appRole, "wrapper-test", time.Hour)
+	creds, err := srv.IssueCredentials(appRole, "wrapper-test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@
 //     (password and MFA), Device (the OIDC device flow) or Direct (Okta
 //     Direct Authentication); sign-ins outside Okta's APIs, such as the
 //     person's browser (package federation/browser, which only the CLI
-//     links), hand what they captured to App.FromCaptured;
+//     links), hand what they captured to App.FromCaptured; NewSignIn
+//     chooses the way of signing in (the caller's, the profile's sign_in,
+//     the org's kind) and builds it behind the saved session, in one call;
 //   - the STS assumer (AssumeRoles: parallel AssumeRoleWithSAML, each role
 //     for the longest session it allows);
 //   - the profile writer (WriteProfiles, into the AWS CLI's files);

@@ -99,7 +99,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	vc, rules, err := cfg.VerifyConfig()
+	vc, err := cfg.VerifyConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,6 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	g.guard = guard.New(ver, guard.Options{
 		Realm:       cfg.Realm,
 		Revocations: g.revs,
-		Extra:       extraCheck(rules),
 		Observe:     g.metrics.observe,
 	})
 	g.handler = withDPoP(g.buildHandler())
@@ -228,40 +227,6 @@ func (g *Gateway) setPrefixNames() {
 func hasIntrospection(vc verify.Config) bool {
 	for _, p := range vc.Providers {
 		if p.Type == verify.ProviderIntrospection {
-			return true
-		}
-	}
-	return false
-}
-
-// extraCheck applies per-provider client id and accepted-scope lists.
-func extraCheck(rules map[string]providerRule) func(*verify.Principal) error {
-	if len(rules) == 0 {
-		return nil
-	}
-	return func(p *verify.Principal) error {
-		r, ok := rules[p.Provider]
-		if !ok {
-			return nil
-		}
-		if len(r.clientIDs) > 0 && !containsString(r.clientIDs, p.ClientID) {
-			return &verify.Error{Code: verify.CodeInvalidToken, Reason: verify.ErrClientID, Description: "the token was issued to a client this API does not accept"}
-		}
-		if len(r.anyScopes) > 0 {
-			for _, s := range r.anyScopes {
-				if p.HasScope(s) {
-					return nil
-				}
-			}
-			return &verify.Error{Code: verify.CodeInsufficientScope, Reason: verify.ErrInsufficientScope, Description: "the token has none of the accepted scopes", Scopes: r.anyScopes}
-		}
-		return nil
-	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
 			return true
 		}
 	}

@@ -146,7 +146,7 @@ func TestSandboxSMSCode(t *testing.T) {
 			if p.Attempt == 1 {
 				return "000000", nil // wrong on purpose
 			}
-			sent, err := srv.Org.LastCode(smsUser)
+			sent, err := srv.LastCode(smsUser)
 			if err != nil {
 				return "", err
 			}

@@ -34,7 +34,7 @@ func TestRDSFrontFromConfig(t *testing.T) {
 		t.Fatalf("%d fronts", len(srv.RDS))
 	}
 	front := srv.RDS[0]
-	creds, err := srv.AWS.IssueCredentials(adminRole, "rds-test", time.Hour)
+	creds, err := srv.IssueCredentials(adminRole, "rds-test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

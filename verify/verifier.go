@@ -43,7 +43,8 @@ type ProviderConfig struct {
 	// The org server's access tokens can only be validated by Okta (they
 	// are signed with a key it does not publish): introspect them with an
 	// introspection provider. AllowOrgServer accepts the org server's ID
-	// tokens issued to ClientID (OKTA_CLIENT_ID), which is then required.
+	// tokens issued to ClientID (from the environment: the one client in
+	// OKTA_CLIENT_IDS), which is then required.
 	AuthServerID   string `json:"auth_server_id,omitempty" yaml:"auth_server_id,omitempty"`
 	AllowOrgServer bool   `json:"allow_org_server,omitempty" yaml:"allow_org_server,omitempty"`
 	// Tenant is the Azure AD tenant id. Multi-tenant aliases (common,
@@ -103,6 +104,13 @@ type ProviderConfig struct {
 
 	// Audiences, when set, replaces Policy.Audiences for this provider.
 	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+	// ClientIDs, when set, replaces Policy.ClientIDs for this provider:
+	// the clients (Okta cid) whose tokens are accepted. ClientID above is
+	// this program's own client, for introspection or the org server.
+	ClientIDs []string `json:"client_ids,omitempty" yaml:"client_ids,omitempty"`
+	// AcceptedScopes, when set, replaces Policy.AcceptedScopes for this
+	// provider: a token must carry at least one of them.
+	AcceptedScopes []string `json:"accepted_scopes,omitempty" yaml:"accepted_scopes,omitempty"`
 
 	// RedirectHosts lists hosts that this provider's key, discovery and
 	// introspection fetches may be redirected to besides the host each
@@ -198,8 +206,11 @@ type provider struct {
 	issuer    string
 	audiences []string
 	types     []string // accepted typ values; nil accepts any
-	keys      keySource
-	intro     *introspector
+	// policy is the verifier's Policy with this provider's ClientIDs and
+	// AcceptedScopes in place of its own.
+	policy *Policy
+	keys   keySource
+	intro  *introspector
 	// okta marks an Okta custom authorization server: its access tokens
 	// carry cid, which its ID tokens never do.
 	okta bool
@@ -349,6 +360,14 @@ func New(cfg Config) (*Verifier, error) {
 		if len(p.types) == 0 {
 			p.types = pol.Types
 		}
+		pp := pol
+		if len(pc.ClientIDs) > 0 {
+			pp.ClientIDs = slices.Clone(pc.ClientIDs)
+		}
+		if len(pc.AcceptedScopes) > 0 {
+			pp.AcceptedScopes = slices.Clone(pc.AcceptedScopes)
+		}
+		p.policy = &pp
 		if p.issuer != "" {
 			if _, dup := v.byIssuer[p.issuer]; dup {
 				return nil, fmt.Errorf("verify: issuer %s is configured twice", p.issuer)
@@ -558,7 +577,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 		if !plausibleSignature(t.alg, len(t.sig)) {
 			return nil, newError(ErrSignature, "")
 		}
-		if _, err := v.policy.check(c, t.typ, p.types, p.audiences, true, now); err != nil {
+		if _, err := p.policy.check(c, t.typ, p.types, p.audiences, true, now); err != nil {
 			return nil, err
 		}
 		if err := p.tokenKind(c); err != nil {
@@ -573,7 +592,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 	if !t.scratch.verify(t.alg, k, t.signingInput, t.sig) {
 		return nil, newError(ErrSignature, "")
 	}
-	roles, err := v.policy.check(c, t.typ, p.types, p.audiences, false, now)
+	roles, err := p.policy.check(c, t.typ, p.types, p.audiences, false, now)
 	if err != nil {
 		return nil, err
 	}
@@ -646,7 +665,7 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t 
 	} else {
 		types = nil // opaque tokens have no header
 	}
-	roles, err := v.policy.check(c, typ, types, p.audiences, true, now)
+	roles, err := p.policy.check(c, typ, types, p.audiences, true, now)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,14 @@ var (
 		"dbauth":      {"github.com/chromedp"},
 		"federation":  {"github.com/chromedp"},
 	}
+	// lean: binaries that may link only the standard library and these
+	// (an allow-list, paths as in forbidden): the credential_process
+	// companion starts before every AWS call, and every package linked
+	// initializes before its main.
+	lean = map[string][]string{
+		"cmd/oktafed-credential-process": {module + "/cmd/internal/fastpath", module + "/internal/awsfile", module + "/internal/owned", module + "/internal/atomicfile",
+			"github.com/gofrs/flock", "golang.org/x/sys/unix", "golang.org/x/sys/windows"},
+	}
 	// top: what only these may depend on; libraries never reach the
 	// commands or the CLI under cmd/internal.
 	top = []string{"cmd"}
@@ -245,6 +253,33 @@ func checkForbidden(graph map[string]pkg) []string {
 	return bad
 }
 
+// checkLean: the lean binaries link the standard library and their
+// allow-list only.
+func checkLean(graph map[string]pkg) []string {
+	var bad []string
+	for _, bin := range sorted(lean) {
+		p, ok := graph[bin]
+		if !ok {
+			bad = append(bad, bin+" is not a package of the module")
+			continue
+		}
+		for _, d := range p.Deps {
+			if !standard(d) && !underAny(d, lean[bin]) {
+				bad = append(bad, fmt.Sprintf("%s links %s, %s: not on its allow-list (the standard library and %s)", bin, d, why(graph, bin, d), strings.Join(lean[bin], ", ")))
+			}
+		}
+	}
+	return bad
+}
+
+// standard reports whether p is in the standard library: the first
+// element of every other import path holds a dot (a domain), as the go
+// command itself tells them apart.
+func standard(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
+}
+
 // why names the module's packages on bin's side that import dep directly
 // or through something outside the module.
 func why(graph map[string]pkg, bin, dep string) string {
@@ -372,6 +407,7 @@ func TestImportRules(t *testing.T) {
 		"layers":    checkLayers(graph, layer),
 		"arrows":    checkArrows(graph, arrows),
 		"forbidden": checkForbidden(graph),
+		"lean":      checkLean(graph),
 		"top":       checkTop(graph),
 		"private":   checkPrivate(graph),
 		"folders":   checkFolders(graph),
@@ -410,6 +446,9 @@ func TestRulesCatch(t *testing.T) {
 	}
 	withLibs := maps.Clone(graph)
 	maps.Copy(withLibs, libs)
+	// the companion, linking the CLI's flag parser through fastpath
+	withLibs["cmd/oktafed-credential-process"] = pkg{Imports: []string{"cmd/internal/fastpath"}, Deps: []string{"fmt", "vendor/golang.org/x/crypto/cryptobyte", module + "/cmd/internal/fastpath", module + "/internal/owned", "github.com/spf13/cobra"}}
+	withLibs["cmd/internal/fastpath"] = pkg{Imports: []string{"internal/owned"}, Deps: []string{"fmt", module + "/internal/owned", "github.com/spf13/cobra"}}
 	doc := "```imports\ncmd/oktafed ──► cmd/internal/cli\n\ncmd/internal/cli ──► verify\n\n# same layer\nverify ──► okta\nokta ──► sandbox/org\n\n" +
 		"sandbox ──► sandbox/org\n\nsandbox/org ──► sandbox\ninternal/clock\ngone\n```\n"
 	layer, arrows, err := readDoc(strings.NewReader(doc))
@@ -430,6 +469,7 @@ func TestRulesCatch(t *testing.T) {
 			"awsauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through awsauth",
 			"dbauth links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation",
 		},
+		"lean":    {"cmd/oktafed-credential-process links github.com/spf13/cobra, through cmd/internal/fastpath: not on its allow-list"},
 		"top":     {"library okta depends on cmd/internal/cli"},
 		"private": {"okta imports sandbox/org"},
 		"folders": {"internal/foundation imports okta: the packages under internal/", "folder okta/ imports verify/ (okta/sub ──► verify)", "folder verify/ imports okta/ (verify ──► okta)"},
@@ -438,6 +478,7 @@ func TestRulesCatch(t *testing.T) {
 		"layers":    checkLayers(graph, layer),
 		"arrows":    checkArrows(graph, arrows),
 		"forbidden": checkForbidden(withLibs),
+		"lean":      checkLean(withLibs),
 		"top":       checkTop(graph),
 		"private":   checkPrivate(graph),
 		"folders":   checkFolders(graph),

@@ -203,7 +203,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	}
 	perWindow := map[int64]int{}
 	signIns := 0
-	for _, s := range e.srv.Org.Sessions() {
+	for _, s := range e.srv.Sessions() {
 		if s.CreatedAt.Before(started.Truncate(time.Second)) {
 			continue
 		}
