@@ -66,7 +66,9 @@ type Config struct {
 	AllowNoRole bool `yaml:"allow_no_role,omitempty"`
 
 	// HeaderPrefix starts the identity headers sent upstream (default
-	// "X-Auth-"); client headers with the prefix are always removed.
+	// "X-Auth-"); client headers with the prefix are always removed, as
+	// are those with X-Auth- and, after a reload that changed it, with
+	// any prefix the process used before.
 	HeaderPrefix string `yaml:"header_prefix,omitempty"`
 	// StripAuthorization removes the client's Authorization header before
 	// proxying, for upstreams that must trust only the identity headers.
@@ -109,7 +111,10 @@ type Config struct {
 // Timeouts bound how long the gateway waits on clients and upstreams.
 // Zero fields take the defaults below.
 type Timeouts struct {
-	// ReadHeader bounds reading a request's headers (default 10s).
+	// ReadHeader bounds reading a request's headers (default 10s), an
+	// HTTP/2 header block included: an HTTP/2 connection without a
+	// complete frame for half of it is sent a PING and closed when the
+	// answer does not come within the other half.
 	ReadHeader time.Duration `yaml:"read_header,omitempty"`
 	// BodyIdle is the longest a request body may go without sending a
 	// byte (default 30s); a slow or stalled upload is answered 408 and

@@ -419,7 +419,7 @@ func TestStripSpoofable(t *testing.T) {
 		"X_HTTP_METHOD_OVERRIDE", "X-Forwarded-Host", "X-Forwarded-Prefix", "Forwarded", "True-Client-Ip", "Http2-Settings"} {
 		h[n] = []string{"spoofed"}
 	}
-	stripSpoofable(h, "x-auth-")
+	stripSpoofable(h, []string{"x-auth-"})
 	if len(h) != 3 || h.Get("Accept") == "" || h.Get("X-Authz") == "" || h["X_custom"] == nil {
 		t.Errorf("after strip: %v", h)
 	}

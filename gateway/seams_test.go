@@ -290,8 +290,8 @@ func TestSeamReloadMidFlightAndRevocations(t *testing.T) {
 
 			// Revoked in generation 2, the bound token and a bearer one
 			// stay revoked in generation 3.
-			// The admin endpoint verifies a token given as token= as a
-			// bearer one, which a bound token is not: it is revoked by jti.
+			// The bound token by jti here; TestRevokeDPoPBoundTokenByValue
+			// revokes one by value.
 			if st := revoke(t, gw.url, admin, url.Values{"jti": {jtiOf(t, c.tok)}}); st != http.StatusOK {
 				t.Fatalf("revoking the DPoP-bound token: %d", st)
 			}
