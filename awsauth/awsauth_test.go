@@ -151,7 +151,7 @@ func TestLoadConfigErrors(t *testing.T) {
 func TestProfileNotWrittenByOktafedUsesTheSDKChain(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, sandbox.Options{}, "/Admin$/")
-	creds, err := r.env.Server.AWS.IssueCredentials("arn:aws:iam::123456789012:role/ReadOnly", "static-user", 0)
+	creds, err := r.env.Server.IssueCredentials("arn:aws:iam::123456789012:role/ReadOnly", "static-user", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

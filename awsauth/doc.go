@@ -7,4 +7,7 @@
 //
 // The Resolver underneath is the one implementation of "which AWS profile
 // did oktafed write, and how is it refreshed"; the oktafed CLI uses it too.
+// Its NewLogin builds a whole login as `oktafed login` does, in one call:
+// it asks a person for nothing itself, only through the prompts and the
+// browser the caller passes in LoginOptions.
 package awsauth

@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/oktafed/oktafed/awsauth"
+	"github.com/oktafed/oktafed/federation"
+	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/sandbox/sandboxtest"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // A program reads the AWS profile that `oktafed login` wrote. Here the
@@ -48,4 +54,46 @@ func ExampleLoadConfig() {
 	}
 	fmt.Println(cfg.Region, aws.ToString(id.Arn))
 	// Output: us-east-1 arn:aws:sts::123456789012:assumed-role/Admin/demo@example.com
+}
+
+// A program logs a person in as `oktafed login` does, with one call that
+// builds the whole login: the saved Okta session, the sign-in of the
+// profile's way (here the password and a TOTP factor), STS and the AWS
+// files. The sandbox stands in for Okta and AWS.
+func ExampleResolver_NewLogin() {
+	ctx := context.Background()
+	srv, err := sandbox.New(sandbox.DefaultConfig(), sandbox.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+
+	r := &awsauth.Resolver{
+		// Nothing of this process's environment (AWS_ENDPOINT_URL_STS…).
+		Getenv:   func(string) string { return "" },
+		Files:    &federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")},
+		Sessions: federation.NewMemorySessions(),
+	}
+	profile := &federation.Profile{Name: "default", OrgURL: srv.URL, Username: "demo@example.com", Region: "us-east-1",
+		AppURL: srv.URL + "/home/amazon_aws/0oa1demoawsapp0000001/272", STSEndpoint: srv.URL, SignIn: "password"}
+	login, err := r.NewLogin(ctx, profile, awsauth.LoginOptions{SignIn: federation.SignInOptions{
+		Password: func(context.Context) (string, error) { return "Sandbox-Demo-1", nil },
+		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: secret.New("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")},
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, err := login.Run(ctx, "/Admin$/", nil, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, w := range out.Written {
+		fmt.Println(w.AWSProfile, w.Role.RoleARN)
+	}
+	// Output: okta-123456789012-Admin arn:aws:iam::123456789012:role/Admin
 }

@@ -36,7 +36,7 @@ func (r *Resolver) loginRequiredFor(name, role string) error {
 	if r.foreignSection(effective) {
 		return nil
 	}
-	cfg, err := r.OktafedConfig()
+	cfg, err := r.oktafedConfig()
 	if err != nil {
 		return nil
 	}

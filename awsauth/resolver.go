@@ -109,9 +109,9 @@ func (r *Resolver) AWSFiles() (federation.Files, error) {
 	return federation.DefaultFiles(r.getenv)
 }
 
-// OktafedConfig reads oktafed's own configuration ($OKTAFED_CONFIG, else
+// oktafedConfig reads oktafed's own configuration ($OKTAFED_CONFIG, else
 // the XDG path).
-func (r *Resolver) OktafedConfig() (*config.File, error) {
+func (r *Resolver) oktafedConfig() (*config.File, error) {
 	path, err := config.Path(r.getenv)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func (r *Resolver) Resolve(name, role string) (federation.Owned, error) {
 	}
 	configured := false
 	var oktafedProfiles []string
-	if cfg, err := r.OktafedConfig(); err == nil {
+	if cfg, err := r.oktafedConfig(); err == nil {
 		oktafedProfiles = cfg.Names()
 		p, ok := cfg.Profiles[name]
 		configured = ok
@@ -236,7 +236,7 @@ func (r *Resolver) Provider(owned federation.Owned) *aws.CredentialsCache {
 // refresher is the refresh path of owned, from the oktafed profile that
 // wrote it: the file cache in front of the saved Okta session alone.
 func (r *Resolver) refresher(owned federation.Owned) (*federation.Cache, error) {
-	cfg, err := r.OktafedConfig()
+	cfg, err := r.oktafedConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (r *Resolver) refresher(owned federation.Owned) (*federation.Cache, error) 
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.Login(p, &federation.Session{App: app})
+	l, err := r.login(p, &federation.Session{App: app}, r.Events)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,11 @@ func (r *Resolver) refresher(owned federation.Owned) (*federation.Cache, error) 
 // App builds the Okta side of oktafed profile p: its org's client, the
 // session cache, the clock and events. Sources of assertions (the saved
 // session, a password sign-in, the device flow) are built on it.
-func (r *Resolver) App(p *config.Profile) (*federation.App, error) {
+func (r *Resolver) App(p *federation.Profile) (*federation.App, error) {
+	return r.app(p, r.Events)
+}
+
+func (r *Resolver) app(p *federation.Profile, events func(federation.Event)) (*federation.App, error) {
 	if p.OrgURL == "" {
 		return nil, fmt.Errorf("profile %s has no org_url: run `oktafed init --profile %s`", p.Name, p.Name)
 	}
@@ -275,15 +279,55 @@ func (r *Resolver) App(p *config.Profile) (*federation.App, error) {
 		Okta:     &okta.Client{BaseURL: p.OrgURL, HTTPClient: r.httpClient(), UserAgent: ua, Clock: r.Clock},
 		Sessions: sessions,
 		Clock:    r.Clock,
-		Events:   r.Events,
+		Events:   events,
 	}, nil
 }
 
-// Login builds the login pipeline for oktafed profile p around source:
-// the STS client (endpoint and region as STSEndpoint and Region say) and
-// the AWS files. With a Session that has no SignIn it only ever reuses the
-// saved Okta session; the CLI adds a password or device sign-in.
-func (r *Resolver) Login(p *config.Profile, source federation.AssertionSource) (*federation.Login, error) {
+// LoginOptions are what a login needs beyond the oktafed profile.
+type LoginOptions struct {
+	// SignIn is how a new Okta sign-in happens when the saved session
+	// cannot serve: the way, the password, the MFA, the browser… With
+	// the zero value only the saved session is used.
+	SignIn federation.SignInOptions
+	// LookupAliases names AWS profiles by account alias (IAM
+	// ListAccountAliases, at AWS_ENDPOINT_URL_IAM or AWS_ENDPOINT_URL
+	// when set); found aliases come back in the Outcome's Changes.
+	LookupAliases bool
+	// Events, when set, is told about each step instead of r.Events.
+	Events func(federation.Event)
+}
+
+// NewLogin builds the whole login of oktafed profile p, once: the Okta
+// side (App), the saved Okta session with the sign-in of
+// federation.NewSignIn behind it, the STS client (endpoint and region as
+// STSEndpoint and Region say) and the AWS files. Nothing is set on it
+// afterwards: run it with its Run method. ctx bounds the one call the
+// choice of sign-in may make (which kind of org it is).
+func (r *Resolver) NewLogin(ctx context.Context, p *federation.Profile, o LoginOptions) (*federation.Login, error) {
+	events := o.Events
+	if events == nil {
+		events = r.Events
+	}
+	app, err := r.app(p, events)
+	if err != nil {
+		return nil, err
+	}
+	source, err := federation.NewSignIn(ctx, app, o.SignIn)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.login(p, source, events)
+	if err != nil {
+		return nil, err
+	}
+	if o.LookupAliases {
+		l.Aliases = federation.NewAliasLookup(r.httpClient(), firstNonEmpty(r.getenv("AWS_ENDPOINT_URL_IAM"), r.getenv("AWS_ENDPOINT_URL")))
+	}
+	return l, nil
+}
+
+// login is the login pipeline of p around source.
+func (r *Resolver) login(p *federation.Profile, source federation.AssertionSource, events func(federation.Event)) (*federation.Login, error) {
 	files, err := r.AWSFiles()
 	if err != nil {
 		return nil, err
@@ -293,8 +337,17 @@ func (r *Resolver) Login(p *config.Profile, source federation.AssertionSource) (
 		Source:  source,
 		STS:     federation.NewSTSClient(r.Region(p), r.STSEndpoint(p), r.httpClient()),
 		Files:   files,
-		Events:  r.Events,
+		Events:  events,
 	}, nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func (r *Resolver) httpClient() *http.Client {
@@ -324,7 +377,7 @@ func (r *Resolver) sessions() (federation.SessionCache, error) {
 		if err != nil {
 			r.keyErr = fmt.Errorf("open the keyring that holds the Okta session: %w", err)
 		} else {
-			r.keyring = KeyringSessions{Store: kr}
+			r.keyring = KeyringSessions{Keyring: keystore.Strings{Store: kr}}
 		}
 	}
 	return r.keyring, r.keyErr
@@ -332,7 +385,7 @@ func (r *Resolver) sessions() (federation.SessionCache, error) {
 
 // STSEndpoint is where refreshes call STS: AWS_ENDPOINT_URL_STS, then
 // AWS_ENDPOINT_URL, then the profile's sts_endpoint ("" for AWS's own).
-func (r *Resolver) STSEndpoint(p *config.Profile) string {
+func (r *Resolver) STSEndpoint(p *federation.Profile) string {
 	if v := r.getenv("AWS_ENDPOINT_URL_STS"); v != "" {
 		return v
 	}
@@ -344,7 +397,7 @@ func (r *Resolver) STSEndpoint(p *config.Profile) string {
 
 // Region is the region of STS calls for p: its own region, then
 // AWS_REGION, then AWS_DEFAULT_REGION.
-func (r *Resolver) Region(p *config.Profile) string {
+func (r *Resolver) Region(p *federation.Profile) string {
 	if p.Region != "" {
 		return p.Region
 	}

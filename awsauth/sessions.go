@@ -2,46 +2,49 @@ package awsauth
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/oktafed/oktafed/internal/keystore"
 )
 
-// KeyringSessions keeps Okta session cookies in a keystore.Store, in the
-// form the oktafed CLI writes them, so programs reuse the CLI's session.
-type KeyringSessions struct{ Store keystore.Store }
-
-func sessionKey(profile string) keystore.Key {
-	return keystore.Key{Profile: profile, Kind: keystore.KindOktaSession}
+// Keyring keeps a profile's secrets by kind ("okta-session", "password",
+// …) as the oktafed CLI does. A Resolver without Sessions opens the CLI's
+// own (the OS keyring, or the encrypted file); a program may keep the
+// secrets in one of its own. Implementations are safe for concurrent use.
+type Keyring interface {
+	// Get returns the secret, or "" when there is none.
+	Get(ctx context.Context, profile, kind string) (string, error)
+	// Set stores value, replacing what was there.
+	Set(ctx context.Context, profile, kind, value string) error
+	// Remove forgets the secret; a missing one is not an error.
+	Remove(ctx context.Context, profile, kind string) error
 }
 
+// KeyringSessions keeps Okta session cookies in a Keyring, in the form
+// the oktafed CLI writes them, so programs reuse the CLI's session.
+type KeyringSessions struct{ Keyring Keyring }
+
+var sessionKind = string(keystore.KindOktaSession)
+
 // LoadSession returns the saved cookie, or "" when there is none.
-func (k KeyringSessions) LoadSession(_ context.Context, profile string) (string, time.Time, error) {
-	v, err := k.Store.Get(sessionKey(profile))
-	if errors.Is(err, keystore.ErrNotFound) {
-		return "", time.Time{}, nil
-	}
-	if err != nil {
+func (k KeyringSessions) LoadSession(ctx context.Context, profile string) (string, time.Time, error) {
+	v, err := k.Keyring.Get(ctx, profile, sessionKind)
+	if err != nil || v == "" {
 		return "", time.Time{}, err
 	}
-	sid, exp := DecodeSession(v.Reveal())
+	sid, exp := DecodeSession(v)
 	return sid, exp, nil
 }
 
 // SaveSession stores the cookie and its expiry.
-func (k KeyringSessions) SaveSession(_ context.Context, profile, sid string, exp time.Time) error {
-	return k.Store.Set(sessionKey(profile), keystore.NewSecret(EncodeSession(sid, exp)))
+func (k KeyringSessions) SaveSession(ctx context.Context, profile, sid string, exp time.Time) error {
+	return k.Keyring.Set(ctx, profile, sessionKind, EncodeSession(sid, exp))
 }
 
 // DeleteSession forgets the cookie.
-func (k KeyringSessions) DeleteSession(_ context.Context, profile string) error {
-	err := k.Store.Remove(sessionKey(profile))
-	if errors.Is(err, keystore.ErrNotFound) {
-		return nil
-	}
-	return err
+func (k KeyringSessions) DeleteSession(ctx context.Context, profile string) error {
+	return k.Keyring.Remove(ctx, profile, sessionKind)
 }
 
 // EncodeSession is the keyring form of an Okta session: the sid cookie, a

@@ -3,18 +3,20 @@ package dbauth
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -121,20 +123,29 @@ func New(cfg Config) (*Auth, error) {
 		log.Info("dbauth: the AWS Advanced Go Wrapper's "+name+" means nothing to dbauth (no failover, monitoring or routing here); it was taken out of the DSN and is not sent to the server", "param", name)
 	}
 	cfg.ignored = nil
+	cfg.Logger = log
 	return &Auth{cfg: cfg, log: log, tokens: map[tokenKey]*tokenEntry{}}, nil
 }
 
-// Config returns the configuration with defaults filled in.
+// Config returns the configuration with defaults filled in (Logger
+// included: one that discards when none was given).
 func (a *Auth) Config() Config { return a.cfg }
 
 // Login returns the user name and password for a connection to ep: a
 // cached RDS IAM token (okta, iam) or the cached secret (secrets).
-// Concurrent calls for the same endpoint share one fetch.
+// Concurrent calls for the same endpoint share one fetch. Called within
+// Connector.Connect (from a driver's before-connect hook), the login it
+// returns last is the one the Connector rejects if the server refuses it.
 func (a *Auth) Login(ctx context.Context, ep Endpoint) (Login, error) {
 	l, err := a.login(ctx, ep)
 	if err != nil {
+		var unknownCA x509.UnknownAuthorityError
+		if errors.As(err, &unknownCA) {
+			err = fmt.Errorf("%w (the identity provider's TLS certificate is not trusted: check idp_endpoint names the Okta org's https URL, add the CA that signed it to the system roots (SSL_CERT_FILE), or, for a local test org only, set ssl_secure=false / sslInsecure=true)", err)
+		}
 		return Login{}, &loginError{err: err}
 	}
+	recordLogin(ctx, l)
 	return l, nil
 }
 
@@ -527,6 +538,9 @@ type OktaLogin struct {
 	PrincipalARN string
 	// Region is the STS region.
 	Region string
+	// STSEndpoint is the STS URL: Config.STSEndpoint, else
+	// AWS_ENDPOINT_URL_STS; "" means the region's.
+	STSEndpoint string
 	// HTTPClient talks to Okta; it honours http_request_connect_timeout
 	// (httpTimeoutMs) and ssl_secure.
 	HTTPClient *http.Client
@@ -559,6 +573,10 @@ func (a *Auth) oktaLogin(ctx context.Context, ep Endpoint) (OktaLogin, error) {
 		}
 		region = RegionFromHost(host)
 	}
+	stsEndpoint := a.cfg.STSEndpoint
+	if stsEndpoint == "" {
+		stsEndpoint = os.Getenv("AWS_ENDPOINT_URL_STS")
+	}
 	client := a.cfg.HTTPClient
 	var stsTransport http.RoundTripper
 	if client == nil {
@@ -589,6 +607,7 @@ func (a *Auth) oktaLogin(ctx context.Context, ep Endpoint) (OktaLogin, error) {
 		RoleARN:       a.cfg.IAMRoleARN,
 		PrincipalARN:  a.cfg.IAMIdPARN,
 		Region:        region,
+		STSEndpoint:   stsEndpoint,
 		HTTPClient:    &oktaHC,
 		STSHTTPClient: sts,
 	}, nil

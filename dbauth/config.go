@@ -1,6 +1,10 @@
 // Package dbauth holds database authentication for Amazon RDS and Aurora
-// with federated IAM tokens: driver.Connectors for pgx (database/sql) and
-// github.com/go-sql-driver/mysql, and a pgxpool BeforeConnect hook.
+// with federated IAM tokens, without a database driver: the configuration,
+// the token and secret caches (Auth) and the database/sql Connector that
+// retries a refused login. Its driver packages connect with it:
+// dbauth/pgxauth (PostgreSQL over pgx, database/sql and pgxpool) and
+// dbauth/mysqlauth (MySQL and MariaDB over github.com/go-sql-driver/mysql),
+// so that a program links only the driver it uses.
 //
 // Three plugins supply the password a connection sends:
 //
@@ -43,7 +47,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -160,6 +164,10 @@ type Config struct {
 	// STSTimeout bounds each call to STS; default DefaultSTSTimeout. No
 	// DSN parameter.
 	STSTimeout time.Duration
+	// STSEndpoint is the STS URL the okta plugin's AssumeRoleWithSAML
+	// goes to; default: AWS_ENDPOINT_URL_STS when set (as the AWS SDKs
+	// read it), else the region's. No DSN parameter.
+	STSEndpoint string
 	// HungAfter is how long a request to Okta or STS may stay unanswered
 	// before it is taken as hung: connects that arrive later stop waiting
 	// for the login it belongs to and start one of their own (at most one

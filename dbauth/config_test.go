@@ -6,13 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -125,32 +127,6 @@ func TestStructFieldsWinOverDSN(t *testing.T) {
 	}
 	if c.IAMRegion != "eu-central-1" {
 		t.Errorf("region = %q", c.IAMRegion)
-	}
-}
-
-func TestPgxConfigRequiresTLS(t *testing.T) {
-	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=disable", Config{}); err == nil || !strings.Contains(err.Error(), "sslmode=verify-full") {
-		t.Errorf("sslmode=disable: %v", err)
-	}
-	if _, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer", Config{}); !errors.Is(err, errUnverifiedTLS) {
-		t.Errorf("sslmode=prefer: %v", err)
-	}
-	c, _, err := ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1&sslmode=prefer&"+ParamInsecureDBTLS+"=true", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.TLSConfig == nil || len(c.Fallbacks) != 0 {
-		t.Errorf("sslmode=prefer kept a cleartext fallback: tls=%v fallbacks=%d", c.TLSConfig != nil, len(c.Fallbacks))
-	}
-	c, _, err = ParsePgxConfig("postgres://a@h/db?plugins=iam&iam_region=us-east-1", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.TLSConfig == nil || c.TLSConfig.InsecureSkipVerify || c.TLSConfig.ServerName != "h" {
-		t.Errorf("default is not verify-full: %+v", c.TLSConfig)
-	}
-	if _, err := NewMySQLConnector("a@tcp(h:3306)/db?plugins=iam&iam_region=us-east-1&tls=false", Config{}); err == nil {
-		t.Error("tls=false accepted")
 	}
 }
 
@@ -509,5 +485,56 @@ func TestRefusedPasswordBackoff(t *testing.T) {
 	}
 	if _, err := b.Login(context.Background(), Endpoint{Host: "db.example", Port: 5432, User: "app"}); err != nil {
 		t.Fatalf("a changed password is tried at once: %v", err)
+	}
+}
+
+// TestEnvironmentFillsWhatConfigLeaves: with nothing in Config, the iam
+// plugin signs with the default AWS chain (here the environment's keys
+// and region) and the okta plugin's STS calls go to AWS_ENDPOINT_URL_STS,
+// as on a host with a role; Config.STSEndpoint wins over the environment.
+// (The tests that run the whole chain inject both, so they run in
+// parallel.)
+func TestEnvironmentFillsWhatConfigLeaves(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "none")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "ASIAENVIRONMENTKEY01", "AWS_SECRET_ACCESS_KEY": "environment-secret", "AWS_SESSION_TOKEN": "environment-session",
+		"AWS_REGION": "eu-north-1", "AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_PROFILE": "",
+		"AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1/from-environment",
+	} {
+		t.Setenv(k, v)
+	}
+	a, err := New(Config{Plugin: PluginIAM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := a.Token(context.Background(), "db.example", 5432, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(token, "ASIAENVIRONMENTKEY01%2F") || !strings.Contains(token, "%2Feu-north-1%2Frds-db%2F") {
+		t.Errorf("token not signed with the environment's key and region: %s", token)
+	}
+
+	for set, want := range map[string]string{"": "http://127.0.0.1:1/from-environment", "http://127.0.0.1:2": "http://127.0.0.1:2"} {
+		var got string
+		cfg := Config{Plugin: PluginOkta, IdPEndpoint: "org.example", AppID: "a", IAMRoleARN: "r", IAMIdPARN: "p", IAMRegion: "us-east-1",
+			IdPUsername: "u", IdPPassword: secret.New("p"), STSEndpoint: set,
+			Federation: func(_ context.Context, l OktaLogin) (aws.CredentialsProvider, error) {
+				got = l.STSEndpoint
+				return nil, errors.New("enough")
+			}}
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Token(context.Background(), "db.example", 5432, "alice"); err == nil {
+			t.Fatal("no error from a Federation that fails")
+		}
+		if got != want {
+			t.Errorf("Config.STSEndpoint %q: Federation got STS endpoint %q, want %q", set, got, want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 // succeeds, while the hung call is still waiting on its 10-minute
 // deadline. Joining it would have failed this connect's 30-second bound.
 func TestHungSTSDoesNotHoldBackTheNextConnect(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	target, _ := url.Parse(r.srv.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -49,12 +50,12 @@ func TestHungSTSDoesNotHoldBackTheNextConnect(t *testing.T) {
 	}))
 	t.Cleanup(sts.Close)
 	t.Cleanup(func() { close(release) })
-	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 
 	clk := clock.NewFake(time.Now())
 	cfg := r.config(svcPassword)
 	cfg.Now = clk.Now
 	cfg.STSTimeout = 10 * time.Minute
+	cfg.STSEndpoint = sts.URL
 	db := r.pgDB(t, dbUser, cfg)
 
 	ctx1, cancel1 := context.WithCancel(context.Background())

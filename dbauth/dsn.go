@@ -4,13 +4,25 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/oktafed/oktafed/dbauth/internal/dbconn"
 )
 
 // SplitPostgresDSN takes dbauth's parameters out of a pgx connection
 // string, either a URL (postgres://…?iam_region=…) or keyword/value form
 // (host=… iam_region=…), applies them to cfg and returns the rest
 // unchanged for pgx.ParseConfig.
+//
+// Its errors never quote the DSN's credentials.
 func SplitPostgresDSN(dsn string, cfg *Config) (string, error) {
+	rest, err := splitPostgresDSN(dsn, cfg)
+	if err != nil {
+		return "", scrub(err, dsn)
+	}
+	return rest, nil
+}
+
+func splitPostgresDSN(dsn string, cfg *Config) (string, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		// Like net/url, the query starts at the first '?'; a '?' in a
 		// password must be percent-encoded in a URL anyway.
@@ -44,7 +56,17 @@ func SplitPostgresDSN(dsn string, cfg *Config) (string, error) {
 // SplitMySQLDSN takes dbauth's parameters out of a go-sql-driver/mysql DSN
 // ([user[:password]@][net[(addr)]]/dbname[?param=value&…]), applies them to
 // cfg and returns the rest for mysql.ParseDSN.
+//
+// Its errors never quote the DSN's credentials.
 func SplitMySQLDSN(dsn string, cfg *Config) (string, error) {
+	rest, err := splitMySQLDSN(dsn, cfg)
+	if err != nil {
+		return "", scrub(err, dsn)
+	}
+	return rest, nil
+}
+
+func splitMySQLDSN(dsn string, cfg *Config) (string, error) {
 	q := mysqlQueryStart(dsn)
 	if q < 0 {
 		return dsn, misplacedParam(dsn)
@@ -165,94 +187,21 @@ func stripQuery(query string, d *dsnParams) (string, error) {
 	return strings.Join(kept, "&"), nil
 }
 
-// kvPair is one keyword=value setting of a libpq connection string, with
-// the byte span it occupies so the others can be kept as they were.
-type kvPair struct {
-	key, value string
-	start, end int
-}
-
-// parseKeywordValue splits a libpq keyword/value connection string:
-// settings are separated by whitespace, '=' may have spaces around it, and
-// a value is either single-quoted (with \' and \\ escapes) or runs to the
-// next whitespace (with backslash escapes).
-func parseKeywordValue(s string) ([]kvPair, error) {
-	var pairs []kvPair
-	i := 0
-	isSpace := func(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\f' || b == '\v' }
-	for {
-		for i < len(s) && isSpace(s[i]) {
-			i++
-		}
-		if i >= len(s) {
-			return pairs, nil
-		}
-		start := i
-		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
-			i++
-		}
-		key := s[start:i]
-		for i < len(s) && isSpace(s[i]) {
-			i++
-		}
-		if i >= len(s) || s[i] != '=' || key == "" {
-			return nil, fmt.Errorf("dbauth: connection string: expected keyword=value at byte %d", start)
-		}
-		i++ // '='
-		for i < len(s) && isSpace(s[i]) {
-			i++
-		}
-		var val strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			i++
-			closed := false
-			for i < len(s) {
-				c := s[i]
-				if c == '\\' && i+1 < len(s) {
-					val.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				i++
-				if c == '\'' {
-					closed = true
-					break
-				}
-				val.WriteByte(c)
-			}
-			if !closed {
-				return nil, fmt.Errorf("dbauth: connection string: unterminated quoted value for %s", key)
-			}
-		} else {
-			for i < len(s) && !isSpace(s[i]) {
-				if s[i] == '\\' && i+1 < len(s) {
-					val.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				val.WriteByte(s[i])
-				i++
-			}
-		}
-		pairs = append(pairs, kvPair{key: key, value: val.String(), start: start, end: i})
-	}
-}
-
 func stripKeywordValue(dsn string, d *dsnParams) (string, error) {
-	pairs, err := parseKeywordValue(dsn)
+	pairs, err := dbconn.ParseKeywordValue(dsn)
 	if err != nil {
 		return "", err
 	}
 	var kept []string
 	for _, p := range pairs {
-		if !IsParam(p.key) {
-			if looksLikePluginParam(p.key) {
-				return "", unknownParamError(p.key)
+		if !IsParam(p.Key) {
+			if looksLikePluginParam(p.Key) {
+				return "", unknownParamError(p.Key)
 			}
-			kept = append(kept, dsn[p.start:p.end])
+			kept = append(kept, dsn[p.Start:p.End])
 			continue
 		}
-		if err := d.add(p.key, p.value); err != nil {
+		if err := d.add(p.Key, p.Value); err != nil {
 			return "", err
 		}
 	}

@@ -2,7 +2,6 @@ package dbauth
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -12,8 +11,9 @@ import (
 // DefaultFederation is the okta plugin's Okta → SAML → AssumeRoleWithSAML
 // provider when Config.Federation is nil: package federation's SAML
 // provider, which keeps the Okta session in memory so refreshes reuse it
-// rather than signing in again. STS is reached at AWS_ENDPOINT_URL_STS when
-// set, as the AWS SDKs do. It gives no MFA callbacks, so it passes only
+// rather than signing in again. STS is reached at l.STSEndpoint
+// (Config.STSEndpoint, else AWS_ENDPOINT_URL_STS as the AWS SDKs read
+// it) when set. It gives no MFA callbacks, so it passes only
 // factors that need no answer typed in: an Okta Verify push is sent and
 // waited for, but with number matching the number is shown nowhere. For
 // passcodes (TOTP, SMS, email) or to show the number, set
@@ -27,7 +27,7 @@ func DefaultFederation(_ context.Context, l OktaLogin) (aws.CredentialsProvider,
 		Username: l.Username,
 		Password: func(context.Context) (string, error) { return password.Reveal(), nil },
 		RoleARN:  l.RoleARN, PrincipalARN: l.PrincipalARN,
-		Region: l.Region, STSEndpoint: os.Getenv("AWS_ENDPOINT_URL_STS"),
+		Region: l.Region, STSEndpoint: l.STSEndpoint,
 		HTTPClient: l.HTTPClient, STSHTTPClient: l.STSHTTPClient,
 	})
 }

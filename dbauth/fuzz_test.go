@@ -1,12 +1,7 @@
 package dbauth
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"github.com/jackc/pgx/v5/pgconn"
-	"io"
-	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,54 +40,6 @@ func FuzzSplitMySQLDSN(f *testing.F) {
 	f.Add("u@unix(/tmp/s)/db?secrets_manager_secret_id=prod%2Fdb&plugins=secrets")
 	f.Fuzz(func(t *testing.T, dsn string) { checkSplitStable(t, dsn, SplitMySQLDSN) })
 }
-
-// FuzzStartupRelay feeds any server bytes, in any split, through the
-// pgxpool startup relay: it must not panic, and when it cannot retry (here
-// it never can: the connection is not TLS) pgx must read exactly the
-// bytes the server sent.
-func FuzzStartupRelay(f *testing.F) {
-	refusal := []byte{'E', 0, 0, 0, 0x2d, 'S', 'F', 'A', 'T', 'A', 'L', 0, 'C', '2', '8', 'P', '0', '1', 0, 'M', 'P', 'A', 'M', ' ', 'a', 'u', 't', 'h', 'e', 'n', 't', 'i', 'c', 'a', 't', 'i', 'o', 'n', ' ', 'f', 'a', 'i', 'l', 'e', 'd', 0, 0}
-	f.Add(append([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 3}, refusal...), uint8(3))
-	f.Add([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 3, 'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'}, uint8(1))
-	a, err := New(Config{Plugin: PluginIAM, IAMRegion: "us-east-1"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, b []byte, chunk uint8) {
-		conn := &chunkConn{data: b, n: int(chunk)%16 + 1}
-		w := &startupRelay{ctx: context.Background(), cfg: &pgconn.Config{}, a: a, login: Login{User: "u", token: &tokenEntry{}}}
-		w.setConn(conn)
-		w.Write([]byte{0, 0, 0, 8, 0, 3, 0, 0})
-		got, err := io.ReadAll(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, b) {
-			t.Fatalf("relay changed %q into %q", b, got)
-		}
-	})
-}
-
-// chunkConn is a net.Conn that returns data n bytes at a time.
-type chunkConn struct {
-	net.Conn
-	data []byte
-	n    int
-}
-
-func (c *chunkConn) Read(p []byte) (int, error) {
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	k := min(len(p), c.n, len(c.data))
-	copy(p, c.data[:k])
-	c.data = c.data[k:]
-	return k, nil
-}
-
-func (c *chunkConn) Write(p []byte) (int, error) { return len(p), nil }
-func (c *chunkConn) Close() error                { return nil }
-func (c *chunkConn) RemoteAddr() net.Addr        { return &net.TCPAddr{} }
 
 // FuzzScrub: whatever the DSN, scrubbing an error that quotes it whole
 // leaves no value of a password parameter of 4 bytes or more.

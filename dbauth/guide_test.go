@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
@@ -21,6 +22,7 @@ import (
 // machine put in: its sandbox config, its PostgreSQL DSN with the Go
 // wrapper's names, against real PostgreSQL behind the front.
 func TestDatabasesGuideExample(t *testing.T) {
+	t.Parallel()
 	guide, err := os.ReadFile("../docs/databases.md")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +59,6 @@ func TestDatabasesGuideExample(t *testing.T) {
 		t.Fatalf("the guide's sandbox config: %v", err)
 	}
 	srv := sandbox.Start(t, cfg)
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
 
 	dsn := strings.NewReplacer(
 		"127.0.0.1:15432", srv.RDS[0].Addr(),
@@ -65,7 +66,7 @@ func TestDatabasesGuideExample(t *testing.T) {
 		"http://127.0.0.1:8443", srv.URL,
 	).Replace(dsnLine)
 	counter := &stsCounter{}
-	c, err := dbauth.NewPgxConnector(dsn, dbauth.Config{IdPPassword: secret.New("Sandbox-Db-1"), HTTPClient: &http.Client{Transport: counter}})
+	c, err := pgxauth.NewConnector(dsn, dbauth.Config{IdPPassword: secret.New("Sandbox-Db-1"), HTTPClient: &http.Client{Transport: counter}, STSEndpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/clock"
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // holdBackHelperEnv starts TestHoldBackHelperProcess as a helper: a
@@ -34,10 +36,10 @@ func TestHoldBackHelperProcess(t *testing.T) {
 		IdPUsername: svcLogin, IdPPassword: secret.New(os.Getenv("HELPER_PASSWORD")),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
 	}
-	c, err := dbauth.NewPgxConnector(os.Getenv("HELPER_DSN"), cfg)
+	c, err := pgxauth.NewConnector(os.Getenv("HELPER_DSN"), cfg)
 	if err == nil {
 		db := sql.OpenDB(c)
-		err = pingOnce(db)
+		err = dbtest.PingOnce(db)
 		db.Close()
 	}
 	switch {
@@ -63,8 +65,9 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 	if os.Getenv(holdBackHelperEnv) == "1" {
 		t.Skip("in a helper process")
 	}
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
-	dsn := pgURL(r.pg, r.pgCA, dbUser, nil)
+	dsn := dbtest.PgURL(r.pg, r.pgCA, dbUser, nil)
 	dir := t.TempDir()
 	for i := range 5 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHoldBackHelperProcess$", "-test.count=1", "-test.v")
@@ -83,14 +86,14 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 			t.Fatalf("process %d asked Okta: %v (%s)", i+1, asked, line)
 		}
 	}
-	if _, ok := r.srv.Org.User(svcLogin); !ok {
+	if ok := r.srv.UserActive(svcLogin); !ok {
 		t.Fatal("the account is locked after five restarts with a wrong password")
 	}
 	// One failure so far: three more leave the account one short of the
 	// lockout, which a fourth then reaches.
 	for i := range 4 {
 		wrongSignIn(t, r.srv.URL)
-		if _, ok := r.srv.Org.User(svcLogin); ok != (i < 3) {
+		if ok := r.srv.UserActive(svcLogin); ok != (i < 3) {
 			t.Fatalf("after %d direct failures the account is locked=%v: the helpers made more than one", i+1, !ok)
 		}
 	}
@@ -112,7 +115,7 @@ func TestHoldBackAcrossProcesses(t *testing.T) {
 	if n := r.counter.authn.Load() - before; n != 1 {
 		t.Fatalf("%d sign-ins while locked, want 1", n)
 	}
-	if err := r.srv.Org.Unlock(svcLogin); err != nil {
+	if err := r.srv.Unlock(svcLogin); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(dbauth.DefaultLockoutProbe)
@@ -143,6 +146,7 @@ func wrongSignIn(t *testing.T, org string) {
 // TestWrongAppIDIsHeldBack: an app_id that leads to no app costs one
 // Okta sign-in, not one per connect, and the error says to fix app_id.
 func TestWrongAppIDIsHeldBack(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	cfg := r.config(svcPassword)
 	cfg.AppID = "0oaWRONGapp" + strings.ReplaceAll(t.Name(), "/", "")

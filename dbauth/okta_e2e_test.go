@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/internal/testenv"
@@ -41,13 +43,13 @@ func (c *stsCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 // signed SAML, STS, an RDS token, and PostgreSQL behind the front. Fifty
 // connections at once make one sign-in and one AssumeRoleWithSAML.
 func TestOktaPluginEndToEnd(t *testing.T) {
+	t.Parallel()
 	cfg := sandbox.DefaultConfig()
 	// A service account without a second factor, as database clients use.
 	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: "db-service@example.com", Password: "Sandbox-Db-1"})
 	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, sandbox.OrgRoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{"db-service@example.com"}})
 	cfg.AWS.Roles = append(cfg.AWS.Roles, sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}})
 	srv := sandbox.Start(t, cfg)
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
 
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
@@ -62,19 +64,20 @@ func TestOktaPluginEndToEnd(t *testing.T) {
 	}
 
 	counter := &stsCounter{}
-	conn, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), dbauth.Config{
+	conn, err := pgxauth.NewConnector(dbtest.PgURL(front, ca, dbUser, nil), dbauth.Config{
 		Plugin:      dbauth.PluginOkta,
 		IdPEndpoint: srv.URL, AppID: "0oa1demoawsapp0000001",
 		IdPUsername: "db-service@example.com", IdPPassword: secret.New("Sandbox-Db-1"),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
-		HTTPClient: &http.Client{Transport: counter},
+		HTTPClient:  &http.Client{Transport: counter},
+		STSEndpoint: srv.URL,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
-	connectConcurrently(t, db, 50, "SELECT current_user")
+	dbtest.ConnectConcurrently(t, db, 50, "SELECT current_user")
 	if a, s := counter.authn.Load(), counter.assume.Load(); a != 1 || s != 1 {
 		t.Fatalf("50 connects made %d Okta sign-ins and %d AssumeRoleWithSAML calls, want 1 and 1", a, s)
 	}

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/dbauth/internal/dbconn"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // Param names. The snake_case names are those of the AWS Advanced Python
@@ -37,7 +38,7 @@ const (
 	ParamSecretPasswordKey  = "secrets_manager_secret_password"
 	// ParamInsecureDBTLS is oktafed's own, loudly named opt-out: send the
 	// password over TLS that does not verify the database server.
-	ParamInsecureDBTLS = "insecure_unverified_db_tls"
+	ParamInsecureDBTLS = dbconn.InsecureParam
 	// ParamAWSProfile names the AWS profile of the iam and secrets
 	// plugins; the Go wrapper calls it awsProfile.
 	ParamAWSProfile = "aws_profile"

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -235,9 +235,11 @@ func scrub(err error, dsn string) error {
 	return &scrubbedError{msg: msg}
 }
 
-// driverParseError is a driver's refusal to parse what is left of dsn,
-// scrubbed and with every quoted run of the DSN taken out.
-func driverParseError(err error, dsn string) error {
+// DSNError is a driver's refusal to parse what SplitPostgresDSN or
+// SplitMySQLDSN left of dsn, with every credential of dsn and every run of
+// its bytes taken out, so that it can be returned or logged: a driver
+// package returns it in place of the driver's own error.
+func DSNError(err error, dsn string) error {
 	msg := scrub(err, dsn).Error()
 	return &scrubbedError{msg: "dbauth: the driver cannot parse the DSN (quoted parts withheld): " + dropQuoted(msg, dsn) + ": check the DSN's form and percent-encode '%', '/', '?', '#', '&' and '@' in the user name, password and values"}
 }

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 )
 
 // TestRevokedSessionOldTokenGetsNewCredentials: the first role session is
@@ -17,24 +18,25 @@ import (
 // the retry, in the same connect, succeeds: the token is not re-signed
 // with the revoked credentials.
 func TestRevokedSessionOldTokenGetsNewCredentials(t *testing.T) {
-	e := newEnv(t)
-	front, ca := e.startPostgres(t)
-	e.foreignFirst.Store(true)
-	c, err := dbauth.NewPgxConnector(pgURL(front, ca, dbUser, nil), e.config())
+	t.Parallel()
+	e := dbtest.NewEnv(t)
+	front, ca := e.StartPostgres(t)
+	e.ForeignFirst.Store(true)
+	c, err := pgxauth.NewConnector(dbtest.PgURL(front, ca, dbUser, nil), e.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port := "127.0.0.1", portOf(front.Addr())
+	host, port := "127.0.0.1", dbtest.PortOf(front.Addr())
 	if _, err := c.Auth().Token(context.Background(), host, port, dbUser); err != nil {
 		t.Fatal(err)
 	}
-	e.clk.Advance(2 * time.Minute)
+	e.Clk.Advance(2 * time.Minute)
 	db := sql.OpenDB(c)
 	defer db.Close()
 	if err := db.Ping(); err != nil {
 		t.Fatalf("connect with an old token from a revoked session: %v", err)
 	}
-	if n := e.logins.Load(); n != 2 {
+	if n := e.Logins.Load(); n != 2 {
 		t.Fatalf("%d credential fetches, want 2: the revoked session's and a new AssumeRoleWithSAML", n)
 	}
 	if s := front.Stats(); s.Refused != 1 || s.Accepted != 1 {
@@ -46,9 +48,10 @@ func TestRevokedSessionOldTokenGetsNewCredentials(t *testing.T) {
 // allow for the role is refused with fresh credentials too; the error
 // names what the connect did, and the next connect does not renew again.
 func TestRefusalErrorSaysWhatWasTried(t *testing.T) {
-	e := newEnv(t)
-	front, ca := e.startPostgres(t)
-	c, err := dbauth.NewPgxConnector(pgURL(front, ca, "mallory", nil), e.config())
+	t.Parallel()
+	e := dbtest.NewEnv(t)
+	front, ca := e.StartPostgres(t)
+	c, err := pgxauth.NewConnector(dbtest.PgURL(front, ca, "mallory", nil), e.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +66,14 @@ func TestRefusalErrorSaysWhatWasTried(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if n := e.logins.Load(); n != 2 {
+	if n := e.Logins.Load(); n != 2 {
 		t.Fatalf("%d credential fetches, want 2", n)
 	}
 	err = db.Ping()
 	if err == nil || !strings.Contains(err.Error(), "had already been renewed") {
 		t.Fatalf("second connect: %v", err)
 	}
-	if n := e.logins.Load(); n != 2 {
+	if n := e.Logins.Load(); n != 2 {
 		t.Fatalf("%d credential fetches after a second refused connect, want still 2", n)
 	}
 }

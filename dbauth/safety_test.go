@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
+	"github.com/oktafed/oktafed/dbauth/mysqlauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -29,13 +33,18 @@ const (
 
 // oktaRig is the whole chain with nothing faked: the sandbox org (which
 // locks a user out after 5 failed sign-ins, as Okta's default policy
-// does), its SAML, STS, and RDS fronts before real PostgreSQL and MariaDB.
+// does), its SAML, STS, and RDS fronts before real PostgreSQL and (from
+// the first use) MariaDB.
 type oktaRig struct {
 	srv     *sandbox.Server
 	counter *stsCounter
 	pg, my  *sandbox.RDSFront
 	pgCA    string
 	myTLS   string
+	// allowed and backendUsers are kept for the MariaDB front, which
+	// starts on first use: most tests need only PostgreSQL.
+	allowed      map[string][]string
+	backendUsers map[string]string
 }
 
 // newOktaRig starts the rig. allowed is the fronts' allowed: section.
@@ -48,8 +57,7 @@ func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[stri
 		sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}},
 		sandbox.AWSRoleConfig{ARN: otherRole})
 	srv := sandbox.Start(t, cfg)
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL)
-	r := &oktaRig{srv: srv, counter: &stsCounter{}}
+	r := &oktaRig{srv: srv, counter: &stsCounter{}, allowed: allowed, backendUsers: backendUsers}
 
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
@@ -59,17 +67,25 @@ func newOktaRig(t *testing.T, allowed map[string][]string, backendUsers map[stri
 		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: backendUsers},
 	})
 
+	return r
+}
+
+// startMySQL starts real MariaDB and the rig's front before it, once.
+func (r *oktaRig) startMySQL(t *testing.T) {
+	t.Helper()
+	if r.my != nil {
+		return
+	}
 	my := testenv.MariaDB(t)
 	my.Exec(t, "CREATE DATABASE app", "CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'", "GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'")
-	r.my = srv.StartRDS(t, sandbox.RDSConfig{
-		Engine: sandbox.RDSMySQL, Allowed: allowed,
-		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: backendUsers},
+	r.my = r.srv.StartRDS(t, sandbox.RDSConfig{
+		Engine: sandbox.RDSMySQL, Allowed: r.allowed,
+		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: r.backendUsers},
 	})
 	r.myTLS = "dbauth-safety-" + r.my.Addr()
 	if err := mysql.RegisterTLSConfig(r.myTLS, r.my.ClientTLSConfig("127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 func (r *oktaRig) config(password string) dbauth.Config {
@@ -78,13 +94,14 @@ func (r *oktaRig) config(password string) dbauth.Config {
 		IdPEndpoint: r.srv.URL, AppID: "0oa1demoawsapp0000001",
 		IdPUsername: svcLogin, IdPPassword: secret.New(password),
 		IAMRoleARN: appRole, IAMIdPARN: samlIdP, IAMRegion: "us-east-1",
-		HTTPClient: &http.Client{Transport: r.counter, Timeout: 30 * time.Second},
+		HTTPClient:  &http.Client{Transport: r.counter, Timeout: 30 * time.Second},
+		STSEndpoint: r.srv.URL,
 	}
 }
 
 func (r *oktaRig) pgDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 	t.Helper()
-	c, err := dbauth.NewPgxConnector(pgURL(r.pg, r.pgCA, user, nil), cfg)
+	c, err := pgxauth.NewConnector(dbtest.PgURL(r.pg, r.pgCA, user, nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +112,8 @@ func (r *oktaRig) pgDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 
 func (r *oktaRig) myDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 	t.Helper()
-	c, err := dbauth.NewMySQLConnector(user+"@tcp("+r.my.Addr()+")/app?tls="+r.myTLS, cfg)
+	r.startMySQL(t)
+	c, err := mysqlauth.NewConnector(user+"@tcp("+r.my.Addr()+")/app?tls="+r.myTLS, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +127,7 @@ func (r *oktaRig) myDB(t *testing.T, user string, cfg dbauth.Config) *sql.DB {
 // back, the account stays unlocked, and the fixed password then connects
 // at once.
 func TestWrongOktaPasswordNeverLocksTheAccount(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	db := r.pgDB(t, dbUser, r.config("Wrong-Password-1"))
 	for i := range 5 {
@@ -163,7 +182,9 @@ func TestWrongOktaPasswordNeverLocksTheAccount(t *testing.T) {
 // renewal in case the session was revoked), not eleven, and the error
 // says what to check.
 func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {otherRole}}, map[string]string{dbUser: "alice-backend-password"})
+	r.startMySQL(t)
 	for _, engine := range []struct {
 		name  string
 		db    *sql.DB
@@ -175,7 +196,7 @@ func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
 		before := r.counter.assume.Load()
 		for i := range 10 {
 			err := engine.db.Ping()
-			if err == nil || !dbauth.IsAuthFailure(err) {
+			if err == nil || !refusedLogin(err) {
 				t.Fatalf("%s connect %d: %v, want a refusal", engine.name, i+1, err)
 			}
 			if !strings.Contains(err.Error(), "rds-db:connect") || !strings.Contains(err.Error(), "allowed: section") {
@@ -198,6 +219,7 @@ func TestDatabaseRefusalsKeepSTSCredentials(t *testing.T) {
 // not told to enable IAM authentication; an untrusted identity provider
 // certificate is not blamed on the RDS CA bundle.
 func TestHintsFitTheFailure(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}, "ghost": {appRole}}, map[string]string{dbUser: "alice-backend-password", "ghost": "ghost-pw"})
 	for name, db := range map[string]*sql.DB{
 		"postgres": r.pgDB(t, "ghost", r.config(svcPassword)),
@@ -226,7 +248,7 @@ func TestHintsFitTheFailure(t *testing.T) {
 	}
 
 	// The database's own certificate is still blamed on the database.
-	c, err := dbauth.NewPgxConnector("postgres://alice@"+r.pg.Addr()+"/app?sslmode=verify-full", r.config(svcPassword))
+	c, err := pgxauth.NewConnector("postgres://alice@"+r.pg.Addr()+"/app?sslmode=verify-full", r.config(svcPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +263,7 @@ func TestHintsFitTheFailure(t *testing.T) {
 // Advanced Go Wrapper's names connects through the sandbox's fronts to
 // real PostgreSQL and MariaDB, signing in to the sandbox org.
 func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
+	t.Parallel()
 	r := newOktaRig(t, map[string][]string{dbUser: {appRole}}, map[string]string{dbUser: "alice-backend-password"})
 	q := url.Values{
 		"plugins": {"okta"}, "idpEndpoint": {r.srv.URL}, "appId": {"0oa1demoawsapp0000001"},
@@ -249,21 +272,27 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 		"iamTokenExpirationSec": {"600"}, "httpTimeoutMs": {"20000"}, "dbUser": {dbUser},
 	}
 	pgDSN := "postgres://nobody@" + r.pg.Addr() + "/app?sslmode=verify-full&sslrootcert=" + url.QueryEscape(r.pgCA) + "&" + q.Encode()
-	db, err := sql.Open(dbauth.PostgresDriverName, pgDSN)
+	// Only the STS endpoint, which a program reaching AWS needs not set,
+	// comes from Config.
+	sts := dbauth.Config{STSEndpoint: r.srv.URL}
+	pc, err := pgxauth.NewConnector(pgDSN, sts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	db := sql.OpenDB(pc)
 	defer db.Close()
 	var user string
 	if err := db.QueryRow("SELECT current_user").Scan(&user); err != nil || user != dbUser {
 		t.Fatalf("postgres with camelCase names: %q, %v", user, err)
 	}
 
+	r.startMySQL(t)
 	myDSN := "nobody@tcp(" + r.my.Addr() + ")/app?tls=" + r.myTLS + "&" + q.Encode()
-	mdb, err := sql.Open(dbauth.MySQLDriverName, myDSN)
+	mc, err := mysqlauth.NewConnector(myDSN, sts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	mdb := sql.OpenDB(mc)
 	defer mdb.Close()
 	if err := mdb.QueryRow("SELECT CURRENT_USER()").Scan(&user); err != nil || !strings.HasPrefix(user, dbUser+"@") {
 		t.Fatalf("mysql with camelCase names: %q, %v", user, err)
@@ -271,4 +300,13 @@ func TestCamelCaseDSNThroughTheSandbox(t *testing.T) {
 	if _, err := os.Stat(r.pgCA); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// refusedLogin reports whether err is the server refusing a login:
+// PostgreSQL SQLSTATE 28P01 or 28000, MySQL error 1045.
+func refusedLogin(err error) bool {
+	var pgErr *pgconn.PgError
+	var myErr *mysql.MySQLError
+	return errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") ||
+		errors.As(err, &myErr) && myErr.Number == 1045
 }

@@ -5,14 +5,17 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbtest"
+	"github.com/oktafed/oktafed/dbauth/mysqlauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -26,44 +29,38 @@ import (
 // values are the sandbox's. The fronts' CA comes from Config.RootCAs, not
 // the DSN.
 func TestWrapperExampleDSNs(t *testing.T) {
+	t.Parallel()
 	cfg := sandbox.DefaultConfig()
 	cfg.Org.Users = append(cfg.Org.Users, sandbox.OrgUserConfig{Login: svcLogin, Password: svcPassword})
 	cfg.Org.Apps[0].Roles = append(cfg.Org.Apps[0].Roles, sandbox.OrgRoleConfig{RoleARN: appRole, ProviderARN: samlIdP, Users: []string{svcLogin}})
 	cfg.AWS.Roles = append(cfg.AWS.Roles, sandbox.AWSRoleConfig{ARN: appRole, Trust: sandbox.AWSTrustConfig{SAMLProviders: []string{samlIdP}}})
-	cfg.Secrets = append(cfg.Secrets, sandbox.SecretConfig{Name: "wrapper/db", JSON: map[string]any{"username": master, "password": masterPW}})
+	cfg.Secrets = append(cfg.Secrets, sandbox.SecretConfig{Name: "wrapper/db", JSON: map[string]any{"username": dbtest.Master, "password": dbtest.MasterPW}})
 	srv := sandbox.Start(t, cfg)
 
 	pg := testenv.Postgres(t)
 	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
 	pgFront := srv.StartRDS(t, sandbox.RDSConfig{
-		Engine: sandbox.RDSPostgres, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{master: masterPW},
+		Engine: sandbox.RDSPostgres, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{dbtest.Master: dbtest.MasterPW},
 		Backend: sandbox.RDSBackendConfig{Addr: pg.Addr(), User: pg.User, Password: pg.Password, Users: map[string]string{dbUser: "alice-backend-password"}},
 	})
 	my := testenv.MariaDB(t)
 	my.Exec(t, "CREATE DATABASE app", "CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'", "GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'")
 	myFront := srv.StartRDS(t, sandbox.RDSConfig{
-		Engine: sandbox.RDSMySQL, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{master: masterPW},
+		Engine: sandbox.RDSMySQL, Allowed: map[string][]string{dbUser: {appRole}}, Passwords: map[string]string{dbtest.Master: dbtest.MasterPW},
 		Backend: sandbox.RDSBackendConfig{Addr: my.Addr(), User: my.User, Password: my.Password, Users: map[string]string{dbUser: "alice-backend-password"}},
 	})
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pgFront.CertPEM())
 	roots.AppendCertsFromPEM(myFront.CertPEM())
 
-	// The iam and secrets plugins use the default AWS chain: the
-	// environment, as on a host with a role.
-	creds, err := srv.AWS.IssueCredentials(appRole, "wrapper-test", time.Hour)
+	// The iam and secrets plugins get the AWS configuration a host with a
+	// role would load (TestDefaultChainFromEnvironment covers loading it);
+	// the okta plugin reaches the sandbox's STS.
+	creds, err := srv.IssueCredentials(appRole, "wrapper-test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty := filepath.Join(t.TempDir(), "none")
-	os.WriteFile(empty, nil, 0o600)
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey, "AWS_SESSION_TOKEN": creds.SessionToken,
-		"AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_PROFILE": "",
-		"AWS_ENDPOINT_URL_STS": srv.URL,
-	} {
-		t.Setenv(k, v)
-	}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
 
 	pgHost, pgPort, _ := net.SplitHostPort(pgFront.Addr())
 	myAddr := myFront.Addr()
@@ -89,16 +86,16 @@ func TestWrapperExampleDSNs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dbauth.Config{RootCAs: roots}
+			c := dbauth.Config{RootCAs: roots, AWSConfig: &awsCfg, STSEndpoint: srv.URL}
 			var db *sql.DB
 			if tc.driver == "pgx" {
-				pc, err := dbauth.NewPgxConnector(tc.dsn, c)
+				pc, err := pgxauth.NewConnector(tc.dsn, c)
 				if err != nil {
 					t.Fatal(err)
 				}
 				db = sql.OpenDB(pc)
 			} else {
-				mc, err := dbauth.NewMySQLConnector(tc.dsn, c)
+				mc, err := mysqlauth.NewConnector(tc.dsn, c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -131,7 +128,7 @@ func TestWrapperExampleDSNs(t *testing.T) {
 		dead := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 		ln.Close()
 		dsn := "host=127.0.0.1,127.0.0.1 port=" + dead + "," + pgPort + " user=" + dbUser + " dbname=app plugins=iam iamRegion=us-east-1"
-		pc, err := dbauth.NewPgxConnector(dsn, dbauth.Config{RootCAs: roots})
+		pc, err := pgxauth.NewConnector(dsn, dbauth.Config{RootCAs: roots, AWSConfig: &awsCfg})
 		if err != nil {
 			t.Fatal(err)
 		}

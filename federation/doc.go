@@ -8,7 +8,9 @@
 //     (password and MFA), Device (the OIDC device flow) or Direct (Okta
 //     Direct Authentication); sign-ins outside Okta's APIs, such as the
 //     person's browser (package federation/browser, which only the CLI
-//     links), hand what they captured to App.FromCaptured;
+//     links), hand what they captured to App.FromCaptured; NewSignIn
+//     chooses the way of signing in (the caller's, the profile's sign_in,
+//     the org's kind) and builds it behind the saved session, in one call;
 //   - the STS assumer (AssumeRoles: parallel AssumeRoleWithSAML, each role
 //     for the longest session it allows);
 //   - the profile writer (WriteProfiles, into the AWS CLI's files);
@@ -38,3 +40,9 @@ type Assertion = saml.Assertion
 // selector and profile-name template. A program builds one to log in
 // without the CLI, or gets the CLI's from awsauth.Resolver.
 type Profile = config.Profile
+
+// Duration is the type of a Profile's session lengths (Duration and
+// RoleMaxSessions): a time.Duration, written in the config file as a Go
+// duration ("1h30m") or a number of seconds. Convert either way:
+// federation.Duration(time.Hour), time.Duration(p.Duration).
+type Duration = config.Duration

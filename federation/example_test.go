@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/okta"

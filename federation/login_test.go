@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 

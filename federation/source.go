@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"golang.org/x/sync/singleflight"
 

@@ -30,22 +30,21 @@ var chartSchema = filepath.Join("..", "deploy", "helm", "oktafed-gateway", "valu
 // the chart value that replaces each. Secret-bearing keys end up in a
 // ConfigMap, readable by anyone who can read the namespace's ConfigMaps.
 var chartRefused = map[string]string{
-	"listen":                         "the chart sets it from containerPort",
-	"redis.url":                      "use redis.host (the chart's Secret) or redis.existingSecret; a URL can carry a password",
-	"redis.password":                 "secret: use redis.password or redis.existingSecret (a Secret), not config.redis.password",
-	"redis.sentinel_password":        "secret: use redis.sentinel.existingSecret (a Secret), not config.redis.sentinel_password",
-	"redis.key_file":                 "use redis.clientCertSecret (a kubernetes.io/tls Secret the chart mounts), not config.redis.key_file",
-	"redis.ca_file":                  "use redis.caSecret (a Secret the chart mounts), not config.redis.ca_file",
-	"redis.cert_file":                "use redis.clientCertSecret (a kubernetes.io/tls Secret the chart mounts), not config.redis.cert_file",
-	"redis.addrs":                    "use redis.cluster.addrs or redis.sentinel.addrs",
-	"redis.cluster":                  "use redis.cluster.addrs",
-	"redis.master_name":              "use redis.sentinel.masterName",
-	"redis.username":                 "use redis.username",
-	"redis.sentinel_username":        "use redis.sentinel.username",
-	"redis.tls":                      "use redis.tls",
-	"issuers[].client_secret":        "secret: use introspection.clientSecrets and client_secret_file: /etc/oktafed-gateway/secrets/<name>",
-	"issuers[].private_key_pem":      "secret: mount the key from a Secret with extraVolumes and set private_key_file",
-	"authentication[].client_secret": "secret: use introspection.clientSecrets and an issuers entry with client_secret_file",
+	"listen":                    "the chart sets it from containerPort",
+	"redis.url":                 "use redis.host (the chart's Secret) or redis.existingSecret; a URL can carry a password",
+	"redis.password":            "secret: use redis.password or redis.existingSecret (a Secret), not config.redis.password",
+	"redis.sentinel_password":   "secret: use redis.sentinel.existingSecret (a Secret), not config.redis.sentinel_password",
+	"redis.key_file":            "use redis.clientCertSecret (a kubernetes.io/tls Secret the chart mounts), not config.redis.key_file",
+	"redis.ca_file":             "use redis.caSecret (a Secret the chart mounts), not config.redis.ca_file",
+	"redis.cert_file":           "use redis.clientCertSecret (a kubernetes.io/tls Secret the chart mounts), not config.redis.cert_file",
+	"redis.addrs":               "use redis.cluster.addrs or redis.sentinel.addrs",
+	"redis.cluster":             "use redis.cluster.addrs",
+	"redis.master_name":         "use redis.sentinel.masterName",
+	"redis.username":            "use redis.username",
+	"redis.sentinel_username":   "use redis.sentinel.username",
+	"redis.tls":                 "use redis.tls",
+	"issuers[].client_secret":   "secret: use introspection.clientSecrets and client_secret_file: /etc/oktafed-gateway/secrets/<name>",
+	"issuers[].private_key_pem": "secret: mount the key from a Secret with extraVolumes and set private_key_file",
 }
 
 // chartExtra are constraints beyond the types', checked by the gateway at
@@ -176,7 +175,7 @@ func TestChartConfigSchema(t *testing.T) {
 		t.Fatalf("the chart's config schema differs from the gateway's configuration types; regenerate it:\n  UPDATE_CHART_SCHEMA=1 go test ./gateway/ -run TestChartConfigSchema")
 	}
 	// Every secret-bearing key the issue found in a ConfigMap is refused.
-	for _, key := range []string{"redis.password", "redis.sentinel_password", "authentication[].client_secret", "issuers[].private_key_pem", "issuers[].client_secret"} {
+	for _, key := range []string{"redis.password", "redis.sentinel_password", "issuers[].private_key_pem", "issuers[].client_secret"} {
 		if chartRefused[key] == "" || !slices.Contains(strings.Fields(chartRefused[key]), "secret:") {
 			t.Errorf("%s is not refused as a secret", key)
 		}

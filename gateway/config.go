@@ -42,17 +42,13 @@ type Config struct {
 	// Realm goes into WWW-Authenticate challenges.
 	Realm string `yaml:"realm,omitempty"`
 
-	// Providers lists which of the named sections below are trusted
-	// (AUTH_PROVIDERS=okta,auth0). Empty means every section that has a
-	// domain.
-	Providers []string    `yaml:"providers,omitempty"`
-	Okta      OktaConfig  `yaml:"okta,omitempty"`
-	Auth0     Auth0Config `yaml:"auth0,omitempty"`
-	// Issuers are further trusted issuers in verify's own terms (generic
-	// OIDC, Azure AD, static keys, introspection).
+	// Issuers are the trusted token issuers, in verify's terms (Okta,
+	// Auth0, Azure AD, generic OIDC, static keys, introspection). The
+	// OKTA_* and AUTH0_* variables update or add the ones named okta and
+	// auth0 (verify.Config.ApplyEnv). The older okta:, auth0:, providers:
+	// and authentication: sections are refused with their equivalent here
+	// (legacy.go).
 	Issuers []verify.ProviderConfig `yaml:"issuers,omitempty"`
-	// Authentication holds Vertica-style authentication records.
-	Authentication []AuthRecord `yaml:"authentication,omitempty"`
 	// Audiences apply to issuers that list none of their own.
 	Audiences []string     `yaml:"audiences,omitempty"`
 	Groups    GroupsConfig `yaml:"groups,omitempty"`
@@ -70,7 +66,9 @@ type Config struct {
 	AllowNoRole bool `yaml:"allow_no_role,omitempty"`
 
 	// HeaderPrefix starts the identity headers sent upstream (default
-	// "X-Auth-"); client headers with the prefix are always removed.
+	// "X-Auth-"); client headers with the prefix are always removed, as
+	// are those with X-Auth- and, after a reload that changed it, with
+	// any prefix the process used before.
 	HeaderPrefix string `yaml:"header_prefix,omitempty"`
 	// StripAuthorization removes the client's Authorization header before
 	// proxying, for upstreams that must trust only the identity headers.
@@ -113,7 +111,10 @@ type Config struct {
 // Timeouts bound how long the gateway waits on clients and upstreams.
 // Zero fields take the defaults below.
 type Timeouts struct {
-	// ReadHeader bounds reading a request's headers (default 10s).
+	// ReadHeader bounds reading a request's headers (default 10s), an
+	// HTTP/2 header block included: an HTTP/2 connection without a
+	// complete frame for half of it is sent a PING and closed when the
+	// answer does not come within the other half.
 	ReadHeader time.Duration `yaml:"read_header,omitempty"`
 	// BodyIdle is the longest a request body may go without sending a
 	// byte (default 30s); a slow or stalled upload is answered 408 and
@@ -192,25 +193,6 @@ func (t Timeouts) withDefaults() Timeouts {
 type TLSConfig struct {
 	CertFile string `yaml:"cert_file,omitempty"`
 	KeyFile  string `yaml:"key_file,omitempty"`
-}
-
-// OktaConfig is one Okta authorization server.
-type OktaConfig struct {
-	OrgDomain      string   `yaml:"org_domain,omitempty"`
-	AuthServerID   string   `yaml:"auth_server_id,omitempty"`
-	Audience       []string `yaml:"audience,omitempty"`
-	ClientID       []string `yaml:"client_id,omitempty"`
-	AllowOrgServer bool     `yaml:"allow_org_server,omitempty"`
-	// BaseURL replaces https://OrgDomain, e.g. a local sandbox.
-	BaseURL string `yaml:"base_url,omitempty"`
-}
-
-// Auth0Config is one Auth0 tenant.
-type Auth0Config struct {
-	Domain   string   `yaml:"domain,omitempty"`
-	Audience []string `yaml:"audience,omitempty"`
-	ClientID []string `yaml:"client_id,omitempty"`
-	BaseURL  string   `yaml:"base_url,omitempty"`
 }
 
 // GroupsConfig maps group names to roles.
@@ -331,23 +313,6 @@ func (c *Config) EffectiveRoutes() []Route {
 	return c.Routes
 }
 
-// AuthRecord is a Vertica-style OAuth authentication record.
-// validate_type IDP checks tokens by introspection at the identity
-// provider; JWT checks them locally with jwt_rsa_public_key.
-type AuthRecord struct {
-	Name                    string `yaml:"name,omitempty"`
-	ValidateType            string `yaml:"validate_type"`
-	ClientID                string `yaml:"client_id,omitempty"`
-	ClientSecret            string `yaml:"client_secret,omitempty"`
-	DiscoveryURL            string `yaml:"discovery_url,omitempty"`
-	IntrospectURL           string `yaml:"introspect_url,omitempty"`
-	JWTRSAPublicKey         string `yaml:"jwt_rsa_public_key,omitempty"`
-	JWTIssuer               string `yaml:"jwt_issuer,omitempty"`
-	JWTUserMapping          string `yaml:"jwt_user_mapping,omitempty"`
-	JWTAcceptedAudienceList string `yaml:"jwt_accepted_audience_list,omitempty"`
-	JWTAcceptedScopeList    string `yaml:"jwt_accepted_scope_list,omitempty"`
-}
-
 // maxConfigBytes bounds a configuration file; it is operator input, but a
 // wrong path (a log, a device) should fail fast.
 const maxConfigBytes = 1 << 20
@@ -358,6 +323,9 @@ func ParseConfig(data []byte) (Config, error) {
 	var c Config
 	if len(data) > maxConfigBytes {
 		return c, errors.New("gateway config: larger than 1 MiB")
+	}
+	if err := refuseLegacy(data); err != nil {
+		return c, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -383,20 +351,14 @@ func LoadFile(path string) (Config, error) {
 	return c, nil
 }
 
-// ApplyEnv overlays environment variables on c. getenv is usually
-// os.Getenv. Recognised variables:
+// ApplyEnv overlays environment variables on c; getenv is usually
+// os.Getenv. The issuers' and the policy's variables are verify's table
+// (verify.Config.ApplyEnv: OKTA_*, AUTH0_*, ADMIN_GROUPS, WRITE_GROUPS,
+// READ_ONLY_GROUPS, GROUPS_CLAIM, OKTA_USER_CLAIM); the gateway adds:
 //
-//	AUTH_PROVIDERS             okta,auth0
-//	OKTA_ORG_DOMAIN            Okta org domain (OKTA_DOMAIN also works)
-//	OKTA_AUTH_SERVER_ID        custom authorization server (default "default")
-//	OKTA_AUDIENCE              accepted audiences, comma-separated
-//	OKTA_CLIENT_ID             accepted client ids (cid), comma-separated
-//	OKTA_ALLOW_ORG_SERVER      true to accept the org authorization server
-//	OKTA_BASE_URL              scheme and host override (local sandbox)
-//	AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
-//	ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM
-//	GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
+//	AUTH_PROVIDERS             okta, auth0: keep only these of the two
 //	ALLOW_NO_ROLE              true to admit tokens without a role as readers
+//	GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_UPSTREAM, GATEWAY_REALM
 //	GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, REDIS_URL
 //	REDIS_FAILURE_MODE         closed (default) or open
 //	REDIS_ADDRS                cluster nodes or sentinels, comma-separated
@@ -410,6 +372,11 @@ func LoadFile(path string) (Config, error) {
 //	FORWARD_AUTH_ENVOY_PREFIX  Envoy ext_authz HTTP prefix ("-" disables)
 //	FORWARD_AUTH_TRUSTED       ingress addresses or CIDRs, comma-separated
 //	FORWARD_AUTH_ONLY          true: answer decisions only, proxy nothing
+//
+// OKTA_CLIENT_ID and AUTH0_CLIENT_ID, the gateway's names for accepted
+// client ids before OKTA_CLIENT_IDS and AUTH0_CLIENT_IDS, are refused with
+// an error naming the new ones: read as nothing, they would silently
+// accept every client.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str := func(dst *string, name string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -421,28 +388,30 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			*dst = v
 		}
 	}
-	lst(&c.Providers, "AUTH_PROVIDERS")
-	str(&c.Okta.OrgDomain, "OKTA_DOMAIN")
-	str(&c.Okta.OrgDomain, "OKTA_ORG_DOMAIN")
-	str(&c.Okta.AuthServerID, "OKTA_AUTH_SERVER_ID")
-	lst(&c.Okta.Audience, "OKTA_AUDIENCE")
-	lst(&c.Okta.ClientID, "OKTA_CLIENT_ID")
-	str(&c.Okta.BaseURL, "OKTA_BASE_URL")
-	if v := strings.TrimSpace(getenv("OKTA_ALLOW_ORG_SERVER")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("OKTA_ALLOW_ORG_SERVER=%q: use true or false", v)
+	for _, old := range []string{"OKTA_CLIENT_ID", "AUTH0_CLIENT_ID"} {
+		if strings.TrimSpace(getenv(old)) != "" {
+			return fmt.Errorf("%s is no longer read by the gateway: the accepted client ids go in %sS (a list), the name verify reads too; rename the variable", old, old)
 		}
-		c.Okta.AllowOrgServer = b
 	}
-	str(&c.Auth0.Domain, "AUTH0_DOMAIN")
-	lst(&c.Auth0.Audience, "AUTH0_AUDIENCE")
-	lst(&c.Auth0.ClientID, "AUTH0_CLIENT_ID")
-	str(&c.Auth0.BaseURL, "AUTH0_BASE_URL")
-	lst(&c.Groups.Admin, "ADMIN_GROUPS")
-	lst(&c.Groups.Write, "WRITE_GROUPS")
-	lst(&c.Groups.ReadOnly, "READ_ONLY_GROUPS")
-	str(&c.Groups.Claim, "GROUPS_CLAIM")
+	vc := verify.Config{Providers: c.Issuers, Policy: verify.Policy{
+		Audiences: c.Audiences, UserClaim: c.UserClaim, GroupsClaim: c.Groups.Claim,
+		AdminGroups: c.Groups.Admin, WriteGroups: c.Groups.Write, ReadOnlyGroups: c.Groups.ReadOnly,
+	}}
+	if err := vc.ApplyEnv(getenv); err != nil {
+		return err
+	}
+	for _, name := range []string{"OKTA_REQUIRED_SCOPES", "OKTA_LEEWAY"} {
+		if strings.TrimSpace(getenv(name)) != "" {
+			return fmt.Errorf("%s is not read by the gateway: require scopes per route (routes[].scopes), and the clock leeway is verify's default", name)
+		}
+	}
+	c.Issuers, c.UserClaim, c.Groups.Claim = vc.Providers, vc.Policy.UserClaim, vc.Policy.GroupsClaim
+	c.Groups.Admin, c.Groups.Write, c.Groups.ReadOnly = vc.Policy.AdminGroups, vc.Policy.WriteGroups, vc.Policy.ReadOnlyGroups
+	if keep := splitList(getenv("AUTH_PROVIDERS")); len(keep) > 0 {
+		if err := c.keepProviders(keep); err != nil {
+			return err
+		}
+	}
 	str(&c.Listen, "GATEWAY_LISTEN")
 	str(&c.AdminListen, "GATEWAY_ADMIN_LISTEN")
 	str(&c.Upstream, "GATEWAY_UPSTREAM")
@@ -471,7 +440,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, b := range []struct {
 		dst  *bool
 		name string
-	}{{&c.Redis.Cluster, "REDIS_CLUSTER"}, {&c.Redis.TLS, "REDIS_TLS"}, {&c.ForwardAuth.Only, "FORWARD_AUTH_ONLY"}, {&c.ForwardAuth.Enabled, "FORWARD_AUTH_ENABLED"}} {
+	}{{&c.Redis.Cluster, "REDIS_CLUSTER"}, {&c.Redis.TLS, "REDIS_TLS"}, {&c.ForwardAuth.Only, "FORWARD_AUTH_ONLY"}, {&c.ForwardAuth.Enabled, "FORWARD_AUTH_ENABLED"}, {&c.AllowNoRole, "ALLOW_NO_ROLE"}} {
 		if v := strings.TrimSpace(getenv(b.name)); v != "" {
 			x, err := strconv.ParseBool(v)
 			if err != nil {
@@ -480,31 +449,28 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			*b.dst = x
 		}
 	}
-	if v := strings.TrimSpace(getenv("ALLOW_NO_ROLE")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("ALLOW_NO_ROLE=%q: use true or false", v)
+	return nil
+}
+
+// keepProviders applies AUTH_PROVIDERS: of the issuers named okta and
+// auth0, only those listed stay; each listed one must be configured.
+func (c *Config) keepProviders(keep []string) error {
+	for _, name := range keep {
+		switch n := strings.ToLower(name); n {
+		case verify.ProviderOkta, verify.ProviderAuth0:
+			if !slices.ContainsFunc(c.Issuers, func(pc verify.ProviderConfig) bool { return pc.Name == n }) {
+				return fmt.Errorf("AUTH_PROVIDERS names %s, which is not configured: set %s_DOMAIN and %s_AUDIENCE", n, strings.ToUpper(n), strings.ToUpper(n))
+			}
+		default:
+			return fmt.Errorf("AUTH_PROVIDERS: unknown provider %q (use okta, auth0; others go under issuers: in the config file)", name)
 		}
-		c.AllowNoRole = b
 	}
+	c.Issuers = slices.DeleteFunc(c.Issuers, func(pc verify.ProviderConfig) bool {
+		named := pc.Name == verify.ProviderOkta || pc.Name == verify.ProviderAuth0
+		return named && !slices.ContainsFunc(keep, func(k string) bool { return strings.EqualFold(k, pc.Name) })
+	})
 	return nil
 }
-
-// checkDomain refuses a domain given as a URL other than https://host:
-// "https://" is added to it, so "http://x.okta.com" would become
-// "https://http://x.okta.com", which no retry ever reaches.
-func checkDomain(name, value, baseVar string) error {
-	if value == "" {
-		return nil
-	}
-	// https://host and host/ are what verify accepts as well.
-	host := strings.TrimSuffix(strings.TrimPrefix(value, "https://"), "/")
-	if host == "" || strings.Contains(host, "://") || strings.ContainsAny(host, "/?#@ ") {
-		return fmt.Errorf("%s=%q: give the host name only, e.g. example.okta.com; to reach an issuer over another scheme or port (a local sandbox on plain http), set %s=http://127.0.0.1:PORT instead", name, value, baseVar)
-	}
-	return nil
-}
-
 func splitList(s string) []string {
 	var out []string
 	for v := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
@@ -513,154 +479,36 @@ func splitList(s string) []string {
 	return out
 }
 
-// providerRule is what verify cannot express per provider: accepted
-// client ids and Vertica's accepted scope list.
-type providerRule struct {
-	clientIDs []string
-	anyScopes []string
-}
-
-// VerifyConfig maps the configuration onto verify.Config. It also returns
-// the per-provider client and scope lists the gateway applies after
-// verification.
-func (c *Config) VerifyConfig() (verify.Config, map[string]providerRule, error) {
+// VerifyConfig maps the configuration onto verify.Config.
+func (c *Config) VerifyConfig() (verify.Config, error) {
 	var vc verify.Config
-	rules := map[string]providerRule{}
 	names := map[string]bool{}
-	add := func(pc verify.ProviderConfig, r providerRule) error {
+	for _, pc := range c.Issuers {
 		if pc.Name == "" {
 			pc.Name = pc.Type
 		}
 		if names[pc.Name] {
-			return fmt.Errorf("provider name %q is used twice: give each issuer a distinct name", pc.Name)
+			return vc, fmt.Errorf("issuer name %q is used twice: give each issuer a distinct name", pc.Name)
 		}
 		names[pc.Name] = true
+		if len(pc.Audiences) == 0 && len(c.Audiences) == 0 {
+			return vc, fmt.Errorf("issuer %s: no audience: set its audiences (OKTA_AUDIENCE for okta, AUTH0_AUDIENCE for auth0) or audiences: for every issuer; tokens for other APIs of the same issuer would pass otherwise", pc.Name)
+		}
 		vc.Providers = append(vc.Providers, pc)
-		if len(r.clientIDs) > 0 || len(r.anyScopes) > 0 {
-			rules[pc.Name] = r
-		}
-		return nil
-	}
-	enabled := c.Providers
-	if len(enabled) == 0 {
-		if c.Okta.OrgDomain != "" || c.Okta.BaseURL != "" {
-			enabled = append(enabled, "okta")
-		}
-		if c.Auth0.Domain != "" || c.Auth0.BaseURL != "" {
-			enabled = append(enabled, "auth0")
-		}
-	}
-	for _, name := range enabled {
-		switch strings.ToLower(name) {
-		case "okta":
-			o := c.Okta
-			if err := checkDomain("OKTA_ORG_DOMAIN", o.OrgDomain, "OKTA_BASE_URL"); err != nil {
-				return vc, nil, err
-			}
-			if o.OrgDomain == "" && o.BaseURL == "" {
-				return vc, nil, errors.New("okta is enabled but OKTA_ORG_DOMAIN (okta.org_domain) is not set")
-			}
-			if len(o.Audience) == 0 {
-				return vc, nil, errors.New("okta: set OKTA_AUDIENCE (okta.audience) to your API's audience, e.g. api://default")
-			}
-			as := o.AuthServerID
-			if as == "" {
-				as = "default"
-			}
-			pc := verify.Okta(o.OrgDomain, as)
-			pc.Name, pc.BaseURL, pc.AllowOrgServer, pc.Audiences = "okta", o.BaseURL, o.AllowOrgServer, o.Audience
-			if o.AllowOrgServer && len(o.ClientID) == 1 {
-				// The org server's ID tokens are accepted for this
-				// one client; its access tokens only by introspection.
-				pc.ClientID = o.ClientID[0]
-			}
-			if err := add(pc, providerRule{clientIDs: o.ClientID}); err != nil {
-				return vc, nil, err
-			}
-		case "auth0":
-			a := c.Auth0
-			if err := checkDomain("AUTH0_DOMAIN", a.Domain, "AUTH0_BASE_URL"); err != nil {
-				return vc, nil, err
-			}
-			if a.Domain == "" && a.BaseURL == "" {
-				return vc, nil, errors.New("auth0 is enabled but AUTH0_DOMAIN (auth0.domain) is not set")
-			}
-			if len(a.Audience) == 0 {
-				return vc, nil, errors.New("auth0: set AUTH0_AUDIENCE (auth0.audience) to your API's identifier")
-			}
-			pc := verify.Auth0(a.Domain)
-			pc.Name, pc.BaseURL, pc.Audiences = "auth0", a.BaseURL, a.Audience
-			if err := add(pc, providerRule{clientIDs: a.ClientID}); err != nil {
-				return vc, nil, err
-			}
-		default:
-			return vc, nil, fmt.Errorf("AUTH_PROVIDERS: unknown provider %q (use okta, auth0; others go under issuers: in the config file)", name)
-		}
-	}
-	for _, pc := range c.Issuers {
-		if err := add(pc, providerRule{}); err != nil {
-			return vc, nil, err
-		}
-	}
-	userClaim := c.UserClaim
-	for i, r := range c.Authentication {
-		pc, err := r.provider(i)
-		if err != nil {
-			return vc, nil, err
-		}
-		if m := r.JWTUserMapping; m != "" {
-			// verify applies one user claim to every issuer.
-			if userClaim != "" && userClaim != m {
-				return vc, nil, fmt.Errorf("authentication %s: jwt_user_mapping %q differs from %q; the gateway maps one claim to the user for all issuers", pc.Name, m, userClaim)
-			}
-			userClaim = m
-		}
-		if err := add(pc, providerRule{anyScopes: splitList(r.JWTAcceptedScopeList)}); err != nil {
-			return vc, nil, err
-		}
 	}
 	if len(vc.Providers) == 0 {
-		return vc, nil, errors.New("no token issuer configured: set AUTH_PROVIDERS with OKTA_ORG_DOMAIN and OKTA_AUDIENCE, or list issuers in the config file")
+		return vc, errors.New("no token issuer configured: set OKTA_ORG_DOMAIN (or OKTA_DOMAIN) and OKTA_AUDIENCE, or list issuers: in the config file")
 	}
 	vc.Policy = verify.Policy{
 		Audiences:      c.Audiences,
-		UserClaim:      userClaim,
+		UserClaim:      c.UserClaim,
 		GroupsClaim:    c.Groups.Claim,
 		AdminGroups:    c.Groups.Admin,
 		WriteGroups:    c.Groups.Write,
 		ReadOnlyGroups: c.Groups.ReadOnly,
 	}
 	vc.KeyCache = c.KeyCache
-	return vc, rules, nil
-}
-
-func (r AuthRecord) provider(i int) (verify.ProviderConfig, error) {
-	name := r.Name
-	if name == "" {
-		name = "auth" + strconv.Itoa(i+1)
-	}
-	aud := splitList(r.JWTAcceptedAudienceList)
-	var pc verify.ProviderConfig
-	switch strings.ToUpper(r.ValidateType) {
-	case "JWT":
-		if r.JWTIssuer == "" || r.JWTRSAPublicKey == "" {
-			return pc, fmt.Errorf("authentication %s: validate_type JWT needs jwt_issuer and jwt_rsa_public_key (a PEM public key)", name)
-		}
-		pc = verify.ProviderConfig{Type: verify.ProviderStatic, Issuer: r.JWTIssuer, Keys: r.JWTRSAPublicKey}
-	case "IDP":
-		if r.ClientID == "" || r.ClientSecret == "" || (r.IntrospectURL == "" && r.DiscoveryURL == "") {
-			return pc, fmt.Errorf("authentication %s: validate_type IDP needs client_id, client_secret and introspect_url or discovery_url", name)
-		}
-		pc = verify.Introspection(r.IntrospectURL, r.ClientID, r.ClientSecret)
-		pc.DiscoveryURL, pc.Issuer, pc.AcceptOpaque = r.DiscoveryURL, r.JWTIssuer, true
-	default:
-		return pc, fmt.Errorf("authentication %s: validate_type %q: use IDP (introspection) or JWT (local signature check)", name, r.ValidateType)
-	}
-	if len(aud) == 0 {
-		return pc, fmt.Errorf("authentication %s: set jwt_accepted_audience_list; tokens for other APIs of the same issuer would pass otherwise", name)
-	}
-	pc.Name, pc.Audiences = name, aud
-	return pc, nil
+	return vc, nil
 }
 
 // routeTable is Routes checked and ready to match.

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,25 +30,25 @@ func TestApplyEnv(t *testing.T) {
 		name    string
 		env     map[string]string
 		wantErr string
-		check   func(t *testing.T, vc verify.Config, rules map[string]providerRule)
+		check   func(t *testing.T, vc verify.Config)
 	}{
 		{
 			name: "okta and auth0 as the data-platform brief names them",
 			env: map[string]string{
 				"AUTH_PROVIDERS": "okta,auth0", "OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://data",
-				"OKTA_AUTH_SERVER_ID": "aus123", "OKTA_CLIENT_ID": "0oaA, 0oaB", "AUTH0_DOMAIN": "tenant.eu.auth0.com",
+				"OKTA_AUTH_SERVER_ID": "aus123", "OKTA_CLIENT_IDS": "0oaA, 0oaB", "AUTH0_DOMAIN": "tenant.eu.auth0.com",
 				"AUTH0_AUDIENCE": "https://data.example.com", "ADMIN_GROUPS": "platform-admins", "WRITE_GROUPS": "eng,data-eng",
 				"READ_ONLY_GROUPS": "analysts",
 			},
-			check: func(t *testing.T, vc verify.Config, rules map[string]providerRule) {
+			check: func(t *testing.T, vc verify.Config) {
 				if len(vc.Providers) != 2 || vc.Providers[0].Domain != "example.okta.com" || vc.Providers[0].AuthServerID != "aus123" || vc.Providers[1].Domain != "tenant.eu.auth0.com" {
 					t.Fatalf("providers = %+v", vc.Providers)
 				}
 				if !slices.Equal(vc.Providers[0].Audiences, []string{"api://data"}) || !slices.Equal(vc.Providers[1].Audiences, []string{"https://data.example.com"}) {
 					t.Errorf("audiences = %v / %v", vc.Providers[0].Audiences, vc.Providers[1].Audiences)
 				}
-				if !slices.Equal(rules["okta"].clientIDs, []string{"0oaA", "0oaB"}) {
-					t.Errorf("okta client ids = %v", rules["okta"].clientIDs)
+				if !slices.Equal(vc.Providers[0].ClientIDs, []string{"0oaA", "0oaB"}) || vc.Providers[1].ClientIDs != nil {
+					t.Errorf("client ids = %v / %v", vc.Providers[0].ClientIDs, vc.Providers[1].ClientIDs)
 				}
 				if !slices.Equal(vc.Policy.WriteGroups, []string{"eng", "data-eng"}) || vc.Policy.AdminGroups[0] != "platform-admins" || vc.Policy.ReadOnlyGroups[0] != "analysts" {
 					t.Errorf("policy = %+v", vc.Policy)
@@ -55,10 +57,10 @@ func TestApplyEnv(t *testing.T) {
 		},
 		{
 			name: "okta inferred, default auth server, org server allowed",
-			// The org server's ID tokens for OKTA_CLIENT_ID: its access
-			// tokens can only be introspected.
-			env: map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org", "OKTA_CLIENT_ID": "0oaweb"},
-			check: func(t *testing.T, vc verify.Config, _ map[string]providerRule) {
+			// The org server's ID tokens for the one client in
+			// OKTA_CLIENT_IDS: its access tokens can only be introspected.
+			env: map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://x", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_AUTH_SERVER_ID": "org", "OKTA_CLIENT_IDS": "0oaweb"},
+			check: func(t *testing.T, vc verify.Config) {
 				if len(vc.Providers) != 1 || vc.Providers[0].AuthServerID != "org" || !vc.Providers[0].AllowOrgServer || vc.Providers[0].ClientID != "0oaweb" {
 					t.Fatalf("providers = %+v", vc.Providers)
 				}
@@ -69,15 +71,31 @@ func TestApplyEnv(t *testing.T) {
 		{name: "unknown provider", env: map[string]string{"AUTH_PROVIDERS": "okta,keycloak", "OKTA_ORG_DOMAIN": "e.okta.com", "OKTA_AUDIENCE": "a"}, wantErr: `unknown provider "keycloak"`},
 		{name: "auth0 without domain", env: map[string]string{"AUTH_PROVIDERS": "auth0"}, wantErr: "AUTH0_DOMAIN"},
 		{name: "bad bool", env: map[string]string{"OKTA_ALLOW_ORG_SERVER": "yes please"}, wantErr: "OKTA_ALLOW_ORG_SERVER"},
+		// The names the gateway read before OKTA_CLIENT_IDS: ignoring
+		// them would accept every client, so they stop the start.
+		{name: "old okta client id name", env: map[string]string{"OKTA_ORG_DOMAIN": "e.okta.com", "OKTA_AUDIENCE": "a", "OKTA_CLIENT_ID": "0oaA"}, wantErr: "OKTA_CLIENT_IDS"},
+		{name: "old auth0 client id name", env: map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUTH0_AUDIENCE": "a", "AUTH0_CLIENT_ID": "c"}, wantErr: "AUTH0_CLIENT_IDS"},
+		// verify's policy variables the gateway has no place for are
+		// refused, not ignored.
+		{name: "required scopes", env: map[string]string{"OKTA_ORG_DOMAIN": "e.okta.com", "OKTA_AUDIENCE": "a", "OKTA_REQUIRED_SCOPES": "s"}, wantErr: "routes[].scopes"},
+		{name: "domain with a scheme", env: map[string]string{"OKTA_ORG_DOMAIN": "http://e.okta.com", "OKTA_AUDIENCE": "a"}, wantErr: "OKTA_BASE_URL"},
+		{
+			name: "AUTH_PROVIDERS drops the issuer it does not name",
+			env:  map[string]string{"AUTH_PROVIDERS": "auth0", "OKTA_ORG_DOMAIN": "e.okta.com", "OKTA_AUDIENCE": "a", "AUTH0_DOMAIN": "t.auth0.com", "AUTH0_AUDIENCE": "b"},
+			check: func(t *testing.T, vc verify.Config) {
+				if len(vc.Providers) != 1 || vc.Providers[0].Name != "auth0" {
+					t.Fatalf("providers = %+v", vc.Providers)
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
 			err := c.ApplyEnv(envOf(tc.env))
 			var vc verify.Config
-			var rules map[string]providerRule
 			if err == nil {
-				vc, rules, err = c.VerifyConfig()
+				vc, err = c.VerifyConfig()
 			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -88,7 +106,7 @@ func TestApplyEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tc.check(t, vc, rules)
+			tc.check(t, vc)
 			if _, err := verify.New(vc); err != nil {
 				t.Fatalf("verify.New: %v", err)
 			}
@@ -110,18 +128,15 @@ func testPEM(t *testing.T) string {
 	return strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
 }
 
-func TestParseConfigVerticaRecords(t *testing.T) {
-	t.Parallel()
-	yml := `
-listen: 127.0.0.1:9443
-upstream: h2c://127.0.0.1:9000
-groups: {admin: [admins], write: [writers], read_only: [readers]}
+// verticaRecords are issuers in the retired Vertica-style form (a PEM
+// key goes in place of @@PEM@@); verticaRoutes the rest of that file.
+const verticaRecords = `
 authentication:
   - name: vertica_jwt
     validate_type: JWT
     jwt_issuer: https://idp.example.com/oauth2/aus1
     jwt_rsa_public_key: |
-` + indent(testPEM(t), "      ") + `
+@@PEM@@
     jwt_user_mapping: preferred_username
     jwt_accepted_audience_list: "vertica, api://v"
     jwt_accepted_scope_list: "vertica.read,vertica.write"
@@ -131,6 +146,12 @@ authentication:
     client_secret: s3cret
     introspect_url: https://idp.example.com/oauth2/aus1/v1/introspect
     jwt_accepted_audience_list: vertica
+`
+
+const verticaRoutes = `
+listen: 127.0.0.1:9443
+upstream: h2c://127.0.0.1:9000
+groups: {admin: [admins], write: [writers], read_only: [readers]}
 routes:
   - prefix: /admin/
     roles: [admin]
@@ -141,11 +162,32 @@ routes:
   - prefix: /healthcheck
     public: true
 `
+
+func TestParseConfigIssuers(t *testing.T) {
+	t.Parallel()
+	yml := verticaRoutes + `
+user_claim: preferred_username
+issuers:
+  - name: vertica_jwt
+    type: static
+    issuer: https://idp.example.com/oauth2/aus1
+    keys: |
+` + indent(testPEM(t), "      ") + `
+    audiences: [vertica, api://v]
+    accepted_scopes: [vertica.read, vertica.write]
+  - name: vertica_idp
+    type: introspection
+    client_id: 0oaVertica
+    client_secret: s3cret
+    introspect_url: https://idp.example.com/oauth2/aus1/v1/introspect
+    accept_opaque: true
+    audiences: [vertica]
+`
 	c, err := ParseConfig([]byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vc, rules, err := c.VerifyConfig()
+	vc, err := c.VerifyConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +195,15 @@ routes:
 		t.Fatalf("providers = %+v", vc.Providers)
 	}
 	jwt, idp := vc.Providers[0], vc.Providers[1]
-	if jwt.Type != verify.ProviderStatic || jwt.Issuer != "https://idp.example.com/oauth2/aus1" || !strings.Contains(jwt.Keys, "BEGIN PUBLIC KEY") || !slices.Equal(jwt.Audiences, []string{"vertica", "api://v"}) {
-		t.Errorf("jwt record = %+v", jwt)
+	if jwt.Type != verify.ProviderStatic || jwt.Issuer != "https://idp.example.com/oauth2/aus1" || !strings.Contains(jwt.Keys, "BEGIN PUBLIC KEY") || !slices.Equal(jwt.Audiences, []string{"vertica", "api://v"}) ||
+		!slices.Equal(jwt.AcceptedScopes, []string{"vertica.read", "vertica.write"}) {
+		t.Errorf("jwt issuer = %+v", jwt)
 	}
 	if idp.Type != verify.ProviderIntrospection || idp.ClientID != "0oaVertica" || idp.ClientSecret != "s3cret" || !idp.AcceptOpaque {
-		t.Errorf("idp record = %+v", idp)
+		t.Errorf("idp issuer = %+v", idp)
 	}
 	if vc.Policy.UserClaim != "preferred_username" {
 		t.Errorf("user claim = %q", vc.Policy.UserClaim)
-	}
-	if !slices.Equal(rules["vertica_jwt"].anyScopes, []string{"vertica.read", "vertica.write"}) {
-		t.Errorf("rules = %+v", rules)
 	}
 	if _, err := verify.New(vc); err != nil {
 		t.Fatalf("verify.New: %v", err)
@@ -202,20 +242,97 @@ func TestParseConfigErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, yml, want string }{
 		{"unknown key", "listen: x\nupstrem: y\n", "upstrem"},
-		{"bad validate_type", "authentication: [{validate_type: SAML, jwt_accepted_audience_list: a}]", "use IDP"},
-		{"jwt without key", "authentication: [{validate_type: JWT, jwt_issuer: https://i, jwt_accepted_audience_list: a}]", "jwt_rsa_public_key"},
-		{"idp without audience", "authentication: [{validate_type: IDP, client_id: c, client_secret: s, introspect_url: https://i/x}]", "jwt_accepted_audience_list"},
-		{"conflicting user mapping", "user_claim: email\nauthentication: [{validate_type: JWT, jwt_issuer: https://i, jwt_rsa_public_key: k, jwt_accepted_audience_list: a, jwt_user_mapping: upn}]", "differs"},
-		{"duplicate names", "authentication: [{name: a, validate_type: JWT, jwt_issuer: https://i, jwt_rsa_public_key: k, jwt_accepted_audience_list: a}, {name: a, validate_type: JWT, jwt_issuer: https://j, jwt_rsa_public_key: k, jwt_accepted_audience_list: a}]", "used twice"},
+		{"duplicate names", "issuers: [{name: a, type: static, issuer: https://i, keys: k, audiences: [a]}, {name: a, type: static, issuer: https://j, keys: k, audiences: [a]}]", "used twice"},
+		{"issuer without audience", "issuers: [{type: oidc, issuer: https://i}]", "no audience"},
+		{"client ids misspelt as the old key", "issuers: [{type: okta, domain: e.okta.com, audiences: [a], client_id: [x, y]}]", "cannot unmarshal"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseConfig([]byte(tc.yml))
 			if err == nil {
-				_, _, err = c.VerifyConfig()
+				_, err = c.VerifyConfig()
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLegacyIssuerFormsRefused: each retired issuer form stops the
+// gateway with the issuers: entries that say the same; that suggestion,
+// pasted in (the secret moved to a file), is a valid configuration that
+// verifies the same way; and the error never carries the secret.
+func TestLegacyIssuerFormsRefused(t *testing.T) {
+	t.Parallel()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, yml string
+		check     func(t *testing.T, vc verify.Config)
+	}{
+		{
+			name: "vertica records",
+			yml:  strings.Replace(verticaRecords, "@@PEM@@", indent(testPEM(t), "      "), 1),
+			check: func(t *testing.T, vc verify.Config) {
+				jwt, idp := vc.Providers[0], vc.Providers[1]
+				if jwt.Name != "vertica_jwt" || jwt.Type != verify.ProviderStatic || !slices.Equal(jwt.AcceptedScopes, []string{"vertica.read", "vertica.write"}) ||
+					!slices.Equal(jwt.Audiences, []string{"vertica", "api://v"}) || vc.Policy.UserClaim != "preferred_username" {
+					t.Errorf("jwt = %+v, policy %+v", jwt, vc.Policy)
+				}
+				if idp.Type != verify.ProviderIntrospection || idp.ClientID != "0oaVertica" || idp.ClientSecretFile != secretFile || idp.ClientSecret != "" || !idp.AcceptOpaque {
+					t.Errorf("idp = %+v", idp)
+				}
+			},
+		},
+		{
+			name: "okta and auth0 sections chosen by providers",
+			yml:  "providers: [okta]\nokta: {org_domain: e.okta.com, audience: [api://x], client_id: [0oaA, 0oaB]}\nauth0: {domain: t.auth0.com, audience: [b]}\n",
+			check: func(t *testing.T, vc verify.Config) {
+				if len(vc.Providers) != 1 || vc.Providers[0].Name != "okta" || vc.Providers[0].AuthServerID != "default" ||
+					!slices.Equal(vc.Providers[0].ClientIDs, []string{"0oaA", "0oaB"}) || !slices.Equal(vc.Providers[0].Audiences, []string{"api://x"}) {
+					t.Errorf("providers = %+v", vc.Providers)
+				}
+			},
+		},
+		{
+			name: "okta org server for one client",
+			yml:  "okta: {org_domain: e.okta.com, auth_server_id: org, allow_org_server: true, audience: [x], client_id: [0oaweb]}\n",
+			check: func(t *testing.T, vc verify.Config) {
+				if p := vc.Providers[0]; !p.AllowOrgServer || p.ClientID != "0oaweb" || !slices.Equal(p.ClientIDs, []string{"0oaweb"}) {
+					t.Errorf("provider = %+v", p)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.yml))
+			if err == nil {
+				t.Fatal("a retired issuer form was accepted")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "s3cret") {
+				t.Fatalf("the error carries the client secret: %s", msg)
+			}
+			_, suggestion, ok := strings.Cut(msg, "with:\n\n")
+			if !ok || !strings.Contains(suggestion, "issuers:") {
+				t.Fatalf("no issuers: suggestion in %q", msg)
+			}
+			suggestion, _, _ = strings.Cut(suggestion, "\n\nand put")
+			c, err := ParseConfig([]byte(strings.ReplaceAll(suggestion, secretFilePlaceholder, secretFile)))
+			if err != nil {
+				t.Fatalf("the suggestion does not parse: %v\n%s", err, suggestion)
+			}
+			vc, err := c.VerifyConfig()
+			if err != nil {
+				t.Fatalf("the suggestion is refused: %v\n%s", err, suggestion)
+			}
+			tc.check(t, vc)
+			if _, err := verify.New(vc); err != nil {
+				t.Fatalf("verify.New: %v\n%s", err, suggestion)
 			}
 		})
 	}
@@ -302,7 +419,7 @@ func TestStripSpoofable(t *testing.T) {
 		"X_HTTP_METHOD_OVERRIDE", "X-Forwarded-Host", "X-Forwarded-Prefix", "Forwarded", "True-Client-Ip", "Http2-Settings"} {
 		h[n] = []string{"spoofed"}
 	}
-	stripSpoofable(h, "x-auth-")
+	stripSpoofable(h, []string{"x-auth-"})
 	if len(h) != 3 || h.Get("Accept") == "" || h.Get("X-Authz") == "" || h["X_custom"] == nil {
 		t.Errorf("after strip: %v", h)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,6 +174,14 @@ func oktaConfig(t testing.TB, sb *sandbox.Server, upstream string) gateway.Confi
 	return c
 }
 
+// withAudiences returns c with its first issuer accepting aud instead, its
+// issuers copied so c is left as it was.
+func withAudiences(c gateway.Config, aud ...string) gateway.Config {
+	c.Issuers = slices.Clone(c.Issuers)
+	c.Issuers[0].Audiences = aud
+	return c
+}
+
 func mint(t testing.TB, sb *sandbox.Server, scopes, groups []string, extra map[string]any) string {
 	t.Helper()
 	c := map[string]any{"sub": "alice@example.com", "cid": "0oa1demoservice00001", "scp": scopes}
@@ -182,7 +191,7 @@ func mint(t testing.TB, sb *sandbox.Server, scopes, groups []string, extra map[s
 	for k, v := range extra {
 		c[k] = v
 	}
-	tok, err := sb.OAuth.MintAccessToken("default", c, 0)
+	tok, err := sb.MintAccessToken("default", c, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,6 +428,50 @@ func TestGatewayRevocationInMemory(t *testing.T) {
 	st, h, _ := do(t, "GET", gw.url+"/x", victim, nil)
 	if st != 401 || !strings.Contains(h.Get("WWW-Authenticate"), "revoked") {
 		t.Fatalf("after revocation: %d %q", st, h.Get("WWW-Authenticate"))
+	}
+}
+
+// TestGatewayIssuerClientIDsAndScopes: an issuer's client_ids
+// (OKTA_CLIENT_IDS) and accepted_scopes, now verify's per-issuer rules,
+// hold at the gateway: a token from another client is refused 401, one
+// with none of the accepted scopes 403, and the listed client with an
+// accepted scope passes.
+func TestGatewayIssuerClientIDsAndScopes(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.Start(t, sandbox.DefaultConfig())
+	var cfg gateway.Config
+	env := map[string]string{
+		"OKTA_BASE_URL": sb.URL, "OKTA_AUDIENCE": "api://default", "OKTA_CLIENT_IDS": "0oa1demoservice00001, 0oaSecond",
+		"READ_ONLY_GROUPS": "readers", "GATEWAY_UPSTREAM": echoUpstream(t).URL,
+	}
+	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Issuers[0].AcceptedScopes = []string{"orders.read", "orders.admin"}
+	gw := startGateway(t, cfg)
+	for _, tc := range []struct {
+		name   string
+		cid    string
+		scopes []string
+		want   int
+		chal   string
+	}{
+		{"listed client, accepted scope", "0oa1demoservice00001", []string{"orders.read"}, 200, ""},
+		{"second listed client", "0oaSecond", []string{"orders.admin"}, 200, ""},
+		{"another client", "0oaAttacker", []string{"orders.read"}, 401, "invalid_token"},
+		{"no client claim", "", []string{"orders.read"}, 401, "invalid_token"},
+		{"none of the accepted scopes", "0oa1demoservice00001", []string{"orders.write"}, 403, "insufficient_scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := map[string]any{"cid": tc.cid}
+			if tc.cid == "" {
+				extra["cid"] = nil
+			}
+			st, h, _ := do(t, "GET", gw.url+"/x", mint(t, sb, tc.scopes, []string{"readers"}, extra), nil)
+			if st != tc.want || !strings.Contains(h.Get("WWW-Authenticate"), tc.chal) {
+				t.Fatalf("%d %q, want %d %q", st, h.Get("WWW-Authenticate"), tc.want, tc.chal)
+			}
+		})
 	}
 }
 

@@ -81,7 +81,7 @@ func (s *ExtAuthz) answer(d decision, headers map[string]string, target string) 
 		// access_token.
 		var remove []string
 		for k := range headers {
-			if trustBearing(k, g.folded) {
+			if trustBearing(k, g.idPrefixes) {
 				remove = append(remove, k)
 			}
 		}

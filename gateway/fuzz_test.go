@@ -12,6 +12,7 @@ import (
 
 // FuzzParseConfig: any YAML must parse or fail cleanly, and whatever
 // parses must map to a verify.Config or fail with an error, never panic.
+// A retired issuer form is refused with a suggestion that itself parses.
 func FuzzParseConfig(f *testing.F) {
 	for _, s := range []string{
 		"",
@@ -27,9 +28,15 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseConfig([]byte(s))
 		if err != nil {
+			if _, suggestion, ok := strings.Cut(err.Error(), "with:\n\n"); ok {
+				suggestion, _, _ = strings.Cut(suggestion, "\n\nand put")
+				if _, err := ParseConfig([]byte(suggestion)); err != nil {
+					t.Fatalf("suggestion %q does not parse: %v", suggestion, err)
+				}
+			}
 			return
 		}
-		vc, _, err := c.VerifyConfig()
+		vc, err := c.VerifyConfig()
 		if err != nil {
 			return
 		}
@@ -54,12 +61,14 @@ func FuzzApplyEnv(f *testing.F) {
 		if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
 			return
 		}
-		for _, a := range c.Okta.Audience {
-			if a == "" || strings.ContainsAny(a, ", ") {
-				t.Fatalf("audience item %q", a)
+		for _, pc := range c.Issuers {
+			for _, a := range pc.Audiences {
+				if a == "" || strings.Contains(a, ",") || a != strings.TrimSpace(a) {
+					t.Fatalf("audience item %q", a)
+				}
 			}
 		}
-		vc, _, err := c.VerifyConfig()
+		vc, err := c.VerifyConfig()
 		if err != nil {
 			return
 		}
@@ -80,7 +89,7 @@ func FuzzIdentityHeaders(f *testing.F) {
 		h := http.Header{}
 		h[name] = []string{value}
 		h[http.CanonicalHeaderKey(name)] = []string{value}
-		stripSpoofable(h, "x-auth-")
+		stripSpoofable(h, []string{"x-auth-"})
 		for k := range h {
 			if len(k) >= 7 && strings.EqualFold(strings.ReplaceAll(k[:7], "_", "-"), "X-Auth-") {
 				t.Fatalf("header %q survived", k)

@@ -20,6 +20,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,7 @@ type Gateway struct {
 	shared    *sharedCache
 	metrics   *metrics
 	prefix    string // canonical identity header prefix
-	folded    string // the prefix lower-case with '-', for stripSpoofable
+	folded    string // the prefix lower-case with '-'
 	idNames   [len(identityNames)]string
 	keysReady *atomic.Bool // shared by every generation (reload.go)
 	draining  *atomic.Bool // shared by every generation (reload.go)
@@ -81,6 +82,13 @@ type Gateway struct {
 	entry     http.Handler       // serves through the live generation
 	tr        *tracing
 	served    chan struct{} // closed when Serve returns
+
+	// idPrefixes are the identity prefixes whose client headers are
+	// removed: this generation's, the default X-Auth-, and every prefix
+	// an earlier generation of this process used, so a reload that
+	// changes header_prefix does not let clients send the old names to
+	// upstreams still reading them.
+	idPrefixes []string
 }
 
 // New builds a gateway from cfg. It connects to Redis when configured but
@@ -91,7 +99,7 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	vc, rules, err := cfg.VerifyConfig()
+	vc, err := cfg.VerifyConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +124,16 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("header_prefix %q: use letters, digits and '-', e.g. X-Auth-", cfg.HeaderPrefix)
 	}
 	g.folded = strings.ToLower(g.prefix)
+	g.idPrefixes = []string{g.folded}
+	retired := []string{"x-auth-"}
+	if opts.prev != nil {
+		retired = append(retired, opts.prev.idPrefixes...)
+	}
+	for _, p := range retired {
+		if !slices.Contains(g.idPrefixes, p) {
+			g.idPrefixes = append(g.idPrefixes, p)
+		}
+	}
 	g.setPrefixNames()
 	if g.cfg.RevocationTTL <= 0 {
 		g.cfg.RevocationTTL = 24 * time.Hour
@@ -193,7 +211,6 @@ func New(cfg Config, opts Options) (*Gateway, error) {
 	g.guard = guard.New(ver, guard.Options{
 		Realm:       cfg.Realm,
 		Revocations: g.revs,
-		Extra:       extraCheck(rules),
 		Observe:     g.metrics.observe,
 	})
 	g.handler = withDPoP(g.buildHandler())
@@ -210,40 +227,6 @@ func (g *Gateway) setPrefixNames() {
 func hasIntrospection(vc verify.Config) bool {
 	for _, p := range vc.Providers {
 		if p.Type == verify.ProviderIntrospection {
-			return true
-		}
-	}
-	return false
-}
-
-// extraCheck applies per-provider client id and accepted-scope lists.
-func extraCheck(rules map[string]providerRule) func(*verify.Principal) error {
-	if len(rules) == 0 {
-		return nil
-	}
-	return func(p *verify.Principal) error {
-		r, ok := rules[p.Provider]
-		if !ok {
-			return nil
-		}
-		if len(r.clientIDs) > 0 && !containsString(r.clientIDs, p.ClientID) {
-			return &verify.Error{Code: verify.CodeInvalidToken, Reason: verify.ErrClientID, Description: "the token was issued to a client this API does not accept"}
-		}
-		if len(r.anyScopes) > 0 {
-			for _, s := range r.anyScopes {
-				if p.HasScope(s) {
-					return nil
-				}
-			}
-			return &verify.Error{Code: verify.CodeInsufficientScope, Reason: verify.ErrInsufficientScope, Description: "the token has none of the accepted scopes", Scopes: r.anyScopes}
-		}
-		return nil
-	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
 			return true
 		}
 	}
@@ -378,6 +361,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    g.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
+		HTTP2:             h2Config(g.timeouts.ReadHeader),
 	}
 	srv.Protocols.SetHTTP1(true)
 	tlsOn := g.cfg.TLS.CertFile != "" || g.cfg.TLS.KeyFile != ""
@@ -440,6 +424,22 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// h2Config bounds an HTTP/2 header block by readHeader, as
+// ReadHeaderTimeout bounds HTTP/1 headers (which it does not do for
+// HTTP/2). While a header block is unfinished (HEADERS without
+// END_HEADERS, CONTINUATION frames withheld or trickled) the server reads
+// no complete frame, so after half of readHeader without one it sends a
+// PING, and closes the connection when no answer comes within the other
+// half. A client cannot answer inside its own header block either: any
+// frame but CONTINUATION there is a connection error (RFC 9113 section
+// 6.10). So such a connection ends at most readHeader after its last
+// complete frame, instead of at the idle timeout. Idle connections and
+// quiet streams of clients that answer PINGs (every conforming one) stay
+// open, at the cost of one PING per half readHeader of silence.
+func h2Config(readHeader time.Duration) *http.HTTP2Config {
+	return &http.HTTP2Config{SendPingTimeout: readHeader / 2, PingTimeout: readHeader / 2}
+}
+
 // maxHeaderBytes is Config.MaxHeaderBytes or its default.
 func (g *Gateway) maxHeaderBytes() int {
 	if g.cfg.MaxHeaderBytes > 0 {
@@ -473,9 +473,10 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 	if err != nil {
 		return nil, err
 	}
+	dialer := &net.Dialer{Timeout: dialTimeout(timeout), KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 nil, // the upstream is addressed directly, never through HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: dialTimeout(timeout), KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
@@ -500,8 +501,17 @@ func (g *Gateway) newUpstream(raw string, timeout time.Duration) (*upstream, err
 			}
 			tr.TLSClientConfig.RootCAs = pool
 		}
+		// HTTP/1.1 over TLS is read through headConn (hopheaders.go).
+		tr.DialTLSContext = dialHTTPS(dialer, tr.TLSClientConfig)
 	default:
 		tr.Protocols.SetHTTP1(true)
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newHeadConn(c), nil
+		}
 	}
 	up := &upstream{url: u, proto: proto, timeout: timeout}
 	up.proxy = &httputil.ReverseProxy{

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -111,6 +112,9 @@ type forward struct {
 	p      *verify.Principal
 	body   *bodyReader // nil without a streamed body
 	tunnel *tunnel     // a WebSocket upgrade the route allows
+	lw     *logWriter
+	hc     *headConn // the upstream HTTP/1.x connection, once taken
+	trace  httptrace.ClientTrace
 }
 
 type forwardKey struct{}
@@ -178,7 +182,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "this gateway answers forward-auth calls only (forward_auth.only)", http.StatusNotFound)
 		return
 	}
-	f := &forward{path: d.path, p: p}
+	f := &forward{path: d.path, p: p, lw: lw}
 	switch clientUpgrade(r) {
 	case upgradeWebSocket:
 		if !rt.WebSocket || r.Method != http.MethodGet {
@@ -221,7 +225,9 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	r = r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
+	f.trace.Got1xxResponse, f.trace.GotConn = f.got1xx, f.gotConn
+	ctx := httptrace.WithClientTrace(context.WithValue(r.Context(), forwardKey{}, f), &f.trace)
+	r = r.WithContext(ctx)
 	rt.proxy.proxy.ServeHTTP(lw, r)
 	if f.tunnel != nil && lw.status == http.StatusSwitchingProtocols && g.accessLog {
 		why := "upstream closed"
@@ -342,11 +348,11 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		}
 		out.URL.ForceQuery = false
 		pr.SetURL(target)
-		stripSpoofable(out.Header, g.folded)
+		stripSpoofable(out.Header, g.idPrefixes)
 		pr.SetXForwarded()
 		out.Host = pr.In.Host
 		if out.Trailer != nil {
-			stripSpoofable(out.Trailer, g.folded)
+			stripSpoofable(out.Trailer, g.idPrefixes)
 		}
 		if f.p != nil {
 			g.setIdentity(out.Header, f.p)
@@ -370,6 +376,17 @@ func (g *Gateway) upstreamError(up *upstream) func(http.ResponseWriter, *http.Re
 		}
 		if r.Context().Err() != nil {
 			g.clientGone(w, r)
+			return
+		}
+		if lw, ok := w.(*logWriter); ok && lw.overInfos {
+			g.log.Warn("upstream sent more informational (1xx) responses than relayed; answered 502", "upstream", up.url.Host, "path", r.URL.Path,
+				"max", maxInformational, "max_header_bytes", maxInformationalBytes)
+			http.Error(w, "the upstream sent too many informational (1xx) responses", http.StatusBadGateway)
+			return
+		}
+		if errors.Is(err, errHopUnknown) {
+			g.log.Warn("upstream named hop-by-hop headers in a Connection line too long to read; answered 502", "upstream", up.url.Host, "path", r.URL.Path)
+			http.Error(w, "the upstream's Connection header is too long", http.StatusBadGateway)
 			return
 		}
 		if errors.Is(err, errUpgradeMismatch) {
@@ -466,6 +483,10 @@ type logWriter struct {
 	writeTimeout time.Duration
 	ctl          *http.ResponseController
 	hijacked     bool
+	// infos and infoBytes count the 1xx responses relayed and their
+	// header bytes; overInfos is set past the bound (informational.go).
+	infos, infoBytes int
+	overInfos        bool
 }
 
 // writeFree is how much of a response is written without a deadline.
@@ -494,6 +515,10 @@ func (w *logWriter) disarm() {
 }
 
 func (w *logWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.informational(code)
+		return
+	}
 	if !w.wroteHeader && code >= 200 {
 		w.status, w.wroteHeader = code, true
 	}

@@ -166,11 +166,11 @@ func (g *Gateway) build(ctx context.Context, cur *Gateway, cfg Config) (*Gateway
 	opts := st.opts
 	opts.prev = cur
 	// The same issuers keep the same verifier, keys and token cache.
-	newVC, _, err := cfg.VerifyConfig()
+	newVC, err := cfg.VerifyConfig()
 	if err != nil {
 		return nil, err
 	}
-	if oldVC, _, err := cur.cfg.VerifyConfig(); err == nil && reflect.DeepEqual(oldVC, newVC) {
+	if oldVC, err := cur.cfg.VerifyConfig(); err == nil && reflect.DeepEqual(oldVC, newVC) {
 		opts.Verifier = cur.v
 	}
 	next, err := New(cfg, opts)

@@ -88,8 +88,7 @@ func TestReloadKeepsRevocationsAndRefusesRedisChanges(t *testing.T) {
 	}
 
 	// Another audience: the new verifier loads its keys before serving.
-	aud := next
-	aud.Okta.Audience = []string{"api://other"}
+	aud := withAudiences(next, "api://other")
 	if err := gw.gw.Reload(ctx, aud); err != nil {
 		t.Fatalf("Reload with a new audience: %v", err)
 	}

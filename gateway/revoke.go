@@ -120,7 +120,9 @@ func (g *Gateway) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	jti := req.JTI
 	if req.Token != "" {
-		p, err := g.v.Verify(r.Context(), req.Token)
+		// Inspect, not Verify: a DPoP-bound token is revoked by value
+		// too, without the proof its holder's key would make.
+		p, err := g.v.Inspect(r.Context(), req.Token)
 		if err != nil {
 			http.Error(w, "the token to revoke does not verify ("+guard.Reason(err)+"); revoke it by jti instead", http.StatusBadRequest)
 			return

@@ -156,8 +156,7 @@ func TestSeamDPoPReplayAcrossReload(t *testing.T) {
 				t.Fatalf("generation 1, valid proof: %d %q", st, ch)
 			}
 			v1 := gw.gw.Verifier()
-			next := cfg
-			next.Okta.Audience = []string{"api://default", "api://orders"}
+			next := withAudiences(cfg, "api://default", "api://orders")
 			if err := gw.gw.Reload(context.Background(), next); err != nil {
 				t.Fatalf("Reload: %v", err)
 			}
@@ -272,8 +271,7 @@ func TestSeamReloadMidFlightAndRevocations(t *testing.T) {
 			}
 			// Generation 2 drops /slow/ and the catch-all, and changes the
 			// verifier, while the request is at the upstream.
-			gen2 := cfg
-			gen2.Okta.Audience = []string{"api://default", "api://orders"}
+			gen2 := withAudiences(cfg, "api://default", "api://orders")
 			gen2.Routes = []gateway.Route{{Prefix: "/other/", Rule: rule}}
 			err := gw.gw.Reload(context.Background(), gen2)
 			close(release)
@@ -292,8 +290,8 @@ func TestSeamReloadMidFlightAndRevocations(t *testing.T) {
 
 			// Revoked in generation 2, the bound token and a bearer one
 			// stay revoked in generation 3.
-			// The admin endpoint verifies a token given as token= as a
-			// bearer one, which a bound token is not: it is revoked by jti.
+			// The bound token by jti here; TestRevokeDPoPBoundTokenByValue
+			// revokes one by value.
 			if st := revoke(t, gw.url, admin, url.Values{"jti": {jtiOf(t, c.tok)}}); st != http.StatusOK {
 				t.Fatalf("revoking the DPoP-bound token: %d", st)
 			}
@@ -434,11 +432,11 @@ func TestSeamReloadDoesNotServeSharedIntrospectionOfOldPolicy(t *testing.T) {
 	sb := sandbox.Start(t, sandbox.DefaultConfig())
 	cfg := gateway.Config{
 		Upstream: echoUpstream(t).URL,
-		Authentication: []gateway.AuthRecord{{
-			Name: "okta_idp", ValidateType: "IDP",
+		Issuers: []verify.ProviderConfig{{
+			Name: "okta_idp", Type: verify.ProviderIntrospection, AcceptOpaque: true,
 			ClientID: "0oa1demoservice00001", ClientSecret: "demo-service-secret-not-secret",
-			IntrospectURL: sb.URL + "/oauth2/default/v1/introspect", JWTIssuer: sb.OAuth.Issuer("default"),
-			JWTAcceptedAudienceList: "api://default", JWTAcceptedScopeList: "orders.read",
+			IntrospectURL: sb.URL + "/oauth2/default/v1/introspect", Issuer: sb.Issuer("default"),
+			Audiences: []string{"api://default"}, AcceptedScopes: []string{"orders.read"},
 		}},
 		Routes: []gateway.Route{{Prefix: "/", Rule: guard.Rule{Scopes: []string{"orders.read"}}}},
 		Redis:  gateway.RedisConfig{URL: "redis://" + rs.Addr() + "/0", Prefix: "test:" + t.Name() + ":"},
@@ -448,9 +446,7 @@ func TestSeamReloadDoesNotServeSharedIntrospectionOfOldPolicy(t *testing.T) {
 	if st, _, _ := do(t, "GET", gw.url+"/x", tok, nil); st != http.StatusOK {
 		t.Fatalf("generation 1: %d", st)
 	}
-	narrow := cfg
-	narrow.Authentication = []gateway.AuthRecord{cfg.Authentication[0]}
-	narrow.Authentication[0].JWTAcceptedAudienceList = "api://orders-only"
+	narrow := withAudiences(cfg, "api://orders-only")
 	if err := gw.gw.Reload(context.Background(), narrow); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}

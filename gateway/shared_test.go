@@ -26,6 +26,7 @@ import (
 	"github.com/oktafed/oktafed/guard"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
+	"github.com/oktafed/oktafed/verify"
 )
 
 // waitStatus polls until a request answers want, for changes that travel
@@ -103,11 +104,11 @@ func TestReplicasShareIntrospectionThroughRedis(t *testing.T) {
 	idp := countingProxy(t, sb.URL, "/v1/introspect", &calls)
 	cfg := gateway.Config{
 		Upstream: echoUpstream(t).URL,
-		Authentication: []gateway.AuthRecord{{
-			Name: "okta_idp", ValidateType: "IDP",
+		Issuers: []verify.ProviderConfig{{
+			Name: "okta_idp", Type: verify.ProviderIntrospection, AcceptOpaque: true,
 			ClientID: "0oa1demoservice00001", ClientSecret: "demo-service-secret-not-secret",
-			IntrospectURL: idp + "/oauth2/default/v1/introspect", JWTIssuer: sb.OAuth.Issuer("default"),
-			JWTAcceptedAudienceList: "api://default", JWTAcceptedScopeList: "orders.read",
+			IntrospectURL: idp + "/oauth2/default/v1/introspect", Issuer: sb.Issuer("default"),
+			Audiences: []string{"api://default"}, AcceptedScopes: []string{"orders.read"},
 		}},
 		// The introspection answer carries scopes but not the groups claim,
 		// so the route asks for a scope.

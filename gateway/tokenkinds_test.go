@@ -40,8 +40,8 @@ func sandboxUserTokens(t *testing.T, sb *sandbox.Server) (access, refresh, id st
 
 // TestGatewayTokenKinds: the access, refresh and ID tokens the sandbox
 // issues, presented as bearer tokens to a gateway that checks them by
-// signature (okta provider) and to one that introspects them (an IDP
-// record at the sandbox's Okta introspection endpoint): only the access
+// signature (okta provider) and to one that introspects them (an
+// introspection issuer at the sandbox's Okta endpoint): only the access
 // token passes; the other two are refused with 401 whatever the
 // introspection answer's shape.
 func TestGatewayTokenKinds(t *testing.T) {
@@ -56,14 +56,15 @@ func TestGatewayTokenKinds(t *testing.T) {
 upstream: ` + up.URL + `
 groups: {admin: [aws-admins], write: [developers], read_only: [readers]}
 allow_no_role: true
-authentication:
+issuers:
   - name: sandbox_idp
-    validate_type: IDP
+    type: introspection
+    accept_opaque: true
     client_id: 0oa1demoservice00001
     client_secret: demo-service-secret-not-secret
     introspect_url: ` + iss + `/v1/introspect
-    jwt_issuer: ` + iss + `
-    jwt_accepted_audience_list: api://default
+    issuer: ` + iss + `
+    audiences: [api://default]
 `
 	cfg, err := gateway.ParseConfig([]byte(yml))
 	if err != nil {

@@ -45,8 +45,9 @@ var trustPrefixes = []string{
 }
 
 // trustBearing reports whether a client header name is in the table.
-// identityPrefix is the gateway's identity prefix, lower-case with '-'.
-func trustBearing(name, identityPrefix string) bool {
+// identityPrefixes are the identity prefixes to remove, lower-case with
+// '-' (see Gateway.idPrefixes).
+func trustBearing(name string, identityPrefixes []string) bool {
 	if name == "" {
 		return false
 	}
@@ -55,8 +56,10 @@ func trustBearing(name, identityPrefix string) bool {
 	default:
 		return false
 	}
-	if foldedHasPrefix(name, identityPrefix) {
-		return true
+	for _, p := range identityPrefixes {
+		if foldedHasPrefix(name, p) {
+			return true
+		}
 	}
 	for _, p := range trustPrefixes {
 		if foldedHasPrefix(name, p) {
@@ -74,9 +77,9 @@ func trustBearing(name, identityPrefix string) bool {
 // stripSpoofable removes every client header the decision table marks as
 // carrying trust. The proxy calls it before setting its own forwarding
 // and identity headers.
-func stripSpoofable(h http.Header, foldedPrefix string) {
+func stripSpoofable(h http.Header, identityPrefixes []string) {
 	for k := range h {
-		if trustBearing(k, foldedPrefix) {
+		if trustBearing(k, identityPrefixes) {
 			delete(h, k)
 		}
 	}

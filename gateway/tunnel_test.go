@@ -83,7 +83,7 @@ func TestWebSocketEndsWithToken(t *testing.T) {
 	}
 
 	t.Run("expiry", func(t *testing.T) {
-		tok, err := sb.OAuth.MintAccessToken("default", claims, 3*time.Second)
+		tok, err := sb.MintAccessToken("default", claims, 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -166,14 +166,19 @@ func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // to something the gateway did not forward a request for.
 var errUpgradeMismatch = errors.New("the upstream switched protocols without a WebSocket upgrade the gateway forwarded")
 
-// checkResponse is the proxy's ModifyResponse: a 101 passes only for a
+// checkResponse is the proxy's ModifyResponse. It removes the headers an
+// upstream named in a Connection header Go's transport dropped
+// (hopheaders.go), and a 101 passes only for a
 // forwarded WebSocket upgrade and only when it names websocket; anything
 // else becomes 502 and the connection is never switched.
 func checkResponse(res *http.Response) error {
+	f, _ := res.Request.Context().Value(forwardKey{}).(*forward)
+	if !removeNamedHop(res, f) {
+		return errHopUnknown
+	}
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		return nil
 	}
-	f, _ := res.Request.Context().Value(forwardKey{}).(*forward)
 	if f == nil || f.tunnel == nil || len(res.Header["Upgrade"]) != 1 || !strings.EqualFold(strings.TrimSpace(res.Header.Get("Upgrade")), "websocket") {
 		return errUpgradeMismatch
 	}

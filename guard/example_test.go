@@ -42,7 +42,7 @@ func ExampleGuard_Require() {
 	api := httptest.NewServer(g.Require(guard.Rule{Roles: []string{verify.RoleWrite}})(hello))
 	defer api.Close()
 
-	token, _ := srv.OAuth.MintAccessToken("default", map[string]any{
+	token, _ := srv.MintAccessToken("default", map[string]any{
 		"sub": "alice@example.com", "cid": "0oa1demoservice00001", "groups": []string{"developers"},
 	}, time.Hour)
 	for _, auth := range []string{"", "Bearer " + token} {

@@ -55,7 +55,7 @@ func (e *env) token(t testing.TB, scopes []string, groups []string, ttl time.Dur
 	for k, v := range extra {
 		c[k] = v
 	}
-	tok, err := e.sb.OAuth.MintAccessToken("default", c, ttl)
+	tok, err := e.sb.MintAccessToken("default", c, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 )
 
 // Transaction states of the Classic Authentication API.

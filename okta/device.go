@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/internal/netaddr"
 	"github.com/oktafed/oktafed/internal/saml"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/internal/otpseed"
 )

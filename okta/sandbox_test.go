@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
@@ -146,7 +146,7 @@ func TestSandboxSMSCode(t *testing.T) {
 			if p.Attempt == 1 {
 				return "000000", nil // wrong on purpose
 			}
-			sent, err := srv.Org.LastCode(smsUser)
+			sent, err := srv.LastCode(smsUser)
 			if err != nil {
 				return "", err
 			}

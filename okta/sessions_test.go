@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 )
 
 func sessionDoc() map[string]any {

@@ -83,6 +83,18 @@ type (
 	RDSBackendConfig = rds.BackendConfig
 	// RDSFront is a running database front (Server.RDS, Server.StartRDS).
 	RDSFront = rds.Server
+	// RDSStats counts what a database front has done (RDSFront.Stats).
+	RDSStats = rds.Stats
+
+	// OAuthKeySet is a client's public keys (OAuthClientConfig.JWKS), a
+	// JWK Set as sandbox.yaml spells it.
+	OAuthKeySet = authserver.KeySet
+	// SentCode is an SMS or email code the org sent (Server.LastCode).
+	SentCode = org.SentCode
+	// SessionInfo is a live Okta session (Server.Sessions).
+	SessionInfo = org.SessionInfo
+	// Caller is who signed a presigned URL (Server.VerifyPresignedURL).
+	Caller = iam.Caller
 )
 
 // The engines an RDS front speaks (RDSConfig.Engine).
@@ -97,5 +109,5 @@ const (
 // closes when the test ends.
 func (s *Server) StartRDS(t TB, cfg RDSConfig) *RDSFront {
 	t.Helper()
-	return rds.Start(t, cfg, rds.Options{Verifier: s.AWS, Clock: s.clock})
+	return rds.Start(t, cfg, rds.Options{Verifier: s.aws, Clock: s.clock})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/pgxauth"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 	"github.com/oktafed/oktafed/sandbox/internal/rds"
@@ -34,7 +35,7 @@ func TestRDSFrontFromConfig(t *testing.T) {
 		t.Fatalf("%d fronts", len(srv.RDS))
 	}
 	front := srv.RDS[0]
-	creds, err := srv.AWS.IssueCredentials(adminRole, "rds-test", time.Hour)
+	creds, err := srv.IssueCredentials(adminRole, "rds-test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestRDSFrontFromConfig(t *testing.T) {
 	if err := os.WriteFile(ca, front.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := dbauth.NewPgxConnector("postgres://app_user@"+front.Addr()+"/app?sslmode=verify-full&sslrootcert="+ca, dbauth.Config{
+	conn, err := pgxauth.NewConnector("postgres://app_user@"+front.Addr()+"/app?sslmode=verify-full&sslrootcert="+ca, dbauth.Config{
 		Plugin: dbauth.PluginIAM, IAMRegion: "us-east-1", Credentials: aws.NewCredentialsCache(credsProvider(creds)),
 	})
 	if err != nil {

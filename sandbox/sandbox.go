@@ -174,15 +174,15 @@ func LoadConfig(path string) (Config, error) {
 type Server struct {
 	URL string // base URL, e.g. http://127.0.0.1:41234
 
-	// The running services, for a test to act on them as an administrator
-	// or the service would: e.g. AWS.IssueCredentials, or
-	// AWS.VerifyPresignedURL to check a token as RDS does.
-	Org   *org.Org
-	OAuth *authserver.Servers
-	AWS   *iam.Service
-	SSO   *identitycenter.Service
 	// RDS are the database fronts, in the order of Config.RDS.
 	RDS []*RDSFront
+
+	// The running services; a test acts on them as an administrator or
+	// the service would through Server's methods (admin.go).
+	org   *org.Org
+	oauth *authserver.Servers
+	aws   *iam.Service
+	sso   *identitycenter.Service
 
 	clock clock.Clock
 	ln    net.Listener
@@ -281,7 +281,7 @@ func NewWithListener(cfg Config, ln net.Listener, opts Options) (*Server, error)
 	}
 
 	s := &Server{
-		URL: base, Org: oktaOrg, OAuth: oauth, AWS: aws, SSO: sso, RDS: fronts,
+		URL: base, org: oktaOrg, oauth: oauth, aws: aws, sso: sso, RDS: fronts,
 		clock: clk, ln: ln, done: make(chan error, 1),
 		srv: &http.Server{Handler: withLatency(mux, cfg.Latency), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -42,7 +42,7 @@ func setup(t *testing.T) *env {
 	e := &env{srv: srv, home: home, cfgPath: filepath.Join(home, ".aws", "config"), cache: filepath.Join(home, ".aws", "sso", "cache")}
 	e.client = sso.New("us-east-1", sso.Endpoints{OIDC: srv.URL, Portal: srv.URL}, nil)
 	e.client.CacheDir = e.cache
-	e.session = &sso.Session{Name: "demo", StartURL: srv.SSO.StartURL(), Region: "us-east-1", Scopes: sso.DefaultScopes}
+	e.session = &sso.Session{Name: "demo", StartURL: srv.SSOStartURL(), Region: "us-east-1", Scopes: sso.DefaultScopes}
 	if err := sso.WriteSession(e.cfgPath, e.session); err != nil {
 		t.Fatal(err)
 	}

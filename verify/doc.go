@@ -54,7 +54,8 @@
 // VerifyDPoP accepts it with a proof that passes every check of RFC 9449
 // section 4.3, including a replay cache of proof ids (DPoPConfig.Replay,
 // in memory unless shared) and server nonces where DPoPConfig.Nonces is
-// set.
+// set. Inspect checks a token, bound or not, without admitting anyone: for
+// acting on a token, such as revoking it by value.
 //
 // The client a token was issued to is read from cid, client_id, azp and
 // appid, ranked in that order whatever their order in the JSON; a token

@@ -35,7 +35,7 @@ func ExampleNew() {
 		return
 	}
 
-	token, _ := srv.OAuth.MintAccessToken("default", map[string]any{
+	token, _ := srv.MintAccessToken("default", map[string]any{
 		"sub": "alice@example.com", "cid": "0oa1demoservice00001", "scp": []string{"orders.read"}, "groups": []string{"developers"},
 	}, time.Hour)
 	p, err := v.Verify(context.Background(), token)

@@ -155,7 +155,7 @@ func TestSandboxOktaTokens(t *testing.T) {
 	}
 
 	mint := func(claims map[string]any, ttl time.Duration) string {
-		tok, err := srv.OAuth.MintAccessToken("default", claims, ttl)
+		tok, err := srv.MintAccessToken("default", claims, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,11 +199,11 @@ func TestSandboxKeyRotation(t *testing.T) {
 	if _, err := v.Verify(ctx, before); err != nil {
 		t.Fatal(err)
 	}
-	oldKid, _ := srv.OAuth.SigningKeyID("default")
-	if err := srv.OAuth.RotateKeys("default"); err != nil {
+	oldKid, _ := srv.SigningKeyID("default")
+	if err := srv.RotateKeys("default"); err != nil {
 		t.Fatal(err)
 	}
-	newKid, _ := srv.OAuth.SigningKeyID("default")
+	newKid, _ := srv.SigningKeyID("default")
 	if newKid == oldKid {
 		t.Fatal("rotation kept the kid")
 	}
@@ -247,7 +247,7 @@ func TestSandboxBackgroundRefresh(t *testing.T) {
 	for ct.count("/v1/keys") < 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := srv.OAuth.RotateKeys("default"); err != nil {
+	if err := srv.RotateKeys("default"); err != nil {
 		t.Fatal(err)
 	}
 	n := ct.count("/v1/keys")
@@ -321,7 +321,7 @@ func TestSandboxIntrospection(t *testing.T) {
 	}
 
 	// Revocation shows once the positive cache entry has aged out.
-	if ok, err := srv.OAuth.Revoke("default", tok); err != nil || !ok {
+	if ok, err := srv.RevokeToken("default", tok); err != nil || !ok {
 		t.Fatalf("revoke: %v %v", ok, err)
 	}
 	clk.Advance(2100 * time.Millisecond)

@@ -91,9 +91,11 @@ type keySource interface {
 	// lookup returns the key for kid/alg and the generation of the set it
 	// came from.
 	lookup(ctx context.Context, kid, alg string) (*publicKey, uint64, error)
-	// generation is the current key-set generation; it changes whenever
-	// the set's content changes, which invalidates cached verifications.
-	generation() uint64
+	// current returns the key set in use (nil before the first load),
+	// and starts the change check when it is due (a file's content, a
+	// remote set's refresh) without waiting for it, so a source checked
+	// only through cached verifications still notices removed keys.
+	current() *keySnapshot
 }
 
 // fetcher is the shared HTTP side of remote documents.
@@ -224,11 +226,12 @@ type remoteKeys struct {
 	fetches atomic.Int64
 }
 
-func (rk *remoteKeys) generation() uint64 {
-	if s := rk.cur.Load(); s != nil {
-		return s.gen
+func (rk *remoteKeys) current() *keySnapshot {
+	s := rk.cur.Load()
+	if s != nil && !rk.f.clk.Now().Before(s.refreshAt) {
+		_ = rk.fetch(context.Background(), noWait)
 	}
-	return 0
+	return s
 }
 
 // usable returns the current snapshot unless it is older than MaxStale.

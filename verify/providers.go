@@ -106,7 +106,7 @@ func (b *providerBuilder) okta() error {
 	}
 	if b.pc.ClientID == "" {
 		return errors.New("okta: the org authorization server's access tokens can only be validated by Okta (introspect them, or use a custom authorization server such as \"default\"); " +
-			"to accept its ID tokens instead, set client_id (OKTA_CLIENT_ID) to the client they are issued to")
+			"to accept its ID tokens instead, set client_id to the client they are issued to (OKTA_CLIENT_IDS, with that one client)")
 	}
 	b.p.issuer = base
 	b.p.keys = b.remote(fixedURL(base + "/oauth2/v1/keys"))

@@ -583,3 +583,106 @@ func TestBaseURLMustBeLoopbackForHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStaticKeyRemovalEvictsCachedTokens: a token verified (and cached)
+// with a key that later leaves its key file is refused once the change is
+// read, though the token cache would keep it for TokenCache.TTL; only
+// cached requests arrive after the change, so nothing but the cache's own
+// hits and the background reload can notice it. Tokens of the keys that
+// stay remain cached.
+func TestStaticKeyRemovalEvictsCachedTokens(t *testing.T) {
+	k := keys(t)
+	path := filepath.Join(t.TempDir(), "keys.json")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(jwksOf(jwk(&k.rsa.PublicKey, "gone", RS256), jwk(&k.ec.PublicKey, "stays", ES256)))
+	fc := clock.NewFake(testNow)
+	v, err := New(Config{Providers: []ProviderConfig{StaticKeys(testIssuer, path)}, Policy: Policy{Audiences: []string{testAud}}, Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	removed := mint(t, RS256, k.rsa, "gone", baseClaims())
+	kept := mint(t, ES256, k.ec, "stays", baseClaims())
+	for _, tok := range []string{removed, kept, removed, kept} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := v.hits.Load(); h != 2 {
+		t.Fatalf("cache hits = %d, want 2", h)
+	}
+	fk := v.providers[0].keys.(*fileKeys)
+	reloaded := func() {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); fk.reloading.Load(); {
+			if time.Now().After(deadline) {
+				t.Fatal("key file reload did not finish")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+
+	// A change that keeps both keys (a third one added) keeps both cached.
+	write(jwksOf(jwk(&k.rsa.PublicKey, "gone", RS256), jwk(&k.ec.PublicKey, "stays", ES256), jwk(k.ed.Public(), "new", EdDSA)))
+	fc.Advance(DefaultReloadInterval)
+	if _, err := v.Verify(ctx, kept); err != nil { // a hit; starts the check
+		t.Fatal(err)
+	}
+	reloaded()
+	if g := fk.cur.Load().gen; g != 2 {
+		t.Fatalf("key set generation = %d after the change, want 2", g)
+	}
+	hits := v.hits.Load()
+	for _, tok := range []string{removed, kept} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("token of a key still in the file: %v", err)
+		}
+	}
+	if v.hits.Load() != hits+2 {
+		t.Fatal("a key-file change evicted the tokens of keys it kept")
+	}
+
+	// The key is removed: from the reload on, its token is refused.
+	write(jwksOf(jwk(&k.ec.PublicKey, "stays", ES256)))
+	fc.Advance(DefaultReloadInterval)
+	_, _ = v.Verify(ctx, kept) // a hit; starts the check
+	reloaded()
+	if _, err := v.Verify(ctx, removed); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("cached token of a removed key: %v, want %v", err, ErrUnknownKey)
+	}
+	if _, err := v.Verify(ctx, kept); err != nil {
+		t.Fatalf("token of the key that stays: %v", err)
+	}
+
+	// RefreshInBackground reads the file without any request: the key
+	// comes back, then leaves again, and its token follows.
+	write(jwksOf(jwk(&k.rsa.PublicKey, "gone", RS256), jwk(&k.ec.PublicKey, "stays", ES256)))
+	fc.Advance(DefaultReloadInterval)
+	if _, err := v.Verify(ctx, removed); err != nil && !errors.Is(err, ErrUnknownKey) {
+		t.Fatal(err)
+	}
+	reloaded()
+	if _, err := v.Verify(ctx, removed); err != nil {
+		t.Fatalf("key back in the file: %v", err)
+	}
+	bg, stop := context.WithCancel(ctx)
+	done := v.RefreshInBackground(bg)
+	defer func() { stop(); <-done }()
+	write(jwksOf(jwk(&k.ec.PublicKey, "stays", ES256)))
+	gen := fk.cur.Load().gen
+	for deadline := time.Now().Add(30 * time.Second); fk.cur.Load().gen == gen; {
+		if time.Now().After(deadline) {
+			t.Fatal("RefreshInBackground did not reload the key file")
+		}
+		fc.Advance(DefaultReloadInterval)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := v.Verify(ctx, removed); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("cached token after a background reload removed its key: %v", err)
+	}
+}

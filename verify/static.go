@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oktafed/oktafed/internal/clock"
 )
 
 // DefaultReloadInterval is how often key files are checked for changes.
@@ -34,23 +36,45 @@ type fileKeys struct {
 	reloading atomic.Bool
 }
 
-func (fk *fileKeys) generation() uint64 {
-	if s := fk.cur.Load(); s != nil {
-		return s.gen
-	}
-	return 0
+func (fk *fileKeys) current() *keySnapshot {
+	fk.checkDue()
+	return fk.cur.Load()
 }
 
-func (fk *fileKeys) lookup(_ context.Context, kid, alg string) (*publicKey, uint64, error) {
-	now := fk.f.clk.Now()
-	if len(fk.paths) > 0 && now.UnixNano()-fk.lastCheck.Load() >= int64(fk.interval) && fk.reloading.CompareAndSwap(false, true) {
-		// The check runs off the request path; this request uses the
-		// keys as they are.
+// checkDue starts a check of the files for changes when the reload
+// interval has passed since the last one. The check runs off the request
+// path; the request that started it uses the keys as they are.
+func (fk *fileKeys) checkDue() {
+	if len(fk.paths) > 0 && fk.f.clk.Now().UnixNano()-fk.lastCheck.Load() >= int64(fk.interval) && fk.reloading.CompareAndSwap(false, true) {
 		go func() {
 			defer fk.reloading.Store(false)
 			_ = fk.reload()
 		}()
 	}
+}
+
+// reloadLoop checks the files every interval until ctx ends, so removed
+// keys leave the set (and cached verifications made with them are
+// refused) even while no request looks a key up.
+func (fk *fileKeys) reloadLoop(ctx context.Context) {
+	if len(fk.paths) == 0 {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-clock.After(fk.f.clk, fk.interval):
+		}
+		if fk.reloading.CompareAndSwap(false, true) {
+			_ = fk.reload()
+			fk.reloading.Store(false)
+		}
+	}
+}
+
+func (fk *fileKeys) lookup(_ context.Context, kid, alg string) (*publicKey, uint64, error) {
+	fk.checkDue()
 	s := fk.cur.Load()
 	if s == nil {
 		return nil, 0, newError(ErrKeysUnavailable, "")

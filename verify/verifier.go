@@ -43,7 +43,8 @@ type ProviderConfig struct {
 	// The org server's access tokens can only be validated by Okta (they
 	// are signed with a key it does not publish): introspect them with an
 	// introspection provider. AllowOrgServer accepts the org server's ID
-	// tokens issued to ClientID (OKTA_CLIENT_ID), which is then required.
+	// tokens issued to ClientID (from the environment: the one client in
+	// OKTA_CLIENT_IDS), which is then required.
 	AuthServerID   string `json:"auth_server_id,omitempty" yaml:"auth_server_id,omitempty"`
 	AllowOrgServer bool   `json:"allow_org_server,omitempty" yaml:"allow_org_server,omitempty"`
 	// Tenant is the Azure AD tenant id. Multi-tenant aliases (common,
@@ -103,6 +104,13 @@ type ProviderConfig struct {
 
 	// Audiences, when set, replaces Policy.Audiences for this provider.
 	Audiences []string `json:"audiences,omitempty" yaml:"audiences,omitempty"`
+	// ClientIDs, when set, replaces Policy.ClientIDs for this provider:
+	// the clients (Okta cid) whose tokens are accepted. ClientID above is
+	// this program's own client, for introspection or the org server.
+	ClientIDs []string `json:"client_ids,omitempty" yaml:"client_ids,omitempty"`
+	// AcceptedScopes, when set, replaces Policy.AcceptedScopes for this
+	// provider: a token must carry at least one of them.
+	AcceptedScopes []string `json:"accepted_scopes,omitempty" yaml:"accepted_scopes,omitempty"`
 
 	// RedirectHosts lists hosts that this provider's key, discovery and
 	// introspection fetches may be redirected to besides the host each
@@ -198,8 +206,11 @@ type provider struct {
 	issuer    string
 	audiences []string
 	types     []string // accepted typ values; nil accepts any
-	keys      keySource
-	intro     *introspector
+	// policy is the verifier's Policy with this provider's ClientIDs and
+	// AcceptedScopes in place of its own.
+	policy *Policy
+	keys   keySource
+	intro  *introspector
 	// okta marks an Okta custom authorization server: its access tokens
 	// carry cid, which its ID tokens never do.
 	okta bool
@@ -230,12 +241,37 @@ func (p *provider) tokenKind(c *claims) error {
 	return nil
 }
 
-// cachedToken is one cached verification.
+// cachedToken is one cached verification. It remembers the key that
+// checked the signature (the token's kid and alg, and the key's
+// fingerprint) and the generation of the set that key came from: when the
+// set changes, a hit stands only if the new set still gives that token
+// the same key, so a key removed from a file or a remote set refuses its
+// tokens from the change on, and keys that stay keep their tokens cached.
 type cachedToken struct {
-	p    *Principal
-	prov *provider
-	gen  uint64
-	c    claims // time claims, re-checked on every hit
+	p        *Principal
+	prov     *provider
+	gen      atomic.Uint64
+	kid, alg string
+	fp       [32]byte
+	c        claims // time claims, re-checked on every hit
+}
+
+// keyStands reports whether the key ct was verified with is still the one
+// its provider's current set gives the token.
+func (ct *cachedToken) keyStands() bool {
+	s := ct.prov.keys.current()
+	if s == nil {
+		return false
+	}
+	if s.gen == ct.gen.Load() {
+		return true
+	}
+	k := s.set.find(ct.kid, ct.alg)
+	if k == nil || k.fp != ct.fp {
+		return false
+	}
+	ct.gen.Store(s.gen)
+	return true
 }
 
 // Verifier verifies bearer tokens against a fixed set of providers. It is
@@ -324,6 +360,14 @@ func New(cfg Config) (*Verifier, error) {
 		if len(p.types) == 0 {
 			p.types = pol.Types
 		}
+		pp := pol
+		if len(pc.ClientIDs) > 0 {
+			pp.ClientIDs = slices.Clone(pc.ClientIDs)
+		}
+		if len(pc.AcceptedScopes) > 0 {
+			pp.AcceptedScopes = slices.Clone(pc.AcceptedScopes)
+		}
+		p.policy = &pp
 		if p.issuer != "" {
 			if _, dup := v.byIssuer[p.issuer]; dup {
 				return nil, fmt.Errorf("verify: issuer %s is configured twice", p.issuer)
@@ -423,15 +467,21 @@ func (v *Verifier) KeysReady() error {
 // RefreshInBackground keeps the keys of every remote provider fresh until
 // ctx ends, refetching each key set when its lifetime runs out (the
 // response's Cache-Control max-age, bounded by KeyCache.MinRefresh and
-// MaxRefresh) instead of on the first request after that. Without it keys
-// are still refreshed, but by the requests that find them due. The
-// returned channel is closed once every refresh goroutine has stopped.
+// MaxRefresh) instead of on the first request after that, and checks the
+// key files of static providers every ReloadInterval. Without it keys are
+// still refreshed and files checked, but by the requests (cached ones
+// included) that find them due. Either way a key that leaves its set
+// refuses the tokens it signed from then on, cached or not. The returned
+// channel is closed once every refresh goroutine has stopped.
 func (v *Verifier) RefreshInBackground(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, p := range v.providers {
-		if rk, ok := p.keys.(*remoteKeys); ok {
-			wg.Go(func() { rk.refreshLoop(ctx) })
+		switch ks := p.keys.(type) {
+		case *remoteKeys:
+			wg.Go(func() { ks.refreshLoop(ctx) })
+		case *fileKeys:
+			wg.Go(func() { ks.reloadLoop(ctx) })
 		}
 	}
 	go func() {
@@ -466,6 +516,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 	return p, err
 }
 
+// Inspect checks a token as Verify does and returns the principal it
+// names, key-bound (DPoP) tokens included, without their proof. It is for
+// callers that act on a token rather than admit its bearer, such as a
+// revocation endpoint revoking a stolen bound token by value; never use it
+// to authenticate a request.
+func (v *Verifier) Inspect(ctx context.Context, token string) (*Principal, error) {
+	return v.verify(ctx, token)
+}
+
 // verify checks token, bound or not.
 func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
@@ -479,7 +538,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 	if v.cache != nil {
 		ck = keyOf(token)
 		if ct, ok := v.cache.get(ck, now); ok {
-			if ct.gen == ct.prov.keys.generation() && v.policy.checkTime(&ct.c, now) == nil {
+			if ct.keyStands() && v.policy.checkTime(&ct.c, now) == nil {
 				v.hits.Add(1)
 				return ct.p.Clone(), nil
 			}
@@ -518,7 +577,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 		if !plausibleSignature(t.alg, len(t.sig)) {
 			return nil, newError(ErrSignature, "")
 		}
-		if _, err := v.policy.check(c, t.typ, p.types, p.audiences, true, now); err != nil {
+		if _, err := p.policy.check(c, t.typ, p.types, p.audiences, true, now); err != nil {
 			return nil, err
 		}
 		if err := p.tokenKind(c); err != nil {
@@ -533,7 +592,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 	if !t.scratch.verify(t.alg, k, t.signingInput, t.sig) {
 		return nil, newError(ErrSignature, "")
 	}
-	roles, err := v.policy.check(c, t.typ, p.types, p.audiences, false, now)
+	roles, err := p.policy.check(c, t.typ, p.types, p.audiences, false, now)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +602,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Principal, error)
 	pr := v.principal(c, p, roles)
 	if v.cache != nil {
 		exp := min(c.exp, now+v.cacheTTL)
-		v.cache.put(ck, &cachedToken{p: pr, prov: p, gen: gen, c: *c}, exp, now)
+		ct := &cachedToken{p: pr, prov: p, kid: t.kid, alg: t.alg, fp: k.fp, c: *c}
+		ct.gen.Store(gen)
+		v.cache.put(ck, ct, exp, now)
 		return pr.Clone(), nil
 	}
 	// Roles points at the policy's shared lists: copy them out.
@@ -604,7 +665,7 @@ func (v *Verifier) introspect(ctx context.Context, p *provider, token string, t 
 	} else {
 		types = nil // opaque tokens have no header
 	}
-	roles, err := v.policy.check(c, typ, types, p.audiences, true, now)
+	roles, err := p.policy.check(c, typ, types, p.audiences, true, now)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,10 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -187,6 +189,12 @@ func TestAttacks(t *testing.T) {
 		{"max age without iat", mint(t, RS256, k.rsa, "rsa1", with(baseClaims(), "iat", nil)), func(c *Config) { c.Policy.MaxTokenAge = 3600e9 }, ErrClaims},
 		{"sub missing", mint(t, RS256, k.rsa, "rsa1", with(baseClaims(), "sub", nil)), nil, ErrClaims},
 		{"cid not allowed", good, func(c *Config) { c.Policy.ClientIDs = []string{"client-2"} }, ErrClientID},
+		{"cid not allowed by the provider", good, func(c *Config) { c.Providers[0].ClientIDs = []string{"client-2"} }, ErrClientID},
+		{"provider's cid list replaces the policy's", good, func(c *Config) {
+			c.Policy.ClientIDs = []string{"client-1"}
+			c.Providers[0].ClientIDs = []string{"client-2"}
+		}, ErrClientID},
+		{"no scope the provider accepts", good, func(c *Config) { c.Providers[0].AcceptedScopes = []string{"x", "y"} }, ErrInsufficientScope},
 		{"missing required scope", good, func(c *Config) { c.Policy.RequiredScopes = []string{"api.admin"} }, ErrInsufficientScope},
 		{"no accepted scope", good, func(c *Config) { c.Policy.AcceptedScopes = []string{"x", "y"} }, ErrInsufficientScope},
 		{"role required", mint(t, RS256, k.rsa, "rsa1", with(baseClaims(), "groups", []string{"Nobody"})), func(c *Config) { c.Policy.RequireRole = true }, ErrForbidden},
@@ -432,7 +440,8 @@ func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{
 		"OKTA_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default, api://other",
 		"ADMIN_GROUPS": "Admins", "WRITE_GROUPS": "Writers,Editors", "READ_ONLY_GROUPS": "Everyone",
-		"OKTA_AUTH_SERVER_ID": "org", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_CLIENT_ID": "0oaweb",
+		"OKTA_AUTH_SERVER_ID": "org", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_CLIENT_IDS": "0oaweb",
+		"OKTA_CLIENT_ID": "0oam2m", // another program's own id: not read when OKTA_CLIENT_IDS is set
 	}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -445,12 +454,73 @@ func TestConfigFromEnv(t *testing.T) {
 	if got := v.Issuers(); len(got) != 1 || got[0] != "https://example.okta.com" {
 		t.Fatalf("issuers = %v", got)
 	}
-	if !slices.Equal(cfg.Policy.WriteGroups, []string{"Writers", "Editors"}) || len(cfg.Policy.Audiences) != 2 {
-		t.Fatalf("policy = %+v", cfg.Policy)
+	pc := cfg.Providers[0]
+	if !slices.Equal(cfg.Policy.WriteGroups, []string{"Writers", "Editors"}) || len(pc.Audiences) != 2 ||
+		!slices.Equal(pc.ClientIDs, []string{"0oaweb"}) || pc.ClientID != "0oaweb" || pc.Name != "okta" {
+		t.Fatalf("config = %+v", cfg)
 	}
 	env["OKTA_ALLOW_ORG_SERVER"] = "false"
 	cfg, _ = ConfigFromEnv(func(k string) string { return env[k] })
 	if _, err := New(cfg); err == nil {
 		t.Fatal("org server accepted without OKTA_ALLOW_ORG_SERVER")
+	}
+}
+
+// TestApplyEnvRefuses: the careless settings the table refuses, each
+// with the error naming what to set instead.
+func TestApplyEnvRefuses(t *testing.T) {
+	base := map[string]string{"OKTA_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		// OKTA_CLIENT_ID once named the org server's client here; it is
+		// m2m's own client id, so it is refused rather than misread.
+		{"old client id name", map[string]string{"OKTA_AUTH_SERVER_ID": "org", "OKTA_ALLOW_ORG_SERVER": "true", "OKTA_CLIENT_ID": "0oaweb"}, "OKTA_CLIENT_IDS"},
+		{"domain with a scheme", map[string]string{"OKTA_DOMAIN": "http://example.okta.com"}, "OKTA_BASE_URL"},
+		{"org domain with a path", map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com/oauth2"}, "host name only"},
+		{"client ids without an issuer", map[string]string{"OKTA_DOMAIN": "", "OKTA_AUDIENCE": "", "AUTH0_CLIENT_IDS": "abc"}, "set AUTH0_DOMAIN"},
+		{"audience without an issuer", map[string]string{"OKTA_DOMAIN": ""}, "set OKTA_DOMAIN"},
+		{"no audience", map[string]string{"OKTA_AUDIENCE": ""}, "OKTA_AUDIENCE is not set"},
+		{"no issuer", map[string]string{"OKTA_DOMAIN": "", "OKTA_AUDIENCE": ""}, "OKTA_DOMAIN is not set"},
+		{"bad leeway", map[string]string{"OKTA_LEEWAY": "30"}, "Go duration"},
+		{"bad bool", map[string]string{"OKTA_ALLOW_ORG_SERVER": "yes please"}, "true or false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := maps.Clone(base)
+			maps.Copy(env, tc.env)
+			cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, config %+v; want an error containing %q", err, cfg, tc.want)
+			}
+		})
+	}
+}
+
+// TestApplyEnvOverlays: variables update the issuer of the same name that
+// a file gave, per field, and add Auth0 beside it; an issuer of another
+// name is left as it was.
+func TestApplyEnvOverlays(t *testing.T) {
+	cfg := Config{Providers: []ProviderConfig{
+		{Name: "okta", Type: ProviderOkta, Domain: "file.okta.com", AuthServerID: "aus1", Audiences: []string{"api://file"}},
+		{Name: "corp", Type: ProviderOIDC, Issuer: "https://corp.example.com"},
+	}}
+	file := slices.Clone(cfg.Providers)
+	orig := cfg.Providers
+	env := map[string]string{"OKTA_CLIENT_IDS": "0oaA, 0oaB", "AUTH0_DOMAIN": "t.eu.auth0.com", "AUTH0_AUDIENCE": "https://data", "AUTH0_CLIENT_IDS": "c1", "GROUPS_CLAIM": "roles"}
+	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	want := []ProviderConfig{
+		{Name: "okta", Type: ProviderOkta, Domain: "file.okta.com", AuthServerID: "aus1", Audiences: []string{"api://file"}, ClientIDs: []string{"0oaA", "0oaB"}},
+		file[1],
+		{Name: "auth0", Type: ProviderAuth0, Domain: "t.eu.auth0.com", Audiences: []string{"https://data"}, ClientIDs: []string{"c1"}},
+	}
+	if !reflect.DeepEqual(cfg.Providers, want) || cfg.Policy.GroupsClaim != "roles" {
+		t.Fatalf("got %+v\nwant %+v", cfg.Providers, want)
+	}
+	if orig[0].ClientIDs != nil {
+		t.Fatal("ApplyEnv changed the caller's slice of providers")
 	}
 }

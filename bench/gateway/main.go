@@ -130,7 +130,7 @@ func run(dur time.Duration, conns, threads, rounds int, o2pBin, wrkBin, gwBin st
 		gwURL = u
 	}
 
-	tok, err := sb.OAuth.MintAccessToken("default", map[string]any{
+	tok, err := sb.MintAccessToken("default", map[string]any{
 		"sub": "bench@example.com", "cid": "0oa1demoservice00001", "scp": []string{"orders.read"}, "groups": []string{"readers"},
 	}, 2*time.Hour)
 	if err != nil {
@@ -318,7 +318,7 @@ func startOAuth2Proxy(bin string, sb *sandbox.Server, upstream string) (string, 
 		"--http-address="+addr,
 		"--upstream="+upstream+"/",
 		"--provider=oidc",
-		"--oidc-issuer-url="+sb.OAuth.Issuer("default"),
+		"--oidc-issuer-url="+sb.Issuer("default"),
 		"--client-id=0oa1demoservice00001",
 		"--client-secret=demo-service-secret-not-secret",
 		"--oidc-extra-audience=api://default",
@@ -363,7 +363,7 @@ func startOAuth2Proxy(bin string, sb *sandbox.Server, upstream string) (string, 
 func startGateway(sb *sandbox.Server, upURL string) (string, func(), error) {
 	cfg := gateway.Config{
 		Upstream: upURL,
-		Okta:     gateway.OktaConfig{BaseURL: sb.URL, AuthServerID: "default", Audience: []string{"api://default"}},
+		Issuers:  []verify.ProviderConfig{{Name: "okta", Type: verify.ProviderOkta, BaseURL: sb.URL, AuthServerID: "default", Audiences: []string{"api://default"}}},
 		Groups:   gateway.GroupsConfig{Write: []string{"developers"}, ReadOnly: []string{"readers"}},
 		Routes: []gateway.Route{
 			{Prefix: "/public/", Rule: guard.Rule{Public: true}},

@@ -30,6 +30,11 @@ routes:
 		t.Fatal(err)
 	}
 	env := map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default", "ADMIN_GROUPS": "admins"}
+	retired := filepath.Join(dir, "retired.yaml")
+	if err := os.WriteFile(retired, []byte("okta: {org_domain: example.okta.com, audience: [api://default], client_id: [0oaA]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldClientID := map[string]string{"OKTA_ORG_DOMAIN": "example.okta.com", "OKTA_AUDIENCE": "api://default", "OKTA_CLIENT_ID": "0oaA"}
 	cases := []struct {
 		name    string
 		args    []string
@@ -52,6 +57,10 @@ routes:
 		{"bad redis failure mode", []string{"--config", path, "--check", "--redis-failure", "maybe"}, env, "", "use closed"},
 		{"default policy", []string{"--check", "--upstream", "http://127.0.0.1:9000"}, env, "roles=read scopes= (read: GET/HEAD/OPTIONS)", ""},
 		{"help names OKTA_BASE_URL", []string{"--help"}, env, "OKTA_BASE_URL", ""},
+		// The gateway's old name for the accepted client ids: ignored, it
+		// would let every client's tokens through.
+		{"old client id variable", []string{"--config", path, "--check"}, oldClientID, "", "rename the variable"},
+		{"retired okta section", []string{"--config", retired, "--check"}, map[string]string{}, "", "issuers:\n  - name: okta\n    type: okta\n    domain: example.okta.com"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -101,7 +101,7 @@ func TestSIGHUPReloadUnderLoad(t *testing.T) {
 	}
 	wrk := testenv.Wrk(t)
 	bin := filepath.Join(t.TempDir(), "oktafed-gateway")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := testenv.GoBuild(nil, "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	sb := sandbox.Start(t, sandbox.DefaultConfig())

@@ -56,12 +56,13 @@ segments ending in "." or space are refused with 400.
 
 Configuration comes from --config (YAML) and environment variables; flags
 win over both:
-  AUTH_PROVIDERS        okta, auth0 (default: those configured)
-  OKTA_ORG_DOMAIN       host name only, e.g. example.okta.com
+  OKTA_ORG_DOMAIN       host name only, e.g. example.okta.com (or OKTA_DOMAIN)
   OKTA_BASE_URL         scheme and host instead of https://OKTA_ORG_DOMAIN,
                         e.g. http://127.0.0.1:8443 for oktafed sandbox
-  OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID, OKTA_CLIENT_ID, OKTA_ALLOW_ORG_SERVER
-  AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_ID, AUTH0_BASE_URL
+  OKTA_AUDIENCE, OKTA_AUTH_SERVER_ID, OKTA_ALLOW_ORG_SERVER
+  OKTA_CLIENT_IDS       accepted client ids (OKTA_CLIENT_ID is refused)
+  AUTH0_DOMAIN, AUTH0_AUDIENCE, AUTH0_CLIENT_IDS, AUTH0_BASE_URL
+  AUTH_PROVIDERS        okta, auth0: keep only these (default: those set)
   ADMIN_GROUPS, WRITE_GROUPS, READ_ONLY_GROUPS, GROUPS_CLAIM, ALLOW_NO_ROLE
   GATEWAY_UPSTREAM, GATEWAY_LISTEN, GATEWAY_ADMIN_LISTEN, GATEWAY_REALM,
   GATEWAY_CONFIG

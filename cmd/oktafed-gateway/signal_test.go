@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/sandbox"
+
+	"github.com/oktafed/oktafed/internal/testenv"
 )
 
 // TestSIGTERMDrains runs the built binary and stops it as an orchestrator
@@ -26,7 +28,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "oktafed-gateway")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := testenv.GoBuild(nil, "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	sb := sandbox.Start(t, sandbox.DefaultConfig())

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/oktafed/oktafed/cmd/internal/cli"
-	// Answers credential_process from the cache before the rest of the
-	// program initializes; see the package comment.
-	_ "github.com/oktafed/oktafed/cmd/internal/fastpath"
+	"github.com/oktafed/oktafed/cmd/internal/fastpath"
 )
 
 // interruptGrace is how long a command may take to stop after Ctrl-C
@@ -28,6 +26,11 @@ var genDocs func(args []string) int
 //go:generate go run -tags gendocs . gen-docs ../../docs
 
 func main() {
+	// credential-process on fresh cached credentials, before anything of
+	// the CLI is built; see the fastpath package comment.
+	if fastpath.Answer(os.Args[1:], os.Stdout) {
+		return
+	}
 	if genDocs != nil && len(os.Args) > 1 && os.Args[1] == "gen-docs" {
 		os.Exit(genDocs(os.Args[2:]))
 	}

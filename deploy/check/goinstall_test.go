@@ -70,11 +70,14 @@ func TestGoInstallVersion(t *testing.T) {
 	}
 	bin := t.TempDir()
 	work := t.TempDir()
-	cmd := exec.Command(goBin, "install", modPath+"/cmd/oktafed@"+version)
+	// -trimpath and no cgo, as the release builds: the version stamp
+	// does not depend on them, and the compilation is shared with the
+	// other test builds and the release snapshot.
+	cmd := exec.Command(goBin, "install", "-trimpath", modPath+"/cmd/oktafed@"+version)
 	cmd.Dir = work // outside any module
 	cmd.Env = append(os.Environ(),
 		"GOPROXY=file://"+filepath.ToSlash(proxy)+",file://"+filepath.ToSlash(filepath.Join(strings.TrimSpace(string(modcache)), "cache", "download")),
-		"GOSUMDB=off", "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GOBIN="+bin)
+		"GOSUMDB=off", "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GOBIN="+bin, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go install @%s: %v\n%s", version, err, out)
 	}

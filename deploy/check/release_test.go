@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +36,13 @@ type artifact struct {
 	} `json:"extra"`
 }
 
-// TestReleaseSnapshot checks a goreleaser snapshot: both binaries archived
-// for linux, darwin and windows with the README, checksums that match the
-// files, Homebrew casks and Scoop manifests that name the archives by
-// their checksums, and a host binary that reports the snapshot's version
-// and was built static and trimmed.
+// TestReleaseSnapshot checks a goreleaser snapshot: the oktafed archive
+// (oktafed and oktafed-credential-process) and the oktafed-gateway archive
+// (that binary alone) for linux, darwin and windows with the README,
+// checksums that match the files, Homebrew casks and Scoop manifests that
+// name the archives by their checksums and list their binaries, and host
+// binaries that report the snapshot's version and were built static and
+// trimmed.
 func TestReleaseSnapshot(t *testing.T) {
 	dist := os.Getenv(releaseDistEnv)
 	if dist == "" {
@@ -89,23 +92,31 @@ func TestReleaseSnapshot(t *testing.T) {
 		if got := fileSHA256(t, a.Path); sums[a.Name] != got {
 			t.Errorf("%s: checksums.txt says %q, the file hashes to %s", a.Name, sums[a.Name], got)
 		}
-		bin := a.Extra.ID
 		wantFormat := "tar.gz"
 		if a.Goos == "windows" {
-			bin += ".exe"
 			wantFormat = "zip"
 		}
 		if a.Extra.Format != wantFormat {
 			t.Errorf("%s: format %s, want %s", a.Name, a.Extra.Format, wantFormat)
 		}
 		entries := archiveEntries(t, a.Path, a.Extra.Format)
-		if e, ok := entries[bin]; !ok || (a.Goos != "windows" && e.mode&0o111 == 0) {
-			t.Errorf("%s: %s missing or not executable (entries %v)", a.Name, bin, entries)
+		want := []string{"README.md", "LICENSE"}
+		for _, bin := range archiveBinaries[a.Extra.ID] {
+			if a.Goos == "windows" {
+				bin += ".exe"
+			}
+			want = append(want, bin)
+			if e, ok := entries[bin]; !ok || (a.Goos != "windows" && e.mode&0o111 == 0) {
+				t.Errorf("%s: %s missing or not executable (entries %v)", a.Name, bin, entries)
+			}
 		}
-		for _, name := range []string{"README.md", "LICENSE"} {
+		for _, name := range want {
 			if _, ok := entries[name]; !ok {
 				t.Errorf("%s: no %s", a.Name, name)
 			}
+		}
+		if len(entries) != len(want) {
+			t.Errorf("%s holds %v, want only %v", a.Name, slices.Sorted(maps.Keys(entries)), want)
 		}
 		// Reproducible: every entry carries the commit's time, never the
 		// checkout's (README.md would otherwise carry the clone's mtime).
@@ -117,7 +128,7 @@ func TestReleaseSnapshot(t *testing.T) {
 			t.Errorf("%s: entries carry several times %v: archives are not reproducible (builds_info and files[].info mtime)", a.Name, times)
 		}
 	}
-	for _, id := range []string{"oktafed", "oktafed-gateway"} {
+	for _, id := range slices.Sorted(maps.Keys(archiveBinaries)) {
 		var oses []string
 		for _, a := range archives[id] {
 			oses = append(oses, a.Goos)
@@ -133,7 +144,11 @@ func TestReleaseSnapshot(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		} else {
-			for _, want := range []string{`cask "` + id + `"`, `version "` + meta.Version + `"`, `binary "` + id + `"`, "generate_completions_from_executable"} {
+			wants := []string{`cask "` + id + `"`, `version "` + meta.Version + `"`, "generate_completions_from_executable"}
+			for _, bin := range archiveBinaries[id] {
+				wants = append(wants, `binary "`+bin+`"`)
+			}
+			for _, want := range wants {
 				if !strings.Contains(string(cask), want) {
 					t.Errorf("%s.rb lacks %s", id, want)
 				}
@@ -163,9 +178,14 @@ func TestReleaseSnapshot(t *testing.T) {
 		if scoop.Version != meta.Version || len(scoop.Architecture) == 0 || scoop.License != "Apache-2.0" {
 			t.Errorf("scoop/%s.json: version %q, %d architectures, license %q (want Apache-2.0)", id, scoop.Version, len(scoop.Architecture), scoop.License)
 		}
+		var exes []string
+		for _, bin := range archiveBinaries[id] {
+			exes = append(exes, bin+".exe")
+		}
+		slices.Sort(exes)
 		for arch, s := range scoop.Architecture {
 			name := s.URL[strings.LastIndexByte(s.URL, '/')+1:]
-			if sums[name] == "" || s.Hash != sums[name] || !slices.Equal(s.Bin, []string{id + ".exe"}) || !strings.Contains(name, "_windows_") {
+			if sums[name] == "" || s.Hash != sums[name] || !slices.Equal(slices.Sorted(slices.Values(s.Bin)), exes) || !strings.Contains(name, "_windows_") {
 				t.Errorf("scoop/%s.json %s: %+v does not match a Windows archive's checksum", id, arch, s)
 			}
 		}
@@ -179,16 +199,27 @@ func TestReleaseSnapshot(t *testing.T) {
 			continue
 		}
 		ran++
-		out, err := exec.Command(a.Path, "version", "--output", "json").Output()
-		if err != nil {
-			t.Fatalf("%s version: %v", a.Path, err)
-		}
-		var info struct{ Version, Commit string }
-		if err := json.Unmarshal(out, &info); err != nil {
-			t.Fatalf("%s: %v", out, err)
-		}
-		if info.Version != "v"+meta.Version || len(info.Commit) != 40 {
-			t.Errorf("%s reports %+v, want version v%s and the full commit hash", a.Name, info, meta.Version)
+		if a.Extra.ID == "oktafed-credential-process" {
+			// No version command: it takes credential-process's flags,
+			// and alone in its build folder it says oktafed is missing.
+			cmd := exec.Command(a.Path, "--profile", "release-check")
+			cmd.Env = []string{"PATH=/nonexistent", "HOME=" + t.TempDir()}
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "Install oktafed") {
+				t.Errorf("%s alone: %v, %s; want exit 1 and the install message", a.Name, err, out)
+			}
+		} else {
+			out, err := exec.Command(a.Path, "version", "--output", "json").Output()
+			if err != nil {
+				t.Fatalf("%s version: %v", a.Path, err)
+			}
+			var info struct{ Version, Commit string }
+			if err := json.Unmarshal(out, &info); err != nil {
+				t.Fatalf("%s: %v", out, err)
+			}
+			if info.Version != "v"+meta.Version || len(info.Commit) != 40 {
+				t.Errorf("%s reports %+v, want version v%s and the full commit hash", a.Name, info, meta.Version)
+			}
 		}
 		// With -trimpath the toolchain does not record -ldflags, so the
 		// version above is what shows the stamp took.
@@ -202,9 +233,17 @@ func TestReleaseSnapshot(t *testing.T) {
 			}
 		}
 	}
-	if ran != 2 {
-		t.Errorf("%d binaries for %s/%s in the snapshot, want 2", ran, runtime.GOOS, runtime.GOARCH)
+	if ran != 3 {
+		t.Errorf("%d binaries for %s/%s in the snapshot, want 3", ran, runtime.GOOS, runtime.GOARCH)
 	}
+}
+
+// archiveBinaries: the binaries each archive holds (besides README.md and
+// LICENSE). The credential_process companion goes with oktafed,
+// which it hands over to; servers get the gateway alone.
+var archiveBinaries = map[string][]string{
+	"oktafed":         {"oktafed", "oktafed-credential-process"},
+	"oktafed-gateway": {"oktafed-gateway"},
 }
 
 func readJSON(t *testing.T, path string, v any) {

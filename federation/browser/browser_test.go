@@ -99,7 +99,7 @@ func newBrowserRig(t *testing.T) *browserRig {
 		t.Fatalf("sandbox URL %s: want localhost", srv.URL)
 	}
 	// Failed sign-ins of one test do not count towards another's lockout.
-	t.Cleanup(func() { _ = srv.Org.Unlock(keyUser) })
+	t.Cleanup(func() { _ = srv.Unlock(keyUser) })
 	cred := *keyOrg.cred
 	cred.SignCount += float64(1000 * keyOrg.copies.Add(1))
 	dir := t.TempDir()

@@ -42,3 +42,17 @@ func emit(a *federation.App, format string, args ...any) {
 		a.Events(federation.Event{Step: "okta-browser", Detail: fmt.Sprintf(format, args...)})
 	}
 }
+
+var _ federation.BrowserSignIn = (*SignIn)(nil)
+
+// Available reports why this sign-in cannot start here (no browser
+// program, no display), or nil: SignIn is a federation.BrowserSignIn.
+func (b *SignIn) Available() error {
+	_, err := b.Check()
+	return err
+}
+
+// Source is the browser sign-in of app's profile.
+func (b *SignIn) Source(app *federation.App) federation.AssertionSource {
+	return &Source{App: app, SignIn: b}
+}

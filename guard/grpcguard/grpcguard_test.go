@@ -47,7 +47,7 @@ func newVerifier(t *testing.T) (*sandbox.Server, *verify.Verifier) {
 
 func token(t *testing.T, sb *sandbox.Server, groups []string) string {
 	t.Helper()
-	tok, err := sb.OAuth.MintAccessToken("default", map[string]any{"sub": "alice@example.com", "cid": "0oa1demoservice00001", "uid": "00u1", "groups": groups}, 0)
+	tok, err := sb.MintAccessToken("default", map[string]any{"sub": "alice@example.com", "cid": "0oa1demoservice00001", "uid": "00u1", "groups": groups}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

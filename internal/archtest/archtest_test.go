@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/oktafed/oktafed/internal/testenv"
 )
 
 // module is the module path; the rules below name packages relative to it.
@@ -27,13 +29,25 @@ var (
 	// every AWS call; the server libraries belong to oktafed-gateway. The
 	// libraries programs import carry only their job: the browser driver
 	// belongs to the CLI (federation/browser), the database drivers to
-	// dbauth.
+	// dbauth's driver packages.
 	forbidden = map[string][]string{
 		"cmd/oktafed": {"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis", "github.com/prometheus", "go.opentelemetry.io"},
 		"awsauth":     {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
 		"secrets":     {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
-		"dbauth":      {"github.com/chromedp"},
 		"federation":  {"github.com/chromedp"},
+		// a program that uses pgx links no MySQL driver, and the other
+		// way round: each driver has its own package under dbauth.
+		"dbauth":           {"github.com/chromedp", "github.com/jackc/pgx", "github.com/go-sql-driver/mysql"},
+		"dbauth/pgxauth":   {"github.com/chromedp", "github.com/go-sql-driver/mysql"},
+		"dbauth/mysqlauth": {"github.com/chromedp", "github.com/jackc/pgx"},
+	}
+	// lean: binaries that may link only the standard library and these
+	// (an allow-list, paths as in forbidden): the credential_process
+	// companion starts before every AWS call, and every package linked
+	// initializes before its main.
+	lean = map[string][]string{
+		"cmd/oktafed-credential-process": {module + "/cmd/internal/fastpath", module + "/internal/awsfile", module + "/internal/owned", module + "/internal/atomicfile",
+			"github.com/gofrs/flock", "golang.org/x/sys/unix", "golang.org/x/sys/windows"},
 	}
 	// top: what only these may depend on; libraries never reach the
 	// commands or the CLI under cmd/internal.
@@ -245,6 +259,33 @@ func checkForbidden(graph map[string]pkg) []string {
 	return bad
 }
 
+// checkLean: the lean binaries link the standard library and their
+// allow-list only.
+func checkLean(graph map[string]pkg) []string {
+	var bad []string
+	for _, bin := range sorted(lean) {
+		p, ok := graph[bin]
+		if !ok {
+			bad = append(bad, bin+" is not a package of the module")
+			continue
+		}
+		for _, d := range p.Deps {
+			if !standard(d) && !underAny(d, lean[bin]) {
+				bad = append(bad, fmt.Sprintf("%s links %s, %s: not on its allow-list (the standard library and %s)", bin, d, why(graph, bin, d), strings.Join(lean[bin], ", ")))
+			}
+		}
+	}
+	return bad
+}
+
+// standard reports whether p is in the standard library: the first
+// element of every other import path holds a dot (a domain), as the go
+// command itself tells them apart.
+func standard(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
+}
+
 // why names the module's packages on bin's side that import dep directly
 // or through something outside the module.
 func why(graph map[string]pkg, bin, dep string) string {
@@ -372,6 +413,7 @@ func TestImportRules(t *testing.T) {
 		"layers":    checkLayers(graph, layer),
 		"arrows":    checkArrows(graph, arrows),
 		"forbidden": checkForbidden(graph),
+		"lean":      checkLean(graph),
 		"top":       checkTop(graph),
 		"private":   checkPrivate(graph),
 		"folders":   checkFolders(graph),
@@ -406,10 +448,16 @@ func TestRulesCatch(t *testing.T) {
 		"federation":         {Imports: []string{"federation/browser"}, Deps: []string{module + "/federation/browser", "github.com/chromedp/chromedp"}},
 		"federation/browser": {Deps: []string{"github.com/chromedp/chromedp"}},
 		"secrets":            {Deps: []string{"github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql", "github.com/chromedp/cdproto/fetch"}},
-		"dbauth":             {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp", "github.com/jackc/pgx/v5"}},
+		"dbauth":             {Imports: []string{"federation"}, Deps: []string{module + "/federation", module + "/federation/browser", "github.com/chromedp/chromedp", "github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql"}},
+		// each driver package back with the other's driver
+		"dbauth/pgxauth":   {Imports: []string{"dbauth"}, Deps: []string{module + "/dbauth", "github.com/jackc/pgx/v5", "github.com/go-sql-driver/mysql"}},
+		"dbauth/mysqlauth": {Imports: []string{"dbauth"}, Deps: []string{module + "/dbauth", "github.com/go-sql-driver/mysql", "github.com/jackc/pgx/v5/pgconn"}},
 	}
 	withLibs := maps.Clone(graph)
 	maps.Copy(withLibs, libs)
+	// the companion, linking the CLI's flag parser through fastpath
+	withLibs["cmd/oktafed-credential-process"] = pkg{Imports: []string{"cmd/internal/fastpath"}, Deps: []string{"fmt", "vendor/golang.org/x/crypto/cryptobyte", module + "/cmd/internal/fastpath", module + "/internal/owned", "github.com/spf13/cobra"}}
+	withLibs["cmd/internal/fastpath"] = pkg{Imports: []string{"internal/owned"}, Deps: []string{"fmt", module + "/internal/owned", "github.com/spf13/cobra"}}
 	doc := "```imports\ncmd/oktafed ──► cmd/internal/cli\n\ncmd/internal/cli ──► verify\n\n# same layer\nverify ──► okta\nokta ──► sandbox/org\n\n" +
 		"sandbox ──► sandbox/org\n\nsandbox/org ──► sandbox\ninternal/clock\ngone\n```\n"
 	layer, arrows, err := readDoc(strings.NewReader(doc))
@@ -429,7 +477,12 @@ func TestRulesCatch(t *testing.T) {
 			"awsauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5/stdlib, through awsauth",
 			"awsauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through awsauth",
 			"dbauth links github.com/chromedp: 1 packages, such as github.com/chromedp/chromedp, through federation",
+			"dbauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5, through dbauth",
+			"dbauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through dbauth",
+			"dbauth/pgxauth links github.com/go-sql-driver/mysql: 1 packages, such as github.com/go-sql-driver/mysql, through dbauth",
+			"dbauth/mysqlauth links github.com/jackc/pgx: 1 packages, such as github.com/jackc/pgx/v5/pgconn, through dbauth/mysqlauth",
 		},
+		"lean":    {"cmd/oktafed-credential-process links github.com/spf13/cobra, through cmd/internal/fastpath: not on its allow-list"},
 		"top":     {"library okta depends on cmd/internal/cli"},
 		"private": {"okta imports sandbox/org"},
 		"folders": {"internal/foundation imports okta: the packages under internal/", "folder okta/ imports verify/ (okta/sub ──► verify)", "folder verify/ imports okta/ (verify ──► okta)"},
@@ -438,6 +491,7 @@ func TestRulesCatch(t *testing.T) {
 		"layers":    checkLayers(graph, layer),
 		"arrows":    checkArrows(graph, arrows),
 		"forbidden": checkForbidden(withLibs),
+		"lean":      checkLean(withLibs),
 		"top":       checkTop(graph),
 		"private":   checkPrivate(graph),
 		"folders":   checkFolders(graph),
@@ -486,7 +540,7 @@ func TestPeopleBinary(t *testing.T) {
 		t.Skip("links the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "oktafed")
-	cmd := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", bin, module+"/cmd/oktafed")
+	cmd := testenv.GoBuild(nil, "-ldflags=-dumpdep", "-o", bin, module+"/cmd/oktafed")
 	dump, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%.2000s", err, dump)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/internal/conformance"
 	"github.com/oktafed/oktafed/okta"

@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"os"
 	"os/exec"
+	"slices"
 	"testing"
 )
 
@@ -29,4 +31,18 @@ func Hypercorn(t testing.TB) string {
 		Unavailable(t, "python3 cannot import hypercorn (%v): Debian package python3-hypercorn", err)
 	}
 	return py
+}
+
+// GoBuild returns `go build -trimpath args...` with cgo off: the flags the
+// release (.goreleaser.yaml) and the Dockerfile build with, so every
+// binary the tests build shares one compilation of each package with the
+// others and with the release snapshot scripts/test builds afterwards.
+// env is the environment to start from (nil: this process's).
+func GoBuild(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command("go", append([]string{"build", "-trimpath"}, args...)...)
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(slices.Clip(env), "CGO_ENABLED=0")
+	return cmd
 }

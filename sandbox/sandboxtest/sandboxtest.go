@@ -24,7 +24,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
@@ -81,9 +81,9 @@ func New(srv *sandbox.Server) (*Env, error) {
 	e.dir = dir
 	e.Files = federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
 	e.config = filepath.Join(dir, "oktafed.yaml")
-	e.Sessions = awsauth.KeyringSessions{Store: keystore.NewMemory()}
+	e.Sessions = awsauth.KeyringSessions{Keyring: keystore.Strings{Store: keystore.NewMemory()}}
 	e.profile = &config.Profile{Name: Profile, OrgURL: e.Server.URL, AppURL: e.Server.URL + appPath, Username: demoUser,
-		Region: "us-east-1", AccountAliases: map[string]string{"123456789012": "prod"}}
+		Region: "us-east-1", STSEndpoint: e.Server.URL, AccountAliases: map[string]string{"123456789012": "prod"}}
 	cfg := &config.File{Profiles: map[string]*config.Profile{Profile: e.profile}}
 	if err := cfg.Save(e.config); err != nil {
 		e.Close()
@@ -95,13 +95,16 @@ func New(srv *sandbox.Server) (*Env, error) {
 // Login signs the demo user in with password and TOTP and writes the AWS
 // profiles of the roles selector picks ("all", an ARN or /regex/).
 func (e *Env) Login(ctx context.Context, selector string) (*federation.Outcome, error) {
-	app := &federation.App{Profile: e.profile, Okta: &okta.Client{BaseURL: e.Server.URL, HTTPClient: e.httpClient}, Sessions: e.Sessions}
-	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPass, nil }, MFA: &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)}}
-	l := &federation.Login{
-		Profile: e.profile,
-		Source:  &federation.Session{App: app, SignIn: signIn},
-		STS:     federation.NewSTSClient("us-east-1", e.Server.URL, e.httpClient),
-		Files:   e.Files,
+	// The library's one call that builds a login, as `oktafed login`
+	// makes it, reading nothing of the process environment.
+	r := &awsauth.Resolver{Getenv: func(string) string { return "" }, Files: &e.Files, Sessions: e.Sessions, HTTPClient: e.httpClient}
+	l, err := r.NewLogin(ctx, e.profile, awsauth.LoginOptions{SignIn: federation.SignInOptions{
+		Method:   "password",
+		Password: func(context.Context) (string, error) { return demoPass, nil },
+		MFA:      &okta.MFA{Preferred: "totp", TOTPSeed: secret.New(demoSeed)},
+	}})
+	if err != nil {
+		return nil, err
 	}
 	return l.Run(ctx, selector, nil, 0)
 }

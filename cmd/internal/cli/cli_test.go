@@ -94,9 +94,10 @@ func oktafedBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "oktafed")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/oktafed/oktafed/cmd/oktafed")
+		// The credential_process companion, beside oktafed as the
+		// release archives install it.
 		// Tests move HOME; the build must keep using the real caches.
-		cmd.Env = origEnv
+		cmd := testenv.GoBuild(origEnv, "-o", dir+string(filepath.Separator), "github.com/oktafed/oktafed/cmd/oktafed", "github.com/oktafed/oktafed/cmd/oktafed-credential-process")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -106,6 +107,13 @@ func oktafedBinary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// companionBinary is oktafed-credential-process, built beside
+// oktafedBinary.
+func companionBinary(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(oktafedBinary(t)), "oktafed-credential-process")
 }
 
 // origEnv is the environment before tests change HOME and friends, with
@@ -183,6 +191,23 @@ func TestLoginWritesProfilesTheAWSCLIUses(t *testing.T) {
 	res, err = e.aws(t, "configure", "export-credentials", "--profile", "proc")
 	if err != nil || !strings.Contains(res, `"Version": 1`) {
 		t.Fatalf("aws configure export-credentials: %v\n%s", err, res)
+	}
+	// The same through the companion, which answers fresh credentials
+	// itself and hands the rest to the oktafed beside it.
+	f, err = os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[profile companion]\nregion = us-east-1\ncredential_process = %s --profile okta-123456789012-Admin\n", companionBinary(t))
+	fmt.Fprintf(f, "\n[profile companion-nope]\nregion = us-east-1\ncredential_process = %s --profile okta-nope\n", companionBinary(t))
+	f.Close()
+	res, err = e.aws(t, "sts", "get-caller-identity", "--profile", "companion")
+	if err != nil || !strings.Contains(res, "assumed-role/Admin/") {
+		t.Fatalf("aws with the companion's credential_process profile: %v\n%s", err, res)
+	}
+	res, err = e.aws(t, "sts", "get-caller-identity", "--profile", "companion-nope")
+	if err == nil || !strings.Contains(res, `"okta-nope" is neither`) {
+		t.Fatalf("aws with a companion profile for a missing profile: %v\n%s", err, res)
 	}
 
 	// env and exec hand the same credentials to other programs.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -11,24 +10,14 @@ import (
 )
 
 // refresher is the library's one refresh path for oktafed-owned AWS
-// profiles (awsauth.Resolver over awsauth.KeyringSessions), set up for the
-// CLI: the environment comes through ios, and on a terminal the
-// encrypted-file keyring may ask for its passphrase. The common case, cached
-// credentials that are still fresh, reads one file and touches neither the
-// keyring nor the network; that keeps credential_process fast. Otherwise it
-// refreshes through the Okta session and never signs in with a password.
-func refresher(ios *IOStreams) *awsauth.Resolver {
-	r := resolverFor(ios)
-	r.Events = func(e federation.Event) {
-		if e.Step == "warning" {
-			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, cyan, "!"), e.Detail)
-		}
-	}
-	if ios.InTTY && ios.ErrTTY {
-		r.Passphrase = func(prompt string) (string, error) { return newPrompter(ios).Password(prompt) }
-	}
-	return r
-}
+// profiles (awsauth.Resolver over awsauth.KeyringSessions), as the run's
+// factory built it: the environment comes through ios, and on a terminal
+// the encrypted-file keyring may ask for its passphrase. The common case,
+// cached credentials that are still fresh, reads one file and touches
+// neither the keyring nor the network; that keeps credential_process fast.
+// Otherwise it refreshes through the Okta session and never signs in with
+// a password.
+func refresher(ios *IOStreams) *awsauth.Resolver { return resolverFor(ios) }
 
 // awsCredentialsFor returns fresh credentials for an oktafed-owned AWS
 // profile through the refresh path.
@@ -37,8 +26,8 @@ func awsCredentialsFor(ctx context.Context, ios *IOStreams, owned federation.Own
 }
 
 // ownedProvider is an aws.CredentialsProvider for an owned AWS profile
-// that refreshes through the Okta session (never prompting), for children
-// that outlive their first credentials.
+// that refreshes through the Okta session (never signing in), for
+// children that outlive their first credentials.
 func ownedProvider(ios *IOStreams, owned federation.Owned) aws.CredentialsProvider {
 	return resolverFor(ios).Provider(owned)
 }

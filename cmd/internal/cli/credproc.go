@@ -28,7 +28,13 @@ answer OKTAFED_RESPONSE_TIMEOUT (default 10s here).
 In ~/.aws/config:
 
   [profile prod]
-  credential_process = oktafed credential-process --profile okta-prod-Admin`,
+  credential_process = oktafed credential-process --profile okta-prod-Admin
+
+oktafed-credential-process, installed beside oktafed, takes the same flags
+and starts faster: it prints fresh cached credentials itself and hands
+everything else to this command.
+
+  credential_process = oktafed-credential-process --profile okta-prod-Admin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			owned, err := resolveAWSProfile(ios, profile, role)
@@ -41,9 +47,9 @@ In ~/.aws/config:
 			// not hold it for long.
 			ctx, cancel := context.WithTimeout(cmd.Context(), credentialProcessBudget)
 			defer cancel()
-			r := refresher(ios)
-			r.HTTPClient = credentialProcessDeadlines(ios).HTTPClient()
-			creds, err := r.Credentials(ctx, owned)
+			// The run's client has credential-process's deadlines
+			// (deadlinesFor).
+			creds, err := refresher(ios).Credentials(ctx, owned)
 			if err != nil {
 				return withExitCode(err)
 			}

@@ -25,7 +25,7 @@ func TestDBToken(t *testing.T) {
 		Region:   "eu-west-1",
 		Accounts: []sandbox.AWSAccountConfig{{ID: "123456789012"}},
 		Users:    []sandbox.AWSUserConfig{{ARN: userARN, AccessKeyID: keyID, SecretAccessKey: secret}},
-	}}).AWS
+	}})
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("[dev]\naws_access_key_id = "+keyID+"\naws_secret_access_key = "+secret+"\n"), 0o600)

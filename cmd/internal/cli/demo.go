@@ -3,14 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 
-	"github.com/oktafed/oktafed/internal/secret"
+	"github.com/oktafed/oktafed/secret"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -93,10 +93,10 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 	detail("AWS files for this demo live in %s", filepath.Dir(files.Credentials))
 
 	p := &config.Profile{Name: "demo", OrgURL: srv.URL, AppURL: srv.URL + demoAppPath, Username: demoUser, MFA: opts.mfa,
-		Region: "us-east-1", Role: "all"}
+		Region: "us-east-1", Role: "all", SignIn: "password"}
 	// The demo must not touch the user's keyring.
 	secrets := keyringStore{keystore.NewMemory()}
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := httpClientFor(ios)
 	mfa := &okta.MFA{Preferred: opts.mfa}
 	if opts.mfa == "totp" {
 		mfa.TOTPSeed = secret.New(demoTOTPSeed)
@@ -107,38 +107,45 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 		detail("push sent to Okta Verify; the sandbox approves it after 2 s")
 		sp = startSpinner(ios, "Waiting for the push to be approved…")
 	}
-	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc, UserAgent: "oktafed-demo/" + buildinfo.Version()}, Sessions: secrets.sessions()}
-	signIn := &federation.Password{App: app, Password: func(context.Context) (string, error) { return demoPassword, nil }, MFA: mfa}
-	l := &federation.Login{
-		Profile: p,
-		Source:  &federation.Session{App: app, SignIn: signIn},
-		STS:     federation.NewSTSClient("us-east-1", srv.URL, hc),
-		Files:   files,
-		// Profile names use account aliases, read with IAM's
-		// ListAccountAliases as `oktafed login` does.
-		Aliases: federation.NewAliasLookup(hc, srv.URL),
-		Events: func(e federation.Event) {
-			if sp != nil {
-				sp.Stop()
-				sp = nil
+	// The demo's own resolver: the sandbox for every endpoint, the demo's
+	// files and keyring, nothing of the user's environment.
+	r := &awsauth.Resolver{
+		Getenv: func(k string) string {
+			if k == "AWS_ENDPOINT_URL" {
+				return srv.URL
 			}
-			switch e.Step {
-			case "okta-authn":
-				say("Okta: %s", e.Detail)
-			case "okta-session":
-				detail("%s", e.Detail)
-			case "saml":
-				say("AWS app: %s (signed by the org; STS checks the signature)", e.Detail)
-			case "assume":
-				say("STS AssumeRoleWithSAML: %s, in parallel", e.Detail)
-			case "write":
-				detail("wrote %s", e.Detail)
-			default:
-				detail("%s", e.Detail)
-			}
+			return ""
 		},
+		Files: &files, Sessions: awsauth.KeyringSessions{Keyring: secrets}, HTTPClient: hc, UserAgent: "oktafed-demo/" + buildinfo.Version(),
 	}
-	app.Events = l.Events
+	events := func(e federation.Event) {
+		if sp != nil {
+			sp.Stop()
+			sp = nil
+		}
+		switch e.Step {
+		case "okta-authn":
+			say("Okta: %s", e.Detail)
+		case "okta-session":
+			detail("%s", e.Detail)
+		case "saml":
+			say("AWS app: %s (signed by the org; STS checks the signature)", e.Detail)
+		case "assume":
+			say("STS AssumeRoleWithSAML: %s, in parallel", e.Detail)
+		case "write":
+			detail("wrote %s", e.Detail)
+		default:
+			detail("%s", e.Detail)
+		}
+	}
+	// Profile names use account aliases, read with IAM's
+	// ListAccountAliases as `oktafed login` does.
+	l, err := r.NewLogin(ctx, p, awsauth.LoginOptions{LookupAliases: true, Events: events, SignIn: federation.SignInOptions{
+		Password: func(context.Context) (string, error) { return demoPassword, nil }, MFA: mfa,
+	}})
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	out, err := l.Run(ctx, "", nil, 0)
 	if sp != nil {
@@ -182,9 +189,12 @@ func runDemo(ctx context.Context, ios *IOStreams, opts demoOptions) error {
 
 	// The refresh path: no password, the Okta session alone, and every
 	// stored credential counted as stale.
-	app.Events = func(e federation.Event) { detail("%s", e.Detail) }
-	l.Events, l.Source = app.Events, &federation.Session{App: app}
-	cache = &federation.Cache{Files: files, Refresh: l.Reassume, Window: 24 * time.Hour, Events: app.Events}
+	quiet := func(e federation.Event) { detail("%s", e.Detail) }
+	refresh, err := r.NewLogin(ctx, p, awsauth.LoginOptions{Events: quiet})
+	if err != nil {
+		return err
+	}
+	cache = &federation.Cache{Files: files, Refresh: refresh.Reassume, Window: 24 * time.Hour, Events: quiet}
 	fresh, err := cache.Credentials(ctx, first)
 	if err != nil {
 		return fmt.Errorf("silent refresh: %w", err)

@@ -8,9 +8,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
-	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/keystore"
-	"github.com/oktafed/oktafed/okta"
 )
 
 // secretTokens is the keystore kind of a profile's OIDC refresh token and
@@ -45,19 +43,6 @@ func (c storeTokens) SaveTokens(ctx context.Context, profile, refresh, secret st
 
 func (c storeTokens) DeleteTokens(ctx context.Context, profile string) error {
 	return c.s.Remove(ctx, profile, secretTokens)
-}
-
-// deviceSignIn is the device flow for app's profile, showing codes on ios
-// and keeping tokens in the keyring.
-func deviceSignIn(app *federation.App, d loginDeps, open bool) *federation.Device {
-	return &federation.Device{
-		App:    app,
-		Tokens: storeTokens{d.secrets},
-		Show: func(ctx context.Context, da *okta.DeviceAuthorization) error {
-			showDeviceCode(d.ios, da.VerificationURI, da.VerificationURIComplete, da.UserCode, open)
-			return nil
-		},
-	}
 }
 
 // showDeviceCode prints where to confirm a sign-in, with a QR code of the

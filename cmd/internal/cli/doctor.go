@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oktafed/oktafed/awsauth"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/oktafed/oktafed/internal/config"
@@ -90,7 +91,7 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 			add("keyring", "fail", "cannot read: %v", err)
 		} else {
 			add("keyring", "ok", "%s", n)
-			if sid, _, _ := secrets.sessions().LoadSession(ctx, name); sid == "" {
+			if sid, _, _ := (awsauth.KeyringSessions{Keyring: secrets}).LoadSession(ctx, name); sid == "" {
 				add("okta session", "warn", "none saved: the next login asks for your password and MFA")
 			} else if s, err := (&okta.Client{BaseURL: p.OrgURL, HTTPClient: httpClientFor(ios)}).Session(ctx, sid); err != nil {
 				add("okta session", "warn", "saved session is not valid any more (%v): run `oktafed login --profile %s`", err, name)
@@ -102,9 +103,12 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 		}
 	}
 
-	hc := &http.Client{Timeout: 10 * time.Second}
+	// The run's client; each reachability check is bounded to 10 s.
+	hc := httpClientFor(ios)
 	if p.OrgURL != "" {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(p.OrgURL, "/")+"/.well-known/okta-organization", nil)
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(octx, http.MethodGet, strings.TrimRight(p.OrgURL, "/")+"/.well-known/okta-organization", nil)
 		start := time.Now()
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -135,7 +139,9 @@ func runDoctor(ctx context.Context, ios *IOStreams, name string) []check {
 		}
 	}
 	if ep := stsEndpoint(ios, p); ep != "" {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ep, nil)
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(sctx, http.MethodGet, ep, nil)
 		if resp, err := hc.Do(req); err != nil {
 			add("sts", "fail", "%s unreachable: %v", ep, err)
 		} else {
@@ -231,21 +237,22 @@ func readAllSecrets(ctx context.Context, secrets secretStore) (string, error) {
 // login makes) and whether that can work here, with the ways that can.
 func signInCheck(ctx context.Context, ios *IOStreams, p *config.Profile, secrets secretStore) (status, detail string) {
 	d := loginDeps{ios: ios, secrets: secrets}
-	app, err := newApp(p, d)
+	app, err := resolverFor(ios).App(p)
 	if err != nil {
 		return "fail", err.Error()
 	}
 	f := &browserFlags{timeout: browser.DefaultTimeout}
-	c, err := chooseSignIn(ctx, app, f, "", false)
-	if err != nil {
-		return "fail", err.Error()
-	}
-	if err := signInProblem(app, c.method, d, f); err != nil {
-		detail := fmt.Sprintf("%s (%s) %v", methodName(c.method), c.why, err)
-		if alt := signInAlternatives(app, c.method, d, f); len(alt) > 0 {
+	c, err := federation.CheckSignIn(ctx, app, federation.SignInOptions{Browser: browserProgram(d, f)})
+	var ue *federation.SignInUnavailableError
+	switch {
+	case errors.As(err, &ue):
+		detail := fmt.Sprintf("%s %v", c, browserHint(ue.Err))
+		if alt := signInAlternatives(p, c.Method, ue.Alternatives); len(alt) > 0 {
 			detail += "; ways that work here: " + strings.Join(alt, "; ")
 		}
 		return "fail", detail
+	case err != nil:
+		return "fail", err.Error()
 	}
-	return "ok", fmt.Sprintf("%s (%s)", methodName(c.method), c.why)
+	return "ok", c.String()
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/oktafed/oktafed/cmd/internal/buildinfo"
 
 	"github.com/spf13/cobra"
 
@@ -27,16 +28,9 @@ const (
 	secretSession  = string(keystore.KindOktaSession)
 )
 
-// secretStore is where the CLI keeps a profile's secrets.
-type secretStore interface {
-	// Get returns "" when the secret is absent.
-	Get(ctx context.Context, profile, kind string) (string, error)
-	Set(ctx context.Context, profile, kind, value string) error
-	Remove(ctx context.Context, profile, kind string) error
-	// sessions holds the Okta session cookies in the same store, in the
-	// form awsauth.KeyringSessions (the library's refresh path) reads.
-	sessions() federation.SessionCache
-}
+// secretStore is where the CLI keeps a profile's secrets: the library's
+// Keyring, which awsauth.KeyringSessions (the refresh path) also reads.
+type secretStore = awsauth.Keyring
 
 // profileFlags are the flags every profile-using command shares.
 type profileFlags struct {
@@ -115,24 +109,111 @@ func loadProfile(ios *IOStreams, flag string) (*profileSetup, error) {
 	return &profileSetup{cfg: cfg, cfgPath: path, profile: p, secrets: secrets}, nil
 }
 
-// httpClientFor is the client every network call of the CLI uses: the
-// connect and response deadlines of OKTAFED_CONNECT_TIMEOUT and
-// OKTAFED_RESPONSE_TIMEOUT (checked before any command runs), else the
-// defaults.
-func httpClientFor(ios *IOStreams) *http.Client {
-	d, err := federation.DeadlinesFromEnv(ios.getenv)
-	if err != nil {
-		d = federation.Deadlines{}
-	}
-	return d.HTTPClient()
+// factory builds what the commands of one run share: one HTTP client,
+// one keyring opened on first need, and the library's resolver over both.
+// NewRootCmd makes one per command tree; every command reaches it through
+// its IOStreams.
+type factory struct {
+	ios *IOStreams
+	// waiting is the one spinner of the run: a pending push, a countdown,
+	// or (on a terminal) a call that takes long.
+	waiting *waitIndicator
+	hc      *http.Client
+	res     *awsauth.Resolver
+
+	keyOnce sync.Once
+	keys    secretStore
+	keyErr  error
 }
 
-// resolverFor is the library's resolver of oktafed-written AWS profiles,
-// reading the environment through ios, so the CLI and Go programs using
-// awsauth resolve and refresh profiles the same way.
-func resolverFor(ios *IOStreams) *awsauth.Resolver {
-	return &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: httpClientFor(ios), UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock}
+// newFactory is the factory of a run whose calls have deadlines d.
+func newFactory(ios *IOStreams, d federation.Deadlines) *factory {
+	f := &factory{ios: ios, waiting: &waitIndicator{}}
+	f.hc = d.HTTPClient()
+	if ios.ErrTTY {
+		f.hc = waitingClient(ios, f.hc, f.waiting)
+	}
+	// The resolver reads the environment through ios and the Okta session
+	// from this keyring, so the CLI and Go programs using awsauth resolve
+	// and refresh profiles the same way.
+	// A refresh never signs in with a password; its warnings (e.g.
+	// credentials that could not be cached) are shown.
+	f.res = &awsauth.Resolver{Getenv: ios.getenv, HTTPClient: f.hc, UserAgent: "oktafed/" + buildinfo.Version(), Clock: ios.Clock,
+		Sessions: awsauth.KeyringSessions{Keyring: lazyKeyring{f}},
+		Events: func(e federation.Event) {
+			if e.Step == "warning" {
+				fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, cyan, "!"), e.Detail)
+			}
+		}}
+	return f
 }
+
+// deadlinesFor are the network deadlines of a run of cmd:
+// OKTAFED_CONNECT_TIMEOUT and OKTAFED_RESPONSE_TIMEOUT (checked before any
+// command runs), else the command's defaults.
+func deadlinesFor(ios *IOStreams, cmd *cobra.Command) federation.Deadlines {
+	if cmd != nil && cmd.Name() == "credential-process" {
+		return credentialProcessDeadlines(ios)
+	}
+	d, err := federation.DeadlinesFromEnv(ios.getenv)
+	if err != nil {
+		return federation.Deadlines{}
+	}
+	return d
+}
+
+// keyring opens the OS keyring, or the encrypted-file keyring where there
+// is none, once; on a terminal it may ask for the file's passphrase when
+// OKTAFED_KEYRING_PASSWORD is not set.
+func (f *factory) keyring() (secretStore, error) {
+	f.keyOnce.Do(func() {
+		ios := f.ios
+		opts := keystore.Options{Getenv: ios.getenv}
+		if ios.InTTY && ios.ErrTTY {
+			opts.Passphrase = func(prompt string) (string, error) { return newPrompter(ios).Password(prompt) }
+		}
+		kr, err := keystore.Open(opts)
+		if err != nil {
+			f.keyErr = fmt.Errorf("open the keyring: %w", err)
+			return
+		}
+		f.keys = keyringStore{kr}
+	})
+	return f.keys, f.keyErr
+}
+
+// lazyKeyring is the factory's keyring, opened when first read.
+type lazyKeyring struct{ f *factory }
+
+func (k lazyKeyring) Get(ctx context.Context, profile, kind string) (string, error) {
+	s, err := k.f.keyring()
+	if err != nil {
+		return "", err
+	}
+	return s.Get(ctx, profile, kind)
+}
+
+func (k lazyKeyring) Set(ctx context.Context, profile, kind, value string) error {
+	s, err := k.f.keyring()
+	if err != nil {
+		return err
+	}
+	return s.Set(ctx, profile, kind, value)
+}
+
+func (k lazyKeyring) Remove(ctx context.Context, profile, kind string) error {
+	s, err := k.f.keyring()
+	if err != nil {
+		return err
+	}
+	return s.Remove(ctx, profile, kind)
+}
+
+// httpClientFor is the client every network call of the run makes.
+func httpClientFor(ios *IOStreams) *http.Client { return ios.factory().hc }
+
+// resolverFor is the library's resolver of oktafed-written AWS profiles.
+func resolverFor(ios *IOStreams) *awsauth.Resolver { return ios.factory().res }
 
 // stsEndpoint honours AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the
 // profile's sts_endpoint.
@@ -162,17 +243,11 @@ type loginDeps struct {
 	ios         *IOStreams
 	secrets     secretStore
 	interactive bool
-	// allowPassword permits a new Okta sign-in; without it only the saved
-	// session is used (credential-process, exec refresh).
-	allowPassword bool
-	mfa           string // preferred factor override
-	events        func(federation.Event)
+	mfa         string // preferred factor override
+	events      func(federation.Event)
 	// waiting is the spinner shown while a push is pending; every later
 	// step stops it so the next prompt is not drawn over.
 	waiting *waitIndicator
-	// hc, when set, makes the Okta and STS calls (login's shows what it
-	// waits for on a terminal); else httpClientFor's.
-	hc *http.Client
 }
 
 // waitIndicator holds the spinner of a pending push.
@@ -227,75 +302,27 @@ func (w *waitIndicator) stop() {
 	sp.Stop()
 }
 
-// newApp builds the Okta side of p through the library's resolver, with
-// the Okta session in the CLI's keyring; every event first stops a pending
-// spinner so the next line is not drawn over.
-func newApp(p *config.Profile, d loginDeps) (*federation.App, error) {
-	r := resolverFor(d.ios)
-	if d.hc != nil {
-		r.HTTPClient = d.hc
-	}
-	r.Sessions = d.secrets.sessions()
-	app, err := r.App(p)
-	if err != nil {
-		return nil, err
-	}
-	if d.waiting == nil {
-		d.waiting = &waitIndicator{}
-	}
-	app.Events = func(e federation.Event) {
+// eventsFor is what a login of the CLI reports: every event first stops a
+// pending spinner so the next line is not drawn over.
+func eventsFor(d loginDeps) func(federation.Event) {
+	return func(e federation.Event) {
 		d.waiting.stop()
 		if d.events != nil {
 			d.events(e)
 		}
 	}
-	return app, nil
 }
 
-// newSource is the saved Okta session of p (its App built by newApp)
-// with, when d allows a password, a password and MFA sign-in behind it and
-// the sign-in lock that lets concurrent logins of one user take turns.
-func newSource(ctx context.Context, p *config.Profile, d loginDeps) (*federation.Session, error) {
-	if d.waiting == nil {
-		d.waiting = &waitIndicator{}
-	}
-	app, err := newApp(p, d)
+// newLogin builds the whole login of p in one library call
+// (awsauth.Resolver.NewLogin): the saved Okta session, the sign-in of
+// choice behind it with the prompts, the keyring, the browser and the
+// sign-in lock of this run, STS and the AWS files.
+func newLogin(ctx context.Context, p *config.Profile, d loginDeps, s signInFlags) (*federation.Login, error) {
+	o, err := signInOptions(ctx, p, d, s)
 	if err != nil {
 		return nil, err
 	}
-	s := &federation.Session{App: app}
-	if !d.allowPassword {
-		return s, nil
-	}
-	lg := signInLedger(d.ios, p)
-	mfa, err := mfaFor(ctx, d, p, lg)
-	if err != nil {
-		return nil, err
-	}
-	s.SignIn = &federation.Password{App: app, Password: passwordSource(d, p), MFA: mfa}
-	if lg != nil {
-		s.Lock = func(ctx context.Context) (func(), error) {
-			return lg.Lock(ctx, func() {
-				d.waiting.stop()
-				fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
-			})
-		}
-	}
-	return s, nil
-}
-
-// newLogin is the login pipeline of app's profile around source.
-func newLogin(app *federation.App, source federation.AssertionSource, d loginDeps) (*federation.Login, error) {
-	r := resolverFor(d.ios)
-	if d.hc != nil {
-		r.HTTPClient = d.hc
-	}
-	l, err := r.Login(app.Profile, source)
-	if err != nil {
-		return nil, err
-	}
-	l.Events = app.Events
-	return l, nil
+	return resolverFor(d.ios).NewLogin(ctx, p, awsauth.LoginOptions{SignIn: o, LookupAliases: s.aliases, Events: eventsFor(d)})
 }
 
 // signInLedger opens the record that lets concurrent logins of p's user

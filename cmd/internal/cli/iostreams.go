@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/term"
 
 	"github.com/oktafed/oktafed/internal/clock"
+	"github.com/spf13/cobra"
 )
 
 // IOStreams is every byte the CLI reads or writes, so tests can drive a
@@ -23,6 +25,32 @@ type IOStreams struct {
 	// Clock tells time and paces waits (Okta polls, countdowns); the wall
 	// clock when nil. Tests pass a fake one, shared with a sandbox.
 	Clock clock.Clock
+
+	mu sync.Mutex
+	f  *factory // what the commands of this run share (factory.go)
+}
+
+// factory is the run's factory: the one startRun made for the command,
+// else (helpers run outside a command, such as completion) one with the
+// default deadlines.
+func (s *IOStreams) factory() *factory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		s.f = newFactory(s, deadlinesFor(s, nil))
+	}
+	return s.f
+}
+
+// startRun gives the run of cmd a factory of its own; nil forgets it.
+func (s *IOStreams) startRun(cmd *cobra.Command) {
+	var f *factory
+	if cmd != nil {
+		f = newFactory(s, deadlinesFor(s, cmd))
+	}
+	s.mu.Lock()
+	s.f = f
+	s.mu.Unlock()
 }
 
 // System returns the process's own standard streams.

@@ -118,10 +118,7 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 		return err
 	}
 	interactive := interactiveAllowed(ios, &opts.profileFlags)
-	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, allowPassword: true, mfa: opts.mfa, waiting: &waitIndicator{}}
-	if ios.ErrTTY {
-		deps.hc = waitingClient(ios, httpClientFor(ios), deps.waiting)
-	}
+	deps := loginDeps{ios: ios, secrets: secrets, interactive: interactive, mfa: opts.mfa, waiting: ios.factory().waiting}
 	defer deps.waiting.stop()
 	deps.events = func(e federation.Event) {
 		switch {
@@ -131,22 +128,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			fmt.Fprintf(ios.ErrOut, "%s %s\n", colorize(ios, gray, "["+e.Step+"]"), e.Detail)
 		}
 	}
-	source, err := newSource(ctx, p, deps)
-	if err != nil {
-		return err
-	}
-	app := source.App
 	// --force signs in again, but the saved session and credentials stay
 	// until the new sign-in has succeeded.
-	source.Force = opts.force
-	choice, err := chooseSignIn(ctx, app, &opts.browser, opts.signIn, opts.device)
-	if err != nil {
-		return err
-	}
-	if err := useSignIn(source, choice, deps, &opts.browser, opts.open); err != nil {
-		return err
-	}
-	l, err := newLogin(app, source, deps)
+	l, err := newLogin(ctx, p, deps, signInFlags{method: opts.signIn, device: opts.device, open: opts.open, force: opts.force, aliases: opts.aliases, browser: &opts.browser})
 	if err != nil {
 		return err
 	}
@@ -168,12 +152,9 @@ func runLogin(ctx context.Context, ios *IOStreams, opts *loginOptions) error {
 			return out, nil
 		}
 	}
-	if opts.aliases {
-		l.Aliases = federation.NewAliasLookup(httpClientFor(ios), firstNonEmpty(ios.getenv("AWS_ENDPOINT_URL_IAM"), ios.getenv("AWS_ENDPOINT_URL")))
-	}
 	out, err := l.Run(ctx, opts.role, choose, d)
 	if err != nil {
-		return err
+		return signInAdvice(err, p, deps)
 	}
 	if !out.Changes.Empty() {
 		// Remember found aliases, so profile names stay put even when a

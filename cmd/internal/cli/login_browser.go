@@ -1,17 +1,13 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/federation/browser"
-	"github.com/oktafed/oktafed/internal/saml"
-	"github.com/oktafed/oktafed/okta"
 )
 
 // browserFlags are login's flags for the sign-in methods beside the
@@ -36,11 +32,6 @@ func (f *browserFlags) register(cmd *cobra.Command) {
 // browser headless and act as the person through Prepare.
 var browserTestHook func(*browser.SignIn)
 
-// newBrowserSignIn is a browser sign-in that talks to the person on d.ios.
-func newBrowserSignIn(app *federation.App, d loginDeps, f *browserFlags) federation.AssertionSource {
-	return browserAdvice{&browser.Source{App: app, SignIn: browserProgram(d, f)}}
-}
-
 // browserProgram is the browser a sign-in would start, with the test hook
 // applied (tests run it headless).
 func browserProgram(d loginDeps, f *browserFlags) *browser.SignIn {
@@ -62,15 +53,6 @@ func browserProgram(d loginDeps, f *browserFlags) *browser.SignIn {
 	return b
 }
 
-// browserAdvice words a browser sign-in's errors for the command line:
-// the library names what failed, the CLI the flag or command that helps.
-type browserAdvice struct{ src federation.AssertionSource }
-
-func (b browserAdvice) Assertion(ctx context.Context) (*saml.Assertion, error) {
-	a, err := b.src.Assertion(ctx)
-	return a, browserHint(err)
-}
-
 // browserHint adds the command-line advice to a browser sign-in's error.
 func browserHint(err error) error {
 	switch {
@@ -84,31 +66,4 @@ func browserHint(err error) error {
 		return fmt.Errorf("%w (run `oktafed login --browser` again)", err)
 	}
 	return err
-}
-
-// browserFallback is a password sign-in that, when Okta answers that the
-// user's only factors need a browser (security keys and the like), offers
-// to finish the sign-in in the browser instead.
-type browserFallback struct {
-	password federation.AssertionSource
-	app      *federation.App
-	deps     loginDeps
-	flags    *browserFlags
-}
-
-func (b *browserFallback) Assertion(ctx context.Context) (*saml.Assertion, error) {
-	a, err := b.password.Assertion(ctx)
-	if err == nil || !(errors.Is(err, okta.ErrNoUsableFactor) || errors.Is(err, okta.ErrFactorUnusable)) {
-		return a, err
-	}
-	ios := b.deps.ios
-	if !b.deps.interactive {
-		return nil, fmt.Errorf("%w\nSign in in your browser instead: oktafed login --browser (or make it the profile's way with `oktafed init --browser`)", err)
-	}
-	fmt.Fprintf(ios.ErrOut, "%s %v\n", colorize(ios, cyan, "!"), err)
-	idx, perr := newPrompter(ios).Select("Your Okta factors need a browser. Sign in in your browser now?", []string{"Yes, open the browser", "No"})
-	if perr != nil || idx != 0 {
-		return nil, err
-	}
-	return newBrowserSignIn(b.app, b.deps, b.flags).Assertion(ctx)
 }

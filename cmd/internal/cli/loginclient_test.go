@@ -268,7 +268,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive", "--mfa", "push")
 	e.env.clock = nil
 	before := map[string]bool{}
-	for _, s := range e.srv.Org.Sessions() {
+	for _, s := range e.srv.Sessions() {
 		before[s.ID] = true
 	}
 
@@ -304,7 +304,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	}
 	perWindow := map[int64]int{}
 	signIns := 0
-	for _, s := range e.srv.Org.Sessions() {
+	for _, s := range e.srv.Sessions() {
 		if before[s.ID] {
 			continue
 		}

@@ -42,7 +42,7 @@ seeds stay in the keyring (remove them with oktafed init --forget).`,
 				if err != nil {
 					return err
 				}
-				app, err := newApp(p, loginDeps{ios: ios, secrets: secrets})
+				app, err := resolverFor(ios).App(p)
 				if err != nil {
 					return err
 				}

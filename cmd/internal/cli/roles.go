@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/oktafed/oktafed/federation/browser"
 	"github.com/spf13/cobra"
 )
 
@@ -41,15 +42,15 @@ func runRoles(ctx context.Context, ios *IOStreams, opts *profileFlags) error {
 		return err
 	}
 	p := ps.profile
-	deps := loginDeps{ios: ios, secrets: ps.secrets, interactive: interactiveAllowed(ios, opts), allowPassword: true, waiting: &waitIndicator{}}
+	deps := loginDeps{ios: ios, secrets: ps.secrets, interactive: interactiveAllowed(ios, opts), waiting: ios.factory().waiting}
 	defer deps.waiting.stop()
-	source, err := newSource(ctx, p, deps)
+	l, err := newLogin(ctx, p, deps, signInFlags{browser: &browserFlags{timeout: browser.DefaultTimeout}})
 	if err != nil {
 		return err
 	}
-	a, err := source.Assertion(ctx)
+	a, err := l.Source.Assertion(ctx)
 	if err != nil {
-		return err
+		return signInAdvice(err, p, deps)
 	}
 	var out []roleJSON
 	for _, r := range a.Roles {

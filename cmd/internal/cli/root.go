@@ -46,6 +46,7 @@ var commands = []func(*IOStreams) *cobra.Command{
 
 // NewRootCmd builds the oktafed command tree over ios.
 func NewRootCmd(ios *IOStreams) *cobra.Command {
+	ios.startRun(nil)
 	root := &cobra.Command{
 		Use:   "oktafed",
 		Short: "Make an Okta login the only credential a team needs",
@@ -56,8 +57,12 @@ your services. Try it offline with 'oktafed demo'.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			// A mistyped network deadline is said before anything runs.
-			_, err := federation.DeadlinesFromEnv(ios.getenv)
-			return err
+			if _, err := federation.DeadlinesFromEnv(ios.getenv); err != nil {
+				return err
+			}
+			// One HTTP client and one keyring for the whole run.
+			ios.startRun(cmd)
+			return nil
 		},
 	}
 	root.SetIn(ios.In)

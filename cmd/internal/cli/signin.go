@@ -9,98 +9,127 @@ import (
 
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/internal/config"
-	"github.com/oktafed/oktafed/internal/saml"
 	"github.com/oktafed/oktafed/okta"
 )
 
-// The one place that decides how a login signs in to Okta when the saved
-// session cannot serve it. The order: a flag of this run (--sign-in,
-// --browser, --direct, --device), else the profile's sign_in, else the
-// org's kind (Classic: password and MFA; Identity Engine: the device flow
-// when the profile has oidc_client_id). Whatever is chosen is checked
-// before any secret is asked for; when it cannot work here, the error
-// names the ways that can, those needing no setup first.
+// The library chooses and builds a login's sign-in (federation.NewSignIn,
+// through awsauth.Resolver.NewLogin): a flag of this run, else the
+// profile's sign_in, else the org's kind. This file turns login's flags
+// into that choice, gives the library the parts that talk to the person
+// (prompts, the browser, the device code), and words the library's typed
+// errors as commands to run.
 
-// signInChoice is a sign-in method and why it was chosen.
-type signInChoice struct {
-	method string // one of config.SignInMethods
-	why    string // e.g. "--device", "sign_in: password in the profile"
+// signInFlags are login's flags that shape its sign-in.
+type signInFlags struct {
+	method  string // --sign-in
+	device  bool   // --device
+	open    bool   // --open: the device sign-in page in the browser
+	force   bool   // --force
+	aliases bool   // --lookup-aliases
+	browser *browserFlags
 }
 
-// chooseSignIn picks the sign-in method of a login of app's profile.
-func chooseSignIn(ctx context.Context, app *federation.App, f *browserFlags, flag string, device bool) (signInChoice, error) {
-	var set []signInChoice
-	if flag != "" {
-		if !slices.Contains(config.SignInMethods, flag) {
-			return signInChoice{}, fmt.Errorf("--sign-in %q: choose one of %s", flag, strings.Join(config.SignInMethods, ", "))
+// signInMethod is the way of signing in the flags ask for ("" when they
+// leave it to the profile and the org) and which flag asks for it.
+func signInMethod(s signInFlags) (method, reason string, err error) {
+	f := s.browser
+	var set []string
+	if s.method != "" {
+		if !slices.Contains(config.SignInMethods, s.method) {
+			return "", "", fmt.Errorf("--sign-in %q: choose one of %s", s.method, strings.Join(config.SignInMethods, ", "))
 		}
-		set = append(set, signInChoice{flag, "--sign-in " + flag})
+		set = append(set, s.method)
+		reason = "--sign-in " + s.method
 	}
 	for _, c := range []struct {
 		on     bool
 		method string
-	}{{f.browser, "browser"}, {f.direct, "direct"}, {device, "device"}} {
+	}{{f.browser, "browser"}, {f.direct, "direct"}, {s.device, "device"}} {
 		if c.on {
-			set = append(set, signInChoice{c.method, "--" + c.method})
+			set = append(set, c.method)
+			reason = "--" + c.method
 		}
 	}
 	if len(set) > 1 {
-		return signInChoice{}, errors.New("--sign-in, --browser, --direct and --device are different ways to sign in: choose one")
+		return "", "", errors.New("--sign-in, --browser, --direct and --device are different ways to sign in: choose one")
 	}
 	if f.timeout <= 0 {
-		return signInChoice{}, fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
+		return "", "", fmt.Errorf("--browser-timeout %s: give a positive duration such as 5m", f.timeout)
 	}
-	p := app.Profile
+	if len(set) == 0 {
+		return "", "", nil
+	}
+	return set[0], reason, nil
+}
+
+// signInOptions are the parts of p's sign-in that belong to this run: the
+// password (environment, keyring, prompt), the MFA answers, the device
+// flow's tokens and code, the browser, and the ledger's lock that lets
+// concurrent logins of one user take turns.
+func signInOptions(ctx context.Context, p *config.Profile, d loginDeps, s signInFlags) (federation.SignInOptions, error) {
+	method, reason, err := signInMethod(s)
+	if err != nil {
+		return federation.SignInOptions{}, err
+	}
+	lg := signInLedger(d.ios, p)
+	mfa, err := mfaFor(ctx, d, p, lg)
+	if err != nil {
+		return federation.SignInOptions{}, err
+	}
+	o := federation.SignInOptions{
+		Method: method, Reason: reason, Force: s.force,
+		Password: passwordSource(d, p),
+		MFA:      mfa,
+		Tokens:   storeTokens{d.secrets},
+		ShowDeviceCode: func(ctx context.Context, da *okta.DeviceAuthorization) error {
+			showDeviceCode(d.ios, da.VerificationURI, da.VerificationURIComplete, da.UserCode, s.open)
+			return nil
+		},
+		Browser: browserProgram(d, s.browser),
+	}
+	if d.interactive {
+		o.OfferBrowser = func(ctx context.Context, err error) (bool, error) {
+			fmt.Fprintf(d.ios.ErrOut, "%s %v\n", colorize(d.ios, cyan, "!"), err)
+			idx, perr := newPrompter(d.ios).Select("Your Okta factors need a browser. Sign in in your browser now?", []string{"Yes, open the browser", "No"})
+			return perr == nil && idx == 0, perr
+		}
+	}
+	if lg != nil {
+		o.Lock = func(ctx context.Context) (func(), error) {
+			return lg.Lock(ctx, func() {
+				d.waiting.stop()
+				fmt.Fprintf(d.ios.ErrOut, "Another oktafed login for %s is signing in; waiting to reuse its Okta session…\n", p.Username)
+			})
+		}
+	}
+	return o, nil
+}
+
+// signInAdvice words a sign-in's error for the command line: the library
+// names what failed, the CLI the flag or command that helps.
+func signInAdvice(err error, p *config.Profile, d loginDeps) error {
+	var ue *federation.SignInUnavailableError
 	switch {
-	case len(set) == 1:
-		return set[0], nil
-	case p.SignIn != "":
-		return signInChoice{p.SignIn, "sign_in: " + p.SignIn + " in profile " + p.Name}, nil
+	case err == nil:
+		return nil
+	case errors.As(err, &ue):
+		msg := fmt.Sprintf("profile %s signs in with %s, which %v", p.Name, ue.Choice, browserHint(ue.Err))
+		if alt := signInAlternatives(p, ue.Choice.Method, ue.Alternatives); len(alt) > 0 {
+			msg += "\nWays that work here:\n  " + strings.Join(alt, "\n  ")
+		}
+		return errors.New(msg)
+	case !d.interactive && (errors.Is(err, okta.ErrNoUsableFactor) || errors.Is(err, okta.ErrFactorUnusable)):
+		return fmt.Errorf("%w\nSign in in your browser instead: oktafed login --browser (or make it the profile's way with `oktafed init --browser`)", err)
 	}
-	org, err := app.Okta.Organization(ctx)
-	if err != nil || !org.IdentityEngine() {
-		// Orgs that do not say are treated as Classic.
-		return signInChoice{"password", "the org uses the Classic Engine"}, nil
-	}
-	// Without oidc_client_id the device flow's check fails, and the error
-	// names the ways that work (the browser first).
-	return signInChoice{"device", "the org uses Okta Identity Engine"}, nil
+	return browserHint(err)
 }
 
-// signInProblem says why method cannot work for app's profile here, or
-// nil when nothing stands in its way.
-func signInProblem(app *federation.App, method string, d loginDeps, f *browserFlags) error {
-	p := app.Profile
-	switch method {
-	case "device":
-		if p.OIDCClientID == "" {
-			return errors.New("needs oidc_client_id: the client id of a native OIDC app with the Device Authorization and Token Exchange grants, which an Okta admin creates")
-		}
-		return (&federation.Device{App: app}).Check()
-	case "direct":
-		if p.OIDCClientID == "" {
-			return errors.New("needs oidc_client_id: the client id of a native OIDC app with the Resource Owner Password, MFA OOB, MFA OTP and Token Exchange grants, which an Okta admin creates")
-		}
-		if _, err := okta.AppIDFromURL(p.AppURL); err != nil {
-			return err
-		}
-	case "browser":
-		_, err := browserProgram(d, f).Check()
-		return browserHint(err)
-	}
-	return nil
-}
-
-// signInAlternatives lists, as commands, the ways other than skip that can
-// sign app's profile in here: the browser first when it needs no setup,
-// then the password, then the OIDC ways when the profile has a client id.
-func signInAlternatives(app *federation.App, skip string, d loginDeps, f *browserFlags) []string {
-	p := app.Profile
+// signInAlternatives lists, as commands, the ways that can sign p in
+// here (methods, in the library's order), and how to get the OIDC ways
+// when the profile lacks a client id.
+func signInAlternatives(p *config.Profile, skip string, methods []string) []string {
 	var out []string
-	for _, m := range []string{"browser", "password", "device", "direct"} {
-		if m == skip || signInProblem(app, m, d, f) != nil {
-			continue
-		}
+	for _, m := range methods {
 		cmd := "oktafed login " + profileArg(p.Name)
 		switch m {
 		case "browser":
@@ -125,75 +154,4 @@ func profileArg(name string) string {
 		return ""
 	}
 	return "--profile " + shellQuote(name) + " "
-}
-
-// useSignIn puts the sign-in of choice behind the saved session s, after
-// checking that it can work here.
-func useSignIn(s *federation.Session, c signInChoice, d loginDeps, f *browserFlags, open bool) error {
-	app := s.App
-	p := app.Profile
-	defer func() {
-		// Checked when a sign-in is needed, before it asks for anything:
-		// a saved session serves a login whatever the way to sign in.
-		s.SignIn = &checkedSignIn{AssertionSource: s.SignIn, check: func() error {
-			err := signInProblem(app, c.method, d, f)
-			if err == nil {
-				return nil
-			}
-			msg := fmt.Sprintf("profile %s signs in with %s (%s), which %v", p.Name, methodName(c.method), c.why, err)
-			if alt := signInAlternatives(app, c.method, d, f); len(alt) > 0 {
-				msg += "\nWays that work here:\n  " + strings.Join(alt, "\n  ")
-			}
-			return errors.New(msg)
-		}}
-	}()
-	switch c.method {
-	case "password":
-		// A password sign-in whose factors all need a browser offers one.
-		s.SignIn = &browserFallback{password: s.SignIn, app: app, deps: d, flags: f}
-	case "device":
-		// The device flow needs no password, and a person confirming a
-		// code must not hold other logins' turn.
-		dev := deviceSignIn(app, d, open)
-		dev.Force = s.Force // --force: a new device sign-in, not the refresh token
-		s.SignIn, s.Lock = dev, nil
-	case "direct":
-		pw, _ := s.SignIn.(*federation.Password)
-		if pw == nil {
-			return fmt.Errorf("profile %s: Okta Direct Authentication needs a password", p.Name)
-		}
-		s.SignIn = &federation.Direct{App: app, Password: pw.Password, MFA: pw.MFA}
-	case "browser":
-		s.SignIn = newBrowserSignIn(app, d, f)
-	}
-	return nil
-}
-
-func methodName(m string) string {
-	switch m {
-	case "password":
-		return "the password and MFA"
-	case "device":
-		return "the OIDC device flow"
-	case "direct":
-		return "Okta Direct Authentication"
-	case "browser":
-		return "the browser"
-	}
-	return m
-}
-
-// checkedSignIn is a sign-in source that first checks that its way of
-// signing in can work here.
-type checkedSignIn struct {
-	federation.AssertionSource
-	check func() error
-}
-
-// Assertion checks, then signs in.
-func (c *checkedSignIn) Assertion(ctx context.Context) (*saml.Assertion, error) {
-	if err := c.check(); err != nil {
-		return nil, err
-	}
-	return c.AssertionSource.Assertion(ctx)
 }

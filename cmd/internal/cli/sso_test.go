@@ -77,7 +77,7 @@ func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 	setenv(t, "AWS_ENDPOINT_URL_STS", e.srv.URL)
 	setenv(t, "AWS_ENDPOINT_URL_SSO", e.srv.URL)
 	setenv(t, "AWS_ENDPOINT_URL_SSO_OIDC", e.srv.URL)
-	_, errOut := runActivating(t, e, "sso", "login", "--sso-session", "demo", "--start-url", e.srv.SSO.StartURL(), "--region", "us-east-1",
+	_, errOut := runActivating(t, e, "sso", "login", "--sso-session", "demo", "--start-url", e.srv.SSOStartURL(), "--region", "us-east-1",
 		"--profile", "sso-admin", "--account-id", "123456789012", "--role-name", "AdministratorAccess")
 	if !strings.Contains(errOut, "/activate?user_code=") || !strings.Contains(errOut, "Profile sso-admin uses AdministratorAccess") {
 		t.Fatalf("stderr:\n%s", errOut)
@@ -91,7 +91,7 @@ func TestSSOLoginWritesWhatAWSToolsRead(t *testing.T) {
 		t.Fatal("a token was printed")
 	}
 	cfgText, _ := os.ReadFile(e.cfg)
-	for _, want := range []string{"[sso-session demo]", "sso_start_url = " + e.srv.SSO.StartURL(), "[profile sso-admin]", "sso_session = demo", "sso_account_id = 123456789012", "sso_role_name = AdministratorAccess"} {
+	for _, want := range []string{"[sso-session demo]", "sso_start_url = " + e.srv.SSOStartURL(), "[profile sso-admin]", "sso_session = demo", "sso_account_id = 123456789012", "sso_role_name = AdministratorAccess"} {
 		if !strings.Contains(string(cfgText), want) {
 			t.Errorf("config lacks %q:\n%s", want, cfgText)
 		}

@@ -323,7 +323,12 @@ func verifyConfig(ios *IOStreams, o *verifyOptions) (verify.Config, error) {
 		cfg.Policy.RequiredScopes = o.scopes
 	}
 	if len(o.clientIDs) > 0 {
+		// The flag wins over OKTA_CLIENT_IDS and a file's client_ids,
+		// which an issuer's own list would otherwise keep.
 		cfg.Policy.ClientIDs = o.clientIDs
+		for i := range cfg.Providers {
+			cfg.Providers[i].ClientIDs = nil
+		}
 	}
 	if len(cfg.Policy.Audiences) == 0 && !cfg.Policy.AllowAnyAudience {
 		missing := true

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -165,13 +166,26 @@ func TestTokenVerifySandbox(t *testing.T) {
 	if code != 0 || doc.Principal.Subject != "demo@example.com" || !slices.Contains(doc.Principal.Groups, "developers") || doc.Principal.Roles[0] != "admin" {
 		t.Fatalf("user token from env config: exit %d, %+v", code, doc.Principal)
 	}
+	// OKTA_CLIENT_IDS is the accepted clients; --client-id wins over it.
+	envCID := maps.Clone(env)
+	envCID["OKTA_CLIENT_IDS"] = "0oaother"
+	if code, doc = verifyJSON(t, envCID, svc, "-"); code != 1 || doc.Error != "invalid_token" {
+		t.Errorf("a client outside OKTA_CLIENT_IDS: exit %d, %+v", code, doc)
+	}
+	if code, doc = verifyJSON(t, envCID, svc, "--client-id", "0oa1demoservice00001", "-"); code != 0 {
+		t.Errorf("--client-id over OKTA_CLIENT_IDS: exit %d, %+v", code, doc)
+	}
+	envCID["OKTA_CLIENT_IDS"] = "0oa1demoservice00001"
+	if code, doc = verifyJSON(t, envCID, svc, "--client-id", "0oaother", "-"); code != 1 || doc.Error != "invalid_token" {
+		t.Errorf("--client-id refusing a client OKTA_CLIENT_IDS accepts: exit %d, %+v", code, doc)
+	}
 	code, out, _ := runWith(t, env, usr, "token", "verify")
 	if code != 0 || !strings.Contains(out, "valid token") || !strings.Contains(out, "aws-admins developers") || strings.Contains(out, usr) {
 		t.Fatalf("text output: exit %d\n%s", code, out)
 	}
 
 	// Refusals exit 1 with the RFC 6750 answer.
-	expired, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "cid": "c"}, -time.Hour)
+	expired, err := srv.MintAccessToken("default", map[string]any{"sub": "x", "cid": "c"}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +222,7 @@ func TestTokenVerifySandbox(t *testing.T) {
 	}
 
 	// Unreachable keys: exit 2, "could not decide".
-	elsewhere, err := srv.OAuth.MintAccessToken("default", map[string]any{"sub": "x", "iss": "http://127.0.0.1:1/oauth2/default"}, 0)
+	elsewhere, err := srv.MintAccessToken("default", map[string]any{"sub": "x", "iss": "http://127.0.0.1:1/oauth2/default"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +269,7 @@ policy:
 	if code, out, errOut := runWith(t, nil, svc, "token", "verify", "--config", cfgFile, "-"); code != 0 || !strings.Contains(out, "introspection") {
 		t.Fatalf("--config introspection: exit %d\n%s%s", code, out, errOut)
 	}
-	if ok, err := srv.OAuth.Revoke("default", svc); err != nil || !ok {
+	if ok, err := srv.RevokeToken("default", svc); err != nil || !ok {
 		t.Fatalf("revoke: %v %v", ok, err)
 	}
 	if code, doc := verifyJSON(t, nil, svc, "--config", cfgFile, "-"); code != 1 || doc.Error != "invalid_token" {
@@ -342,7 +356,7 @@ func TestJWK2PEM(t *testing.T) {
 	resp.Body.Close()
 	file := filepath.Join(t.TempDir(), "jwks.json")
 	os.WriteFile(file, jwks, 0o600)
-	kid, err := srv.OAuth.SigningKeyID("default")
+	kid, err := srv.SigningKeyID("default")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,38 +1,29 @@
 // Package fastpath answers `oktafed credential-process` from the AWS
-// credentials file before most of oktafed starts.
+// credentials file, as the first thing cmd/oktafed's main does, before the
+// command line is parsed or any part of the CLI is built.
 //
-// The AWS SDKs run credential_process before every AWS call. Go initializes
-// every package linked into a binary before main, and oktafed links the AWS
-// SDK's service clients, the keyring, the sandbox and database drivers.
-// Since Go 1.21 packages are initialized in a specified order: repeatedly
-// the package first by import path among those whose imports are done.
-// This package imports only the standard library, internal/awsfile and
-// internal/owned (and through awsfile gofrs/flock and
-// golang.org/x/sys/unix), so its init runs once x/sys/unix has
-// (GODEBUG=inittrace=1 lists the packages before it); the rest (the AWS SDK's endpoint tables, verify, the
-// keyring, YAML, the sandbox, cobra and the CLI) never run. When the named
-// profile's cached credentials are fresh it prints them and exits right
-// there. TestFastPathInitOrder in cmd/internal/cli keeps the count under
-// its bound and none of the program's own packages ahead of it.
-//
-// Why in init and not first thing in main: by the time main runs, every
-// package has initialized, so answering from main pays for all of them
-// (farm-bench --vs, whole process, paired runs, shows it plainly);
-// bench/credproc prints the fast path against the full program
-// (OKTAFED_NO_FASTPATH=1). The exit is
-// the package's whole reason to exist, it happens only for the one
-// command with fresh cached credentials, and nothing has started that
-// would need to stop: no goroutine, no open file, no deferred call.
+// The AWS SDKs run credential_process before every AWS call. When the named
+// profile's cached credentials are fresh, Answer prints them and main
+// returns; nothing else of the CLI runs. Go initializes every package
+// linked into the binary before main, so what this path costs is the
+// runtime's start-up for a binary of oktafed's size plus the package
+// initializers: the program's own packages keep theirs cheap (tables are
+// built on first use), and TestInitWork in cmd/internal/cli keeps them so
+// and names the dependencies whose initializers do real work. The
+// companion binary cmd/oktafed-credential-process links this package and
+// the standard library only, so it pays neither: it answers from here and
+// hands the rest to `oktafed credential-process`.
 //
 // Anything else (another command, a role flag it does not understand,
 // stale or missing credentials, an oktafed profile name rather than an AWS
 // one) falls through to the full program, which refreshes through the Okta
 // session or explains what to do. The answer is the same either way: a test
-// compares the two.
+// compares the two (OKTAFED_NO_FASTPATH=1 turns this path off).
 package fastpath
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -45,23 +36,30 @@ import (
 // module's one refresh window, so the fast path and the full program agree.
 const Window = owned.RefreshWindow
 
-// disabled turns the fast path off, for the test that compares it with the
-// full program.
+// disabledEnv turns the fast path off, for the test that compares it with
+// the full program.
 const disabledEnv = "OKTAFED_NO_FASTPATH"
 
-func init() {
-	if len(os.Args) < 2 || os.Args[1] != "credential-process" || os.Getenv(disabledEnv) != "" {
-		return
+// Answer handles args (os.Args without the program name) when they are a
+// credential-process for a profile whose cached credentials are fresh: it
+// writes the credential_process document to out and reports true, and the
+// caller exits 0. It reports false, having written nothing, for anything
+// else, or when the write fails; the full program then runs, and reports
+// a failed write with its exit code.
+func Answer(args []string, out io.Writer) bool {
+	if len(args) < 1 || args[0] != "credential-process" || os.Getenv(disabledEnv) != "" {
+		return false
 	}
-	profile, ok := profileArg(os.Args[2:])
+	profile, ok := profileArg(args[1:])
 	if !ok {
-		return
+		return false
 	}
-	if doc, ok := Cached(profile, time.Now()); ok {
-		if _, err := os.Stdout.Write(doc); err == nil {
-			os.Exit(0)
-		}
+	doc, ok := Cached(profile, time.Now())
+	if !ok {
+		return false
 	}
+	_, err := out.Write(doc)
+	return err == nil
 }
 
 // profileArg reads --profile/-p from args; ok is false for anything it does

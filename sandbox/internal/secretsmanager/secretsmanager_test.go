@@ -28,7 +28,7 @@ const (
 
 func clientAs(t *testing.T, srv *sandbox.Server, role string) *sm.Client {
 	t.Helper()
-	creds, err := srv.AWS.IssueCredentials(role, "secrets-test", 0)
+	creds, err := srv.IssueCredentials(role, "secrets-test", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestRawRequestsAreRefused(t *testing.T) {
 func TestAWSCLIReadsASecret(t *testing.T) {
 	awscli := testenv.AWSCLI(t)
 	srv := sandbox.Start(t, sandbox.DefaultConfig())
-	creds, err := srv.AWS.IssueCredentials(readOnly, "cli", 0)
+	creds, err := srv.IssueCredentials(readOnly, "cli", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

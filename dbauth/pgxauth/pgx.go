@@ -1,71 +1,77 @@
-package dbauth
+// Package pgxauth connects to PostgreSQL on RDS and Aurora through pgx
+// with the passwords package dbauth supplies (an RDS IAM token from an
+// Okta login or the AWS credential chain, or a Secrets Manager secret):
+// a database/sql connector, the "oktafed-pgx" driver name, and a pgxpool
+// configuration. It requires TLS that verifies the server, and retries a
+// refused token once with fresh credentials, also inside a pool's connect
+// (see ConfigurePool). It links no MySQL driver.
+package pgxauth
 
 import (
 	"context"
 	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"net"
 	"os"
 	"strings"
-
-	"github.com/oktafed/oktafed/internal/secret"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/oktafed/oktafed/dbauth"
+	"github.com/oktafed/oktafed/dbauth/internal/dbconn"
+	"github.com/oktafed/oktafed/secret"
 )
 
-// PostgresDriverName is the database/sql driver name under which this
-// package registers pgx with dbauth parameters in the DSN:
+// DriverName is the database/sql driver name under which this package
+// registers pgx with dbauth parameters in the DSN:
 // sql.Open("oktafed-pgx", "postgres://alice@db:5432/app?plugins=iam").
-const PostgresDriverName = "oktafed-pgx"
+const DriverName = "oktafed-pgx"
 
-// PgxConnector is a database/sql driver.Connector for PostgreSQL over pgx
-// that authenticates each new connection through an Auth.
-type PgxConnector struct {
-	auth  *Auth
-	inner driver.Connector
-}
-
-// NewPgxConnector parses dsn (a pgx URL or keyword/value string with
-// dbauth parameters) and returns a connector; fields set in cfg win over
-// DSN parameters. Use it with sql.OpenDB.
-func NewPgxConnector(dsn string, cfg Config) (*PgxConnector, error) {
-	connCfg, a, err := ParsePgxConfig(dsn, cfg)
+// NewConnector parses dsn (a pgx URL or keyword/value string with dbauth
+// parameters) and returns a connector; fields set in cfg win over DSN
+// parameters. Use it with sql.OpenDB.
+func NewConnector(dsn string, cfg dbauth.Config) (*dbauth.Connector, error) {
+	connCfg, a, err := parseConfig(dsn, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return NewPgxConnectorFromConfig(connCfg, a), nil
+	return NewConnectorFromConfig(connCfg, a), nil
 }
 
-// NewPgxConnectorFromConfig returns a connector for a pgx configuration
-// made with ParsePgxConfig and an Auth.
-func NewPgxConnectorFromConfig(connCfg *pgx.ConnConfig, a *Auth) *PgxConnector {
-	inner := stdlib.GetConnector(*connCfg, stdlib.OptionBeforeConnect(PgxBeforeConnect(a)))
-	return &PgxConnector{auth: a, inner: inner}
+// NewConnectorFromConfig returns a connector for a pgx configuration and
+// an Auth; each connect requires TLS that verifies the server.
+func NewConnectorFromConfig(connCfg *pgx.ConnConfig, a *dbauth.Auth) *dbauth.Connector {
+	inner := stdlib.GetConnector(*connCfg, stdlib.OptionBeforeConnect(BeforeConnect(a)))
+	return dbauth.NewConnector(a, inner, refusal)
 }
 
-// Connect opens a connection, retrying once with fresh credentials when
-// the server refuses the login.
-func (c *PgxConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	return connectWithRetry(ctx, c.auth, c.inner.Connect)
+// refusal reads a pgx error: SQLSTATE 28P01 (invalid password) or 28000
+// (invalid authorization, which RDS returns for a bad IAM token) is a
+// refused login, and one whose message is RDS's "PAM authentication
+// failed for user" (RDS checks tokens through PAM) a refused token.
+func refusal(err error) dbauth.Refusal {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || (pgErr.Code != "28P01" && pgErr.Code != "28000") {
+		return dbauth.NotRefused
+	}
+	if strings.HasPrefix(pgErr.Message, "PAM authentication failed") {
+		return dbauth.RefusedToken
+	}
+	return dbauth.RefusedLogin
 }
 
-// Driver returns pgx's database/sql driver.
-func (c *PgxConnector) Driver() driver.Driver { return c.inner.Driver() }
-
-// Auth returns the connector's credential and token caches.
-func (c *PgxConnector) Auth() *Auth { return c.auth }
-
-// ParsePgxConfig splits dbauth's parameters from dsn, parses the rest with
-// pgx.ParseConfig and makes the connection TLS-only. fields set in cfg win
+// parseConfig splits dbauth's parameters from dsn, parses the rest with
+// pgx.ParseConfig and makes the connection TLS-only. Fields set in cfg win
 // over DSN parameters.
-func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
-	rest, err := SplitPostgresDSN(dsn, &cfg)
+func parseConfig(dsn string, cfg dbauth.Config) (*pgx.ConnConfig, *dbauth.Auth, error) {
+	rest, err := dbauth.SplitPostgresDSN(dsn, &cfg)
 	if err != nil {
-		return nil, nil, scrub(err, dsn)
+		return nil, nil, err
 	}
 	if !pgHasSSLMode(rest) {
 		// Verify the server unless told otherwise: a token sent to an
@@ -74,13 +80,13 @@ func ParsePgxConfig(dsn string, cfg Config) (*pgx.ConnConfig, *Auth, error) {
 	}
 	connCfg, err := pgx.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, driverParseError(err, dsn)
+		return nil, nil, dbauth.DSNError(err, dsn)
 	}
 	if err := checkPgTLS(&connCfg.Config, pgSSLMode(rest), cfg.InsecureUnverifiedDBTLS); err != nil {
 		return nil, nil, err
 	}
 	withRootCAs(&connCfg.Config, cfg.RootCAs)
-	a, err := New(cfg)
+	a, err := dbauth.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,12 +108,12 @@ func pgHasSSLMode(dsn string) bool {
 		}
 		return false
 	}
-	pairs, err := parseKeywordValue(dsn)
+	pairs, err := dbconn.ParseKeywordValue(dsn)
 	if err != nil {
 		return false
 	}
 	for _, p := range pairs {
-		if p.key == "sslmode" {
+		if p.Key == "sslmode" {
 			return true
 		}
 	}
@@ -127,24 +133,24 @@ func pgAddParam(dsn, k, v string) string {
 	return dsn + " " + k + "=" + v
 }
 
-// PgxBeforeConnect returns a hook that sets the user and password of each
+// BeforeConnect returns a hook that sets the user and password of each
 // new pgx connection from a: use it as pgxpool.Config.BeforeConnect or
 // with stdlib.OptionBeforeConnect. The connection configuration must
-// require TLS (ParsePgxConfig and ConfigurePool see to it).
-func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
+// require TLS that verifies the server.
+func BeforeConnect(a *dbauth.Auth) func(context.Context, *pgx.ConnConfig) error {
 	return func(ctx context.Context, c *pgx.ConnConfig) error {
-		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+		cfg := a.Config()
+		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), cfg.InsecureUnverifiedDBTLS); err != nil {
 			return err
 		}
-		a.warnInsecure(c.Host)
-		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
+		warnInsecure(cfg, c.Host)
+		ep := dbauth.Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
 		l, err := a.Login(ctx, ep)
 		if err != nil {
 			return err
 		}
-		recordLogin(ctx, l)
 		c.User, c.Password = l.User, l.Password.Reveal()
-		signPerHost(c, a, ep, l)
+		signPerHost(c, a, ep)
 		return nil
 	}
 }
@@ -152,19 +158,19 @@ func PgxBeforeConnect(a *Auth) func(context.Context, *pgx.ConnConfig) error {
 // ParsePoolConfig is pgxpool.ParseConfig for a DSN with dbauth
 // parameters: the returned configuration requires TLS and authenticates
 // each new pool connection through the returned Auth.
-func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
-	rest, err := SplitPostgresDSN(dsn, &cfg)
+func ParsePoolConfig(dsn string, cfg dbauth.Config) (*pgxpool.Config, *dbauth.Auth, error) {
+	rest, err := dbauth.SplitPostgresDSN(dsn, &cfg)
 	if err != nil {
-		return nil, nil, scrub(err, dsn)
+		return nil, nil, err
 	}
 	if !pgHasSSLMode(rest) {
 		rest = pgAddParam(rest, "sslmode", "verify-full")
 	}
 	pc, err := pgxpool.ParseConfig(rest)
 	if err != nil {
-		return nil, nil, driverParseError(err, dsn)
+		return nil, nil, dbauth.DSNError(err, dsn)
 	}
-	a, err := New(cfg)
+	a, err := dbauth.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,11 +185,12 @@ func ParsePoolConfig(dsn string, cfg Config) (*pgxpool.Config, *Auth, error) {
 // refused token is retried inside the same connect with a fresh one, as
 // the database/sql connectors do, so an expiry or a revoked session
 // reaches the application as no error at all (see watchLogin).
-func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
-	if err := checkPgTLS(&pc.ConnConfig.Config, pgSSLMode(pc.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+func ConfigurePool(pc *pgxpool.Config, a *dbauth.Auth) error {
+	cfg := a.Config()
+	if err := checkPgTLS(&pc.ConnConfig.Config, pgSSLMode(pc.ConnString()), cfg.InsecureUnverifiedDBTLS); err != nil {
 		return err
 	}
-	withRootCAs(&pc.ConnConfig.Config, a.cfg.RootCAs)
+	withRootCAs(&pc.ConnConfig.Config, cfg.RootCAs)
 	prev := pc.BeforeConnect
 	pc.BeforeConnect = func(ctx context.Context, c *pgx.ConnConfig) error {
 		if prev != nil {
@@ -191,17 +198,17 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 				return err
 			}
 		}
-		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), a.cfg.InsecureUnverifiedDBTLS); err != nil {
+		if err := checkPgTLS(&c.Config, pgSSLMode(c.ConnString()), cfg.InsecureUnverifiedDBTLS); err != nil {
 			return err
 		}
-		a.warnInsecure(c.Host)
-		ep := Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
+		warnInsecure(cfg, c.Host)
+		ep := dbauth.Endpoint{Host: c.Host, Port: int(c.Port), DefaultPort: 5432, User: c.User, Password: secret.New(c.Password)}
 		l, err := a.Login(ctx, ep)
 		if err != nil {
-			return a.explain(err, Login{}, nil)
+			return err
 		}
 		c.User, c.Password = l.User, l.Password.Reveal()
-		signPerHost(c, a, ep, l)
+		signPerHost(c, a, ep)
 		watchLogin(c, a, l, ep)
 		return nil
 	}
@@ -209,32 +216,34 @@ func ConfigurePool(pc *pgxpool.Config, a *Auth) error {
 }
 
 func init() {
-	sql.Register(PostgresDriverName, pgxDSNDriver{})
+	sql.Register(DriverName, dsnDriver{})
 }
 
-// pgxDSNDriver opens connectors from DSNs with dbauth parameters. Each
+// dsnDriver opens connectors from DSNs with dbauth parameters. Each
 // sql.Open makes one connector and so one Auth; open the *sql.DB once and
 // share it, as database/sql intends.
-type pgxDSNDriver struct{}
+type dsnDriver struct{}
 
-func (pgxDSNDriver) Open(dsn string) (driver.Conn, error) {
-	c, err := NewPgxConnector(dsn, Config{})
+func (dsnDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := NewConnector(dsn, dbauth.Config{})
 	if err != nil {
 		return nil, err
 	}
 	return c.Connect(context.Background())
 }
 
-func (pgxDSNDriver) OpenConnector(dsn string) (driver.Connector, error) {
-	return NewPgxConnector(dsn, Config{})
+func (dsnDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	return NewConnector(dsn, dbauth.Config{})
 }
 
 // signPerHost makes a connection with fallback hosts (a multi-host DSN,
 // host=a,b) send each host a token signed for that host: RDS checks the
 // token's host and port, and pgx sends one password to every host it
 // tries. The host is the name the TLS handshake verified (ServerName),
-// the port the one dialled; the first host's login l is reused for it.
-func signPerHost(c *pgx.ConnConfig, a *Auth, ep Endpoint, l Login) {
+// the port the one dialled. The first host's login is asked of a again
+// (the cached one) so that a Connector rejects the login of the host
+// that refused it.
+func signPerHost(c *pgx.ConnConfig, a *dbauth.Auth, ep dbauth.Endpoint) {
 	if len(c.Fallbacks) == 0 {
 		return
 	}
@@ -247,20 +256,15 @@ func signPerHost(c *pgx.ConnConfig, a *Auth, ep Endpoint, l Login) {
 				return nil, err
 			}
 		}
-		host, port := attemptAddr(conn)
-		if host == "" || (host == firstHost && port == firstPort) {
-			cfg.Password = l.Password.Reveal()
-			recordLogin(ctx, l)
-			return conn, nil
-		}
 		e := ep
-		e.Host, e.Port = host, port
+		if host, port := attemptAddr(conn); host != "" && (host != firstHost || port != firstPort) {
+			e.Host, e.Port = host, port
+		}
 		hl, err := a.Login(ctx, e)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Password = hl.Password.Reveal()
-		recordLogin(ctx, hl)
 		return conn, nil
 	}
 }

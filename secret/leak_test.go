@@ -24,9 +24,9 @@ import (
 	"github.com/oktafed/oktafed/dbauth"
 	"github.com/oktafed/oktafed/federation"
 	"github.com/oktafed/oktafed/federation/browser"
-	"github.com/oktafed/oktafed/internal/secret"
 	"github.com/oktafed/oktafed/m2m"
 	"github.com/oktafed/oktafed/okta"
+	"github.com/oktafed/oktafed/secret"
 	"github.com/oktafed/oktafed/secrets"
 	"github.com/oktafed/oktafed/sso"
 )
@@ -53,9 +53,9 @@ func TestStringNeverPrints(t *testing.T) {
 // it complete, so a new type is walked from the day it is added.
 var exported = map[string]any{
 	"dbauth.Auth": dbauth.Auth{}, "dbauth.Config": dbauth.Config{}, "dbauth.Endpoint": dbauth.Endpoint{},
-	"dbauth.Login": dbauth.Login{}, "dbauth.MySQLConnector": dbauth.MySQLConnector{}, "dbauth.OktaLogin": dbauth.OktaLogin{},
-	"dbauth.Param": dbauth.Param{}, "dbauth.PgxConnector": dbauth.PgxConnector{},
-	"awsauth.KeyringSessions": awsauth.KeyringSessions{}, "awsauth.Resolver": awsauth.Resolver{},
+	"dbauth.Login": dbauth.Login{}, "dbauth.Connector": dbauth.Connector{}, "dbauth.OktaLogin": dbauth.OktaLogin{},
+	"dbauth.Param":            dbauth.Param{},
+	"awsauth.KeyringSessions": awsauth.KeyringSessions{}, "awsauth.Resolver": awsauth.Resolver{}, "awsauth.LoginOptions": awsauth.LoginOptions{},
 	"secrets.Reader": secrets.Reader{}, "secrets.Secret": secrets.Secret{},
 	"federation.App": federation.App{}, "federation.Assumed": federation.Assumed{}, "federation.Captured": federation.Captured{},
 	"browser.Result": browser.Result{}, "browser.SignIn": browser.SignIn{}, "browser.Source": browser.Source{},
@@ -66,7 +66,9 @@ var exported = map[string]any{
 	"federation.Owned": federation.Owned{}, "federation.Password": federation.Password{}, "federation.SAMLConfig": federation.SAMLConfig{},
 	"federation.SAMLProvider": federation.SAMLProvider{}, "federation.Session": federation.Session{},
 	"federation.UnreachableError": federation.UnreachableError{}, "federation.Written": federation.Written{},
-	"okta.AppAuth": okta.AppAuth{}, "okta.AppPage": okta.AppPage{}, "okta.Client": okta.Client{}, "okta.CodePrompt": okta.CodePrompt{},
+	"federation.SignInOptions": federation.SignInOptions{}, "federation.SignInChoice": federation.SignInChoice{},
+	"federation.SignInUnavailableError": federation.SignInUnavailableError{},
+	"okta.AppAuth":                      okta.AppAuth{}, "okta.AppPage": okta.AppPage{}, "okta.Client": okta.Client{}, "okta.CodePrompt": okta.CodePrompt{},
 	"okta.DeviceAuthorization": okta.DeviceAuthorization{}, "okta.Error": okta.Error{}, "okta.Factor": okta.Factor{},
 	"okta.MFA": okta.MFA{}, "okta.OAuthError": okta.OAuthError{}, "okta.Organization": okta.Organization{},
 	"okta.Result": okta.Result{}, "okta.Session": okta.Session{}, "okta.Tokens": okta.Tokens{}, "okta.User": okta.User{},
@@ -76,7 +78,7 @@ var exported = map[string]any{
 	"sso.ProfileSpec": sso.ProfileSpec{}, "sso.Session": sso.Session{}, "sso.Token": sso.Token{},
 }
 
-var walkedPackages = []string{"dbauth", "awsauth", "secrets", "federation", "federation/browser", "okta", "m2m", "sso"}
+var walkedPackages = []string{"dbauth", "dbauth/pgxauth", "dbauth/mysqlauth", "awsauth", "secrets", "federation", "federation/browser", "okta", "m2m", "sso"}
 
 // TestExportedTypesListed fails when one of the walked packages has an
 // exported struct type that exported does not list.

@@ -1,4 +1,4 @@
-package dbauth
+package pgxauth
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/oktafed/oktafed/dbauth"
 )
 
 // watchLogin makes the pool connection being set up in c retry a refused
@@ -27,7 +29,7 @@ import (
 // pgx sees one connect that took two round trips longer. When a retry
 // cannot help (Reject says so, the server asked for SCRAM, or the second
 // attempt is refused too) the server's error reaches pgx unchanged.
-func watchLogin(c *pgx.ConnConfig, a *Auth, l Login, ep Endpoint) {
+func watchLogin(c *pgx.ConnConfig, a *dbauth.Auth, l dbauth.Login, ep dbauth.Endpoint) {
 	prev := c.AfterNetConnect
 	c.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, conn net.Conn) (net.Conn, error) {
 		if prev != nil {
@@ -36,7 +38,7 @@ func watchLogin(c *pgx.ConnConfig, a *Auth, l Login, ep Endpoint) {
 				return nil, err
 			}
 		}
-		w := &startupRelay{ctx: ctx, cfg: cfg, a: a, login: l, ep: ep}
+		w := &startupRelay{ctx: ctx, cfg: cfg, a: a, set: a.Config(), login: l, ep: ep}
 		w.setConn(conn)
 		return w, nil
 	}
@@ -51,9 +53,10 @@ const maxStartupMessage = 1 << 16
 type startupRelay struct {
 	ctx   context.Context // the connect's; bounds a retry
 	cfg   *pgconn.Config
-	a     *Auth
-	ep    Endpoint
-	login Login
+	a     *dbauth.Auth
+	set   dbauth.Config // a's settings: its logger, timeout and plugin
+	ep    dbauth.Endpoint
+	login dbauth.Login
 
 	connMu sync.Mutex
 	conn   net.Conn
@@ -153,7 +156,7 @@ func (w *startupRelay) process() {
 			}
 		case 'E':
 			pgErr := &pgconn.PgError{Code: errorField(body, 'C'), Message: errorField(body, 'M')}
-			if refuses(w.login, pgErr) {
+			if w.refuses(pgErr) {
 				if w.a.Reject(w.login) && w.cleartext && !w.retried && w.retry() {
 					// The new connection answers from here on; nothing
 					// more can come from the refused one.
@@ -169,6 +172,18 @@ func (w *startupRelay) process() {
 		w.out = append(w.out, msg...)
 		w.in = w.in[1+size:]
 	}
+}
+
+// refuses reports whether err is the server refusing the login sent: for
+// an IAM token, RDS's refusal of the token itself (other refusals are not
+// about the token, and a new one would not help); for a secret, any
+// refused login.
+func (w *startupRelay) refuses(err error) bool {
+	r := refusal(err)
+	if w.set.Plugin == dbauth.PluginSecrets {
+		return r != dbauth.NotRefused
+	}
+	return r == dbauth.RefusedToken
 }
 
 func (w *startupRelay) passThrough() {
@@ -203,7 +218,7 @@ func (w *startupRelay) retry() bool {
 	old := w.cur()
 	c, err := w.redial(old)
 	if err != nil {
-		w.a.log.Info("dbauth: could not retry a refused pool login", "err", err)
+		w.set.Logger.Info("dbauth: could not retry a refused pool login", "err", err)
 		return false
 	}
 	ok := false
@@ -215,7 +230,7 @@ func (w *startupRelay) retry() bool {
 	if dl, has := w.ctx.Deadline(); has {
 		c.SetDeadline(dl)
 	} else {
-		c.SetDeadline(time.Now().Add(w.a.cfg.HTTPTimeout))
+		c.SetDeadline(time.Now().Add(w.set.HTTPTimeout))
 	}
 	if _, err := c.Write(startup); err != nil {
 		return false
@@ -250,7 +265,7 @@ func (w *startupRelay) retry() bool {
 	w.login = l
 	w.setConn(c)
 	old.Close()
-	w.a.log.Info("dbauth: retried a refused pool login with a fresh token", "host", w.ep.Host, "user", l.User)
+	w.set.Logger.Info("dbauth: retried a refused pool login with a fresh token", "host", w.ep.Host, "user", l.User)
 	return true
 }
 
