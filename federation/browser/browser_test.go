@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,13 +58,50 @@ type browserRig struct {
 	cred     *cdpwebauthn.Credential
 }
 
+// keyOrg is the sandbox of keyConfig with the key user's security key
+// registered, shared by the package's tests: registering a key drives a
+// browser through the sign-in, so it is done once. Each test signs in
+// with its own copy of the key, its own files and saved sessions.
+var keyOrg struct {
+	once sync.Once
+	srv  *sandbox.Server
+	cred *cdpwebauthn.Credential
+	// copies counts the copies handed out; each starts its sign counter
+	// above every earlier copy's, as the org refuses a counter that does
+	// not grow (a cloned key).
+	copies atomic.Int64
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if keyOrg.srv != nil {
+		keyOrg.srv.Close()
+	}
+	os.Exit(code)
+}
+
 func newBrowserRig(t *testing.T) *browserRig {
 	t.Helper()
 	testenv.Chromium(t)
-	srv := sandbox.Start(t, keyConfig())
+	keyOrg.once.Do(func() {
+		srv, err := sandbox.New(keyConfig(), sandbox.Options{})
+		if err != nil {
+			t.Fatalf("start sandbox: %v", err)
+		}
+		keyOrg.srv = srv
+		keyOrg.cred = testenv.RegisterSecurityKey(t, srv.URL+appPath, keyUser, keyPass)
+	})
+	srv := keyOrg.srv
+	if srv == nil || keyOrg.cred == nil {
+		t.Fatal("the shared sandbox or security key failed to set up (see the first test that needed it)")
+	}
 	if !strings.HasPrefix(srv.URL, "http://localhost:") {
 		t.Fatalf("sandbox URL %s: want localhost", srv.URL)
 	}
+	// Failed sign-ins of one test do not count towards another's lockout.
+	t.Cleanup(func() { _ = srv.Unlock(keyUser) })
+	cred := *keyOrg.cred
+	cred.SignCount += float64(1000 * keyOrg.copies.Add(1))
 	dir := t.TempDir()
 	files := federation.Files{Credentials: filepath.Join(dir, "credentials"), Config: filepath.Join(dir, "config")}
 	hc := &http.Client{Timeout: 30 * time.Second}
@@ -70,8 +109,7 @@ func newBrowserRig(t *testing.T) *browserRig {
 	p := &config.Profile{Name: "default", OrgURL: srv.URL, AppURL: srv.URL + appPath, Username: keyUser, Region: "us-east-1"}
 	app := &federation.App{Profile: p, Okta: &okta.Client{BaseURL: srv.URL, HTTPClient: hc}, Sessions: sessions}
 	l := &federation.Login{Profile: p, STS: federation.NewSTSClient("us-east-1", srv.URL, hc), Files: files}
-	cred := testenv.RegisterSecurityKey(t, p.AppURL, keyUser, keyPass)
-	return &browserRig{srv: srv, app: app, login: l, sessions: sessions, files: files, cred: cred}
+	return &browserRig{srv: srv, app: app, login: l, sessions: sessions, files: files, cred: &cred}
 }
 
 // person is what the person at the browser does: plug in a key (a copy
@@ -102,6 +140,7 @@ func (r *browserRig) browserLogin(t *testing.T, prepare func(context.Context) er
 }
 
 func TestBrowserLoginWithSecurityKeyThenSilentRefresh(t *testing.T) {
+	t.Parallel()
 	r := newBrowserRig(t)
 	ctx := context.Background()
 	bl, shown := r.browserLogin(t, person(t, r.cred, true), 90*time.Second)
@@ -170,6 +209,7 @@ func TestBrowserLoginKeyWithoutUserVerification(t *testing.T) {
 }
 
 func TestBrowserLoginWindowClosed(t *testing.T) {
+	t.Parallel()
 	r := newBrowserRig(t)
 	closer := func(ctx context.Context) error {
 		go func() {
@@ -191,6 +231,7 @@ func TestBrowserLoginWindowClosed(t *testing.T) {
 }
 
 func TestBrowserLoginTimeout(t *testing.T) {
+	t.Parallel()
 	r := newBrowserRig(t)
 	bl, _ := r.browserLogin(t, nil, 3*time.Second)
 	_, err := bl.Run(context.Background(), "all", nil, 0)
@@ -285,9 +326,11 @@ func FuzzIsAWSSignInURL(f *testing.F) {
 // and shows the number) and with a TOTP code, as a person clicking and
 // typing would.
 func TestBrowserLoginWithPushAndTOTPOnThePage(t *testing.T) {
+	t.Parallel()
 	testenv.Chromium(t)
 	for _, factor := range []string{"push", "totp"} {
 		t.Run(factor, func(t *testing.T) {
+			t.Parallel()
 			srv := sandbox.Start(t, sandbox.DefaultConfig())
 			dir := t.TempDir()
 			hc := &http.Client{Timeout: 30 * time.Second}

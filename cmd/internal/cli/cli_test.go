@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oktafed/oktafed/internal/clock"
 	"github.com/oktafed/oktafed/internal/testenv"
 	"github.com/oktafed/oktafed/sandbox"
 )
@@ -29,7 +30,22 @@ type cliEnv struct {
 
 func setupCLI(t *testing.T) *cliEnv {
 	t.Helper()
-	srv := sandbox.Start(t, sandbox.DefaultConfig())
+	return setupCLIOn(t, sandbox.DefaultConfig(), nil)
+}
+
+// setupCLIOn is setupCLI with a sandbox of cfg whose time, and the
+// commands', is clk (the wall clock when nil): a fake clock shared by both
+// lets a login that waits for the next TOTP window move it instead of
+// waiting in real time.
+func setupCLIOn(t *testing.T, cfg sandbox.Config, clk clock.Clock) *cliEnv {
+	t.Helper()
+	return setupCLIWith(t, sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk}), clk)
+}
+
+// setupCLIWith is setupCLI around a sandbox the test started, whose clock
+// is clk.
+func setupCLIWith(t *testing.T, srv *sandbox.Server, clk clock.Clock) *cliEnv {
+	t.Helper()
 	home := t.TempDir()
 	e := &cliEnv{srv: srv, home: home, creds: filepath.Join(home, ".aws", "credentials"), cfg: filepath.Join(home, ".aws", "config")}
 	e.env = newTestEnv(t, map[string]string{
@@ -39,6 +55,7 @@ func setupCLI(t *testing.T) *cliEnv {
 		"OKTA_PASSWORD": "Sandbox-Demo-1", "OKTAFED_TOTP_SECRET": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
 		"AWS_PROFILE": "", "OKTAFED_PROFILE": "", "OKTAFED_CONFIG": "", "AWS_ENDPOINT_URL": "", "OKTAFED_KEYRING_DIR": "",
 	})
+	e.env.clock = clk
 	return e
 }
 

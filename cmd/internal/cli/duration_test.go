@@ -28,11 +28,7 @@ func TestLoginAllRolesShorterThanAppSessionDuration(t *testing.T) {
 	// real time.
 	clk := clock.NewFake(time.Now())
 	clk.AutoAdvance(true)
-	srv := sandbox.StartWithOptions(t, cfg, sandbox.Options{Clock: clk})
-	e := setupCLI(t)
-	e.srv = srv
-	e.env.clock = clk
-	setenv(t, "AWS_ENDPOINT_URL_STS", srv.URL)
+	e := setupCLIOn(t, cfg, clk)
 	e.initProfile(t)
 
 	for round := 1; round <= 2; round++ {

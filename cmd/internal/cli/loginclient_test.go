@@ -3,14 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +43,12 @@ func savedSession(t *testing.T) string {
 // the credentials it had: credential_process keeps working.
 func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 	t.Parallel()
-	e := setupCLI(t)
+	// The last forced login waits for the next TOTP window: on a clock
+	// shared with the sandbox that moves when the command waits, not in
+	// real time.
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	e := setupCLIOn(t, sandbox.DefaultConfig(), clk)
 	state := filepath.Join(e.home, ".local", "state")
 	setenv(t, "XDG_STATE_HOME", state)
 	e.initProfile(t)
@@ -53,51 +62,64 @@ func TestForcedLoginKeepsSessionAndCredentialsUntilItSucceeds(t *testing.T) {
 	}
 
 	cases := []struct {
-		name    string
-		setup   func(t *testing.T)
-		timeout time.Duration
-		want    string
+		name  string
+		setup func(t *testing.T)
+		// waits: the login waits for a TOTP window that the clock does
+		// not reach; it is stopped once it waits.
+		waits bool
+		want  string
 	}{
-		{"mistyped password", func(t *testing.T) { setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-2") }, 0, "invalid username or password"},
+		{"mistyped password", func(t *testing.T) { setenv(t, "OKTA_PASSWORD", "Sandbox-Demo-2") }, false, "invalid username or password"},
 		{"unreachable Okta", func(t *testing.T) {
 			if err := os.WriteFile(cfgPath, bytes.ReplaceAll(cfg, []byte(e.srv.URL), []byte("http://127.0.0.1:1")), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.WriteFile(cfgPath, cfg, 0o600) })
-		}, 0, "cannot reach Okta at 127.0.0.1:1"},
+		}, false, "cannot reach Okta at 127.0.0.1:1"},
 		{"wrong TOTP seed", func(t *testing.T) {
 			// A ledger of its own, so this window is not spent already.
 			setenv(t, "XDG_STATE_HOME", t.TempDir())
 			setenv(t, "OKTAFED_TOTP_SECRET", "KRUGS4ZANFZSA3TPOQQGC4TPOVXGIIDC")
-		}, 0, "TOTP seed"},
+		}, false, "TOTP seed"},
 		{"used TOTP codes", func(t *testing.T) {
 			setenv(t, "XDG_STATE_HOME", t.TempDir())
 			// Other logins spent this window's code and the next two:
-			// this one waits, says so, and gives up at its deadline.
+			// this one waits, says so, and gives up when stopped.
 			dir, _ := ledger.DefaultDir(getenvOf(t))
 			lg, err := ledger.Open(dir, e.srv.URL, "demo@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}
 			for range 3 {
-				if _, err := lg.Reserve(context.Background(), time.Now(), 30*time.Second, false); err != nil {
+				if _, err := lg.Reserve(context.Background(), clk.Now(), 30*time.Second, false); err != nil {
 					t.Fatal(err)
 				}
 			}
-		}, 3 * time.Second, "Waiting"},
-		{"missing keyring passphrase", func(t *testing.T) { setenv(t, "OKTAFED_KEYRING_PASSWORD", "") }, 0, "OKTAFED_KEYRING_PASSWORD"},
+		}, true, "Waiting"},
+		{"missing keyring passphrase", func(t *testing.T) { setenv(t, "OKTAFED_KEYRING_PASSWORD", "") }, false, "OKTAFED_KEYRING_PASSWORD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.setup(t)
-			ctx := context.Background()
-			if c.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, c.timeout)
-				defer cancel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if c.waits {
+				// The clock stays put, so the wait lasts until the
+				// login is stopped, which happens once it waits.
+				clk.AutoAdvance(false)
+				defer clk.AutoAdvance(true)
+				stopped := make(chan struct{})
+				defer func() { cancel(); <-stopped }()
+				go func() {
+					defer close(stopped)
+					for clk.Waiters() == 0 && ctx.Err() == nil {
+						time.Sleep(time.Millisecond)
+					}
+					cancel()
+				}()
 			}
 			ios, _, out, errOut := Test()
-			ios.Getenv = getenvOf(t)
+			ios.Getenv, ios.Clock = getenvOf(t), clockOf(t)
 			code := Main(ctx, ios, []string{"login", "--force", "--role", "/Admin$/", "--non-interactive"})
 			if code == 0 || !strings.Contains(errOut.String(), c.want) {
 				t.Fatalf("login --force: exit %d, want a failure saying %q\nstdout: %s\nstderr: %s", code, c.want, out, errOut)
@@ -168,13 +190,91 @@ func mustRead(t *testing.T, path string) []byte {
 // for it and reuse the session it saved.
 func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	t.Parallel()
-	e := setupCLI(t)
+	// The first login answers a push, so this TOTP window's code is
+	// unspent and the forced logins need not wait for the next one. The
+	// phone approves at once, without a number to pick; the client's poll
+	// interval passes on a fake clock.
+	cfg := sandbox.DefaultConfig()
+	push := &cfg.Org.Users[0].Factors[1]
+	if push.Type != "push" {
+		t.Fatalf("the demo user's second factor is %s, not push", push.Type)
+	}
+	push.Push.Delay, push.Push.NumberChallenge = 0, false
+
+	// Okta is reached through a gate that, once armed, holds the first
+	// primary authentication until every other process waits for the
+	// sign-in lock: all of them then load the old session before a new
+	// one is saved, however slowly they start. A second sign-in while the
+	// first is held (no lock taken) or a process that ends opens it too.
+	// The sandbox serves behind it under the gate's address, so its links
+	// lead back through it.
+	const n = 8
+	var (
+		armed           atomic.Bool
+		mu              sync.Mutex
+		waiting, authns int
+		open            = make(chan struct{})
+		opened          sync.Once
+	)
+	// seen counts a process waiting for the lock (lock), one that ended
+	// (end) or a primary authentication (authn).
+	seen := func(what string) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch what {
+		case "lock":
+			waiting++
+		case "authn":
+			authns++
+		}
+		if what == "end" || waiting >= n-1 || authns > 1 {
+			opened.Do(func() { close(open) })
+		}
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := httptest.NewUnstartedServer(nil)
+	srv, err := sandbox.NewWithListener(cfg, addrListener{inner, gate.Listener.Addr()}, sandbox.Options{})
+	if err != nil {
+		inner.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: inner.Addr().String()})
+	gate.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if armed.Load() && r.Method == http.MethodPost && r.URL.Path == "/api/v1/authn" {
+			seen("authn")
+			select {
+			case <-open:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	})
+	gate.Start()
+	t.Cleanup(gate.Close)
+	if srv.URL != gate.URL {
+		t.Fatalf("the sandbox calls itself %s, not the gate's %s", srv.URL, gate.URL)
+	}
+	e := setupCLIWith(t, srv, nil)
 	setenv(t, "XDG_STATE_HOME", filepath.Join(e.home, ".local", "state"))
 	e.initProfile(t)
-	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive")
+	clk := clock.NewFake(time.Now())
+	clk.AutoAdvance(true)
+	e.env.clock = clk
+	mustRun(t, "login", "--role", "/Admin$/", "--non-interactive", "--mfa", "push")
+	e.env.clock = nil
+	before := map[string]bool{}
+	for _, s := range e.srv.Sessions() {
+		before[s.ID] = true
+	}
+
 	bin := oktafedBinary(t)
+	armed.Store(true)
 	started := time.Now()
-	const n = 8
 	type result struct {
 		err    error
 		stderr string
@@ -184,9 +284,10 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 		go func() {
 			cmd := exec.Command(bin, "login", "--force", "--role", "/Admin$/", "--non-interactive")
 			cmd.Env = e.env.environ()
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
+			stderr := &watchWriter{want: "waiting to reuse its Okta session", seen: func() { seen("lock") }}
+			cmd.Stderr = stderr
 			err := cmd.Run()
+			seen("end")
 			results <- result{err, stderr.String()}
 		}()
 	}
@@ -204,7 +305,7 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	perWindow := map[int64]int{}
 	signIns := 0
 	for _, s := range e.srv.Sessions() {
-		if s.CreatedAt.Before(started.Truncate(time.Second)) {
+		if before[s.ID] {
 			continue
 		}
 		signIns++
@@ -223,6 +324,43 @@ func TestConcurrentForcedLoginsShareOneSignIn(t *testing.T) {
 	expireCached(t, e.creds)
 	setenv(t, "OKTA_PASSWORD", "")
 	mustRun(t, "credential-process", "--profile", "okta-123456789012-Admin")
+}
+
+// watchWriter keeps what a process writes and calls seen once the text
+// holds want.
+type watchWriter struct {
+	want string
+	seen func()
+
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	told bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	n, _ := w.buf.Write(p)
+	tell := !w.told && strings.Contains(w.buf.String(), w.want)
+	w.told = w.told || tell
+	w.mu.Unlock()
+	if tell {
+		w.seen()
+	}
+	return n, nil
+}
+
+// addrListener is a listener that gives another address as its own.
+type addrListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l addrListener) Addr() net.Addr { return l.addr }
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // A read-only credentials file is refused by login, and credential-process

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,13 +76,43 @@ type pgFixture struct {
 	ca    string
 }
 
+// The package's tests share one PostgreSQL and one MariaDB server (each
+// costs a start-up); the backend user alice and her database app are made
+// once on each, and the tests only read through them.
+var backendSetup struct{ pg, my sync.Once }
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// backendPostgres is the shared PostgreSQL server with alice and app.
+func backendPostgres(t *testing.T) *testenv.PostgresServer {
+	t.Helper()
+	pg := testenv.SharedPostgres(t)
+	backendSetup.pg.Do(func() {
+		pg.Exec(t,
+			"CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'",
+			"CREATE DATABASE app OWNER alice",
+		)
+	})
+	return pg
+}
+
+// backendMariaDB is the shared MariaDB server with alice and app.
+func backendMariaDB(t *testing.T) *testenv.MySQLServer {
+	t.Helper()
+	my := testenv.SharedMariaDB(t)
+	backendSetup.my.Do(func() {
+		my.Exec(t,
+			"CREATE DATABASE app",
+			"CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'",
+			"GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'",
+		)
+	})
+	return my
+}
+
 func startPostgresFront(t *testing.T) *pgFixture {
 	t.Helper()
-	pg := testenv.Postgres(t)
-	pg.Exec(t,
-		"CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'",
-		"CREATE DATABASE app OWNER alice",
-	)
+	pg := backendPostgres(t)
 	svc, clk := newIAM(t)
 	front := rds.Start(t, rds.Config{
 		Engine:    rds.EnginePostgres,
@@ -128,6 +159,7 @@ func wantPgCode(t *testing.T, err error, code, msg string) {
 }
 
 func TestPostgresFront(t *testing.T) {
+	t.Parallel()
 	f := startPostgresFront(t)
 	app := issue(t, f.svc, appRole)
 	ctx := context.Background()
@@ -214,12 +246,7 @@ type myFixture struct {
 
 func startMySQLFront(t *testing.T) *myFixture {
 	t.Helper()
-	my := testenv.MariaDB(t)
-	my.Exec(t,
-		"CREATE DATABASE app",
-		"CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-backend-password'",
-		"GRANT ALL PRIVILEGES ON app.* TO 'alice'@'%'",
-	)
+	my := backendMariaDB(t)
 	svc, clk := newIAM(t)
 	front := rds.Start(t, rds.Config{
 		Engine:    rds.EngineMySQL,
@@ -274,6 +301,7 @@ func wantMySQLErr(t *testing.T, err error, num uint16, msg string) {
 }
 
 func TestMySQLFront(t *testing.T) {
+	t.Parallel()
 	f := startMySQLFront(t)
 	app := issue(t, f.svc, appRole)
 	ctx := context.Background()
@@ -288,6 +316,10 @@ func TestMySQLFront(t *testing.T) {
 	}
 	if user != "alice@%" || db != "app" {
 		t.Fatalf("session is %s in %s, want alice@%% in app", user, db)
+	}
+	// The database is shared: a table left by an earlier run goes first.
+	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS t"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := conn.ExecContext(ctx, "CREATE TABLE t (id INT PRIMARY KEY, v MEDIUMTEXT)"); err != nil {
 		t.Fatal(err)
@@ -354,8 +386,8 @@ func TestNewChecksConfig(t *testing.T) {
 // allows but the backend does not know gets an error that says the token
 // was accepted, not the refused-token answer.
 func TestCAFileAndBackendRefusal(t *testing.T) {
-	pg := testenv.Postgres(t)
-	pg.Exec(t, "CREATE ROLE alice LOGIN PASSWORD 'alice-backend-password'", "CREATE DATABASE app OWNER alice")
+	t.Parallel()
+	pg := backendPostgres(t)
 	svc, clk := newIAM(t)
 	caFile := filepath.Join(t.TempDir(), "sub", "..", "front.pem")
 	front := rds.Start(t, rds.Config{
@@ -409,6 +441,7 @@ func tokenAt(t *testing.T, endpoint, user string, creds aws.CredentialsProvider,
 // backend.users does not list is refused with the README's error, on
 // both engines; it never gets the backend administrator's session.
 func TestFrontsMapUsersToThemselvesOnly(t *testing.T) {
+	t.Parallel()
 	pg := startPostgresFront(t)
 	_, err := pg.connect("bob", token(t, pg.front.Endpoint(), "bob", issue(t, pg.svc, appRole)), "verify-full")
 	if err == nil || !strings.Contains(err.Error(), "give its password under backend.users") {
@@ -430,6 +463,7 @@ func TestFrontsMapUsersToThemselvesOnly(t *testing.T) {
 // after the server's clock is refused; 4 minutes ahead is clock skew and
 // passes.
 func TestFrontsRefuseTokensFromTheFuture(t *testing.T) {
+	t.Parallel()
 	pg := startPostgresFront(t)
 	creds := issue(t, pg.svc, appRole)
 	if _, err := pg.connect("alice", tokenAt(t, pg.front.Endpoint(), "alice", creds, pg.clk.Now().Add(10*time.Minute)), "verify-full"); err == nil {
