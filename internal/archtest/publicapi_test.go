@@ -143,7 +143,11 @@ func (e exportData) open(path string) (io.ReadCloser, error) {
 // outside internal/ and cmd/.
 func loadExports(t *testing.T) (exportData, []string) {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-export", "-deps", "-json=ImportPath,Export,Name,Module", module+"/...")
+	// Compiled as the release and the tests' binaries are (-trimpath, no
+	// cgo; testenv.GoBuild), so the export data comes from the build
+	// cache those builds fill rather than from a compilation of its own.
+	cmd := exec.Command("go", "list", "-trimpath", "-export", "-deps", "-json=ImportPath,Export,Name,Module", module+"/...")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
