@@ -65,18 +65,28 @@ func refusal(err error) dbauth.Refusal {
 	return dbauth.RefusedLogin
 }
 
+// splitDSN takes dbauth's parameters out of dsn into cfg and returns the
+// rest for pgx, with sslmode=verify-full where the DSN names no sslmode:
+// the server is verified unless told otherwise, since a token sent to an
+// impostor is a working credential for 15 minutes.
+func splitDSN(dsn string, cfg *dbauth.Config) (string, error) {
+	rest, err := dbauth.SplitPostgresDSN(dsn, cfg)
+	if err != nil {
+		return "", err
+	}
+	if !pgHasSSLMode(rest) {
+		rest = pgAddParam(rest, "sslmode", "verify-full")
+	}
+	return rest, nil
+}
+
 // parseConfig splits dbauth's parameters from dsn, parses the rest with
 // pgx.ParseConfig and makes the connection TLS-only. Fields set in cfg win
 // over DSN parameters.
 func parseConfig(dsn string, cfg dbauth.Config) (*pgx.ConnConfig, *dbauth.Auth, error) {
-	rest, err := dbauth.SplitPostgresDSN(dsn, &cfg)
+	rest, err := splitDSN(dsn, &cfg)
 	if err != nil {
 		return nil, nil, err
-	}
-	if !pgHasSSLMode(rest) {
-		// Verify the server unless told otherwise: a token sent to an
-		// impostor is a working credential for 15 minutes.
-		rest = pgAddParam(rest, "sslmode", "verify-full")
 	}
 	connCfg, err := pgx.ParseConfig(rest)
 	if err != nil {
@@ -159,12 +169,9 @@ func BeforeConnect(a *dbauth.Auth) func(context.Context, *pgx.ConnConfig) error 
 // parameters: the returned configuration requires TLS and authenticates
 // each new pool connection through the returned Auth.
 func ParsePoolConfig(dsn string, cfg dbauth.Config) (*pgxpool.Config, *dbauth.Auth, error) {
-	rest, err := dbauth.SplitPostgresDSN(dsn, &cfg)
+	rest, err := splitDSN(dsn, &cfg)
 	if err != nil {
 		return nil, nil, err
-	}
-	if !pgHasSSLMode(rest) {
-		rest = pgAddParam(rest, "sslmode", "verify-full")
 	}
 	pc, err := pgxpool.ParseConfig(rest)
 	if err != nil {
