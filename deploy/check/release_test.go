@@ -232,6 +232,11 @@ func TestReleaseSnapshot(t *testing.T) {
 				t.Errorf("%s was not built with %s:\n%s", a.Name, want, bi)
 			}
 		}
+		// scripts/test compiles the other systems' binaries without
+		// optimisation; this machine's must be built as released.
+		if strings.Contains(string(bi), "-gcflags") {
+			t.Errorf("%s was built with compiler flags the release does not set:\n%s", a.Name, bi)
+		}
 	}
 	if ran != 3 {
 		t.Errorf("%d binaries for %s/%s in the snapshot, want 3", ran, runtime.GOOS, runtime.GOARCH)

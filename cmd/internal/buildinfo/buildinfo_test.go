@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/oktafed/oktafed/internal/testenv"
 )
 
 func settings(kv ...string) []debug.BuildSetting {
@@ -108,7 +110,7 @@ func TestStampedBinary(t *testing.T) {
 	bin := filepath.Join(dir, "stamped")
 	const pkg = "github.com/oktafed/oktafed/cmd/internal/buildinfo"
 	ldflags := "-X " + pkg + ".version=v9.8.7 -X " + pkg + ".commit=abcdef0123456789abcdef0123456789abcdef01 -X " + pkg + ".date=2026-12-06T09:00:00Z"
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./testdata/printinfo")
+	cmd := testenv.GoBuild(nil, "-ldflags", ldflags, "-o", bin, "./testdata/printinfo")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
